@@ -1,0 +1,45 @@
+# The two commands of the README: `make demo` and `make test`. Both install what they
+# need on a fresh Debian machine with Node 20 and npm (npm packages, etcd), then build.
+SHELL := /bin/bash
+NODE_BIN := node_modules/.bin
+export npm_config_update_notifier := false
+export npm_config_fund := false
+export npm_config_audit := false
+
+.PHONY: all deps etcd build test demo bench clean typecheck
+
+all: build
+
+# npm ci only when the lockfile changed since the last install (native addons are
+# built through package.json's allowScripts).
+node_modules/.installed: package-lock.json package.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+deps: node_modules/.installed etcd
+
+# etcd 3.4 from Debian when it is not on PATH.
+etcd:
+	@command -v etcd >/dev/null 2>&1 || { \
+	  echo "installing etcd from Debian's etcd-server package"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server >/dev/null; \
+	  command -v etcd >/dev/null || { echo "etcd still not on PATH"; exit 1; }; }
+
+build: node_modules/.installed
+	npm run --silent build
+
+typecheck: node_modules/.installed
+	npm run --silent typecheck
+
+test: deps build typecheck
+	$(NODE_BIN)/ava
+
+demo: deps build
+	node dist/cli/main.js demo
+
+bench: deps build
+	node dist/cli/main.js bench all
+
+clean:
+	rm -rf dist .aetherflow node_modules/.installed

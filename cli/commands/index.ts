@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+
+/** A command file's entry point: adds its command(s) to the program. */
+export type Register = (program: Command) => void;
+
+/** Every command of the CLI, in the order `--help` lists them. */
+export const commands: readonly Register[] = [];

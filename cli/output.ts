@@ -1,0 +1,54 @@
+import { AetherError, toAetherError } from '../common/errors.js';
+
+/** Options every command takes (CONTRACT.md "CLI"). */
+export interface GlobalOptions {
+  readonly topology: string;
+  readonly json: boolean;
+  readonly debug: boolean;
+}
+
+export const DEFAULT_TOPOLOGY = 'topology/local.yaml';
+
+export function defaultTopologyPath(): string {
+  return process.env['AETHERFLOW_TOPOLOGY'] || DEFAULT_TOPOLOGY;
+}
+
+/** Converts bigints to decimal strings so GLTs survive JSON. */
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  return value;
+}
+
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, replacer);
+}
+
+/** One JSON document (or one JSON line of a stream) on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(toJson(value) + '\n');
+}
+
+/** A plain text table with left-aligned columns. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
+  const cells = rows.map((r) => r.map((c) => (c === undefined || c === null ? '-' : String(c))));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(headers), ...cells.map(line)].join('\n');
+}
+
+export function printTable(headers: readonly string[], rows: readonly (readonly unknown[])[]): void {
+  process.stdout.write(formatTable(headers, rows) + '\n');
+}
+
+/** Prints an error as CONTRACT.md says and returns the exit code: 2 for bad input, 1 otherwise. */
+export function reportError(err: unknown, options: Pick<GlobalOptions, 'json' | 'debug'>): number {
+  const e = toAetherError(err);
+  if (options.json) {
+    process.stderr.write(toJson({ error: { code: e.code, message: e.message, ...(Object.keys(e.details).length ? { details: e.details } : {}) } }) + '\n');
+  } else {
+    process.stderr.write(`error[${e.code}]: ${e.message}\n`);
+  }
+  if (options.debug) process.stderr.write(`${(err instanceof Error && err.stack) || String(err)}\n`);
+  return e instanceof AetherError && e.isInputError ? 2 : 1;
+}
