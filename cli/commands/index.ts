@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+import { registerBench } from './bench.js';
 
 /** A command file's entry point: adds its command(s) to the program. */
 export type Register = (program: Command) => void;
 
 /** Every command of the CLI, in the order `--help` lists them. */
-export const commands: readonly Register[] = [];
+export const commands: readonly Register[] = [registerBench];

@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+
+/** A benchmark's entry point: adds `aetherflow bench <name>` to the bench command. */
+export type RegisterBench = (bench: Command) => void;
+
+/**
+ * A measured figure beside its goal. `bench … --json` prints `{"figures": Figure[]}`
+ * (CONTRACT.md); `met` is null when the figure has no goal.
+ */
+export interface Figure {
+  readonly name: string;
+  readonly measured: number;
+  readonly unit: string;
+  readonly goal: string | null;
+  readonly met: boolean | null;
+}
+
+/** Every benchmark, in the order `make bench` runs them. */
+export const benches: readonly RegisterBench[] = [];

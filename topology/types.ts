@@ -1,0 +1,75 @@
+/**
+ * The validated topology file, version 1 (CONTRACT.md "Topology file"). Produced only by
+ * topology/load.ts after schema validation, so every field here is present and checked.
+ */
+export interface Topology {
+  readonly version: 1;
+  readonly name: string;
+  /** Absolute path of the file it was loaded from; relative dataDirs resolve against its directory's parent project root (the cwd of `up`). */
+  readonly file: string;
+  readonly etcd: EtcdSpec;
+  readonly clock: { readonly maxOffsetMs: number };
+  readonly snapshot: SnapshotSpec;
+  readonly regions: readonly RegionSpec[];
+  readonly coordinators: readonly CoordinatorSpec[];
+  readonly links: LinksSpec;
+  readonly security: { readonly quantumKeyFile: string | null };
+}
+
+export interface EtcdSpec {
+  /** External etcd; empty means `up` starts a local one. */
+  readonly endpoints: readonly string[];
+  /** Local members when endpoints is empty: 1 or 3. */
+  readonly members: 1 | 3;
+  readonly dataDir: string;
+}
+
+export interface SnapshotSpec {
+  readonly intervalMs: number;
+  /** Invariant: budgetMs ≤ intervalMs. */
+  readonly budgetMs: number;
+  readonly retentionSec: number;
+  readonly missThreshold: number;
+}
+
+export interface RegionSpec {
+  readonly name: string;
+  /** Candidates; one is elected. */
+  readonly leaders: readonly LeaderSpec[];
+  readonly datanodes: readonly DatanodeSpec[];
+}
+
+/** host:port */
+export type Address = string;
+
+export interface LeaderSpec {
+  readonly id: string;
+  readonly grpc: Address;
+  readonly quantum: Address;
+  readonly metrics: Address;
+}
+
+export interface DatanodeSpec {
+  readonly id: string;
+  readonly grpc: Address;
+  readonly dataDir: string;
+  readonly metrics: Address;
+}
+
+export interface CoordinatorSpec {
+  readonly id: string;
+  readonly region: string;
+  readonly quantum: Address;
+  readonly metrics: Address;
+}
+
+export interface LinkSpec {
+  readonly delayMs: number;
+  readonly jitterMs: number;
+  readonly loss: number;
+}
+
+export interface LinksSpec {
+  readonly default: LinkSpec;
+  readonly overrides: readonly (LinkSpec & { readonly from: string; readonly to: string })[];
+}
