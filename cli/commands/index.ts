@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerTopology } from './topology.js';
 
 /** A command file's entry point: adds its command(s) to the program. */
 export type Register = (program: Command) => void;
 
 /** Every command of the CLI, in the order `--help` lists them. */
-export const commands: readonly Register[] = [registerBench];
+export const commands: readonly Register[] = [registerBench, registerTopology];

@@ -1,0 +1,199 @@
+import test from 'ava';
+import { stringify } from 'yaml';
+import { checkTopologyText, loadTopology, TopologyInvalidError } from '../../topology/load.js';
+import type { TopologyProblem } from '../../topology/problem.js';
+
+/** A small valid topology as plain data; each test breaks one thing. */
+function base(): any {
+  return {
+    version: 1,
+    name: 't',
+    regions: [
+      {
+        name: 'a',
+        leaders: [{ id: 'a-l1', grpc: '127.0.0.1:7101', quantum: '127.0.0.1:7201', metrics: '127.0.0.1:9101' }],
+        datanodes: [{ id: 'a-d1', grpc: '127.0.0.1:7301', dataDir: 'd/a1', metrics: '127.0.0.1:9301' }],
+      },
+      {
+        name: 'b',
+        leaders: [{ id: 'b-l1', grpc: '127.0.0.1:7102', quantum: '127.0.0.1:7202', metrics: '127.0.0.1:9102' }],
+        datanodes: [{ id: 'b-d1', grpc: '127.0.0.1:7302', dataDir: 'd/b1', metrics: '127.0.0.1:9302' }],
+      },
+    ],
+    coordinators: [{ id: 'c1', region: 'a', quantum: '127.0.0.1:7401', metrics: '127.0.0.1:9401' }],
+  };
+}
+
+function problems(doc: unknown): TopologyProblem[] {
+  const r = checkTopologyText(typeof doc === 'string' ? doc : stringify(doc), '/x/t.yaml');
+  return r.ok ? [] : [...r.problems];
+}
+
+function expectOne(t: any, doc: unknown, path: string, code: string) {
+  const ps = problems(doc);
+  t.true(
+    ps.some((p) => p.path === path && p.code === code && p.file === '/x/t.yaml'),
+    `expected ${code} at ${path}, got ${JSON.stringify(ps.map((p) => [p.path, p.code]))}`,
+  );
+}
+
+test('the minimal topology is valid and gets its defaults', (t) => {
+  const r = checkTopologyText(stringify(base()), '/x/t.yaml');
+  if (!r.ok) return t.fail(JSON.stringify(r.problems));
+  t.deepEqual(r.topology.links, { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] });
+  t.is(r.topology.security.quantumKeyFile, null);
+  t.deepEqual(r.topology.etcd, { endpoints: [], members: 1, dataDir: '.aetherflow/etcd' });
+  t.deepEqual(r.topology.snapshot, { intervalMs: 50, budgetMs: 50, retentionSec: 600, missThreshold: 2 });
+  t.is(r.topology.clock.maxOffsetMs, 250);
+  t.is(r.topology.file, '/x/t.yaml');
+});
+
+test('the shipped topologies are valid', (t) => {
+  for (const f of ['topology/local.yaml', 'topology/wan.yaml']) {
+    const topo = loadTopology(f);
+    t.is(topo.regions.length, 3);
+    for (const r of topo.regions) {
+      t.is(r.leaders.length, 2);
+      t.is(r.datanodes.length, 2);
+    }
+    t.is(topo.coordinators.length, 2);
+  }
+  const wan = loadTopology('topology/wan.yaml');
+  t.true(wan.links.overrides.every((o) => o.delayMs >= 5 && o.delayMs <= 40 && o.loss === 0.001));
+});
+
+test('yaml syntax errors carry line and column', (t) => {
+  const ps = problems('version: 1\nregions: [\n  a: 1\n');
+  t.true(ps.length > 0);
+  t.is(ps[0]!.code, 'yaml-syntax');
+  t.is(typeof ps[0]!.line, 'number');
+  t.is(typeof ps[0]!.col, 'number');
+});
+
+test('a document that is not a mapping', (t) => expectOne(t, '- 1\n- 2\n', '', 'not-a-mapping'));
+
+test('missing field', (t) => {
+  const d = base();
+  delete d.regions[1].datanodes[0].grpc;
+  expectOne(t, d, 'regions[1].datanodes[0].grpc', 'missing-field');
+});
+
+test('unknown field', (t) => {
+  const d = base();
+  d.regions[0].leaders[0].port = 1;
+  expectOne(t, d, 'regions[0].leaders[0].port', 'unknown-field');
+});
+
+test('wrong type', (t) => {
+  const d = base();
+  d.snapshot = { intervalMs: 'fast' };
+  expectOne(t, d, 'snapshot.intervalMs', 'wrong-type');
+});
+
+test('unsupported version', (t) => {
+  const d = base();
+  d.version = 2;
+  expectOne(t, d, 'version', 'unsupported-version');
+});
+
+test('etcd members other than 1 or 3', (t) => {
+  const d = base();
+  d.etcd = { members: 2 };
+  expectOne(t, d, 'etcd.members', 'bad-value');
+});
+
+test('duplicate id', (t) => {
+  const d = base();
+  d.regions[1].datanodes[0].id = 'a-d1';
+  expectOne(t, d, 'regions[1].datanodes[0].id', 'duplicate-id');
+});
+
+test('duplicate region', (t) => {
+  const d = base();
+  d.regions[1].name = 'a';
+  expectOne(t, d, 'regions[1].name', 'duplicate-region');
+});
+
+test('duplicate address anywhere in the file', (t) => {
+  const d = base();
+  d.coordinators[0].metrics = '127.0.0.1:7301';
+  expectOne(t, d, 'coordinators[0].metrics', 'duplicate-address');
+});
+
+test('duplicate dataDir', (t) => {
+  const d = base();
+  d.regions[1].datanodes[0].dataDir = 'd/a1';
+  expectOne(t, d, 'regions[1].datanodes[0].dataDir', 'duplicate-datadir');
+});
+
+test('malformed addresses', (t) => {
+  for (const bad of ['127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', 'host name:80', '300.1.1.1:80', ':80']) {
+    const d = base();
+    d.regions[1].datanodes[0].grpc = bad;
+    expectOne(t, d, 'regions[1].datanodes[0].grpc', 'bad-address');
+  }
+  const d = base();
+  d.etcd = { endpoints: ['http://127.0.0.1:2379', 'nope'] };
+  expectOne(t, d, 'etcd.endpoints[1]', 'bad-address');
+  t.is(problems({ ...base(), etcd: { endpoints: ['http://127.0.0.1:2379', 'localhost:2379'] } }).length, 0);
+});
+
+test('link naming an unknown region', (t) => {
+  const d = base();
+  d.links = { overrides: [{ from: 'a', to: 'zz', delayMs: 5 }] };
+  expectOne(t, d, 'links.overrides[0].to', 'unknown-region');
+});
+
+test('link from a region to itself, and a link set twice', (t) => {
+  const d = base();
+  d.links = { overrides: [{ from: 'a', to: 'a', delayMs: 5 }] };
+  expectOne(t, d, 'links.overrides[0]', 'bad-link');
+  const e = base();
+  e.links = { overrides: [{ from: 'a', to: 'b', delayMs: 5 }, { from: 'a', to: 'b', delayMs: 6 }] };
+  expectOne(t, e, 'links.overrides[1]', 'duplicate-link');
+});
+
+test('loss out of range', (t) => {
+  const d = base();
+  d.links = { default: { loss: 1.5 } };
+  expectOne(t, d, 'links.default.loss', 'bad-value');
+});
+
+test('coordinator naming an unknown region', (t) => {
+  const d = base();
+  d.coordinators[0].region = 'zz';
+  expectOne(t, d, 'coordinators[0].region', 'unknown-region');
+});
+
+test('budget larger than interval', (t) => {
+  const d = base();
+  d.snapshot = { intervalMs: 50, budgetMs: 80 };
+  expectOne(t, d, 'snapshot.budgetMs', 'budget-exceeds-interval');
+});
+
+test('regions with no leader or no data node, and empty lists', (t) => {
+  const d = base();
+  d.regions[0].leaders = [];
+  d.regions[1].datanodes = [];
+  expectOne(t, d, 'regions[0].leaders', 'no-leader');
+  expectOne(t, d, 'regions[1].datanodes', 'no-datanode');
+  expectOne(t, { ...base(), coordinators: [] }, 'coordinators', 'no-coordinator');
+  expectOne(t, { ...base(), regions: [], coordinators: [] }, 'regions', 'no-region');
+});
+
+test('every problem is reported at once', (t) => {
+  const d = base();
+  d.regions[0].leaders[0].bogus = 1;
+  d.regions[1].datanodes[0].grpc = 'x';
+  d.snapshot = { intervalMs: 10, budgetMs: 20 };
+  const codes = problems(d).map((p) => p.code).sort();
+  t.deepEqual(codes, ['bad-address', 'budget-exceeds-interval', 'unknown-field']);
+});
+
+test('loadTopology throws TOPOLOGY_INVALID with the problems', (t) => {
+  const err = t.throws(() => loadTopology('test/topology/no-such-file.yaml'));
+  t.is((err as any).code, 'TOPOLOGY_INVALID');
+  const e2 = t.throws(() => loadTopology('package.json'), { instanceOf: TopologyInvalidError });
+  t.is(e2.code, 'TOPOLOGY_INVALID');
+  t.true(Array.isArray(e2.details['problems']));
+});
