@@ -1,0 +1,429 @@
+import { Level } from 'level';
+import { AetherError, StoreIoError, assert } from '../common/errors.js';
+import { Clock, type ClockOptions } from '../glts/clock.js';
+import { GLT_BYTES, GLT_MAX, GLT_ZERO, compareGlt, decodeGlt, encodeGlt, maxGlt, type Glt } from '../glts/glt.js';
+import { checkKey, checkLimit, checkOrigin, checkReadable, checkValue, checkVersion, storeClosedError } from './checks.js';
+import {
+  changeKey,
+  changeRange,
+  decodeChangeKey,
+  decodeStoredValue,
+  decodeVersionKey,
+  encodeStoredValue,
+  sysMetaKey,
+  userMetaKey,
+  versionKey,
+  versionKeyEnd,
+  versionRange,
+  versionSeekKey,
+} from './keys.js';
+import type { KeyRange, ReadResult, Store } from './store.js';
+import { compareVersions, type Version } from './version.js';
+
+/** Bumped when the key layout (keys.ts) or the stored values change. */
+const FORMAT = 1;
+/** Entries fetched per iterator step: bounds what one read holds in memory at a time. */
+const READ_CHUNK = 1000;
+
+export interface LevelStoreOptions {
+  /** The LevelDB directory (created when missing). */
+  readonly path: string;
+  /** This data node's id: the origin of the versions it stamps. */
+  readonly origin: string;
+  /** The node's clock, built by the store with a floor above every stamp and closed T it persisted. */
+  readonly clock: Omit<ClockOptions, 'floor'>;
+  /**
+   * fsync every batch. Off by default: LevelDB hands each batch to the kernel (write(2)
+   * on its log) before the batch resolves, so an acknowledged write survives a SIGKILL of
+   * the process — the failure the protocol plans for; a node whose machine loses power is
+   * rebuilt by re-stamping and catch-up. On, it also survives power loss, at one fsync
+   * per group commit.
+   */
+  readonly sync?: boolean;
+  /** Most write calls grouped into one LevelDB batch. */
+  readonly maxBatchWrites?: number;
+  /** Most write calls waiting for a batch; more wait for room (back-pressure). */
+  readonly maxQueuedWrites?: number;
+}
+
+type Op = { readonly type: 'put'; readonly key: Buffer; readonly value: Buffer } | { readonly type: 'del'; readonly key: Buffer };
+
+/**
+ * One queued unit of work of the single writer. A `write` job is grouped with its
+ * neighbours into one batch; `prepare` runs when the batch is formed (so stamps follow
+ * the order batches reach LevelDB). An `exclusive` job (applyRemote, gc, restamp) reads
+ * and writes alone, between batches.
+ */
+type Job =
+  | { readonly kind: 'write'; readonly prepare: () => Op[]; readonly resolve: () => void; readonly reject: (err: unknown) => void }
+  | { readonly kind: 'exclusive'; readonly run: () => Promise<void>; readonly resolve: () => void; readonly reject: (err: unknown) => void };
+
+/**
+ * The MVCC Store on LevelDB (classic-level), key layout in keys.ts.
+ *
+ * Writes go through one writer loop with group commit: every write call that arrives
+ * while a batch is in flight joins the next batch, so one LevelDB write serves many
+ * callers. A call resolves once its batch's write resolved.
+ */
+export class LevelStore implements Store {
+  readonly origin: string;
+  readonly clock: Clock;
+  private readonly db: Level<Buffer, Buffer>;
+  private readonly sync: boolean;
+  private readonly maxBatchWrites: number;
+  private readonly maxQueuedWrites: number;
+
+  /** open → closing (queue drains, new calls refused) → shut. */
+  private state: 'open' | 'closing' | 'shut' = 'open';
+  /** FIFO of work for the writer loop; length ≤ maxQueuedWrites + exclusive jobs + close/meta jobs. */
+  private readonly queue: Job[] = [];
+  /** Callers waiting for room in the queue. */
+  private readonly roomWaiters: (() => void)[] = [];
+  /** True while the writer loop runs; at most one loop at a time. */
+  private pumping = false;
+  private drained: (() => void) | undefined;
+  /** Raised before a GC batch is written, so a read that may see collected history fails instead. */
+  private horizonT: Glt;
+  private closedT: Glt;
+
+  private constructor(db: Level<Buffer, Buffer>, options: LevelStoreOptions, clock: Clock, closed: Glt, horizon: Glt) {
+    this.db = db;
+    this.origin = options.origin;
+    this.clock = clock;
+    this.sync = options.sync ?? false;
+    this.maxBatchWrites = options.maxBatchWrites ?? 1024;
+    this.maxQueuedWrites = options.maxQueuedWrites ?? 16_384;
+    assert(this.maxBatchWrites >= 1 && this.maxQueuedWrites >= 1, 'batch and queue bounds must be ≥ 1');
+    this.closedT = closed;
+    this.horizonT = horizon;
+  }
+
+  /** Opens (or creates) the store; its clock starts above everything the store persisted. */
+  static async open(options: LevelStoreOptions): Promise<LevelStore> {
+    checkOrigin(options.origin);
+    const db = new Level<Buffer, Buffer>(options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    try {
+      await db.open();
+      const [format, closed, stamped, horizon] = await db.getMany([sysMetaKey('format'), sysMetaKey('closed'), sysMetaKey('stamped'), sysMetaKey('horizon')]);
+      if (format === undefined) {
+        await db.put(sysMetaKey('format'), Buffer.of(FORMAT), { sync: true });
+      } else if (format.length !== 1 || format[0] !== FORMAT) {
+        throw new AetherError('STORE_IO', `store ${options.path} has format ${format.toString('hex')}, this build reads ${FORMAT}`);
+      }
+      const closedT = closed ? decodeGlt(closed) : GLT_ZERO;
+      const floor = maxGlt(closedT, stamped ? decodeGlt(stamped) : GLT_ZERO);
+      const clock = new Clock({ ...options.clock, floor });
+      return new LevelStore(db, options, clock, closedT, horizon ? decodeGlt(horizon) : GLT_ZERO);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      if (err instanceof AetherError) throw err;
+      throw new StoreIoError(`open ${options.path}`, err);
+    }
+  }
+
+  async put(key: Buffer, value: Buffer): Promise<Version> {
+    this.checkOpen();
+    checkKey(key);
+    checkValue(value);
+    return this.writeLocal(Buffer.from(key), Buffer.from(value));
+  }
+
+  async delete(key: Buffer): Promise<Version> {
+    this.checkOpen();
+    checkKey(key);
+    return this.writeLocal(Buffer.from(key), null);
+  }
+
+  async get(key: Buffer, t: Glt): Promise<ReadResult | undefined> {
+    this.checkOpen();
+    checkKey(key);
+    checkReadable(t, this.horizonT);
+    const entries = await this.read('get', () => this.db.iterator({ gte: versionSeekKey(key, t), lt: versionKeyEnd(key), limit: 1 }).all());
+    checkReadable(t, this.horizonT);
+    const first = entries[0];
+    if (!first) return undefined;
+    const value = decodeStoredValue(first[1]);
+    if (value === null) return undefined;
+    const { ts, origin } = decodeVersionKey(first[0]);
+    return { key: Buffer.from(key), value, ts, origin };
+  }
+
+  async scan(range: KeyRange, t: Glt, limit?: number): Promise<ReadResult[]> {
+    this.checkOpen();
+    checkLimit(limit);
+    checkReadable(t, this.horizonT);
+    const max = limit ?? Infinity;
+    const out: ReadResult[] = [];
+    if (max === 0) return out;
+    await this.read('scan', async () => {
+      const it = this.db.iterator(versionRange(range));
+      try {
+        // The key whose winner is settled; its remaining (older) versions are skipped.
+        let settled: Buffer | undefined;
+        for (let chunk = await it.nextv(READ_CHUNK); chunk.length > 0; chunk = await it.nextv(READ_CHUNK)) {
+          for (const [k, v] of chunk) {
+            const d = decodeVersionKey(k);
+            if (settled && settled.equals(d.key)) continue;
+            if (compareGlt(d.ts, t) > 0) continue;
+            settled = d.key;
+            const value = decodeStoredValue(v);
+            if (value !== null) out.push({ key: d.key, value, ts: d.ts, origin: d.origin });
+            if (out.length >= max) return;
+          }
+        }
+      } finally {
+        await it.close();
+      }
+    });
+    checkReadable(t, this.horizonT);
+    return out;
+  }
+
+  async changes(from: Glt, to: Glt, options: { readonly origin?: string; readonly limit?: number } = {}): Promise<Version[]> {
+    this.checkOpen();
+    checkLimit(options.limit);
+    const max = options.limit ?? Infinity;
+    const out: Version[] = [];
+    if (compareGlt(from, to) >= 0 || max === 0) return out;
+    await this.read('changes', async () => {
+      const it = this.db.iterator(changeRange(from, to));
+      try {
+        for (let chunk = await it.nextv(READ_CHUNK); chunk.length > 0; chunk = await it.nextv(READ_CHUNK)) {
+          for (const [k, v] of chunk) {
+            const d = decodeChangeKey(k);
+            if (options.origin !== undefined && d.origin !== options.origin) continue;
+            out.push({ key: d.key, value: decodeStoredValue(v), ts: d.ts, origin: d.origin });
+            if (out.length >= max) return;
+          }
+        }
+      } finally {
+        await it.close();
+      }
+    });
+    return out;
+  }
+
+  async applyRemote(versions: readonly Version[]): Promise<void> {
+    this.checkOpen();
+    for (const v of versions) checkVersion(v);
+    if (versions.length === 0) return;
+    await this.exclusive(async () => {
+      const fresh = new Map<string, Version>();
+      const keys = versions.map((v) => versionKey(v.key, v.ts, v.origin));
+      const present = await this.read('applyRemote', () => this.db.getMany(keys));
+      versions.forEach((v, i) => {
+        const id = keys[i]!.toString('latin1');
+        if (present[i] === undefined && !fresh.has(id)) fresh.set(id, v);
+      });
+      const ops: Op[] = [];
+      // Versions at or below the horizon: only the newest at or below it may stay per key.
+      const below = new Map<string, Version[]>();
+      for (const v of fresh.values()) {
+        if (compareGlt(v.ts, this.horizonT) > 0) ops.push(...versionOps('put', v));
+        else below.set(v.key.toString('latin1'), [...(below.get(v.key.toString('latin1')) ?? []), v]);
+      }
+      for (const incoming of below.values()) {
+        const key = incoming[0]!.key;
+        const stored = await this.versionsAtOrBelow(key, this.horizonT);
+        const newest = [...stored, ...incoming].reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
+        for (const v of stored) if (v !== newest) ops.push(...versionOps('del', v));
+        if (incoming.includes(newest)) ops.push(...versionOps('put', newest));
+      }
+      await this.writeBatch(ops);
+    });
+  }
+
+  async close(t: Glt): Promise<void> {
+    this.checkOpen();
+    this.clock.advancePast(t);
+    // FIFO: when this job's batch resolves, every earlier batch — every write stamped ≤ t — has.
+    await this.enqueueWrite(() => {
+      this.closedT = maxGlt(this.closedT, t);
+      return [{ type: 'put', key: sysMetaKey('closed'), value: encodeGlt(this.closedT) }];
+    });
+  }
+
+  async gc(horizon: Glt): Promise<number> {
+    this.checkOpen();
+    let dropped = 0;
+    await this.exclusive(async () => {
+      const old = this.horizonT;
+      if (compareGlt(horizon, old) <= 0) return;
+      // Persist and raise the horizon first: from here on no read below it is answered,
+      // and a crash midway leaves at worst uncollected garbage, never a wrong read.
+      this.horizonT = horizon;
+      await this.writeBatch([{ type: 'put', key: sysMetaKey('horizon'), value: encodeGlt(horizon) }]);
+      // Only keys with a version in (old, horizon] can have gained a collectable version.
+      const it = this.db.iterator({ ...changeRange(old, horizon), values: false });
+      try {
+        for (let chunk = await it.nextv(READ_CHUNK); chunk.length > 0; chunk = await it.nextv(READ_CHUNK)) {
+          const keys = new Map<string, Buffer>();
+          for (const [k] of chunk) {
+            const d = decodeChangeKey(k);
+            keys.set(d.key.toString('latin1'), d.key);
+          }
+          const ops: Op[] = [];
+          for (const key of keys.values()) {
+            const stored = await this.versionsAtOrBelow(key, horizon);
+            for (const v of stored.slice(1)) ops.push(...versionOps('del', v));
+          }
+          dropped += ops.length / 2;
+          await this.writeBatch(ops);
+        }
+      } catch (err) {
+        throw err instanceof AetherError ? err : new StoreIoError('gc', err);
+      } finally {
+        await it.close().catch(() => undefined);
+      }
+    });
+    return dropped;
+  }
+
+  horizon(): Glt {
+    return this.horizonT;
+  }
+
+  async restamp(after: Glt): Promise<Version[]> {
+    this.checkOpen();
+    const moved: Version[] = [];
+    await this.exclusive(async () => {
+      const own = await this.changes(after, GLT_MAX, { origin: this.origin });
+      const ops: Op[] = [];
+      for (const old of own) {
+        const v: Version = { key: old.key, value: old.value, ts: this.clock.stamp(), origin: this.origin };
+        ops.push(...versionOps('del', old), ...versionOps('put', v));
+        moved.push(v);
+      }
+      await this.writeBatch(ops);
+    });
+    return moved;
+  }
+
+  async getMeta(name: string): Promise<Glt | undefined> {
+    this.checkOpen();
+    const raw = await this.read('getMeta', () => this.db.get(userMetaKey(name)) as Promise<Buffer | undefined>);
+    if (raw === undefined) return undefined;
+    assert(raw.length === GLT_BYTES, 'a metadata value is one encoded GLT');
+    return decodeGlt(raw);
+  }
+
+  async setMeta(name: string, value: Glt): Promise<void> {
+    this.checkOpen();
+    await this.enqueueWrite(() => [{ type: 'put', key: userMetaKey(name), value: encodeGlt(value) }]);
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    if (this.pumping || this.queue.length > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    this.state = 'shut';
+    try {
+      await this.db.close();
+    } catch (err) {
+      throw new StoreIoError('close', err);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.state !== 'open') throw storeClosedError(this.origin);
+  }
+
+  /** Runs a LevelDB read, translating its errors; a store shut down meanwhile answers STORE_CLOSED. */
+  private async read<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof AetherError) throw err;
+      if (this.state === 'shut') throw storeClosedError(this.origin);
+      throw new StoreIoError(op, err);
+    }
+  }
+
+  private async writeLocal(key: Buffer, value: Buffer | null): Promise<Version> {
+    let version: Version | undefined;
+    await this.enqueueWrite(() => {
+      version = { key, value, ts: this.clock.stamp(), origin: this.origin };
+      return versionOps('put', version);
+    });
+    assert(version, 'a resolved write was stamped');
+    return version;
+  }
+
+  private async enqueueWrite(prepare: () => Op[]): Promise<void> {
+    while (this.queue.length >= this.maxQueuedWrites) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    this.checkOpen();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'write', prepare, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  private exclusive(run: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'exclusive', run, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  /** The writer loop: drains the queue, one batch or one exclusive job at a time. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0) {
+        const head = this.queue[0]!;
+        if (head.kind === 'exclusive') {
+          this.queue.shift();
+          this.wakeRoomWaiters();
+          await head.run().then(head.resolve, head.reject);
+          continue;
+        }
+        const jobs: Job[] = [];
+        const ops: Op[] = [];
+        while (jobs.length < this.maxBatchWrites && this.queue[0]?.kind === 'write') {
+          const job = this.queue.shift() as Extract<Job, { kind: 'write' }>;
+          jobs.push(job);
+          ops.push(...job.prepare());
+        }
+        this.wakeRoomWaiters();
+        await this.writeBatch(ops).then(
+          () => jobs.forEach((j) => j.resolve()),
+          (err) => jobs.forEach((j) => j.reject(err)),
+        );
+      }
+    } finally {
+      this.pumping = false;
+      if (this.drained) this.drained();
+    }
+  }
+
+  private wakeRoomWaiters(): void {
+    while (this.roomWaiters.length > 0 && this.queue.length < this.maxQueuedWrites) this.roomWaiters.shift()!();
+  }
+
+  /** One atomic LevelDB batch; records the clock's high-water mark so a reopened clock starts above it. */
+  private async writeBatch(ops: Op[]): Promise<void> {
+    if (ops.length === 0) return;
+    ops.push({ type: 'put', key: sysMetaKey('stamped'), value: encodeGlt(this.clock.last()) });
+    try {
+      await this.db.batch(ops, { sync: this.sync });
+    } catch (err) {
+      throw new StoreIoError('batch', err);
+    }
+  }
+
+  /** The stored versions of `key` with ts ≤ t, newest first. */
+  private async versionsAtOrBelow(key: Buffer, t: Glt): Promise<Version[]> {
+    const entries = await this.read('scan', () => this.db.iterator({ gte: versionSeekKey(key, t), lt: versionKeyEnd(key) }).all());
+    return entries.map(([k, v]) => ({ ...decodeVersionKey(k), value: decodeStoredValue(v) }));
+  }
+}
+
+/** The two entries of a version — its chain entry and its change-index entry — to put or delete together. */
+function versionOps(type: 'put' | 'del', v: Version): Op[] {
+  const vk = versionKey(v.key, v.ts, v.origin);
+  const ck = changeKey(v.ts, v.origin, v.key);
+  if (type === 'del') return [{ type, key: vk }, { type, key: ck }];
+  const value = encodeStoredValue(v.value);
+  return [{ type, key: vk, value }, { type, key: ck, value }];
+}
