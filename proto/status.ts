@@ -1,0 +1,57 @@
+import * as grpc from '@grpc/grpc-js';
+import { AetherError, isErrorCode, toAetherError, type ErrorCode } from '../common/errors.js';
+
+/** Trailing metadata keys that carry an AetherError across gRPC. */
+export const CODE_KEY = 'aetherflow-code';
+/** Binary (`-bin`) so details with any characters pass. */
+export const DETAILS_KEY = 'aetherflow-details-bin';
+/** On NOT_LEADER: the elected leader's grpc address, when the standby knows it. */
+export const LEADER_KEY = 'aetherflow-leader';
+
+/**
+ * The status a server answers for an error: the AetherError's gRPC status, its code at the
+ * start of the message (CONTRACT.md: "a code in the message") and in the metadata, so the
+ * client rebuilds the same AetherError.
+ */
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const e = toAetherError(err);
+  const metadata = new grpc.Metadata();
+  metadata.set(CODE_KEY, e.code);
+  if (Object.keys(e.details).length > 0) metadata.set(DETAILS_KEY, Buffer.from(JSON.stringify(e.details, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), 'utf8'));
+  const leader = e.details['leader'];
+  if (typeof leader === 'string') metadata.set(LEADER_KEY, leader);
+  return { code: e.grpcStatus, details: `${e.code}: ${e.message}`, metadata };
+}
+
+const byStatus: Partial<Record<number, ErrorCode>> = {
+  [grpc.status.UNAVAILABLE]: 'UNAVAILABLE',
+  [grpc.status.DEADLINE_EXCEEDED]: 'TIMEOUT',
+  [grpc.status.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
+  [grpc.status.CANCELLED]: 'CONNECTION_CLOSED',
+};
+
+/** Rebuilds the AetherError a server sent; a plain gRPC failure (no server, deadline) gets the nearest code. */
+export function fromServiceError(err: unknown, context: string): AetherError {
+  if (err instanceof AetherError) return err;
+  const se = err as Partial<grpc.ServiceError>;
+  if (typeof se.code !== 'number') return toAetherError(err, 'INTERNAL', context);
+  const sent = se.metadata?.get(CODE_KEY)[0];
+  const details: Record<string, unknown> = {};
+  const rawDetails = se.metadata?.get(DETAILS_KEY)[0];
+  if (Buffer.isBuffer(rawDetails)) {
+    try {
+      Object.assign(details, JSON.parse(rawDetails.toString('utf8')) as Record<string, unknown>);
+    } catch {
+      // Details are informative only; a garbled copy is dropped.
+    }
+  }
+  const leader = se.metadata?.get(LEADER_KEY)[0];
+  if (typeof leader === 'string') details['leader'] = leader;
+  details['grpcStatus'] = se.code;
+  const text = se.details ?? se.message ?? '';
+  if (typeof sent === 'string' && isErrorCode(sent)) {
+    const prefix = `${sent}: `;
+    return new AetherError(sent, text.startsWith(prefix) ? text.slice(prefix.length) : text, { cause: err, details });
+  }
+  return new AetherError(byStatus[se.code] ?? 'INTERNAL', `${context}: ${text}`, { cause: err, details });
+}

@@ -1,0 +1,61 @@
+import { assert } from '../common/errors.js';
+import { GLT_ZERO, compareGlt, formatGlt, type Glt } from '../glts/glt.js';
+
+/** Most readers that may wait on the frontier at once; beyond it a waiter fails at once (bounded memory). */
+export const MAX_WAITERS = 10_000;
+
+interface Waiter {
+  readonly t: Glt;
+  readonly resolve: (reached: boolean) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * A region's frontier: the greatest committed GLT it can serve exact reads at.
+ * Invariant: never moves back (DESIGN.md invariant M). The snapshot round advances it on
+ * Commit; until rounds run, the leader process may advance it to the time its data nodes
+ * closed (Close(T) on every data node, then advance(T)), so reads see the region's own
+ * writes.
+ */
+export class Frontier {
+  private value: Glt;
+  private readonly waiters = new Set<Waiter>();
+
+  constructor(initial: Glt = GLT_ZERO) {
+    this.value = initial;
+  }
+
+  current(): Glt {
+    return this.value;
+  }
+
+  /** Moves the frontier to `t`; `t` must not be below it (equal is a no-op). */
+  advance(t: Glt): void {
+    assert(compareGlt(t, this.value) >= 0, () => `frontier moving back from ${formatGlt(this.value)} to ${formatGlt(t)}`);
+    this.value = t;
+    for (const w of this.waiters) {
+      if (compareGlt(w.t, t) <= 0) this.settle(w, true);
+    }
+  }
+
+  /** Resolves true once the frontier is ≥ t, or false after waitMs. */
+  waitFor(t: Glt, waitMs: number): Promise<boolean> {
+    if (compareGlt(t, this.value) <= 0) return Promise.resolve(true);
+    if (waitMs <= 0 || this.waiters.size >= MAX_WAITERS) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const w: Waiter = { t, resolve, timer: setTimeout(() => this.settle(w, false), waitMs) };
+      this.waiters.add(w);
+    });
+  }
+
+  /** Releases every waiter (false): the leader is stepping down or shutting down. */
+  close(): void {
+    for (const w of this.waiters) this.settle(w, false);
+  }
+
+  private settle(w: Waiter, reached: boolean): void {
+    if (!this.waiters.delete(w)) return;
+    clearTimeout(w.timer);
+    w.resolve(reached);
+  }
+}
