@@ -1,0 +1,406 @@
+import { assert } from '../common/errors.js';
+import type { Interval } from '../glts/clock.js';
+import { GLT_ZERO, compareGlt, maxGlt, nextGlt, type Glt } from '../glts/glt.js';
+import type { Message } from './messages.js';
+import { MAX_REGIONS, type CommitRecord, type MembershipRecord } from './records.js';
+
+/**
+ * The global coordinator's side of the snapshot round (DESIGN.md "The snapshot round",
+ * "Failure rules"), sans-IO: `handle(event)` returns the actions to carry out. The adapter
+ * (kernel/coordinator-process.ts) turns `send` into Quantum messages, `persist` into an
+ * etcd transaction fenced on the election key, `wakeAt` into a timer that feeds `tick`.
+ *
+ * States:
+ *   follower   — not elected; ignores everything but `elected`.
+ *   idle       — leading, between rounds; the next round starts at `nextRoundAtMs`.
+ *   collecting — Begin sent; waiting for Ready from every member until the deadline.
+ *   committing — every member Ready; the commit record is being persisted. Commit is
+ *                sent only after the persist succeeds (persist before announce).
+ *   excluding  — a membership change (exclusion) is being persisted; no round runs
+ *                until it is durable, so no round uses a membership etcd does not hold.
+ */
+export type CoordinatorState = 'follower' | 'idle' | 'collecting' | 'committing' | 'excluding';
+
+export interface CoordinatorConfig {
+  readonly id: string;
+  readonly intervalMs: number;
+  /** Begin → every Ready; over it the round is aborted. Invariant: budgetMs ≤ intervalMs (topology check). */
+  readonly budgetMs: number;
+  /** Consecutive failed rounds a member may be blamed for before it is excluded. */
+  readonly missThreshold: number;
+}
+
+/** GLTS: the uncertainty interval around now (glts/clock.ts `Clock` satisfies it). */
+export interface GltSource {
+  now(): Interval;
+}
+
+export type PersistOutcome = 'ok' | 'fenced' | 'failed';
+
+export type CoordinatorEvent =
+  /** Won the election: epoch = the campaign key's revision; `last` and `membership` read from etcd after winning. */
+  | { readonly type: 'elected'; readonly nowMs: number; readonly epoch: bigint; readonly last: CommitRecord | undefined; readonly membership: MembershipRecord }
+  /** Lost leadership (lease expired, resigned). */
+  | { readonly type: 'deposed'; readonly nowMs: number }
+  | { readonly type: 'tick'; readonly nowMs: number }
+  | { readonly type: 'message'; readonly nowMs: number; readonly msg: Message }
+  /** The outcome of a `persist` action: ok, fenced (no longer the leader), failed (outcome unknown). */
+  | { readonly type: 'persisted'; readonly nowMs: number; readonly persistId: number; readonly outcome: PersistOutcome };
+
+export interface RoundTimings {
+  /** Begin → the last Ready (or → the abort). */
+  readonly beginToReadyMs: number;
+  /** The commit record's persist; null for an aborted round. */
+  readonly persistMs: number | null;
+  readonly totalMs: number;
+}
+
+export type CoordinatorAction =
+  | { readonly type: 'send'; readonly to: string; readonly msg: Message }
+  /**
+   * Write atomically, in one etcd transaction fenced on the election key of `epoch`: the
+   * commit record (when present; also the new "last" record, with bounded history) and
+   * the membership (when present). Answer with a `persisted` event.
+   */
+  | { readonly type: 'persist'; readonly persistId: number; readonly epoch: bigint; readonly commit?: CommitRecord; readonly membership?: MembershipRecord }
+  /** Feed a `tick` at or after this time (replaces any earlier wake-up). */
+  | { readonly type: 'wakeAt'; readonly atMs: number }
+  /** A finished round, for metrics, logs and Snapshots.List. */
+  | {
+      readonly type: 'round';
+      readonly outcome: 'committed' | 'aborted';
+      readonly epoch: bigint;
+      readonly roundId: number;
+      readonly T: Glt;
+      readonly members: readonly string[];
+      readonly joined: readonly string[];
+      /** Regions held responsible for an abort. */
+      readonly blamed: readonly string[];
+      readonly timings: RoundTimings;
+    }
+  | { readonly type: 'membership'; readonly record: MembershipRecord; readonly excluded: readonly string[]; readonly readmitted: readonly string[] }
+  /** The outcome of a persist is unknown: give up leadership so the next leader rereads etcd. */
+  | { readonly type: 'resign' }
+  | { readonly type: 'log'; readonly level: 'info' | 'warn'; readonly event: string; readonly fields: Readonly<Record<string, unknown>> };
+
+interface Round {
+  readonly roundId: number;
+  readonly T: Glt;
+  readonly members: readonly string[];
+  /** Joiners and their exclusion watermark; a subset of members. */
+  readonly joining: ReadonlyMap<string, Glt>;
+  readonly beganAtMs: number;
+  readonly deadlineMs: number;
+  readonly ready: Set<string>;
+  /** Latest progress of each member that reported without being Ready. */
+  readonly waiting: Map<string, { readonly missing: readonly string[]; readonly caughtUp: boolean }>;
+  readyAtMs?: number;
+  persistId?: number;
+  persistStartMs?: number;
+}
+
+export class Coordinator {
+  private state: CoordinatorState = 'follower';
+  /** Set while leading. */
+  private epoch: bigint | undefined;
+  /** The last durable commit. Invariant (M): its T only increases, also across failover (read from etcd on election). */
+  private last: CommitRecord | undefined;
+  /** T of the last Begin; every new round's T is strictly above it and above `last.T`. */
+  private lastBegunT: Glt = GLT_ZERO;
+  private membership: MembershipRecord | undefined;
+  /** Consecutive rounds each member was blamed for; reset when it is not blamed. */
+  private readonly misses = new Map<string, number>();
+  /** Excluded regions that asked to rejoin; they join the next round. Bounded by MAX_REGIONS. */
+  private readonly pendingJoins = new Set<string>();
+  private round: Round | undefined;
+  /** The membership being persisted in state `excluding`. */
+  private pendingMembership: { readonly persistId: number; readonly record: MembershipRecord; readonly excluded: readonly string[] } | undefined;
+  private nextRoundId = 1;
+  private nextPersistId = 1;
+  private nextRoundAtMs = 0;
+
+  constructor(
+    readonly config: CoordinatorConfig,
+    private readonly glts: GltSource,
+  ) {
+    assert(config.intervalMs > 0 && config.budgetMs > 0 && config.budgetMs <= config.intervalMs, 'need 0 < budgetMs ≤ intervalMs');
+    assert(Number.isInteger(config.missThreshold) && config.missThreshold >= 1, 'missThreshold must be a positive integer');
+  }
+
+  get currentState(): CoordinatorState {
+    return this.state;
+  }
+
+  get currentEpoch(): bigint | undefined {
+    return this.epoch;
+  }
+
+  get lastCommitted(): CommitRecord | undefined {
+    return this.last;
+  }
+
+  get currentMembership(): MembershipRecord | undefined {
+    return this.membership;
+  }
+
+  handle(ev: CoordinatorEvent): CoordinatorAction[] {
+    const out: CoordinatorAction[] = [];
+    switch (ev.type) {
+      case 'elected':
+        this.onElected(ev, out);
+        break;
+      case 'deposed':
+        this.stepDown(out, 'deposed');
+        break;
+      case 'tick':
+        break;
+      case 'message':
+        this.onMessage(ev.msg, ev.nowMs, out);
+        break;
+      case 'persisted':
+        this.onPersisted(ev, out);
+        break;
+    }
+    if (this.state !== 'follower') this.advance(ev.nowMs, out);
+    return out;
+  }
+
+  private onElected(ev: Extract<CoordinatorEvent, { type: 'elected' }>, out: CoordinatorAction[]): void {
+    assert(this.epoch === undefined || ev.epoch > this.epoch, 'a new election has a higher epoch');
+    this.state = 'idle';
+    this.epoch = ev.epoch;
+    this.last = ev.last;
+    this.lastBegunT = ev.last?.T ?? GLT_ZERO;
+    this.membership = ev.membership;
+    this.misses.clear();
+    this.pendingJoins.clear();
+    this.round = undefined;
+    this.pendingMembership = undefined;
+    this.nextRoundAtMs = ev.nowMs;
+    out.push({ type: 'log', level: 'info', event: 'elected', fields: { epoch: ev.epoch.toString(), last: ev.last?.T, members: ev.membership.members } });
+  }
+
+  private stepDown(out: CoordinatorAction[], why: string): void {
+    if (this.state === 'follower') return;
+    out.push({ type: 'log', level: 'warn', event: 'stepped-down', fields: { why, epoch: this.epoch?.toString(), round: this.round?.T } });
+    this.state = 'follower';
+    this.round = undefined;
+    this.pendingMembership = undefined;
+  }
+
+  private onMessage(msg: Message, nowMs: number, out: CoordinatorAction[]): void {
+    if (this.state === 'follower') return;
+    const r = this.round;
+    switch (msg.type) {
+      case 'ready':
+        if (this.state !== 'collecting' || !r || msg.epoch !== this.epoch || msg.roundId !== r.roundId || !r.members.includes(msg.region)) return;
+        r.ready.add(msg.region);
+        r.waiting.delete(msg.region);
+        if (r.ready.size === r.members.length) this.commit(r, nowMs, out);
+        return;
+      case 'waiting': {
+        if (this.state !== 'collecting' || !r || msg.epoch !== this.epoch || msg.roundId !== r.roundId || !r.members.includes(msg.region)) return;
+        if (r.ready.has(msg.region)) return;
+        const prior = r.waiting.get(msg.region);
+        // Reports may arrive out of order; what a region misses only shrinks during a round.
+        if (!prior || msg.missing.length < prior.missing.length || (msg.caughtUp && !prior.caughtUp)) {
+          r.waiting.set(msg.region, { missing: msg.missing.filter((m) => r.members.includes(m)), caughtUp: msg.caughtUp });
+        }
+        return;
+      }
+      case 'join':
+        if (this.membership?.excluded.some((e) => e.region === msg.region) && this.pendingJoins.size < MAX_REGIONS) {
+          if (!this.pendingJoins.has(msg.region)) out.push({ type: 'log', level: 'info', event: 'join-requested', fields: { region: msg.region } });
+          this.pendingJoins.add(msg.region);
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private commit(r: Round, nowMs: number, out: CoordinatorAction[]): void {
+    assert(this.epoch !== undefined, 'committing while leading');
+    this.state = 'committing';
+    r.readyAtMs = nowMs;
+    r.persistId = this.nextPersistId++;
+    r.persistStartMs = nowMs;
+    const record: CommitRecord = {
+      T: r.T,
+      epoch: this.epoch,
+      roundId: r.roundId,
+      members: r.members,
+      beginToReadyMs: nowMs - r.beganAtMs,
+      coordinator: this.config.id,
+    };
+    out.push({ type: 'persist', persistId: r.persistId, epoch: this.epoch, commit: record, ...(r.joining.size > 0 ? { membership: this.readmitted(r) } : {}) });
+  }
+
+  /** The membership once the round's joiners are readmitted. */
+  private readmitted(r: Round): MembershipRecord {
+    const m = this.membership!;
+    return {
+      version: m.version + 1,
+      members: [...m.members, ...r.joining.keys()],
+      excluded: m.excluded.filter((e) => !r.joining.has(e.region)),
+    };
+  }
+
+  private onPersisted(ev: Extract<CoordinatorEvent, { type: 'persisted' }>, out: CoordinatorAction[]): void {
+    const r = this.round;
+    const forCommit = this.state === 'committing' && r !== undefined && r.persistId === ev.persistId;
+    const forMembership = this.state === 'excluding' && this.pendingMembership?.persistId === ev.persistId;
+    if (!forCommit && !forMembership) return;
+    if (ev.outcome === 'fenced') {
+      this.stepDown(out, 'fenced');
+      return;
+    }
+    if (ev.outcome === 'failed') {
+      out.push({ type: 'resign' });
+      this.stepDown(out, 'persist-outcome-unknown');
+      return;
+    }
+    if (forMembership) {
+      const p = this.pendingMembership!;
+      this.membership = p.record;
+      for (const x of p.excluded) this.misses.delete(x);
+      this.pendingMembership = undefined;
+      this.state = 'idle';
+      out.push({ type: 'membership', record: p.record, excluded: p.excluded, readmitted: [] });
+      return;
+    }
+    // The commit record is durable: only now may anyone learn of it.
+    assert(r && r.readyAtMs !== undefined && r.persistStartMs !== undefined, 'a committing round');
+    assert(!this.last || compareGlt(r.T, this.last.T) > 0, 'committed GLTs strictly increase');
+    this.last = {
+      T: r.T,
+      epoch: this.epoch!,
+      roundId: r.roundId,
+      members: r.members,
+      beginToReadyMs: r.readyAtMs - r.beganAtMs,
+      coordinator: this.config.id,
+    };
+    if (r.joining.size > 0) {
+      this.membership = this.readmitted(r);
+      out.push({ type: 'membership', record: this.membership, excluded: [], readmitted: [...r.joining.keys()] });
+    }
+    for (const m of r.members) this.misses.delete(m);
+    for (const m of r.members) out.push({ type: 'send', to: m, msg: { type: 'commit', epoch: this.epoch!, roundId: r.roundId, T: r.T, members: r.members } });
+    out.push({
+      type: 'round',
+      outcome: 'committed',
+      epoch: this.epoch!,
+      roundId: r.roundId,
+      T: r.T,
+      members: r.members,
+      joined: [...r.joining.keys()],
+      blamed: [],
+      timings: { beginToReadyMs: r.readyAtMs - r.beganAtMs, persistMs: ev.nowMs - r.persistStartMs, totalMs: ev.nowMs - r.beganAtMs },
+    });
+    this.round = undefined;
+    this.state = 'idle';
+  }
+
+  /** Time-driven transitions: the collect deadline, then starting the next round. */
+  private advance(nowMs: number, out: CoordinatorAction[]): void {
+    if (this.state === 'collecting' && this.round && nowMs >= this.round.deadlineMs) this.abort(this.round, nowMs, out);
+    if (this.state === 'idle' && nowMs >= this.nextRoundAtMs) this.begin(nowMs, out);
+    if (this.state === 'collecting') out.push({ type: 'wakeAt', atMs: this.round!.deadlineMs });
+    else if (this.state === 'idle') out.push({ type: 'wakeAt', atMs: this.nextRoundAtMs });
+  }
+
+  private begin(nowMs: number, out: CoordinatorAction[]): void {
+    const m = this.membership!;
+    const joining = new Map<string, Glt>();
+    for (const j of this.pendingJoins) {
+      const e = m.excluded.find((x) => x.region === j);
+      if (e) joining.set(j, e.watermark);
+    }
+    this.pendingJoins.clear();
+    this.nextRoundAtMs = nowMs + this.config.intervalMs;
+    const members = [...m.members, ...joining.keys()];
+    if (members.length === 0) return;
+    const lastT = this.last?.T ?? GLT_ZERO;
+    // T = the latest bound of the uncertainty interval, strictly above every T used before (M).
+    const T = maxGlt(this.glts.now().latest, nextGlt(maxGlt(lastT, this.lastBegunT)));
+    this.lastBegunT = T;
+    const r: Round = {
+      roundId: this.nextRoundId++,
+      T,
+      members,
+      joining,
+      beganAtMs: nowMs,
+      deadlineMs: nowMs + this.config.budgetMs,
+      ready: new Set(),
+      waiting: new Map(),
+    };
+    this.round = r;
+    this.state = 'collecting';
+    const msg: Message = {
+      type: 'begin',
+      epoch: this.epoch!,
+      roundId: r.roundId,
+      T,
+      members,
+      joining: [...joining].map(([region, watermark]) => ({ region, watermark })),
+      prev: { T: lastT, members: this.last?.members ?? [] },
+    };
+    for (const to of members) out.push({ type: 'send', to, msg });
+  }
+
+  /**
+   * Out of budget. Blame: members that never reported, members others still miss, and
+   * members not caught up. When nobody reported at all, the coordinator itself is the
+   * likely one cut off, so no one is blamed. A member blamed missThreshold times in a row
+   * is excluded, never the last one standing.
+   */
+  private abort(r: Round, nowMs: number, out: CoordinatorAction[]): void {
+    for (const to of r.members) out.push({ type: 'send', to, msg: { type: 'abort', epoch: this.epoch!, roundId: r.roundId, T: r.T } });
+    const reported = new Set([...r.ready, ...r.waiting.keys()]);
+    const blamed = new Set<string>();
+    if (reported.size > 0) {
+      for (const m of r.members) if (!reported.has(m)) blamed.add(m);
+      for (const [region, w] of r.waiting) {
+        for (const x of w.missing) blamed.add(x);
+        if (!w.caughtUp) blamed.add(region);
+      }
+    }
+    const m = this.membership!;
+    const exclude: string[] = [];
+    for (const x of m.members) {
+      const n = blamed.has(x) ? (this.misses.get(x) ?? 0) + 1 : 0;
+      this.misses.set(x, n);
+      if (n >= this.config.missThreshold) exclude.push(x);
+    }
+    if (exclude.length === m.members.length) {
+      const spare = [...reported].filter((x) => m.members.includes(x)).sort()[0];
+      exclude.splice(0, exclude.length, ...(spare === undefined ? [] : exclude.filter((x) => x !== spare)));
+    }
+    out.push({
+      type: 'round',
+      outcome: 'aborted',
+      epoch: this.epoch!,
+      roundId: r.roundId,
+      T: r.T,
+      members: r.members,
+      joined: [],
+      blamed: [...blamed].sort(),
+      timings: { beginToReadyMs: nowMs - r.beganAtMs, persistMs: null, totalMs: nowMs - r.beganAtMs },
+    });
+    this.round = undefined;
+    this.state = 'idle';
+    if (exclude.length === 0) return;
+    // Every member's own versions up to the last commit are in it (it was a member of every
+    // commit since it was admitted): that is its watermark to re-stamp above on rejoin.
+    const watermark = this.last?.T ?? GLT_ZERO;
+    const record: MembershipRecord = {
+      version: m.version + 1,
+      members: m.members.filter((x) => !exclude.includes(x)),
+      excluded: [...m.excluded, ...exclude.map((region) => ({ region, watermark }))],
+    };
+    const persistId = this.nextPersistId++;
+    this.pendingMembership = { persistId, record, excluded: exclude };
+    this.state = 'excluding';
+    out.push({ type: 'persist', persistId, epoch: this.epoch!, membership: record });
+  }
+}

@@ -1,0 +1,305 @@
+import type { AetherError } from '../common/errors.js';
+import type { Glt } from '../glts/glt.js';
+import type { Version } from '../datanode/version.js';
+import { MAX_REGIONS } from './records.js';
+import {
+  FieldError,
+  arr,
+  bool,
+  decodeJson,
+  gltFromJson,
+  gltToJson,
+  int,
+  obj,
+  str,
+  strList,
+  u64,
+  versionFromJson,
+  versionToJson,
+  type Json,
+} from './json-fields.js';
+
+/**
+ * The messages of the snapshot round (DESIGN.md "The snapshot round"), exchanged over
+ * Quantum between the coordinator and the regions' leaders, and between leaders.
+ * Endpoints are named by region; the coordinator by `COORDINATOR`.
+ *
+ * Every message the coordinator sends carries its election epoch; a leader remembers the
+ * highest epoch it has seen and ignores anything older, so a deposed coordinator's late
+ * messages are harmless. A round is named by (epoch, roundId); T strictly increases with it.
+ */
+export const COORDINATOR = '@coordinator';
+
+/** Upper bound on versions in one message (a delta, a catch-up); bounds decode memory. */
+export const MAX_MESSAGE_VERSIONS = 1 << 20;
+
+/** Step 1: the coordinator opens round T. */
+export interface Begin {
+  readonly type: 'begin';
+  readonly epoch: bigint;
+  readonly roundId: number;
+  readonly T: Glt;
+  /** Every region taking part, joiners included. */
+  readonly members: readonly string[];
+  /** Excluded regions readmitted by this round, each with its authoritative watermark to re-stamp above. */
+  readonly joining: readonly { readonly region: string; readonly watermark: Glt }[];
+  /** The last committed snapshot when the round began: a leader must hold it before it may be Ready. */
+  readonly prev: { readonly T: Glt; readonly members: readonly string[] };
+}
+
+/** Step 3: one leader's own-origin versions with ts in (base, T], to one peer. */
+export interface Delta {
+  readonly type: 'delta';
+  readonly epoch: bigint;
+  readonly roundId: number;
+  readonly T: Glt;
+  readonly from: string;
+  /** The sender's watermark: it sends every own version above it. Never above prev.T. */
+  readonly base: Glt;
+  readonly versions: readonly Version[];
+}
+
+/**
+ * A leader's progress when it has sent its own delta but is not Ready yet. It lets the
+ * coordinator blame the region that failed (silent, or listed as missing by the others),
+ * not the regions that waited on it.
+ */
+export interface Waiting {
+  readonly type: 'waiting';
+  readonly epoch: bigint;
+  readonly roundId: number;
+  readonly T: Glt;
+  readonly region: string;
+  /** Members whose delta for T it has not received. */
+  readonly missing: readonly string[];
+  /** False while it still lacks committed snapshots up to prev.T (catching up). */
+  readonly caughtUp: boolean;
+}
+
+/** Step 4: the region holds its own and every member's delta for T, and every snapshot up to prev.T. */
+export interface Ready {
+  readonly type: 'ready';
+  readonly epoch: bigint;
+  readonly roundId: number;
+  readonly T: Glt;
+  readonly region: string;
+  readonly frontier: Glt;
+}
+
+/** Step 5, after the commit record is durable: apply the staged deltas and advance to T. */
+export interface Commit {
+  readonly type: 'commit';
+  readonly epoch: bigint;
+  readonly roundId: number;
+  readonly T: Glt;
+  readonly members: readonly string[];
+}
+
+/** Round T is abandoned: drop its staged deltas. */
+export interface Abort {
+  readonly type: 'abort';
+  readonly epoch: bigint;
+  readonly roundId: number;
+  readonly T: Glt;
+}
+
+/** An excluded region asks to be readmitted (DESIGN.md "Rejoin" b). */
+export interface JoinRequest {
+  readonly type: 'join';
+  readonly region: string;
+  readonly frontier: Glt;
+}
+
+/**
+ * A region behind the last commit asks a peer for every version, of any origin, with ts
+ * in (from, to]: the peer's per-requester watermark is the requester's own frontier.
+ */
+export interface CatchUpRequest {
+  readonly type: 'catchup-request';
+  readonly reqId: number;
+  readonly region: string;
+  readonly from: Glt;
+  readonly to: Glt;
+}
+
+/**
+ * The answer: committed versions in (from, to]. `full` when `from` was below the donor's
+ * GC horizon: then it is the donor's whole state up to `to` and the requester must not
+ * serve reads below `horizon` (a full state transfer).
+ */
+export interface CatchUp {
+  readonly type: 'catchup';
+  readonly reqId: number;
+  readonly region: string;
+  readonly from: Glt;
+  readonly to: Glt;
+  readonly full: boolean;
+  readonly horizon: Glt;
+  readonly versions: readonly Version[];
+}
+
+/** The donor is itself behind `to` (or busy); ask another. */
+export interface CatchUpRefused {
+  readonly type: 'catchup-refused';
+  readonly reqId: number;
+  readonly region: string;
+  readonly frontier: Glt;
+}
+
+export type Message = Begin | Delta | Waiting | Ready | Commit | Abort | JoinRequest | CatchUpRequest | CatchUp | CatchUpRefused;
+export type MessageType = Message['type'];
+
+function versionsToJson(vs: readonly Version[]): Json {
+  return vs.map(versionToJson);
+}
+
+function versionsFromJson(v: unknown, path: string): Version[] {
+  return arr(v, path, MAX_MESSAGE_VERSIONS).map((x, i) => versionFromJson(x, `${path}[${i}]`));
+}
+
+export function messageToJson(m: Message): Json {
+  switch (m.type) {
+    case 'begin':
+      return {
+        type: m.type,
+        epoch: m.epoch.toString(),
+        roundId: m.roundId,
+        T: gltToJson(m.T),
+        members: [...m.members],
+        joining: m.joining.map((j) => ({ region: j.region, watermark: gltToJson(j.watermark) })),
+        prev: { T: gltToJson(m.prev.T), members: [...m.prev.members] },
+      };
+    case 'delta':
+      return {
+        type: m.type,
+        epoch: m.epoch.toString(),
+        roundId: m.roundId,
+        T: gltToJson(m.T),
+        from: m.from,
+        base: gltToJson(m.base),
+        versions: versionsToJson(m.versions),
+      };
+    case 'waiting':
+      return {
+        type: m.type,
+        epoch: m.epoch.toString(),
+        roundId: m.roundId,
+        T: gltToJson(m.T),
+        region: m.region,
+        missing: [...m.missing],
+        caughtUp: m.caughtUp,
+      };
+    case 'ready':
+      return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T), region: m.region, frontier: gltToJson(m.frontier) };
+    case 'commit':
+      return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T), members: [...m.members] };
+    case 'abort':
+      return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T) };
+    case 'join':
+      return { type: m.type, region: m.region, frontier: gltToJson(m.frontier) };
+    case 'catchup-request':
+      return { type: m.type, reqId: m.reqId, region: m.region, from: gltToJson(m.from), to: gltToJson(m.to) };
+    case 'catchup':
+      return {
+        type: m.type,
+        reqId: m.reqId,
+        region: m.region,
+        from: gltToJson(m.from),
+        to: gltToJson(m.to),
+        full: m.full,
+        horizon: gltToJson(m.horizon),
+        versions: versionsToJson(m.versions),
+      };
+    case 'catchup-refused':
+      return { type: m.type, reqId: m.reqId, region: m.region, frontier: gltToJson(m.frontier) };
+  }
+}
+
+export function messageFromJson(v: unknown): Message {
+  const o = obj(v, 'message');
+  const type = str(o.type, 'type');
+  switch (type) {
+    case 'begin': {
+      const prev = obj(o.prev, 'prev');
+      return {
+        type,
+        epoch: u64(o.epoch, 'epoch'),
+        roundId: int(o.roundId, 'roundId'),
+        T: gltFromJson(o.T, 'T'),
+        members: strList(o.members, 'members', MAX_REGIONS),
+        joining: arr(o.joining, 'joining', MAX_REGIONS).map((x, i) => {
+          const j = obj(x, `joining[${i}]`);
+          return { region: str(j.region, `joining[${i}].region`), watermark: gltFromJson(j.watermark, `joining[${i}].watermark`) };
+        }),
+        prev: { T: gltFromJson(prev.T, 'prev.T'), members: strList(prev.members, 'prev.members', MAX_REGIONS) },
+      };
+    }
+    case 'delta':
+      return {
+        type,
+        epoch: u64(o.epoch, 'epoch'),
+        roundId: int(o.roundId, 'roundId'),
+        T: gltFromJson(o.T, 'T'),
+        from: str(o.from, 'from'),
+        base: gltFromJson(o.base, 'base'),
+        versions: versionsFromJson(o.versions, 'versions'),
+      };
+    case 'waiting':
+      return {
+        type,
+        epoch: u64(o.epoch, 'epoch'),
+        roundId: int(o.roundId, 'roundId'),
+        T: gltFromJson(o.T, 'T'),
+        region: str(o.region, 'region'),
+        missing: strList(o.missing, 'missing', MAX_REGIONS),
+        caughtUp: bool(o.caughtUp, 'caughtUp'),
+      };
+    case 'ready':
+      return {
+        type,
+        epoch: u64(o.epoch, 'epoch'),
+        roundId: int(o.roundId, 'roundId'),
+        T: gltFromJson(o.T, 'T'),
+        region: str(o.region, 'region'),
+        frontier: gltFromJson(o.frontier, 'frontier'),
+      };
+    case 'commit':
+      return {
+        type,
+        epoch: u64(o.epoch, 'epoch'),
+        roundId: int(o.roundId, 'roundId'),
+        T: gltFromJson(o.T, 'T'),
+        members: strList(o.members, 'members', MAX_REGIONS),
+      };
+    case 'abort':
+      return { type, epoch: u64(o.epoch, 'epoch'), roundId: int(o.roundId, 'roundId'), T: gltFromJson(o.T, 'T') };
+    case 'join':
+      return { type, region: str(o.region, 'region'), frontier: gltFromJson(o.frontier, 'frontier') };
+    case 'catchup-request':
+      return { type, reqId: int(o.reqId, 'reqId'), region: str(o.region, 'region'), from: gltFromJson(o.from, 'from'), to: gltFromJson(o.to, 'to') };
+    case 'catchup':
+      return {
+        type,
+        reqId: int(o.reqId, 'reqId'),
+        region: str(o.region, 'region'),
+        from: gltFromJson(o.from, 'from'),
+        to: gltFromJson(o.to, 'to'),
+        full: bool(o.full, 'full'),
+        horizon: gltFromJson(o.horizon, 'horizon'),
+        versions: versionsFromJson(o.versions, 'versions'),
+      };
+    case 'catchup-refused':
+      return { type, reqId: int(o.reqId, 'reqId'), region: str(o.region, 'region'), frontier: gltFromJson(o.frontier, 'frontier') };
+    default:
+      throw new FieldError('type', `unknown message type ${JSON.stringify(type)}`);
+  }
+}
+
+export function encodeMessage(m: Message): Buffer {
+  return Buffer.from(JSON.stringify(messageToJson(m)), 'utf8');
+}
+
+/** Never throws for bad input: a message, or an INVALID_ARGUMENT error naming the bad field. */
+export function decodeMessage(buf: Uint8Array): { ok: true; value: Message } | { ok: false; error: AetherError } {
+  return decodeJson(buf, messageFromJson);
+}

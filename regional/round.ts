@@ -1,0 +1,496 @@
+import type { AetherError } from '../common/errors.js';
+import { assert } from '../common/errors.js';
+import { GLT_ZERO, compareGlt, gltEquals, maxGlt, type Glt } from '../glts/glt.js';
+import type { Version } from '../datanode/version.js';
+import { COORDINATOR, type Begin, type CatchUp, type Delta, type Message } from '../kernel/messages.js';
+import { MAX_REGIONS, type CommitRecord, type MembershipRecord } from '../kernel/records.js';
+import { mergeDeltas } from './merge.js';
+
+/**
+ * A region leader's side of the snapshot round (DESIGN.md steps 2–6, "Failure rules"),
+ * sans-IO: `handle(event)` returns actions. The adapter runs `collect`/`apply`/`fetch`
+ * jobs on the region's data nodes (gRPC; in the simulator, MemoryStores — see
+ * regional/round-jobs.ts) and answers each with `jobDone` or `jobFailed`; it turns
+ * `send` into Quantum messages, `wakeAt` into a timer feeding `tick`, and feeds the
+ * etcd watches on commit records and membership as `committed` / `membership`.
+ *
+ * Phases: `starting` until `started` (frontier and watermark read from the data nodes,
+ * last commit and membership from etcd), then `running`. Within `running`, at most one
+ * round is open; its own delta goes through collecting → exchanging → ready:
+ *   collecting — a collect job (close(T), own versions in (watermark, T]) is in flight;
+ *   exchanging — own delta sent to every other member; peers' deltas are staged;
+ *   ready      — Ready sent; waiting for Commit (apply) or Abort (drop).
+ * At most one store job (collect or apply) runs at a time; committed rounds wait in
+ * `applyQueue` in GLT order. A region behind the last commit catches up from a peer.
+ */
+export type LeaderPhase = 'starting' | 'running';
+export type RoundPhase = 'collecting' | 'exchanging' | 'ready';
+
+export interface LeaderConfig {
+  readonly region: string;
+  /** Resend a catch-up request (to the next peer) when unanswered this long. */
+  readonly catchUpRetryMs: number;
+  /** While excluded, ask to be readmitted this often. */
+  readonly joinRetryMs: number;
+  /** Retry a failed apply after this long (a data node was down). */
+  readonly applyRetryMs: number;
+}
+
+/** Concurrent catch-up reads this leader serves for peers; more are refused. */
+export const MAX_DONOR_JOBS = 4;
+
+export type JobResult =
+  | { readonly kind: 'collected'; readonly versions: readonly Version[] }
+  | { readonly kind: 'applied' }
+  | { readonly kind: 'fetched'; readonly versions: readonly Version[]; readonly full: boolean; readonly horizon: Glt };
+
+export type LeaderEvent =
+  | {
+      readonly type: 'started';
+      readonly nowMs: number;
+      readonly frontier: Glt;
+      readonly watermark: Glt;
+      readonly last: CommitRecord | undefined;
+      readonly membership: MembershipRecord | undefined;
+    }
+  | { readonly type: 'tick'; readonly nowMs: number }
+  | { readonly type: 'message'; readonly nowMs: number; readonly msg: Message }
+  /** The etcd watch on commit records (a missed Commit is learnt here). */
+  | { readonly type: 'committed'; readonly nowMs: number; readonly record: CommitRecord }
+  | { readonly type: 'membership'; readonly nowMs: number; readonly record: MembershipRecord }
+  | { readonly type: 'jobDone'; readonly nowMs: number; readonly jobId: number; readonly result: JobResult }
+  | { readonly type: 'jobFailed'; readonly nowMs: number; readonly jobId: number; readonly error: AetherError };
+
+/** Work on the region's data nodes; answer with `jobDone`/`jobFailed` carrying `jobId`. */
+export type LeaderJob =
+  /**
+   * On every data node: close(T); then, when `restampAfter` is set, restamp(restampAfter)
+   * (rejoin); then its own-origin versions with ts in (after, T]. Result: `collected`
+   * with the merged versions.
+   */
+  | { readonly type: 'collect'; readonly jobId: number; readonly T: Glt; readonly after: Glt; readonly restampAfter?: Glt }
+  /**
+   * Route each version to its data node by key and applyRemote (idempotent); when
+   * `horizon` is set, gc(horizon) on every node (after a full state transfer); then
+   * persist frontier and watermark in every node's meta. Result: `applied`.
+   */
+  | { readonly type: 'apply'; readonly jobId: number; readonly versions: readonly Version[]; readonly frontier: Glt; readonly watermark: Glt; readonly horizon?: Glt }
+  /**
+   * Every version of any origin with ts in (from, to] from every node, merged — or, when
+   * `from` is below a node's GC horizon, everything ≤ to (full = true). Result: `fetched`.
+   */
+  | { readonly type: 'fetch'; readonly jobId: number; readonly from: Glt; readonly to: Glt };
+
+export type LeaderAction =
+  | { readonly type: 'send'; readonly to: string; readonly msg: Message }
+  | { readonly type: 'job'; readonly job: LeaderJob }
+  | { readonly type: 'wakeAt'; readonly atMs: number }
+  /** The region's frontier advanced (reads may now be served up to it). */
+  | { readonly type: 'frontier'; readonly frontier: Glt }
+  | { readonly type: 'log'; readonly level: 'info' | 'warn'; readonly event: string; readonly fields: Readonly<Record<string, unknown>> };
+
+interface OpenRound {
+  readonly epoch: bigint;
+  readonly roundId: number;
+  readonly T: Glt;
+  readonly members: readonly string[];
+  readonly prevT: Glt;
+  /** Set when this round readmits us: re-stamp own versions above it. */
+  readonly joinWatermark: Glt | undefined;
+  phase: RoundPhase;
+  collectJob: number | undefined;
+  /** Staged deltas of the other members, not readable until Commit. */
+  readonly received: Map<string, readonly Version[]>;
+  /** What the last Waiting said, to send a new one only on change. */
+  lastReport: string | undefined;
+}
+
+interface StagedCommit {
+  readonly T: Glt;
+  readonly prevT: Glt;
+  readonly versions: readonly Version[];
+}
+
+interface CatchUpState {
+  readonly reqId: number;
+  readonly from: Glt;
+  readonly to: Glt;
+  donor: string;
+  sentAtMs: number;
+  reply: CatchUp | undefined;
+}
+
+type StoreJob =
+  | { readonly kind: 'collect'; readonly id: number }
+  | { readonly kind: 'apply'; readonly id: number; readonly frontier: Glt; readonly watermark: Glt; readonly fromCatchUp: boolean };
+
+function roundOrder(aEpoch: bigint, aId: number, bEpoch: bigint, bId: number): number {
+  if (aEpoch !== bEpoch) return aEpoch < bEpoch ? -1 : 1;
+  return aId - bId;
+}
+
+export class LeaderRound {
+  private phase: LeaderPhase = 'starting';
+  /** The highest coordinator epoch seen; messages of lower epochs are ignored. */
+  private epoch = 0n;
+  /** Last committed GLT applied to the data nodes. Invariant (M): never decreases. */
+  private frontier: Glt = GLT_ZERO;
+  /** Own versions ≤ watermark are in every snapshot (see watermarks.ts). Never decreases. */
+  private watermark: Glt = GLT_ZERO;
+  /** The newest commit known (Begin.prev, Commit, etcd). */
+  private known: { T: Glt; members: readonly string[] } = { T: GLT_ZERO, members: [] };
+  private membership: MembershipRecord | undefined;
+  private round: OpenRound | undefined;
+  /** Deltas that arrived before their Begin (reordering), all of one round, one per sender. */
+  private early: Delta[] = [];
+  /** Committed rounds whose staged deltas await applying, in T order. */
+  private readonly applyQueue: StagedCommit[] = [];
+  private job: StoreJob | undefined;
+  private applyRetryAtMs = 0;
+  private catchUp: CatchUpState | undefined;
+  private donorIndex = 0;
+  private readonly donorJobs = new Map<number, { readonly requester: string; readonly reqId: number; readonly from: Glt; readonly to: Glt }>();
+  private lastJoinAtMs = -Infinity;
+  private nextJobId = 1;
+  private nextReqId = 1;
+
+  constructor(readonly config: LeaderConfig) {}
+
+  get currentFrontier(): Glt {
+    return this.frontier;
+  }
+
+  get currentWatermark(): Glt {
+    return this.watermark;
+  }
+
+  get currentEpoch(): bigint {
+    return this.epoch;
+  }
+
+  get roundPhase(): RoundPhase | undefined {
+    return this.round?.phase;
+  }
+
+  get isExcluded(): boolean {
+    const me = this.config.region;
+    if (this.membership) return this.membership.excluded.some((e) => e.region === me);
+    return compareGlt(this.known.T, this.frontier) > 0 && !this.known.members.includes(me);
+  }
+
+  handle(ev: LeaderEvent): LeaderAction[] {
+    const out: LeaderAction[] = [];
+    if (this.phase === 'starting') {
+      if (ev.type !== 'started') return out;
+      this.phase = 'running';
+      this.frontier = ev.frontier;
+      this.watermark = ev.watermark;
+      if (ev.membership) this.membership = ev.membership;
+      if (ev.last) this.learnCommit(ev.last.T, ev.last.members, out);
+      this.step(ev.nowMs, out);
+      return out;
+    }
+    switch (ev.type) {
+      case 'started':
+        break;
+      case 'tick':
+        break;
+      case 'message':
+        this.onMessage(ev.msg, ev.nowMs, out);
+        break;
+      case 'committed':
+        this.learnCommit(ev.record.T, ev.record.members, out);
+        break;
+      case 'membership':
+        if (!this.membership || ev.record.version > this.membership.version) this.membership = ev.record;
+        break;
+      case 'jobDone':
+        this.onJobDone(ev.jobId, ev.result, out);
+        break;
+      case 'jobFailed':
+        this.onJobFailed(ev.jobId, ev.error, ev.nowMs, out);
+        break;
+    }
+    this.step(ev.nowMs, out);
+    return out;
+  }
+
+  private onMessage(msg: Message, nowMs: number, out: LeaderAction[]): void {
+    switch (msg.type) {
+      case 'begin':
+        this.onBegin(msg, out);
+        return;
+      case 'delta':
+        this.onDelta(msg);
+        return;
+      case 'commit':
+        if (msg.epoch < this.epoch) return;
+        this.epoch = msg.epoch;
+        this.learnCommit(msg.T, msg.members, out);
+        return;
+      case 'abort': {
+        const r = this.round;
+        if (msg.epoch < this.epoch || !r || r.epoch !== msg.epoch || r.roundId !== msg.roundId) return;
+        out.push({ type: 'log', level: 'info', event: 'round-aborted', fields: { T: msg.T } });
+        this.round = undefined;
+        return;
+      }
+      case 'catchup-request':
+        this.onCatchUpRequest(msg, out);
+        return;
+      case 'catchup': {
+        const c = this.catchUp;
+        if (c && msg.reqId === c.reqId && gltEquals(msg.from, c.from) && compareGlt(msg.to, this.frontier) > 0) c.reply = msg;
+        return;
+      }
+      case 'catchup-refused': {
+        const c = this.catchUp;
+        if (c && msg.reqId === c.reqId && !c.reply) this.sendCatchUp(c, nowMs, out, true);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onBegin(msg: Begin, out: LeaderAction[]): void {
+    const me = this.config.region;
+    if (msg.epoch < this.epoch) return;
+    const r = this.round;
+    if (r && roundOrder(msg.epoch, msg.roundId, r.epoch, r.roundId) <= 0) return;
+    this.epoch = msg.epoch;
+    if (!msg.members.includes(me)) return;
+    if (compareGlt(msg.prev.T, GLT_ZERO) > 0) this.learnCommit(msg.prev.T, msg.prev.members, out);
+    // A newer Begin means the open round ended: committed (then prev covers it) or not.
+    this.round = undefined;
+    if (compareGlt(this.frontier, msg.prev.T) > 0) {
+      out.push({ type: 'log', level: 'warn', event: 'begin-below-frontier', fields: { prev: msg.prev.T, frontier: this.frontier } });
+      return;
+    }
+    const join = msg.joining.find((j) => j.region === me);
+    const open: OpenRound = {
+      epoch: msg.epoch,
+      roundId: msg.roundId,
+      T: msg.T,
+      members: msg.members,
+      prevT: msg.prev.T,
+      joinWatermark: join?.watermark,
+      phase: 'collecting',
+      collectJob: undefined,
+      received: new Map(),
+      lastReport: undefined,
+    };
+    this.round = open;
+    for (const d of this.early) if (d.epoch === msg.epoch && d.roundId === msg.roundId) this.stage(open, d);
+    this.early = [];
+  }
+
+  private onDelta(msg: Delta): void {
+    if (msg.epoch < this.epoch) return;
+    const r = this.round;
+    if (r && r.epoch === msg.epoch && r.roundId === msg.roundId) {
+      this.stage(r, msg);
+      return;
+    }
+    if (r && roundOrder(msg.epoch, msg.roundId, r.epoch, r.roundId) < 0) return;
+    // Its Begin has not arrived yet: keep it, and only the newest round's.
+    const e = this.early[0];
+    if (e && roundOrder(msg.epoch, msg.roundId, e.epoch, e.roundId) < 0) return;
+    if (e && roundOrder(msg.epoch, msg.roundId, e.epoch, e.roundId) > 0) this.early = [];
+    if (this.early.some((d) => d.from === msg.from) || this.early.length >= MAX_REGIONS) return;
+    this.early.push(msg);
+  }
+
+  private stage(r: OpenRound, d: Delta): void {
+    if (d.from === this.config.region || !r.members.includes(d.from) || !gltEquals(d.T, r.T)) return;
+    // A delta based above prev.T would leave a gap in the sender's versions.
+    if (compareGlt(d.base, r.prevT) > 0) return;
+    if (!r.received.has(d.from)) r.received.set(d.from, d.versions);
+  }
+
+  /**
+   * A commit of T with `members` is durable. Our staged round T, if complete, is queued to
+   * be applied; an incomplete or older open round can never be applied and is dropped
+   * (the region then catches up from a peer).
+   */
+  private learnCommit(T: Glt, members: readonly string[], out: LeaderAction[]): void {
+    const me = this.config.region;
+    if (compareGlt(T, this.known.T) > 0) this.known = { T, members };
+    // Our delta for T covered every own version up to T.
+    if (members.includes(me)) this.watermark = maxGlt(this.watermark, T);
+    const r = this.round;
+    if (!r || compareGlt(r.T, T) > 0) return;
+    if (gltEquals(r.T, T) && r.phase === 'ready') {
+      this.applyQueue.push({ T, prevT: r.prevT, versions: mergeDeltas([...r.received.values()]) });
+      assert(this.applyQueue.length <= MAX_REGIONS, 'apply queue is bounded');
+    } else {
+      out.push({ type: 'log', level: 'info', event: 'round-superseded', fields: { T: r.T, committed: T } });
+    }
+    this.round = undefined;
+  }
+
+  private onCatchUpRequest(msg: Extract<Message, { type: 'catchup-request' }>, out: LeaderAction[]): void {
+    // Our state up to the frontier is exactly the committed snapshot, so we can serve up to it.
+    const to = compareGlt(this.frontier, msg.to) < 0 ? this.frontier : msg.to;
+    if (compareGlt(to, msg.from) <= 0 || this.donorJobs.size >= MAX_DONOR_JOBS) {
+      out.push({ type: 'send', to: msg.region, msg: { type: 'catchup-refused', reqId: msg.reqId, region: this.config.region, frontier: this.frontier } });
+      return;
+    }
+    const jobId = this.nextJobId++;
+    this.donorJobs.set(jobId, { requester: msg.region, reqId: msg.reqId, from: msg.from, to });
+    out.push({ type: 'job', job: { type: 'fetch', jobId, from: msg.from, to } });
+  }
+
+  private onJobDone(jobId: number, result: JobResult, out: LeaderAction[]): void {
+    const donor = this.donorJobs.get(jobId);
+    if (donor) {
+      this.donorJobs.delete(jobId);
+      if (result.kind !== 'fetched') return;
+      out.push({
+        type: 'send',
+        to: donor.requester,
+        msg: { type: 'catchup', reqId: donor.reqId, region: this.config.region, from: donor.from, to: donor.to, full: result.full, horizon: result.horizon, versions: result.versions },
+      });
+      return;
+    }
+    const j = this.job;
+    if (!j || j.id !== jobId) return;
+    this.job = undefined;
+    if (j.kind === 'collect') {
+      const r = this.round;
+      if (!r || r.collectJob !== jobId || result.kind !== 'collected') return;
+      r.phase = 'exchanging';
+      const base = r.joinWatermark ?? this.watermark;
+      const msg: Message = { type: 'delta', epoch: r.epoch, roundId: r.roundId, T: r.T, from: this.config.region, base, versions: result.versions };
+      for (const to of r.members) if (to !== this.config.region) out.push({ type: 'send', to, msg });
+      return;
+    }
+    assert(result.kind === 'applied', 'apply job answered with applied');
+    if (compareGlt(j.frontier, this.frontier) > 0) {
+      this.frontier = j.frontier;
+      out.push({ type: 'frontier', frontier: j.frontier });
+    }
+    this.watermark = maxGlt(this.watermark, j.watermark);
+    if (j.fromCatchUp) this.catchUp = undefined;
+    else if (this.applyQueue[0] && gltEquals(this.applyQueue[0].T, j.frontier)) this.applyQueue.shift();
+  }
+
+  private onJobFailed(jobId: number, error: AetherError, nowMs: number, out: LeaderAction[]): void {
+    const donor = this.donorJobs.get(jobId);
+    if (donor) {
+      this.donorJobs.delete(jobId);
+      out.push({ type: 'send', to: donor.requester, msg: { type: 'catchup-refused', reqId: donor.reqId, region: this.config.region, frontier: this.frontier } });
+      return;
+    }
+    const j = this.job;
+    if (!j || j.id !== jobId) return;
+    this.job = undefined;
+    out.push({ type: 'log', level: 'warn', event: `${j.kind}-failed`, fields: { code: error.code } });
+    if (j.kind === 'collect') {
+      // Without our own delta the round cannot complete; peers and the coordinator see us silent.
+      if (this.round?.collectJob === jobId) this.round = undefined;
+      return;
+    }
+    this.applyRetryAtMs = nowMs + this.config.applyRetryMs;
+    if (j.fromCatchUp && this.catchUp) this.catchUp.reply = undefined;
+  }
+
+  /** Starts what can start now, then reports progress. */
+  private step(nowMs: number, out: LeaderAction[]): void {
+    const me = this.config.region;
+    const r = this.round;
+    if (!this.job && r && r.phase === 'collecting' && r.collectJob === undefined) {
+      const jobId = this.nextJobId++;
+      r.collectJob = jobId;
+      this.job = { kind: 'collect', id: jobId };
+      const after = r.joinWatermark ?? this.watermark;
+      out.push({ type: 'job', job: { type: 'collect', jobId, T: r.T, after, ...(r.joinWatermark ? { restampAfter: r.joinWatermark } : {}) } });
+    }
+    while (this.applyQueue[0] && compareGlt(this.applyQueue[0].T, this.frontier) <= 0) this.applyQueue.shift();
+    if (!this.job && nowMs >= this.applyRetryAtMs) {
+      const head = this.applyQueue[0];
+      const reply = this.catchUp?.reply;
+      if (head) {
+        assert(compareGlt(head.prevT, this.frontier) <= 0, 'a staged commit is applied only on top of its prev');
+        const jobId = this.nextJobId++;
+        this.job = { kind: 'apply', id: jobId, frontier: head.T, watermark: this.watermark, fromCatchUp: false };
+        out.push({ type: 'job', job: { type: 'apply', jobId, versions: head.versions, frontier: head.T, watermark: this.watermark } });
+      } else if (reply) {
+        const jobId = this.nextJobId++;
+        this.job = { kind: 'apply', id: jobId, frontier: reply.to, watermark: this.watermark, fromCatchUp: true };
+        out.push({
+          type: 'job',
+          job: { type: 'apply', jobId, versions: reply.versions, frontier: reply.to, watermark: this.watermark, ...(reply.full ? { horizon: reply.horizon } : {}) },
+        });
+      }
+    }
+    this.maybeCatchUp(nowMs, out);
+    if (r && this.round === r && r.phase === 'exchanging') {
+      const missing = r.members.filter((m) => m !== me && !r.received.has(m));
+      const caughtUp = gltEquals(this.frontier, r.prevT);
+      if (missing.length === 0 && caughtUp) {
+        r.phase = 'ready';
+        out.push({ type: 'send', to: COORDINATOR, msg: { type: 'ready', epoch: r.epoch, roundId: r.roundId, T: r.T, region: me, frontier: this.frontier } });
+      } else {
+        const report = `${missing.join(',')}|${caughtUp}`;
+        if (report !== r.lastReport) {
+          r.lastReport = report;
+          out.push({ type: 'send', to: COORDINATOR, msg: { type: 'waiting', epoch: r.epoch, roundId: r.roundId, T: r.T, region: me, missing, caughtUp } });
+        }
+      }
+    }
+    if (this.isExcluded && !this.round?.joinWatermark && nowMs - this.lastJoinAtMs >= this.config.joinRetryMs) {
+      this.lastJoinAtMs = nowMs;
+      out.push({ type: 'send', to: COORDINATOR, msg: { type: 'join', region: me, frontier: this.frontier } });
+    }
+    const wakes: number[] = [];
+    if (this.catchUp && !this.catchUp.reply) wakes.push(this.catchUp.sentAtMs + this.config.catchUpRetryMs);
+    if (this.isExcluded) wakes.push(this.lastJoinAtMs + this.config.joinRetryMs);
+    if (!this.job && nowMs < this.applyRetryAtMs) wakes.push(this.applyRetryAtMs);
+    if (wakes.length > 0) out.push({ type: 'wakeAt', atMs: Math.min(...wakes) });
+  }
+
+  /**
+   * Behind the newest known commit: ask a peer for the committed versions in
+   * (frontier, target]. Allowed only when our own versions up to the target are in the
+   * snapshots — we were a member of it, or this round readmits us and we have re-stamped
+   * (collected) — otherwise our reads at the target would differ from everyone else's.
+   */
+  private maybeCatchUp(nowMs: number, out: LeaderAction[]): void {
+    const me = this.config.region;
+    const r = this.round;
+    let target: Glt | undefined;
+    if (this.applyQueue.length > 0) target = undefined;
+    else if (this.known.members.includes(me) && compareGlt(this.known.T, this.frontier) > 0) target = this.known.T;
+    else if (r?.joinWatermark && r.phase !== 'collecting' && compareGlt(r.prevT, this.frontier) > 0) target = r.prevT;
+    const c = this.catchUp;
+    if (c && (!target || !gltEquals(c.from, this.frontier) || compareGlt(c.to, target) < 0)) {
+      if (!(this.job?.kind === 'apply' && this.job.fromCatchUp)) this.catchUp = undefined;
+    }
+    if (!target || (this.catchUp && (this.catchUp.reply || nowMs - this.catchUp.sentAtMs < this.config.catchUpRetryMs))) return;
+    if (this.catchUp) {
+      this.sendCatchUp(this.catchUp, nowMs, out, true);
+      return;
+    }
+    const fresh: CatchUpState = { reqId: this.nextReqId++, from: this.frontier, to: target, donor: '', sentAtMs: nowMs, reply: undefined };
+    this.catchUp = fresh;
+    this.sendCatchUp(fresh, nowMs, out, false);
+  }
+
+  /** Peers to ask, members of the target snapshot first; rotated on every retry. */
+  private donors(): string[] {
+    const me = this.config.region;
+    const first = (this.round?.joinWatermark ? this.round.members : this.known.members).filter((m) => m !== me);
+    const rest = [...(this.membership?.members ?? []), ...(this.membership?.excluded.map((e) => e.region) ?? [])].filter((m) => m !== me && !first.includes(m));
+    return [...first, ...rest];
+  }
+
+  private sendCatchUp(c: CatchUpState, nowMs: number, out: LeaderAction[], rotate: boolean): void {
+    const donors = this.donors();
+    if (donors.length === 0) return;
+    if (rotate) this.donorIndex++;
+    c.donor = donors[this.donorIndex % donors.length]!;
+    c.sentAtMs = nowMs;
+    out.push({ type: 'send', to: c.donor, msg: { type: 'catchup-request', reqId: c.reqId, region: this.config.region, from: c.from, to: c.to } });
+  }
+}
