@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerQuantumBench } from './quantum.js';
 
 /** A benchmark's entry point: adds `aetherflow bench <name>` to the bench command. */
 export type RegisterBench = (bench: Command) => void;
@@ -16,4 +17,4 @@ export interface Figure {
 }
 
 /** Every benchmark, in the order `make bench` runs them. */
-export const benches: readonly RegisterBench[] = [];
+export const benches: readonly RegisterBench[] = [registerQuantumBench];
