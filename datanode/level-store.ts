@@ -111,9 +111,10 @@ export class LevelStore implements Store {
         throw new AetherError('STORE_IO', `store ${options.path} has format ${format.toString('hex')}, this build reads ${FORMAT}`);
       }
       const closedT = closed ? decodeGlt(closed) : GLT_ZERO;
-      const floor = maxGlt(closedT, stamped ? decodeGlt(stamped) : GLT_ZERO);
+      const horizonT = horizon ? decodeGlt(horizon) : GLT_ZERO;
+      const floor = maxGlt(maxGlt(closedT, horizonT), stamped ? decodeGlt(stamped) : GLT_ZERO);
       const clock = new Clock({ ...options.clock, floor });
-      return new LevelStore(db, options, clock, closedT, horizon ? decodeGlt(horizon) : GLT_ZERO);
+      return new LevelStore(db, options, clock, closedT, horizonT);
     } catch (err) {
       await db.close().catch(() => undefined);
       if (err instanceof AetherError) throw err;
@@ -249,6 +250,8 @@ export class LevelStore implements Store {
     await this.exclusive(async () => {
       const old = this.horizonT;
       if (compareGlt(horizon, old) <= 0) return;
+      // No local write may land at or below the horizon, where it would escape collection.
+      this.clock.advancePast(horizon);
       // Persist and raise the horizon first: from here on no read below it is answered,
       // and a crash midway leaves at worst uncollected garbage, never a wrong read.
       this.horizonT = horizon;

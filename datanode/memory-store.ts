@@ -50,7 +50,7 @@ export class MemoryDisk {
 
   /** The floor a reopening store's clock must start from: no stamp may repeat or fall ≤ a closed T. */
   floor(): Glt {
-    return maxGlt(this.closed, this.stamped);
+    return maxGlt(maxGlt(this.closed, this.stamped), this.horizon);
   }
 }
 
@@ -161,6 +161,8 @@ export class MemoryStore implements Store {
   async gc(horizon: Glt): Promise<number> {
     this.checkOpen();
     if (compareGlt(horizon, this.disk.horizon) <= 0) return 0;
+    // No local write may land at or below the horizon, where it would escape collection.
+    this.clock.advancePast(horizon);
     this.disk.horizon = horizon;
     let dropped = 0;
     for (const id of [...this.disk.chains.keys()]) dropped += this.collectKey(id, horizon);

@@ -7,15 +7,7 @@ import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { startServer, type ServerHandle } from '../proto/server.js';
 import type { KeyRange, Store } from './store.js';
 import type { Version } from './version.js';
-
-/**
- * How versions travel between a leader and its data nodes in a snapshot round: the LZ4
- * delta format of datanode/delta.ts. Injected so this service does not fix the format.
- */
-export interface DeltaCodec {
-  encode(versions: readonly Version[]): Promise<Buffer>;
-  decode(delta: Buffer): Promise<Version[]>;
-}
+import { decodeDelta, encodeDelta } from './delta.js';
 
 export function toWireVersion(v: Version): WireVersion {
   return { key: v.key, value: v.value ?? Buffer.alloc(0), tombstone: v.value === null, ts: toTimestamp(v.ts), origin: v.origin };
@@ -47,8 +39,8 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<R
   };
 }
 
-/** The DataNode gRPC service (proto/aetherflow/internal/v1/datanode.proto) over one Store. */
-export function dataNodeHandlers(store: Store, codec: DeltaCodec): DataNodeHandlers {
+/** The DataNode gRPC service (proto/aetherflow/internal/v1/datanode.proto) over one Store; deltas in datanode/delta.ts's format. */
+export function dataNodeHandlers(store: Store): DataNodeHandlers {
   return {
     Info: unary(async () => ({ origin: store.origin, horizon: toTimestamp(store.horizon()) })),
     Put: unary(async (req) => toWireVersion(await store.put(req.key, req.value))),
@@ -76,17 +68,17 @@ export function dataNodeHandlers(store: Store, codec: DeltaCodec): DataNodeHandl
       const from = fromTimestamp(req.from) ?? GLT_ZERO;
       if (compareGlt(from, to) > 0) throw new AetherError('INVALID_ARGUMENT', 'close: from is above to');
       const versions = await store.changes(from, to, { origin: store.origin });
-      return { delta: await codec.encode(versions), versions: versions.length };
+      return { delta: encodeDelta(versions), versions: versions.length };
     }),
     ApplyDelta: unary(async (req) => {
-      const versions = await codec.decode(req.delta);
+      const versions = decodeDelta(req.delta);
       await store.applyRemote(versions);
       return { versions: versions.length };
     }),
     Gc: unary(async (req) => ({ dropped: String(await store.gc(requireGlt(req.horizon, 'horizon'))) })),
     Restamp: unary(async (req) => {
       const versions = await store.restamp(requireGlt(req.after, 'after'));
-      return { delta: await codec.encode(versions), versions: versions.length };
+      return { delta: encodeDelta(versions), versions: versions.length };
     }),
     GetMeta: unary(async (req) => {
       const value = await store.getMeta(req.name);
@@ -100,6 +92,6 @@ export function dataNodeHandlers(store: Store, codec: DeltaCodec): DataNodeHandl
 }
 
 /** Serves one data node's Store at `address` (host:port; port 0 picks a free one). */
-export function startDatanodeServer(options: { readonly address: string; readonly store: Store; readonly codec: DeltaCodec }): Promise<ServerHandle> {
-  return startServer(options.address, [[DataNodeService, dataNodeHandlers(options.store, options.codec)]]);
+export function startDatanodeServer(options: { readonly address: string; readonly store: Store }): Promise<ServerHandle> {
+  return startServer(options.address, [[DataNodeService, dataNodeHandlers(options.store)]]);
 }
