@@ -59,6 +59,7 @@ const codes = {
   CONNECTION_CLOSED: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   CONNECTION_RESET: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   MESSAGE_TOO_LARGE: { grpc: GrpcStatus.INVALID_ARGUMENT, input: true },
+  BUFFER_FULL: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   ETCD: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   PROCESS: { grpc: GrpcStatus.INTERNAL, input: false },
   INTERNAL: { grpc: GrpcStatus.INTERNAL, input: false },

@@ -1,0 +1,600 @@
+import { AetherError, assert, type ErrorCode } from '../common/errors.js';
+import { ReplayWindow, type Authenticator } from './auth.js';
+import { decodeFecParity, encodeFecParity, type FecDecoder, type FecEncoder, type FecParity } from './fec.js';
+import type { LossEstimator } from './loss-estimator.js';
+import { encodePacket, Flag, hasFlag, headerBytes, MAX_SEQUENCE, type DropReason, type Packet } from './packet.js';
+import { SentPacketTracker, type SentPacket } from './recovery.js';
+import { RttEstimator, type RttOptions } from './rtt.js';
+import { ReceivedRanges } from './sack.js';
+import { decodeFragment, encodeFragment, FRAME_HEADER_BYTES, ReceiveStreams, SendStreams, type DeliveredMessage, type OutgoingMessage, type StreamLimits } from './stream.js';
+
+/**
+ * One Quantum connection, sans-IO: fed datagrams, sends and tick(nowMs); every call
+ * returns the actions to perform (datagrams to transmit, messages delivered, sends
+ * completed or failed, the next timer deadline).
+ *
+ * Sequence spaces. Reliable packets (SYN, DATA, PING, FIN) take consecutive sequences
+ * from 0 and are acknowledged cumulatively plus SACK; a retransmission resends the exact
+ * wire bytes with the same sequence, so FEC groups and tags stay valid. Packets that are
+ * never retransmitted (pure ACK, FEC parity, RST) take sequences from a second counter
+ * and the receiver admits each once through a replay window.
+ *
+ * Payloads under the header: a packet with ACK starts with the ack section (the
+ * receiver's credit `maxData` 6 B, and the count of packets it recovered by FEC 4 B);
+ * SYN then carries the sender's 8-byte endpoint instance id; DATA a stream fragment;
+ * FEC a parity shard.
+ */
+
+export type ConnectionState = 'SYN_SENT' | 'SYN_RCVD' | 'ESTABLISHED' | 'CLOSING' | 'CLOSED' | 'RESET';
+
+/** Allowed transitions; everything else is a bug. CLOSED and RESET are terminal. */
+const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
+  SYN_SENT: ['ESTABLISHED', 'CLOSED', 'RESET'],
+  SYN_RCVD: ['ESTABLISHED', 'CLOSED', 'RESET'],
+  ESTABLISHED: ['CLOSING', 'CLOSED', 'RESET'],
+  CLOSING: ['CLOSED', 'RESET'],
+  CLOSED: [],
+  RESET: [],
+};
+
+export const ACK_SECTION_BYTES = 10;
+export const INSTANCE_ID_BYTES = 8;
+
+/** What a congestion controller does for the connection (transport/bbr.ts's Bbr fits). */
+export interface CongestionController {
+  onSend(nowMs: number, bytes: number, bytesInFlightBefore: number, isAppLimited: boolean): unknown;
+  onAck(nowMs: number, acked: readonly never[], bytesInFlightAfter: number, rttSampleMs: number | undefined): void;
+  onLoss(nowMs: number, lost: readonly never[], bytesInFlightAfter: number): void;
+  readonly cwndBytes: number;
+  readonly pacingRateBytesPerSec: number;
+}
+
+export interface ConnectionFec {
+  readonly k: number;
+  readonly encoder: FecEncoder;
+  readonly decoder: FecDecoder;
+  readonly lossEstimator: LossEstimator;
+}
+
+/** Counters the metrics follow; every hook is optional. */
+export interface ConnectionObserver {
+  onPacket?(direction: 'out' | 'in', bytes: number): void;
+  onDrop?(reason: DropReason): void;
+  onRttSample?(ms: number): void;
+  onRetransmit?(): void;
+  onFecRecovered?(): void;
+  onParitySent?(): void;
+  onCongestion?(cwndBytes: number, pacingRateBytesPerSec: number): void;
+}
+
+export interface ConnectionOptions {
+  readonly role: 'initiator' | 'responder';
+  readonly guuid: Buffer;
+  /** This endpoint's instance id, sent in SYN so a peer notices a restart. */
+  readonly localInstance: Buffer;
+  readonly nowMs: number;
+  readonly congestion: CongestionController;
+  readonly auth: Authenticator;
+  readonly limits: StreamLimits;
+  readonly fec?: ConnectionFec;
+  readonly observer?: ConnectionObserver;
+  readonly maxPacketBytes: number;
+  readonly rtt: RttOptions;
+  readonly keepaliveMs: number;
+  readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  /** A lone in-order packet is acknowledged within this delay; the second at once. */
+  readonly ackDelayMs: number;
+  readonly maxSackBlocks: number;
+  /** Receiver bounds: SACK ranges kept, and how far above the cumulative ack a sequence may be. */
+  readonly maxRanges: number;
+  readonly maxAheadPackets: number;
+  /** Pacing may catch up this far when timers fire late, as one burst. */
+  readonly pacingBurstMs: number;
+}
+
+export interface ConnectionActions {
+  /** Datagrams to transmit now, in order. */
+  readonly datagrams: Buffer[];
+  readonly delivered: DeliveredMessage[];
+  readonly completed: number[];
+  readonly failed: { readonly sendId: number; readonly error: AetherError }[];
+  /** Call tick() at this time (undefined: nothing scheduled). */
+  readonly deadlineMs: number | undefined;
+  /** Set once, when the state changed to ESTABLISHED during this call. */
+  readonly established: boolean;
+  /** Set once, when the connection ended during this call: null for a clean close. */
+  readonly ended: AetherError | null | undefined;
+}
+
+interface PacketMeta {
+  readonly message: OutgoingMessage | undefined;
+  readonly fin: boolean;
+}
+
+export class Connection {
+  readonly guuid: Buffer;
+  readonly role: 'initiator' | 'responder';
+  private stateValue: ConnectionState;
+  /** The peer's instance id, known once its SYN or SYN|ACK arrived. */
+  peerInstance: Buffer | undefined;
+
+  private readonly o: ConnectionOptions;
+  private readonly rtt: RttEstimator;
+  private readonly sent = new SentPacketTracker<PacketMeta>();
+  /** Packets declared lost and not yet resent, in declaration order (may hold stale entries, skipped when popped). */
+  private readonly lostQueue: SentPacket<PacketMeta>[] = [];
+  /** FEC parity waiting for the pacer; bounded by one encoder group's worth per packet sent. */
+  private readonly parityQueue: FecParity[] = [];
+  private readonly received: ReceivedRanges;
+  private readonly replay = new ReplayWindow();
+  private readonly sendStreams: SendStreams;
+  private readonly receiveStreams: ReceiveStreams;
+
+  private nextSeq = 0;
+  private nextControlSeq = 0;
+  /** The peer's credit (ReceiveStreams.maxData on its side); monotonic. */
+  private peerMaxData = 0;
+  private peerRecoveredCount = 0;
+  /** maxData last advertised, to send a window update when it grows a lot. */
+  private advertisedMaxData = 0;
+  /** Reliable packets received and not yet acknowledged. */
+  private ackPending = 0;
+  private ackDeadlineMs: number | undefined;
+  private ackNow = false;
+  private ptoCount = 0;
+  private nextSendMs: number;
+  private lastSentMs: number;
+  private lastReceivedMs: number;
+  private readonly createdMs: number;
+  private fecRecovered = 0;
+  /** The peer's FIN sequence, once seen; the peer is done when everything below it arrived too. */
+  private peerFinSeq: number | undefined;
+  private finSent = false;
+  private wantClose = false;
+  /** The send loop stopped only because the pacer's next slot is in the future. */
+  private waitingForPacer = false;
+
+  private out: { datagrams: Buffer[]; delivered: DeliveredMessage[]; completed: number[]; failed: { sendId: number; error: AetherError }[]; established: boolean; ended: AetherError | null | undefined };
+
+  constructor(options: ConnectionOptions) {
+    assert(options.guuid.length === 16, 'GUUID is 16 bytes');
+    assert(options.localInstance.length === INSTANCE_ID_BYTES, 'instance id is 8 bytes');
+    this.o = options;
+    this.guuid = options.guuid;
+    this.role = options.role;
+    this.rtt = new RttEstimator(options.rtt);
+    this.received = new ReceivedRanges(0, { maxRanges: options.maxRanges, maxAheadPackets: options.maxAheadPackets });
+    this.sendStreams = new SendStreams(options.limits);
+    this.receiveStreams = new ReceiveStreams(options.limits);
+    this.createdMs = this.nextSendMs = this.lastSentMs = this.lastReceivedMs = options.nowMs;
+    this.stateValue = options.role === 'initiator' ? 'SYN_SENT' : 'SYN_RCVD';
+    this.out = this.emptyOut();
+  }
+
+  get state(): ConnectionState {
+    return this.stateValue;
+  }
+  get isOpen(): boolean {
+    return this.stateValue !== 'CLOSED' && this.stateValue !== 'RESET';
+  }
+  get smoothedRttMs(): number {
+    return this.rtt.smoothedMs;
+  }
+  get bytesInFlight(): number {
+    return this.sent.bytesInFlight;
+  }
+  /** Cost buffered at this receiver (stream.ts); never above the receive window. */
+  get receiveBufferedCost(): number {
+    return this.receiveStreams.bufferedCost;
+  }
+  get queuedSendBytes(): number {
+    return this.sendStreams.queuedBytes;
+  }
+
+  /** The initiator's first action: the SYN. */
+  open(nowMs: number): ConnectionActions {
+    assert(this.role === 'initiator' && this.nextSeq === 0, 'open() once, by the initiator');
+    this.sendReliable(nowMs, Flag.SYN, Buffer.from(this.o.localInstance), { message: undefined, fin: false });
+    return this.finish(nowMs);
+  }
+
+  /** Queues a message; its id comes back in `completed` once the peer acknowledged all of it. */
+  send(nowMs: number, sendId: number, streamId: number, data: Buffer): ConnectionActions {
+    if (!this.isOpen || this.wantClose) {
+      this.out.failed.push({ sendId, error: new AetherError(this.stateValue === 'RESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED', `connection is ${this.stateValue}`) });
+    } else {
+      const refusal = this.sendStreams.enqueue(sendId, streamId, data);
+      if (refusal !== undefined) this.out.failed.push({ sendId, error: new AetherError(refusal, `send refused: ${refusal} (message ${data.length} B, queued ${this.sendStreams.queuedBytes} B)`) });
+    }
+    return this.finish(nowMs);
+  }
+
+  /** The application is done with a delivered message; its buffer space becomes credit again. */
+  release(nowMs: number, message: DeliveredMessage): ConnectionActions {
+    if (this.isOpen) {
+      this.receiveStreams.release(message.cost);
+      if (this.receiveStreams.maxData - this.advertisedMaxData >= this.o.limits.windowBytes / 4) this.ackNow = true;
+    }
+    return this.finish(nowMs);
+  }
+
+  /** Graceful close: FIN after every queued message is acknowledged. */
+  close(nowMs: number): ConnectionActions {
+    if (this.stateValue === 'ESTABLISHED') {
+      this.wantClose = true;
+      this.transition('CLOSING');
+    } else if (this.stateValue === 'SYN_SENT' || this.stateValue === 'SYN_RCVD') {
+      this.end('CLOSED', null);
+    }
+    return this.finish(nowMs);
+  }
+
+  /** Abrupt end: RST to the peer, every pending send fails with `code`. */
+  abort(nowMs: number, code: ErrorCode = 'CONNECTION_RESET'): ConnectionActions {
+    if (this.isOpen) {
+      this.emitControl(Flag.RST, Buffer.alloc(0));
+      this.end('RESET', new AetherError(code, 'connection aborted locally'));
+    }
+    return this.finish(nowMs);
+  }
+
+  tick(nowMs: number): ConnectionActions {
+    if (this.isOpen) this.onTimers(nowMs);
+    return this.finish(nowMs);
+  }
+
+  /** A datagram for this connection's GUUID. Never throws on anything a peer can send. */
+  onDatagram(nowMs: number, datagram: Buffer): ConnectionActions {
+    if (this.isOpen) this.receive(nowMs, datagram, false);
+    return this.finish(nowMs);
+  }
+
+  // ---- receive path
+
+  /** Returns true when the datagram was a new reliable packet (for FEC recovery accounting). */
+  private receive(nowMs: number, datagram: Buffer, recovered: boolean): boolean {
+    const opened = this.o.auth.open(datagram);
+    if (!opened.ok) return this.drop(opened.reason);
+    const p = opened.packet;
+    if (!p.guuid.equals(this.guuid)) return this.drop('unknown_connection');
+    if (!recovered) this.o.observer?.onPacket?.('in', datagram.length);
+    const reliable = isReliable(p);
+    // Before the handshake completes only the SYN|ACK (or an RST) means anything.
+    if (this.stateValue === 'SYN_SENT' && !hasFlag(p, Flag.RST) && !(hasFlag(p, Flag.SYN) && hasFlag(p, Flag.ACK))) return this.drop('state');
+    if (hasFlag(p, Flag.RST) && (reliable || hasFlag(p, Flag.FEC))) return this.drop('bad_flags');
+    if (!reliable) {
+      if (!this.replay.accept(p.sequence)) return this.drop('replay');
+    } else {
+      const verdict = this.received.add(p.sequence);
+      if (verdict === 'duplicate') {
+        this.ackNow = true;
+        return this.drop('duplicate');
+      }
+      if (verdict !== 'new') return this.drop(verdict === 'too_far' ? 'flow_control' : 'buffer_full');
+      this.o.fec?.decoder.onData(p.sequence, datagram);
+    }
+    this.lastReceivedMs = nowMs;
+    if (hasFlag(p, Flag.RST)) {
+      this.end(this.stateValue === 'CLOSING' ? 'CLOSED' : 'RESET', this.stateValue === 'CLOSING' ? null : new AetherError('CONNECTION_RESET', 'connection reset by peer'));
+      return false;
+    }
+    let body = p.payload;
+    if (hasFlag(p, Flag.ACK)) {
+      if (body.length < ACK_SECTION_BYTES) return this.drop('bad_payload');
+      this.onAckSection(nowMs, p, body.subarray(0, ACK_SECTION_BYTES));
+      body = body.subarray(ACK_SECTION_BYTES);
+      if (!this.isOpen) return false;
+    }
+    if (hasFlag(p, Flag.FEC)) {
+      this.onParity(nowMs, body);
+      return false;
+    }
+    if (!reliable) return false;
+    this.ackPending++;
+    if (this.received.rangeCount > 0 || this.ackPending >= 2 || hasFlag(p, Flag.SYN | Flag.FIN | Flag.PING)) this.ackNow = true;
+    else this.ackDeadlineMs ??= nowMs + this.o.ackDelayMs;
+    if (hasFlag(p, Flag.SYN)) this.onSyn(p, body);
+    else if (hasFlag(p, Flag.DATA)) this.onData(body);
+    if (hasFlag(p, Flag.FIN)) this.peerFinSeq = p.sequence;
+    if (this.peerFinSeq !== undefined && this.received.cumulative > this.peerFinSeq && this.isOpen) {
+      this.ackNow = true;
+      this.flushAck();
+      this.end('CLOSED', null);
+    }
+    return true;
+  }
+
+  private onSyn(p: Packet, body: Buffer): void {
+    if (body.length !== INSTANCE_ID_BYTES) {
+      this.drop('bad_payload');
+      return;
+    }
+    this.peerInstance = Buffer.from(body);
+    if (this.stateValue === 'SYN_SENT' && hasFlag(p, Flag.ACK)) this.transition('ESTABLISHED');
+    else if (this.stateValue === 'SYN_RCVD' && !hasFlag(p, Flag.ACK) && this.nextSeq === 0) {
+      this.sendReliable(this.lastReceivedMs, Flag.SYN | Flag.ACK, Buffer.concat([this.ackSection(), this.o.localInstance]), { message: undefined, fin: false });
+    }
+  }
+
+  private onData(body: Buffer): void {
+    const f = decodeFragment(body);
+    if (f === undefined) {
+      this.drop('bad_payload');
+      return;
+    }
+    const verdict = this.receiveStreams.onFragment(f);
+    if (!verdict.ok) {
+      this.drop(verdict.reason);
+      return;
+    }
+    this.out.delivered.push(...verdict.delivered);
+  }
+
+  private onParity(nowMs: number, body: Buffer): void {
+    const fec = this.o.fec;
+    const parity = decodeFecParity(body);
+    if (fec === undefined || parity === undefined) {
+      this.drop('bad_payload');
+      return;
+    }
+    for (const packet of fec.decoder.onParity(parity)) {
+      if (this.receive(nowMs, packet, true)) {
+        this.fecRecovered++;
+        this.o.observer?.onFecRecovered?.();
+      }
+    }
+  }
+
+  private onAckSection(nowMs: number, p: Packet, section: Buffer): void {
+    this.peerMaxData = Math.max(this.peerMaxData, section.readUIntBE(0, 6));
+    const recovered = section.readUInt32BE(6);
+    if (recovered > this.peerRecoveredCount) {
+      this.o.fec?.lossEstimator.onLost(recovered - this.peerRecoveredCount);
+      this.peerRecoveredCount = recovered;
+    }
+    if (p.ack > this.nextSeq || p.sack.some((b) => b.end > this.nextSeq)) {
+      this.drop('bad_payload');
+      return;
+    }
+    const outcome = this.sent.onAck(nowMs, p.ack, p.sack, this.rtt.lossDelayMs());
+    if (outcome.acked.length === 0) return;
+    if (outcome.rttSampleMs !== undefined) {
+      this.rtt.onSample(outcome.rttSampleMs);
+      this.o.observer?.onRttSample?.(outcome.rttSampleMs);
+    }
+    this.ptoCount = 0;
+    this.o.congestion.onAck(nowMs, outcome.acked.map((a) => a.rate) as never[], this.sent.bytesInFlight, outcome.rttSampleMs);
+    for (const a of outcome.acked) {
+      if (a.seq === 0 && this.stateValue === 'SYN_RCVD') this.transition('ESTABLISHED');
+      if (a.meta.message !== undefined) this.out.completed.push(...this.sendStreams.onFragmentAcked(a.meta.message));
+      if (a.meta.fin && this.stateValue === 'CLOSING') this.end('CLOSED', null);
+    }
+    this.onLost(nowMs, outcome.lost);
+    this.reportCongestion();
+  }
+
+  private onLost(nowMs: number, lost: SentPacket<PacketMeta>[]): void {
+    if (lost.length === 0) return;
+    this.lostQueue.push(...lost);
+    this.o.fec?.lossEstimator.onLost(lost.length);
+    this.o.congestion.onLoss(nowMs, lost.map((l) => l.rate) as never[], this.sent.bytesInFlight);
+  }
+
+  // ---- timers
+
+  private onTimers(nowMs: number): void {
+    if ((this.stateValue === 'SYN_SENT' || this.stateValue === 'SYN_RCVD') && nowMs - this.createdMs >= this.o.handshakeTimeoutMs) {
+      this.end('CLOSED', new AetherError('TIMEOUT', `handshake not completed within ${this.o.handshakeTimeoutMs} ms`));
+      return;
+    }
+    if (nowMs - this.lastReceivedMs >= this.o.idleTimeoutMs) {
+      this.end('CLOSED', new AetherError('TIMEOUT', `nothing heard from the peer for ${this.o.idleTimeoutMs} ms`));
+      return;
+    }
+    if (this.ackDeadlineMs !== undefined && nowMs >= this.ackDeadlineMs) this.ackNow = true;
+    const lossTime = this.sent.lossTimeMs(this.rtt.lossDelayMs());
+    if (lossTime !== undefined && nowMs >= lossTime) {
+      this.onLost(nowMs, this.sent.detectLost(nowMs, this.rtt.lossDelayMs()));
+    }
+    const pto = this.ptoDeadlineMs();
+    if (pto !== undefined && nowMs >= pto) {
+      // Tail-loss probe: resend the oldest unacknowledged packet, outside cwnd and pacing.
+      this.ptoCount++;
+      const oldest = this.sent.oldest();
+      if (oldest !== undefined) this.retransmit(nowMs, oldest);
+    }
+    if (this.stateValue === 'ESTABLISHED' && this.sent.unackedCount === 0 && nowMs - this.lastSentMs >= this.o.keepaliveMs) {
+      this.sendReliable(nowMs, Flag.PING | Flag.ACK, this.ackSection(), { message: undefined, fin: false });
+    }
+  }
+
+  private ptoDeadlineMs(): number | undefined {
+    const newest = this.sent.newestInFlightSentMs();
+    if (this.sent.unackedCount === 0) return undefined;
+    return (newest ?? this.lastSentMs) + this.rtt.ptoMs(this.ptoCount);
+  }
+
+  // ---- send path
+
+  private finish(nowMs: number): ConnectionActions {
+    if (this.isOpen) this.pump(nowMs);
+    const out = this.out;
+    this.out = this.emptyOut();
+    return { ...out, deadlineMs: this.isOpen ? this.deadline() : undefined };
+  }
+
+  /** The one send loop: parity, retransmissions, new data, FIN — under pacing and cwnd. */
+  private pump(nowMs: number): void {
+    const fec = this.o.fec;
+    if (fec !== undefined) for (const parity of fec.encoder.poll(nowMs)) this.parityQueue.push(parity);
+    const established = this.stateValue === 'ESTABLISHED' || this.stateValue === 'CLOSING';
+    this.waitingForPacer = false;
+    for (;;) {
+      if (this.nextSendMs > nowMs) {
+        this.waitingForPacer = this.parityQueue.length > 0 || this.lostQueue.length > 0 || (established && (this.sendStreams.hasUnsent || (this.wantClose && !this.finSent)));
+        break;
+      }
+      const parity = this.parityQueue.shift();
+      if (parity !== undefined) {
+        this.emitControl(Flag.FEC, encodeFecParity(parity));
+        this.o.observer?.onParitySent?.();
+        continue;
+      }
+      const cwndRoom = this.o.congestion.cwndBytes - this.sent.bytesInFlight;
+      if (cwndRoom < this.o.maxPacketBytes) break;
+      const lost = this.popLost();
+      if (lost !== undefined) {
+        this.retransmit(nowMs, lost);
+        continue;
+      }
+      if (!established) break;
+      if (this.sendNewData(nowMs)) continue;
+      if (this.wantClose && !this.finSent && !this.sendStreams.hasUnsent && this.sendStreams.queuedBytes === 0) {
+        this.finSent = true;
+        this.sendReliable(nowMs, Flag.FIN | Flag.ACK, this.ackSection(), { message: undefined, fin: true });
+        continue;
+      }
+      break;
+    }
+    this.flushAck();
+  }
+
+  private sendNewData(nowMs: number): boolean {
+    if (!this.sendStreams.hasUnsent) return false;
+    const sack = this.received.blocks(this.o.maxSackBlocks);
+    const room = this.o.maxPacketBytes - headerBytes(sack.length) - ACK_SECTION_BYTES - FRAME_HEADER_BYTES - this.o.auth.tagBytes;
+    const next = this.sendStreams.nextFragment(room, this.peerMaxData);
+    if (next === undefined) return false;
+    this.sendReliable(nowMs, Flag.DATA | Flag.ACK, Buffer.concat([this.ackSection(), encodeFragment(next.fragment)]), { message: next.message, fin: false });
+    return true;
+  }
+
+  private popLost(): SentPacket<PacketMeta> | undefined {
+    for (;;) {
+      const p = this.lostQueue.shift();
+      if (p === undefined) return undefined;
+      if (this.sent.get(p.seq) === p && !p.inFlight) return p;
+    }
+  }
+
+  private sendReliable(nowMs: number, flags: number, payload: Buffer, meta: PacketMeta): void {
+    if (this.nextSeq > MAX_SEQUENCE) {
+      this.end('RESET', new AetherError('CONNECTION_RESET', 'sequence space exhausted'));
+      return;
+    }
+    const seq = this.nextSeq++;
+    const withAck = hasFlag({ flags }, Flag.ACK);
+    const datagram = this.seal({ flags, guuid: this.guuid, sequence: seq, ack: withAck ? this.received.cumulative : 0, sack: withAck ? this.received.blocks(this.o.maxSackBlocks) : [], payload });
+    const rate = this.o.congestion.onSend(nowMs, datagram.length, this.sent.bytesInFlight, !this.sendStreams.hasUnsent);
+    this.sent.onSent(seq, datagram, meta, nowMs, rate);
+    if (withAck) this.ackSent();
+    this.transmit(nowMs, datagram);
+    const fec = this.o.fec;
+    if (fec !== undefined) {
+      fec.lossEstimator.onSent(1);
+      fec.encoder.setParityCount(fec.lossEstimator.parityFor(fec.k));
+      this.parityQueue.push(...fec.encoder.add(nowMs, seq, datagram));
+    }
+  }
+
+  private retransmit(nowMs: number, p: SentPacket<PacketMeta>): void {
+    const rate = this.o.congestion.onSend(nowMs, p.wire.length, this.sent.bytesInFlight, false);
+    this.sent.onRetransmitted(p, nowMs, rate);
+    this.o.observer?.onRetransmit?.();
+    this.transmit(nowMs, p.wire);
+  }
+
+  /** Pure ACK, FEC parity or RST: never retransmitted, from the control sequence counter. */
+  private emitControl(flags: number, payload: Buffer): void {
+    const withAck = hasFlag({ flags }, Flag.ACK);
+    const datagram = this.seal({ flags, guuid: this.guuid, sequence: this.nextControlSeq++ >>> 0, ack: withAck ? this.received.cumulative : 0, sack: withAck ? this.received.blocks(this.o.maxSackBlocks) : [], payload });
+    if (withAck) this.ackSent();
+    this.o.observer?.onPacket?.('out', datagram.length);
+    this.out.datagrams.push(datagram);
+  }
+
+  private flushAck(): void {
+    if (!this.ackNow || this.stateValue === 'SYN_SENT') return;
+    this.emitControl(Flag.ACK, this.ackSection());
+  }
+
+  private ackSent(): void {
+    this.ackNow = false;
+    this.ackPending = 0;
+    this.ackDeadlineMs = undefined;
+    this.advertisedMaxData = this.receiveStreams.maxData;
+  }
+
+  private ackSection(): Buffer {
+    const b = Buffer.alloc(ACK_SECTION_BYTES);
+    b.writeUIntBE(Math.min(this.receiveStreams.maxData, 2 ** 48 - 1), 0, 6);
+    b.writeUInt32BE(this.fecRecovered >>> 0, 6);
+    return b;
+  }
+
+  private seal(p: Packet): Buffer {
+    return this.o.auth.seal(encodePacket(p, this.o.auth.tagBytes));
+  }
+
+  private transmit(nowMs: number, datagram: Buffer): void {
+    const rate = Math.max(this.o.congestion.pacingRateBytesPerSec, 1);
+    this.nextSendMs = Math.max(this.nextSendMs, nowMs - this.o.pacingBurstMs) + (datagram.length * 1000) / rate;
+    this.lastSentMs = nowMs;
+    this.o.observer?.onPacket?.('out', datagram.length);
+    this.out.datagrams.push(datagram);
+  }
+
+  /** When tick() is next due, as of now (undefined once ended or with nothing scheduled). */
+  nextDeadlineMs(): number | undefined {
+    return this.isOpen ? this.deadline() : undefined;
+  }
+
+  private deadline(): number | undefined {
+    const candidates: (number | undefined)[] = [this.ackDeadlineMs, this.sent.lossTimeMs(this.rtt.lossDelayMs()), this.ptoDeadlineMs(), this.o.fec?.encoder.nextDeadlineMs()];
+    if (this.waitingForPacer) candidates.push(this.nextSendMs);
+    if (this.stateValue === 'SYN_SENT' || this.stateValue === 'SYN_RCVD') candidates.push(this.createdMs + this.o.handshakeTimeoutMs);
+    candidates.push(this.lastReceivedMs + this.o.idleTimeoutMs);
+    if (this.stateValue === 'ESTABLISHED' && this.sent.unackedCount === 0) candidates.push(this.lastSentMs + this.o.keepaliveMs);
+    let min: number | undefined;
+    for (const c of candidates) if (c !== undefined && (min === undefined || c < min)) min = c;
+    return min;
+  }
+
+  // ---- state
+
+  private transition(to: ConnectionState): void {
+    assert(TRANSITIONS[this.stateValue].includes(to), () => `connection transition ${this.stateValue} → ${to}`);
+    this.stateValue = to;
+    if (to === 'ESTABLISHED') this.out.established = true;
+  }
+
+  private end(to: 'CLOSED' | 'RESET', error: AetherError | null): void {
+    if (!this.isOpen) return;
+    this.transition(to);
+    const failure = error ?? new AetherError('CONNECTION_CLOSED', 'connection closed');
+    for (const sendId of this.sendStreams.drain()) this.out.failed.push({ sendId, error: failure });
+    this.sent.clear();
+    this.lostQueue.length = 0;
+    this.parityQueue.length = 0;
+    this.out.ended = error;
+  }
+
+  private drop(reason: DropReason): false {
+    this.o.observer?.onDrop?.(reason);
+    return false;
+  }
+
+  private reportCongestion(): void {
+    this.o.observer?.onCongestion?.(this.o.congestion.cwndBytes, this.o.congestion.pacingRateBytesPerSec);
+  }
+
+  private emptyOut(): Connection['out'] {
+    return { datagrams: [], delivered: [], completed: [], failed: [], established: false, ended: undefined };
+  }
+}
+
+/** Reliable packets take a sequence, are acknowledged and retransmitted. */
+export function isReliable(p: { readonly flags: number }): boolean {
+  return !hasFlag(p, Flag.FEC | Flag.RST) && hasFlag(p, Flag.SYN | Flag.DATA | Flag.PING | Flag.FIN);
+}

@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ConnectionObserver } from './connection.js';
+
+/**
+ * Quantum's Prometheus metrics, registered on the caller's Registry so several endpoints
+ * in one process (or test) each have their own. Gauges are labelled by peer address:
+ * one series per connection's peer, removed when the peer is forgotten.
+ */
+export class QuantumMetrics {
+  readonly packets: Counter<'direction'>;
+  readonly bytes: Counter<'direction'>;
+  readonly rtt: Histogram;
+  readonly cwnd: Gauge<'peer'>;
+  readonly pacingRate: Gauge<'peer'>;
+  readonly fecRecoveries: Counter;
+  readonly fecParitySent: Counter;
+  readonly retransmissions: Counter;
+  readonly drops: Counter<'reason'>;
+  readonly authFailures: Counter;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.packets = new Counter({ name: 'quantum_packets_sent_total', help: 'Quantum datagrams, by direction (out: sent, in: received)', labelNames: ['direction'], registers });
+    this.bytes = new Counter({ name: 'quantum_bytes_total', help: 'Quantum datagram bytes on the wire, by direction', labelNames: ['direction'], registers });
+    this.rtt = new Histogram({
+      name: 'quantum_rtt_seconds',
+      help: 'Round-trip time samples',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
+      registers,
+    });
+    this.cwnd = new Gauge({ name: 'quantum_cwnd_bytes', help: 'Congestion window (BBR), per peer', labelNames: ['peer'], registers });
+    this.pacingRate = new Gauge({ name: 'quantum_pacing_rate_bytes', help: 'Pacing rate in bytes per second (BBR), per peer', labelNames: ['peer'], registers });
+    this.fecRecoveries = new Counter({ name: 'quantum_fec_recoveries_total', help: 'Data packets rebuilt from FEC parity', registers });
+    this.fecParitySent = new Counter({ name: 'quantum_fec_parity_sent_total', help: 'FEC parity packets sent', registers });
+    this.retransmissions = new Counter({ name: 'quantum_retransmissions_total', help: 'Reliable packets sent again (loss or probe)', registers });
+    this.drops = new Counter({ name: 'quantum_drops_total', help: 'Datagrams dropped on receipt, by reason', labelNames: ['reason'], registers });
+    this.authFailures = new Counter({ name: 'quantum_auth_failures_total', help: 'Datagrams whose authentication tag did not verify', registers });
+  }
+
+  /** The hooks a connection to `peer` reports through. */
+  observer(peer: string): ConnectionObserver {
+    return {
+      onPacket: (direction, bytes) => {
+        this.packets.inc({ direction });
+        this.bytes.inc({ direction }, bytes);
+      },
+      onDrop: (reason) => this.drop(reason),
+      onRttSample: (ms) => this.rtt.observe(ms / 1000),
+      onRetransmit: () => this.retransmissions.inc(),
+      onFecRecovered: () => this.fecRecoveries.inc(),
+      onParitySent: () => this.fecParitySent.inc(),
+      onCongestion: (cwndBytes, pacingRate) => {
+        this.cwnd.set({ peer }, cwndBytes);
+        this.pacingRate.set({ peer }, pacingRate);
+      },
+    };
+  }
+
+  drop(reason: string): void {
+    this.drops.inc({ reason });
+    if (reason === 'bad_mac') this.authFailures.inc();
+  }
+
+  forgetPeer(peer: string): void {
+    this.cwnd.remove({ peer });
+    this.pacingRate.remove({ peer });
+  }
+}
