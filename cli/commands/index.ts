@@ -1,9 +1,14 @@
 import type { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerTopology } from './topology.js';
+import { registerPut } from './put.js';
+import { registerDel } from './del.js';
+import { registerGet } from './get.js';
+import { registerScan } from './scan.js';
+import { registerSnapshots } from './snapshots.js';
 
 /** A command file's entry point: adds its command(s) to the program. */
 export type Register = (program: Command) => void;
 
 /** Every command of the CLI, in the order `--help` lists them. */
-export const commands: readonly Register[] = [registerBench, registerTopology];
+export const commands: readonly Register[] = [registerPut, registerDel, registerGet, registerScan, registerSnapshots, registerBench, registerTopology];

@@ -1,0 +1,244 @@
+import type * as grpc from '@grpc/grpc-js';
+import { AetherError } from '../common/errors.js';
+import { parseGlt, type Glt } from '../glts/glt.js';
+import type { GetResponse__Output, KeyValue__Output, ListResponse__Output, SnapshotInfo__Output, WriteResult__Output } from '../proto/load.js';
+import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
+import { fromServiceError } from '../proto/status.js';
+import { scanGltOf } from '../regional/kv-service.js';
+import { loadTopology } from '../topology/load.js';
+import type { Topology } from '../topology/types.js';
+import { DEFAULT_RETRY, RegionLeaders, type LeaderStubs, type RetryPolicy } from './region-leaders.js';
+
+export interface ConnectOptions {
+  /** A loaded topology, or the file to load it from (default: $AETHERFLOW_TOPOLOGY, else topology/local.yaml). */
+  readonly topology?: Topology;
+  readonly topologyFile?: string;
+  /** The region calls go to when they name none. */
+  readonly region?: string;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Deadline of one unary call. */
+  readonly callTimeoutMs?: number;
+}
+
+/** A GLT, its text form `<wall>.<logical>`, or "latest" (the region's frontier). */
+export type GltInput = Glt | string;
+export type Bytes = Buffer | string;
+
+export interface WriteResult {
+  readonly key: Buffer;
+  readonly ts: Glt;
+  readonly origin: string;
+}
+
+export interface GetResult {
+  readonly key: Buffer;
+  readonly found: boolean;
+  readonly value?: Buffer;
+  readonly version?: Glt;
+  readonly origin?: string;
+  /** The GLT the read was served at. */
+  readonly glt: Glt;
+}
+
+export interface ScanRow {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly version: Glt;
+  readonly origin: string;
+}
+
+export interface SnapshotSummary {
+  readonly glt: Glt;
+  readonly members: readonly string[];
+  readonly durationMs: number;
+  readonly phases: readonly { readonly name: string; readonly ms: number }[];
+  readonly epoch: bigint;
+  readonly committedAtMs: number;
+}
+
+export interface RegionOption {
+  readonly region?: string;
+}
+export interface ReadOptions extends RegionOption {
+  readonly glt?: GltInput;
+  readonly minGlt?: GltInput;
+  readonly waitMs?: number;
+}
+export interface ScanOptions extends ReadOptions {
+  readonly prefix?: Bytes;
+  readonly start?: Bytes;
+  readonly end?: Bytes;
+  readonly limit?: number;
+}
+
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+
+function bytes(b: Bytes): Buffer {
+  return typeof b === 'string' ? Buffer.from(b, 'utf8') : b;
+}
+
+/** undefined for absent or "latest" (both mean the frontier). */
+function gltOf(g: GltInput | undefined): Glt | undefined {
+  if (g === undefined || g === 'latest') return undefined;
+  return typeof g === 'string' ? parseGlt(g) : g;
+}
+
+function toSummary(s: SnapshotInfo__Output): SnapshotSummary {
+  return {
+    glt: fromTimestamp(s.glt)!,
+    members: s.members,
+    durationMs: s.duration_ms,
+    phases: s.phases.map((p) => ({ name: p.name, ms: p.ms })),
+    epoch: BigInt(s.epoch),
+    committedAtMs: Number(s.committed_at_ms),
+  };
+}
+
+function toRow(kv: KeyValue__Output): ScanRow {
+  return { key: kv.key, value: kv.value, version: fromTimestamp(kv.version)!, origin: kv.origin };
+}
+
+/**
+ * A client of an AetherFlow deployment: calls go to each region's elected leader, found
+ * from the topology's candidates and followed across failovers.
+ */
+export class AetherClient {
+  readonly topology: Topology;
+  private readonly regions = new Map<string, RegionLeaders>();
+  private readonly defaultRegion: string | undefined;
+  private readonly callTimeoutMs: number;
+
+  constructor(options: ConnectOptions = {}) {
+    this.topology = options.topology ?? loadTopology(options.topologyFile ?? (process.env['AETHERFLOW_TOPOLOGY'] || 'topology/local.yaml'));
+    const retry = { ...DEFAULT_RETRY, ...options.retry };
+    for (const r of this.topology.regions) this.regions.set(r.name, new RegionLeaders(r, retry));
+    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    if (options.region !== undefined) this.leaders(options.region);
+    this.defaultRegion = options.region ?? (this.topology.regions.length === 1 ? this.topology.regions[0]!.name : undefined);
+  }
+
+  private leaders(region: string | undefined): RegionLeaders {
+    const name = region ?? this.defaultRegion;
+    if (name === undefined) throw new AetherError('USAGE', `name a region (one of ${[...this.regions.keys()].join(', ')})`);
+    const r = this.regions.get(name);
+    if (!r) throw new AetherError('UNKNOWN_REGION', `region "${name}" is not in topology ${this.topology.name} (regions: ${[...this.regions.keys()].join(', ')})`, { details: { region: name } });
+    return r;
+  }
+
+  private unary<Res>(stubs: LeaderStubs, service: 'kv' | 'snapshots', method: string, req: unknown): Promise<Res> {
+    const client = stubs[service] as unknown as Record<string, (r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void>;
+    return new Promise((resolve, reject) => {
+      client[method]!.call(stubs[service], req, { deadline: Date.now() + this.callTimeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+    });
+  }
+
+  async put(key: Bytes, value: Bytes, o: RegionOption = {}): Promise<WriteResult> {
+    const k = bytes(key);
+    const res = await this.leaders(o.region).call('Put', (s) => this.unary<WriteResult__Output>(s, 'kv', 'Put', { key: k, value: bytes(value) }));
+    return { key: k, ts: fromTimestamp(res.ts)!, origin: res.origin };
+  }
+
+  async delete(key: Bytes, o: RegionOption = {}): Promise<WriteResult> {
+    const k = bytes(key);
+    const res = await this.leaders(o.region).call('Delete', (s) => this.unary<WriteResult__Output>(s, 'kv', 'Delete', { key: k }));
+    return { key: k, ts: fromTimestamp(res.ts)!, origin: res.origin };
+  }
+
+  async get(key: Bytes, o: ReadOptions = {}): Promise<GetResult> {
+    const k = bytes(key);
+    const glt = gltOf(o.glt);
+    const minGlt = gltOf(o.minGlt);
+    const req = { key: k, glt: glt ? toTimestamp(glt) : null, min_glt: minGlt ? toTimestamp(minGlt) : null, wait_ms: o.waitMs ?? 0 };
+    const res = await this.leaders(o.region).call('Get', (s) =>
+      this.unary<GetResponse__Output>(s, 'kv', 'Get', req),
+    );
+    const at = fromTimestamp(res.glt)!;
+    return res.found ? { key: k, found: true, value: res.value, version: fromTimestamp(res.version)!, origin: res.origin, glt: at } : { key: k, found: false, glt: at };
+  }
+
+  /**
+   * A range read at one GLT. Resolves once the leader has chosen the GLT (failover is
+   * retried until then); the rows then stream in key order.
+   */
+  async scan(o: ScanOptions = {}): Promise<{ readonly glt: Glt; readonly rows: AsyncIterable<ScanRow> }> {
+    const glt = gltOf(o.glt);
+    const minGlt = gltOf(o.minGlt);
+    const req = {
+      prefix: o.prefix !== undefined ? bytes(o.prefix) : Buffer.alloc(0),
+      start: o.start !== undefined ? bytes(o.start) : Buffer.alloc(0),
+      end: o.end !== undefined ? bytes(o.end) : Buffer.alloc(0),
+      glt: glt ? toTimestamp(glt) : null,
+      min_glt: minGlt ? toTimestamp(minGlt) : null,
+      wait_ms: o.waitMs ?? 0,
+      limit: o.limit ?? 0,
+    };
+    const leaders = this.leaders(o.region);
+    return leaders.call('Scan', (s) => {
+      const call = s.kv.Scan(req);
+      return new Promise((resolve, reject) => {
+        const fail = (err: unknown) => reject(err);
+        call.once('error', fail);
+        call.once('metadata', (md: grpc.Metadata) => {
+          call.off('error', fail);
+          const text = scanGltOf(md);
+          if (text === undefined) {
+            call.cancel();
+            reject(new AetherError('INTERNAL', 'the leader did not say which GLT the scan reads at'));
+            return;
+          }
+          const where = `Scan at ${leaders.region.name} leader ${s.address}`;
+          resolve({
+            glt: parseGlt(text),
+            rows: (async function* () {
+              try {
+                for await (const kv of call as AsyncIterable<KeyValue__Output>) yield toRow(kv);
+              } catch (err) {
+                throw fromServiceError(err, where);
+              } finally {
+                call.cancel();
+              }
+            })(),
+          });
+        });
+      });
+    });
+  }
+
+  /** The newest committed snapshot (SNAPSHOT_NOT_READY when none yet). */
+  async latestSnapshot(o: RegionOption = {}): Promise<SnapshotSummary> {
+    return toSummary(await this.snapshotLeaders(o.region).call('Latest', (s) => this.unary<SnapshotInfo__Output>(s, 'snapshots', 'Latest', {})));
+  }
+
+  /** Committed snapshots, newest first. */
+  async snapshots(o: RegionOption & { readonly limit?: number } = {}): Promise<SnapshotSummary[]> {
+    const res = await this.snapshotLeaders(o.region).call('List', (s) => this.unary<ListResponse__Output>(s, 'snapshots', 'List', { limit: o.limit ?? 0 }));
+    return res.snapshots.map(toSummary);
+  }
+
+  /** Every snapshot committed from now on; leave the loop to stop watching. Not resumed across a failover: watch again. */
+  async *watchSnapshots(o: RegionOption = {}): AsyncGenerator<SnapshotSummary> {
+    const leaders = this.snapshotLeaders(o.region);
+    const call = await leaders.call('Watch', async (s) => s.snapshots.Watch({}));
+    try {
+      for await (const info of call as AsyncIterable<SnapshotInfo__Output>) yield toSummary(info);
+    } catch (err) {
+      throw fromServiceError(err, `Watch at ${leaders.region.name}`);
+    } finally {
+      call.cancel();
+    }
+  }
+
+  /** Snapshots are global: any region's leader answers; the default region, else the first. */
+  private snapshotLeaders(region: string | undefined): RegionLeaders {
+    return this.leaders(region ?? this.defaultRegion ?? this.topology.regions[0]!.name);
+  }
+
+  close(): void {
+    for (const r of this.regions.values()) r.close();
+  }
+}
+
+/** `import { connect } from 'aetherflow'`: a client of the deployment the topology describes. */
+export function connect(options: ConnectOptions = {}): AetherClient {
+  return new AetherClient(options);
+}

@@ -1,0 +1,102 @@
+import * as grpc from '@grpc/grpc-js';
+import { AetherError } from '../common/errors.js';
+import { KvClient, SnapshotsClient, type KVClient, type SnapshotsClientType } from '../proto/load.js';
+import { MAX_MESSAGE_BYTES } from '../proto/server.js';
+import { fromServiceError } from '../proto/status.js';
+import type { RegionSpec } from '../topology/types.js';
+
+/** How hard a client tries to reach a region's elected leader before giving up. */
+export interface RetryPolicy {
+  /** At most this many calls per request, across all candidates. */
+  readonly maxAttempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** Give up once this much time has passed since the first attempt (a failover takes about a lease TTL). */
+  readonly deadlineMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 40, baseDelayMs: 25, maxDelayMs: 400, deadlineMs: 6_000 };
+
+/** Errors that mean "try another candidate or try again": the request was not served. */
+function isRetryable(e: AetherError): boolean {
+  return e.code === 'NOT_LEADER' || e.code === 'UNAVAILABLE' || e.code === 'CONNECTION_CLOSED' || e.code === 'CONNECTION_RESET';
+}
+
+export interface LeaderStubs {
+  readonly address: string;
+  readonly kv: KVClient;
+  readonly snapshots: SnapshotsClientType;
+}
+
+/**
+ * One region's leader candidates and which of them was last seen elected. A call goes to
+ * that one; on NOT_LEADER it follows the standby's hint, on an unreachable candidate it
+ * moves to the next, backing off once it has tried them all, within RetryPolicy bounds.
+ */
+export class RegionLeaders {
+  private readonly candidates: readonly string[];
+  /** The address the last successful call went to (or the first candidate). */
+  private preferred: string;
+  private readonly stubs = new Map<string, LeaderStubs>();
+
+  constructor(
+    readonly region: RegionSpec,
+    private readonly retry: RetryPolicy,
+  ) {
+    this.candidates = region.leaders.map((l) => l.grpc);
+    this.preferred = this.candidates[0]!;
+  }
+
+  private stubsFor(address: string): LeaderStubs {
+    let s = this.stubs.get(address);
+    if (!s) {
+      const opts = { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES };
+      const creds = grpc.credentials.createInsecure();
+      s = { address, kv: new KvClient(address, creds, opts), snapshots: new SnapshotsClient(address, creds, opts) };
+      this.stubs.set(address, s);
+    }
+    return s;
+  }
+
+  /** Runs `fn` against the elected leader, retrying on failover; errors come back as AetherErrors. */
+  async call<T>(what: string, fn: (stubs: LeaderStubs) => Promise<T>): Promise<T> {
+    const started = Date.now();
+    let address = this.preferred;
+    let sinceBackoff = 0;
+    let delayMs = this.retry.baseDelayMs;
+    let last: AetherError | undefined;
+    for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
+      try {
+        const result = await fn(this.stubsFor(address));
+        this.preferred = address;
+        return result;
+      } catch (err) {
+        const e = fromServiceError(err, `${what} at ${this.region.name} leader ${address}`);
+        if (!isRetryable(e)) throw e;
+        last = e;
+      }
+      const hint = last.code === 'NOT_LEADER' ? last.details['leader'] : undefined;
+      address =
+        typeof hint === 'string' && hint !== address ? hint : (this.candidates[(this.candidates.indexOf(address) + 1) % this.candidates.length] ?? this.candidates[0]!);
+      sinceBackoff++;
+      if (sinceBackoff >= this.candidates.length) {
+        if (Date.now() - started + delayMs > this.retry.deadlineMs) break;
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(delayMs * 2, this.retry.maxDelayMs);
+        sinceBackoff = 0;
+      }
+    }
+    throw new AetherError(last?.code ?? 'UNAVAILABLE', `no elected leader of region ${this.region.name} answered ${what} (tried ${this.candidates.join(', ')}): ${last?.message ?? 'no attempt'}`, {
+      cause: last,
+      details: { region: this.region.name, ...(last?.details ?? {}) },
+    });
+  }
+
+  close(): void {
+    for (const s of this.stubs.values()) {
+      s.kv.close();
+      s.snapshots.close();
+    }
+    this.stubs.clear();
+  }
+}

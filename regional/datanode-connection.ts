@@ -1,0 +1,110 @@
+import * as grpc from '@grpc/grpc-js';
+import type { KeyRange, ReadResult } from '../datanode/store.js';
+import type { Version } from '../datanode/version.js';
+import type { Glt } from '../glts/glt.js';
+import { DataNodeClient, type DataNodeClientType, type WireVersion__Output } from '../proto/load.js';
+import { MAX_MESSAGE_BYTES } from '../proto/server.js';
+import { fromServiceError } from '../proto/status.js';
+import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
+import { AetherError } from '../common/errors.js';
+
+/** Deadline of one call to a data node (LAN): a stuck node fails the request instead of holding it. */
+export const DATANODE_CALL_TIMEOUT_MS = 5_000;
+
+export function fromWireVersion(v: WireVersion__Output): Version {
+  const ts = fromTimestamp(v.ts);
+  if (ts === undefined) throw new AetherError('INTERNAL', 'data node sent a version without a timestamp');
+  return { key: v.key, value: v.tombstone ? null : v.value, ts, origin: v.origin };
+}
+
+function rangeFields(range: KeyRange) {
+  return 'prefix' in range ? { prefix: range.prefix } : { start: range.start, end: range.end ?? Buffer.alloc(0) };
+}
+
+/** A leader's connection to one of its data nodes (DataNode service), with typed, coded calls. */
+export class DataNodeConnection {
+  private readonly client: DataNodeClientType;
+
+  constructor(
+    readonly id: string,
+    readonly address: string,
+    private readonly timeoutMs = DATANODE_CALL_TIMEOUT_MS,
+  ) {
+    this.client = new DataNodeClient(address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    });
+  }
+
+  private call<Req, Res>(method: string, req: Req): Promise<Res> {
+    const fn = (this.client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void>)[method]!;
+    return new Promise((resolve, reject) => {
+      fn.call(this.client, req, { deadline: Date.now() + this.timeoutMs }, (err, res) =>
+        err ? reject(fromServiceError(err, `data node ${this.id} (${this.address}) ${method}`)) : resolve(res as Res),
+      );
+    });
+  }
+
+  async put(key: Buffer, value: Buffer): Promise<Version> {
+    return fromWireVersion(await this.call('Put', { key, value }));
+  }
+
+  async delete(key: Buffer): Promise<Version> {
+    return fromWireVersion(await this.call('Delete', { key }));
+  }
+
+  async get(key: Buffer, t: Glt): Promise<ReadResult | undefined> {
+    const res = await this.call<unknown, { found: boolean; version: WireVersion__Output | null }>('Get', { key, glt: toTimestamp(t) });
+    if (!res.found || res.version === null) return undefined;
+    return fromWireVersion(res.version) as ReadResult;
+  }
+
+  /** Live versions ≤ t in key order, streamed; cancel by leaving the loop. */
+  async *scan(range: KeyRange, t: Glt, limit: number): AsyncGenerator<ReadResult> {
+    const stream = this.client.Scan({ ...rangeFields(range), glt: toTimestamp(t), limit }, { deadline: Date.now() + this.timeoutMs });
+    try {
+      for await (const v of stream as AsyncIterable<WireVersion__Output>) yield fromWireVersion(v) as ReadResult;
+    } catch (err) {
+      throw fromServiceError(err, `data node ${this.id} (${this.address}) Scan`);
+    } finally {
+      stream.cancel();
+    }
+  }
+
+  /** close(to) on the node; with `from`, also its own versions in (from, to] as a delta. */
+  async close(to: Glt, from?: Glt): Promise<{ delta: Buffer; versions: number }> {
+    return this.call('Close', { to: toTimestamp(to), from: from ? toTimestamp(from) : null, want_delta: from !== undefined });
+  }
+
+  async applyDelta(delta: Buffer): Promise<number> {
+    return (await this.call<unknown, { versions: number }>('ApplyDelta', { delta })).versions;
+  }
+
+  async gc(horizon: Glt): Promise<number> {
+    return Number((await this.call<unknown, { dropped: string }>('Gc', { horizon: toTimestamp(horizon) })).dropped);
+  }
+
+  async restamp(after: Glt): Promise<{ delta: Buffer; versions: number }> {
+    return this.call('Restamp', { after: toTimestamp(after) });
+  }
+
+  async getMeta(name: string): Promise<Glt | undefined> {
+    const res = await this.call<unknown, { found: boolean; value: Parameters<typeof fromTimestamp>[0] }>('GetMeta', { name });
+    return res.found ? fromTimestamp(res.value) : undefined;
+  }
+
+  async setMeta(name: string, value: Glt): Promise<void> {
+    await this.call('SetMeta', { name, value: toTimestamp(value) });
+  }
+
+  async info(): Promise<{ origin: string; horizon: Glt | undefined }> {
+    const res = await this.call<unknown, { origin: string; horizon: Parameters<typeof fromTimestamp>[0] }>('Info', {});
+    return { origin: res.origin, horizon: fromTimestamp(res.horizon) };
+  }
+
+  shutdown(): void {
+    // Not `this.client.close()`: proto-loader adds a lower-case alias of every method, so
+    // on this client `close` is the Close RPC.
+    grpc.Client.prototype.close.call(this.client);
+  }
+}

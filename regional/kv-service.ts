@@ -1,0 +1,177 @@
+import * as grpc from '@grpc/grpc-js';
+import { AetherError, SnapshotNotReadyError } from '../common/errors.js';
+import { keyRangeOf } from '../datanode/service.js';
+import type { KeyRange, ReadResult } from '../datanode/store.js';
+import type { Version } from '../datanode/version.js';
+import { formatGlt, type Glt } from '../glts/glt.js';
+import type { KVHandlers } from '../proto/load.js';
+import { toServiceError } from '../proto/status.js';
+import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
+import type { DataNodeConnection } from './datanode-connection.js';
+import type { Frontier } from './frontier.js';
+import { requireElected, type Leadership } from './leadership.js';
+import type { Router } from './router.js';
+
+/** Request limits (CONTRACT.md: key ≤ 4 KiB, value ≤ 1 MiB by default). */
+export interface KvLimits {
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  /** Longest a read may wait for the frontier. */
+  readonly maxWaitMs: number;
+}
+
+export const DEFAULT_KV_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1 << 20, maxWaitMs: 60_000 };
+
+/** Initial metadata of a Scan: the GLT it reads at. */
+export const SCAN_GLT_KEY = 'aetherflow-glt';
+
+export interface KvServiceOptions {
+  readonly region: string;
+  readonly router: Router;
+  /** One connection per data node id of the router. */
+  readonly datanodes: ReadonlyMap<string, DataNodeConnection>;
+  readonly frontier: Frontier;
+  readonly leadership: () => Leadership;
+  readonly limits?: KvLimits;
+}
+
+/**
+ * The public KV service (aetherflow.v1.KV) of a region's elected leader: each key goes to
+ * its data node by the router; reads are served at a GLT no higher than the frontier.
+ * Every request is validated before anything is sent to a data node, so a rejected
+ * request writes nothing.
+ */
+export class KvService {
+  private readonly limits: KvLimits;
+
+  constructor(private readonly o: KvServiceOptions) {
+    this.limits = o.limits ?? DEFAULT_KV_LIMITS;
+    for (const id of o.router.nodes) if (!o.datanodes.has(id)) throw new AetherError('INVALID_ARGUMENT', `no connection to data node ${id}`);
+  }
+
+  private checkKey(key: Buffer, field = 'key', allowEmpty = false): void {
+    if (key.length === 0 && !allowEmpty) throw new AetherError('INVALID_ARGUMENT', `${field} must not be empty`);
+    if (key.length > this.limits.maxKeyBytes) {
+      throw new AetherError('KEY_TOO_LARGE', `${field} of ${key.length} bytes exceeds ${this.limits.maxKeyBytes}`, { details: { bytes: key.length, max: this.limits.maxKeyBytes } });
+    }
+  }
+
+  private node(key: Buffer): DataNodeConnection {
+    return this.o.datanodes.get(this.o.router.route(key))!;
+  }
+
+  async put(key: Buffer, value: Buffer): Promise<Version> {
+    requireElected(this.o.leadership(), this.o.region);
+    this.checkKey(key);
+    if (value.length > this.limits.maxValueBytes) {
+      throw new AetherError('VALUE_TOO_LARGE', `value of ${value.length} bytes exceeds ${this.limits.maxValueBytes}`, { details: { bytes: value.length, max: this.limits.maxValueBytes } });
+    }
+    return this.node(key).put(key, value);
+  }
+
+  async delete(key: Buffer): Promise<Version> {
+    requireElected(this.o.leadership(), this.o.region);
+    this.checkKey(key);
+    return this.node(key).delete(key);
+  }
+
+  /**
+   * The GLT a read is served at: `glt` when given (after waiting up to waitMs for the
+   * frontier to reach it), else the frontier (once it reaches `minGlt`, when given).
+   */
+  async readGlt(glt: Glt | undefined, minGlt: Glt | undefined, waitMs: number): Promise<Glt> {
+    if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > this.limits.maxWaitMs) {
+      throw new AetherError('INVALID_ARGUMENT', `wait_ms must be 0..${this.limits.maxWaitMs}`);
+    }
+    if (glt !== undefined && minGlt !== undefined) throw new AetherError('INVALID_ARGUMENT', 'give glt or min_glt, not both');
+    const target = glt ?? minGlt;
+    if (target !== undefined && !(await this.o.frontier.waitFor(target, waitMs))) {
+      throw new SnapshotNotReadyError(formatGlt(target), formatGlt(this.o.frontier.current()), waitMs);
+    }
+    return glt ?? this.o.frontier.current();
+  }
+
+  async get(key: Buffer, glt: Glt | undefined, minGlt: Glt | undefined, waitMs: number): Promise<{ found: ReadResult | undefined; glt: Glt }> {
+    requireElected(this.o.leadership(), this.o.region);
+    this.checkKey(key);
+    const at = await this.readGlt(glt, minGlt, waitMs);
+    return { found: await this.node(key).get(key, at), glt: at };
+  }
+
+  checkRange(range: KeyRange): void {
+    if ('prefix' in range) this.checkKey(range.prefix, 'prefix');
+    else {
+      this.checkKey(range.start, 'start', true);
+      if (range.end) this.checkKey(range.end, 'end', true);
+    }
+  }
+
+  /**
+   * Live versions ≤ at in key order over every data node: a k-way merge of the nodes'
+   * ordered streams (their keys are disjoint), at most `limit` (0: all).
+   */
+  async *scan(range: KeyRange, at: Glt, limit: number): AsyncGenerator<ReadResult> {
+    const streams = [...this.o.datanodes.values()].map((d) => d.scan(range, at, limit));
+    try {
+      const heads = await Promise.all(streams.map((s) => s.next()));
+      let sent = 0;
+      while (limit === 0 || sent < limit) {
+        let best = -1;
+        for (let i = 0; i < heads.length; i++) {
+          const h = heads[i]!;
+          if (h.done) continue;
+          if (best < 0 || Buffer.compare(h.value.key, (heads[best]!.value as ReadResult).key) < 0) best = i;
+        }
+        if (best < 0) return;
+        yield heads[best]!.value as ReadResult;
+        sent++;
+        heads[best] = await streams[best]!.next();
+      }
+    } finally {
+      await Promise.all(streams.map((s) => s.return(undefined)));
+    }
+  }
+
+  handlers(): KVHandlers {
+    return {
+      Put: (call, cb) => {
+        this.put(call.request.key, call.request.value).then((v) => cb(null, { ts: toTimestamp(v.ts), origin: v.origin }), (err: unknown) => cb(toServiceError(err)));
+      },
+      Delete: (call, cb) => {
+        this.delete(call.request.key).then((v) => cb(null, { ts: toTimestamp(v.ts), origin: v.origin }), (err: unknown) => cb(toServiceError(err)));
+      },
+      Get: (call, cb) => {
+        const r = call.request;
+        (async () => this.get(r.key, fromTimestamp(r.glt), fromTimestamp(r.min_glt), r.wait_ms))().then(
+          ({ found, glt }) =>
+            cb(null, found ? { found: true, value: found.value, version: toTimestamp(found.ts), origin: found.origin, glt: toTimestamp(glt) } : { found: false, glt: toTimestamp(glt) }),
+          (err: unknown) => cb(toServiceError(err)),
+        );
+      },
+      Scan: (call) => {
+        const r = call.request;
+        (async () => {
+          requireElected(this.o.leadership(), this.o.region);
+          const range = keyRangeOf(r);
+          this.checkRange(range);
+          const at = await this.readGlt(fromTimestamp(r.glt), fromTimestamp(r.min_glt), r.wait_ms);
+          const md = new grpc.Metadata();
+          md.set(SCAN_GLT_KEY, formatGlt(at));
+          call.sendMetadata(md);
+          for await (const row of this.scan(range, at, r.limit)) {
+            if (call.cancelled) return;
+            if (!call.write({ key: row.key, value: row.value, version: toTimestamp(row.ts), origin: row.origin })) await new Promise((resolve) => call.once('drain', resolve));
+          }
+          call.end();
+        })().catch((err: unknown) => call.emit('error', toServiceError(err)));
+      },
+    };
+  }
+}
+
+/** The GLT of a Scan, from its initial metadata. */
+export function scanGltOf(md: grpc.Metadata): string | undefined {
+  const v = md.get(SCAN_GLT_KEY)[0];
+  return typeof v === 'string' ? v : undefined;
+}
+

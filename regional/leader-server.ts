@@ -1,0 +1,82 @@
+import { assert } from '../common/errors.js';
+import type { Glt } from '../glts/glt.js';
+import { KvService as KvServiceDefinition, SnapshotsService } from '../proto/load.js';
+import { startServer, type ServerHandle } from '../proto/server.js';
+import { DataNodeConnection } from './datanode-connection.js';
+import { Frontier } from './frontier.js';
+import { KvService, type KvLimits } from './kv-service.js';
+import type { Leadership } from './leadership.js';
+import { Router } from './router.js';
+import { MemorySnapshotLog, type SnapshotLog } from './snapshot-log.js';
+import { snapshotsHandlers } from './snapshots-service.js';
+
+export interface LeaderServerOptions {
+  /** host:port to bind (the leader's `grpc` address; port 0 picks one). */
+  readonly address: string;
+  readonly region: string;
+  /** The region's data nodes (topology order does not matter: the router sorts ids). */
+  readonly datanodes: readonly { readonly id: string; readonly grpc: string }[];
+  readonly frontier?: Frontier;
+  readonly snapshotLog?: SnapshotLog;
+  readonly limits?: KvLimits;
+  /** Standby until the election says otherwise. */
+  readonly leadership?: Leadership;
+}
+
+export interface LeaderServerHandle extends ServerHandle {
+  readonly frontier: Frontier;
+  readonly snapshotLog: SnapshotLog;
+  readonly datanodes: ReadonlyMap<string, DataNodeConnection>;
+  readonly router: Router;
+  leadership(): Leadership;
+  /** Called by the election: won (elected) or lost/following (standby, with the winner's address when known). */
+  setLeadership(l: Leadership): void;
+  /**
+   * Until snapshot rounds run: closes every data node at `t` (no write can be stamped ≤ t
+   * any more) and then advances the frontier to t, so reads see the region's own writes.
+   */
+  closeAndAdvance(t: Glt): Promise<void>;
+}
+
+/** Serves the public KV and Snapshots services of one leader candidate of a region. */
+export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderServerHandle> {
+  const router = new Router(o.datanodes.map((d) => d.id));
+  const datanodes = new Map(o.datanodes.map((d) => [d.id, new DataNodeConnection(d.id, d.grpc)] as const));
+  const frontier = o.frontier ?? new Frontier();
+  const snapshotLog = o.snapshotLog ?? new MemorySnapshotLog();
+  /** standby ⇄ elected, driven by setLeadership only. */
+  let leadership: Leadership = o.leadership ?? { state: 'standby', leader: null };
+  const kv = new KvService({ region: o.region, router, datanodes, frontier, leadership: () => leadership, ...(o.limits ? { limits: o.limits } : {}) });
+  let server: ServerHandle;
+  try {
+    server = await startServer(o.address, [
+      [KvServiceDefinition, kv.handlers()],
+      [SnapshotsService, snapshotsHandlers({ region: o.region, log: snapshotLog, leadership: () => leadership })],
+    ]);
+  } catch (err) {
+    for (const d of datanodes.values()) d.shutdown();
+    throw err;
+  }
+  return {
+    address: server.address,
+    port: server.port,
+    frontier,
+    snapshotLog,
+    datanodes,
+    router,
+    leadership: () => leadership,
+    setLeadership(l) {
+      leadership = l;
+    },
+    async closeAndAdvance(t) {
+      assert(leadership.state === 'elected', 'only the elected leader closes its data nodes');
+      await Promise.all([...datanodes.values()].map((d) => d.close(t)));
+      frontier.advance(t);
+    },
+    async close(graceMs) {
+      frontier.close();
+      await server.close(graceMs);
+      for (const d of datanodes.values()) d.shutdown();
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { Clock } from '../../glts/clock.js';
+import { MemoryStore } from '../../datanode/memory-store.js';
+import { startDatanodeServer } from '../../datanode/service.js';
+import type { ServerHandle } from '../../proto/server.js';
+import { startLeaderServer, type LeaderServerHandle } from '../../regional/leader-server.js';
+import type { KvLimits } from '../../regional/kv-service.js';
+import type { Topology } from '../../topology/types.js';
+
+/**
+ * One region in this process on loopback ephemeral ports: data node servers over
+ * MemoryStores, two leader candidates (l1 elected, l2 standby pointing at l1), and the
+ * topology a client needs to find them.
+ */
+export interface TestRegion {
+  readonly topology: Topology;
+  readonly stores: MemoryStore[];
+  readonly datanodes: ServerHandle[];
+  readonly leaders: LeaderServerHandle[];
+  close(): Promise<void>;
+}
+
+export async function startTestRegion(options: { readonly datanodes?: number; readonly limits?: KvLimits; readonly region?: string } = {}): Promise<TestRegion> {
+  const region = options.region ?? 'r1';
+  const stores = Array.from({ length: options.datanodes ?? 2 }, (_, i) => new MemoryStore({ origin: `${region}-d${i + 1}`, clock: new Clock({ maxOffsetMs: 250 }) }));
+  const datanodes = await Promise.all(stores.map((store) => startDatanodeServer({ address: '127.0.0.1:0', store })));
+  const nodeSpecs = stores.map((s, i) => ({ id: s.origin, grpc: datanodes[i]!.address }));
+  const leaders: LeaderServerHandle[] = [];
+  for (let i = 0; i < 2; i++) {
+    leaders.push(
+      await startLeaderServer({ address: '127.0.0.1:0', region, datanodes: nodeSpecs, ...(options.limits ? { limits: options.limits } : {}) }),
+    );
+  }
+  leaders[0]!.setLeadership({ state: 'elected' });
+  leaders[1]!.setLeadership({ state: 'standby', leader: leaders[0]!.address });
+  const topology: Topology = {
+    version: 1,
+    name: 'test',
+    file: '/dev/null',
+    etcd: { endpoints: [], members: 1, dataDir: '.aetherflow/etcd' },
+    clock: { maxOffsetMs: 250 },
+    snapshot: { intervalMs: 50, budgetMs: 50, retentionSec: 600, missThreshold: 2 },
+    regions: [
+      {
+        name: region,
+        // The standby first, so a client starts at the wrong candidate and must follow the hint.
+        leaders: [1, 0].map((i) => ({ id: `${region}-l${i + 1}`, grpc: leaders[i]!.address, quantum: `127.0.0.1:${20000 + i}`, metrics: `127.0.0.1:${21000 + i}` })),
+        datanodes: nodeSpecs.map((d, i) => ({ ...d, dataDir: `unused/${i}`, metrics: `127.0.0.1:${22000 + i}` })),
+      },
+    ],
+    coordinators: [{ id: 'c1', region, quantum: '127.0.0.1:23000', metrics: '127.0.0.1:23001' }],
+    links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
+    security: { quantumKeyFile: null },
+  };
+  return {
+    topology,
+    stores,
+    datanodes,
+    leaders,
+    async close() {
+      await Promise.all(leaders.map((l) => l.close(100)));
+      await Promise.all(datanodes.map((d) => d.close(100)));
+      await Promise.all(stores.map((s) => s.shutdown()));
+    },
+  };
+}
