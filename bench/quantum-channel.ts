@@ -1,12 +1,49 @@
-import { AetherError } from '../common/errors.js';
+/**
+ * Quantum's side of the bench peers: an Endpoint on a real UDP socket, with its own
+ * metrics registry so the peer can report what it put on the wire.
+ */
+import { Registry } from 'prom-client';
+import { Endpoint } from '../transport/endpoint.js';
+import { QuantumMetrics } from '../transport/metrics.js';
 import type { BenchChannel, BenchServer, PeerArgs } from './quantum-peer.js';
 
-/** Quantum's side of the bench peers (transport/index.ts's Endpoint). */
+async function counterValue(metric: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, direction?: string): Promise<number> {
+  const { values } = await metric.get();
+  return values.filter((v) => direction === undefined || v.labels['direction'] === direction).reduce((a, v) => a + v.value, 0);
+}
+
+async function stats(metrics: QuantumMetrics): Promise<Record<string, number>> {
+  return {
+    bytesSent: await counterValue(metrics.bytes, 'out'),
+    packetsSent: await counterValue(metrics.packets, 'out'),
+    paritySent: await counterValue(metrics.fecParitySent),
+    fecRecovered: await counterValue(metrics.fecRecoveries),
+    retransmissions: await counterValue(metrics.retransmissions),
+  };
+}
+
 export const QuantumBenchChannel = {
-  async listen(_args: PeerArgs, _onMessage: (m: Buffer) => void): Promise<BenchServer> {
-    throw new AetherError('UNAVAILABLE', 'Quantum endpoint not built yet');
+  async listen(args: PeerArgs, onMessage: (m: Buffer) => void): Promise<BenchServer> {
+    const metrics = new QuantumMetrics(new Registry());
+    const endpoint = await Endpoint.bind(`${args.host}:${args.port}`, { metrics });
+    endpoint.onMessage((m) => onMessage(m.data));
+    return {
+      // A Quantum server has no connection-close event the bench needs: the grace period covers the last acks.
+      closed: new Promise<void>(() => {}),
+      close: () => endpoint.close(),
+      stats: () => stats(metrics),
+    };
   },
-  async connect(_args: PeerArgs): Promise<BenchChannel> {
-    throw new AetherError('UNAVAILABLE', 'Quantum endpoint not built yet');
+
+  async connect(args: PeerArgs): Promise<BenchChannel> {
+    const metrics = new QuantumMetrics(new Registry());
+    const endpoint = await Endpoint.bind('0.0.0.0:0', { metrics });
+    const peer = `${args.host}:${args.port}`;
+    await endpoint.connect(peer);
+    return {
+      send: (message) => endpoint.send(peer, message),
+      close: () => endpoint.close(),
+      stats: () => stats(metrics),
+    };
   },
 };

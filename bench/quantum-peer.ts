@@ -35,14 +35,14 @@ export interface BenchChannel {
   send(message: Buffer): Promise<void>;
   close(): Promise<void>;
   /** Transport counters for the report (Quantum: packets, bytes, parity, recoveries). */
-  stats(): Record<string, number>;
+  stats(): Promise<Record<string, number>>;
 }
 
 export interface BenchServer {
   /** Resolves once a peer connected; messages arrive through onMessage. */
   readonly closed: Promise<void>;
   close(): Promise<void>;
-  stats(): Record<string, number>;
+  stats(): Promise<Record<string, number>>;
 }
 
 const FRAME_LENGTH_BYTES = 4;
@@ -107,7 +107,7 @@ function tcpServer(args: PeerArgs, onMessage: (m: Buffer) => void): Promise<Benc
           for (const s of sockets) s.destroy();
           await new Promise<void>((r) => server.close(() => r()));
         },
-        stats: () => ({}),
+        stats: () => Promise.resolve({}),
       }),
     );
   });
@@ -127,7 +127,7 @@ function tcpClient(args: PeerArgs): Promise<BenchChannel> {
             socket.write(message, (err) => (err ? rej(err) : res()));
           }),
         close: () => new Promise<void>((r) => socket.end(() => r())),
-        stats: () => ({}),
+        stats: () => Promise.resolve({}),
       });
     });
     socket.setNoDelay(true);
@@ -162,25 +162,20 @@ async function runServer(args: PeerArgs): Promise<void> {
     }
   };
   const server = args.proto === 'tcp' ? await tcpServer(args, onMessage) : await QuantumBenchChannel.listen(args, onMessage);
-  const report = () => {
+  const report = async () => {
+    const stats = await server.stats();
     if (args.workload === 'latency') {
       const sorted = Array.from(latenciesMs).sort((a, b) => a - b);
-      emit({ event: 'result', received, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), maxMs: sorted[sorted.length - 1], stats: server.stats() });
+      emit({ event: 'result', received, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), maxMs: sorted[sorted.length - 1], stats });
     } else {
-      emit({ event: 'result', receivedBytes, lastNs, complete: receivedBytes >= args.totalBytes, stats: server.stats() });
+      emit({ event: 'result', receivedBytes, lastNs, complete: receivedBytes >= args.totalBytes, stats });
     }
   };
-  let reported = false;
-  const reportOnce = () => {
-    if (!reported) {
-      reported = true;
-      report();
-    }
-  };
+  let reported: Promise<void> | undefined;
+  const reportOnce = () => (reported ??= report());
   // The bench stops a peer that overran its deadline with SIGTERM: report what arrived.
   process.once('SIGTERM', () => {
-    reportOnce();
-    process.exit(0);
+    void reportOnce().then(() => process.exit(0));
   });
   emit({ event: 'ready' });
   const deadline = setTimeout(finish!, args.deadlineMs);
@@ -188,7 +183,7 @@ async function runServer(args: PeerArgs): Promise<void> {
   clearTimeout(deadline);
   // Let the last acknowledgements reach the client before reporting and closing.
   await Promise.race([server.closed, new Promise((r) => setTimeout(r, 1000))]);
-  reportOnce();
+  await reportOnce();
   await server.close();
 }
 
@@ -235,7 +230,7 @@ async function runClient(args: PeerArgs): Promise<void> {
     }
     await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, Math.max(0, Number(deadlineNs - process.hrtime.bigint()) / 1e6)))]);
   }
-  emit({ event: 'result', failures, endNs: process.hrtime.bigint(), stats: channel.stats() });
+  emit({ event: 'result', failures, endNs: process.hrtime.bigint(), stats: await channel.stats() });
   await Promise.race([channel.close(), new Promise((r) => setTimeout(r, 2000))]);
 }
 
