@@ -10,6 +10,7 @@
  */
 import { assert } from '../common/errors.js';
 import { DeliveryRateSampler, type PacketRateState, type RateSample } from './delivery-rate.js';
+import { Random } from './random.js';
 
 export type { PacketRateState } from './delivery-rate.js';
 
@@ -42,22 +43,10 @@ export interface BbrOptions {
   readonly seed?: number;
 }
 
-/** mulberry32: small, fast, seedable; only used to pick a gain-cycle phase. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class Bbr {
   readonly mssBytes: number;
   private readonly sampler: DeliveryRateSampler;
-  private readonly random: () => number;
+  private readonly random: Random;
   private readonly initialCwndBytes: number;
   private readonly minCwndBytes: number;
 
@@ -104,7 +93,7 @@ export class Bbr {
     assert(options.mssBytes > 0, 'mssBytes must be positive');
     this.mssBytes = options.mssBytes;
     this.sampler = new DeliveryRateSampler(options.nowMs);
-    this.random = prng(options.seed ?? 0x5eed);
+    this.random = new Random(options.seed ?? 0x5eed);
     this.initialCwndBytes = (options.initialCwndPackets ?? DEFAULT_INITIAL_CWND_PACKETS) * options.mssBytes;
     this.minCwndBytes = BBR_MIN_CWND_PACKETS * options.mssBytes;
     this.cwnd = Math.max(this.initialCwndBytes, this.minCwndBytes);
@@ -238,7 +227,7 @@ export class Bbr {
     this.cwndGain = BBR_CWND_GAIN;
     // Random start phase, never the 0.75 one (index 1): as tcp_bbr.c, pick among the
     // 7 phases before it and advance once.
-    this.cycleIndex = BBR_PROBE_BW_GAINS.length - 1 - Math.floor(this.random() * (BBR_PROBE_BW_GAINS.length - 1));
+    this.cycleIndex = BBR_PROBE_BW_GAINS.length - 1 - this.random.int(BBR_PROBE_BW_GAINS.length - 1);
     this.advanceCycle(nowMs);
   }
 
