@@ -357,7 +357,7 @@ export class Connection {
       this.drop('bad_payload');
       return;
     }
-    const outcome = this.sent.onAck(nowMs, p.ack, p.sack, this.rtt.lossDelayMs());
+    const outcome = this.sent.onAck(nowMs, p.ack, p.sack, this.rtt.lossDelayMs(), this.rtt.minMs);
     if (outcome.acked.length === 0) return;
     if (outcome.rttSampleMs !== undefined) {
       this.rtt.onSample(outcome.rttSampleMs);

@@ -12,6 +12,7 @@ import { Random } from './random.js';
  */
 export interface LinkConditions {
   readonly delayMs: number;
+  /** Delay varies uniformly by ±jitterMs, without reordering (as on a real path). */
   readonly jitterMs: number;
   /** Independent loss probability in [0, 1] (the good state's, when `burst` is set). */
   readonly loss: number;
@@ -47,6 +48,8 @@ export class LinkEmulator {
   private bad = false;
   /** When the bottleneck finishes serializing everything queued so far. */
   private busyUntilMs = 0;
+  /** Latest arrival scheduled so far: jitter varies delay but keeps order (reordering is its own knob). */
+  private lastArrivalMs = 0;
   readonly stats: LinkStats = { sent: 0, delivered: 0, lostRandom: 0, lostQueue: 0, lostPartition: 0, duplicated: 0 };
 
   constructor(conditions: LinkConditions, seed: number) {
@@ -94,9 +97,10 @@ export class LinkEmulator {
     if (copies === 2) this.stats.duplicated++;
     const out: number[] = [];
     for (let i = 0; i < copies; i++) {
-      let at = departMs + this.c.delayMs + (this.c.jitterMs > 0 ? (this.random.next() * 2 - 1) * this.c.jitterMs : 0);
+      let at = Math.max(departMs, departMs + this.c.delayMs + (this.c.jitterMs > 0 ? (this.random.next() * 2 - 1) * this.c.jitterMs : 0), this.lastArrivalMs);
+      this.lastArrivalMs = at;
       if (this.c.reorder !== undefined && this.random.next() < this.c.reorder) at += this.c.reorderDelayMs ?? DEFAULT_REORDER_DELAY_MS;
-      out.push(Math.max(at, departMs));
+      out.push(at);
     }
     this.stats.delivered += out.length;
     return out;

@@ -52,7 +52,7 @@ export interface FecOptions {
   readonly lossWindowPackets: number;
 }
 
-export const defaultFecOptions: FecOptions = { k: 10, flushAfterMs: 5, lossWindowPackets: 1000 };
+export const defaultFecOptions: FecOptions = { k: 16, flushAfterMs: 5, lossWindowPackets: 1000 };
 
 export interface EndpointOptions {
   readonly socket: DatagramSocket;

@@ -92,7 +92,12 @@ export class SentPacketTracker<M> {
     this.byTx.set(p.txNumber, p);
   }
 
-  onAck(nowMs: number, cumulativeAck: number, sack: readonly SackBlock[], lossDelayMs: number): AckOutcome<M> {
+  /**
+   * `minRttMs` guards against retransmission ambiguity (RFC 8985 §6.2): an ack for a
+   * retransmitted packet arriving sooner than any round trip can take acknowledges an
+   * earlier transmission, so it must not count as the latest one having arrived.
+   */
+  onAck(nowMs: number, cumulativeAck: number, sack: readonly SackBlock[], lossDelayMs: number, minRttMs: number): AckOutcome<M> {
     const acked: SentPacket<M>[] = [];
     for (const p of this.bySeq.values()) {
       if (p.seq >= cumulativeAck) break;
@@ -110,12 +115,16 @@ export class SentPacketTracker<M> {
       }
     }
     let newest: SentPacket<M> | undefined;
+    let any = false;
     for (const p of acked) {
       if (!this.bySeq.delete(p.seq)) continue; // listed twice (overlapping blocks)
+      any = true;
       this.forget(p);
-      if (newest === undefined || p.txNumber > newest.txNumber) newest = p;
+      const ambiguous = p.retransmitted && nowMs - p.sentTimeMs < minRttMs;
+      if (!ambiguous && (newest === undefined || p.txNumber > newest.txNumber)) newest = p;
     }
     const unique = [...new Set(acked)];
+    if (!any) return { acked: [], lost: [], rttSampleMs: undefined };
     if (newest === undefined) return { acked: unique, lost: [], rttSampleMs: undefined };
     this.largestAckedTx = Math.max(this.largestAckedTx, newest.txNumber);
     const rttSampleMs = newest.retransmitted ? undefined : nowMs - newest.sentTimeMs;
