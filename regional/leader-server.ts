@@ -1,11 +1,10 @@
-import { assert } from '../common/errors.js';
-import type { Glt } from '../glts/glt.js';
+import { compareGlt, type Glt } from '../glts/glt.js';
 import { KvService as KvServiceDefinition, SnapshotsService } from '../proto/load.js';
 import { startServer, type ServerHandle } from '../proto/server.js';
 import { DataNodeConnection } from './datanode-connection.js';
 import { Frontier } from './frontier.js';
 import { KvService, type KvLimits } from './kv-service.js';
-import type { Leadership } from './leadership.js';
+import { requireElected, type Leadership } from './leadership.js';
 import { Router } from './router.js';
 import { MemorySnapshotLog, type SnapshotLog } from './snapshot-log.js';
 import { snapshotsHandlers } from './snapshots-service.js';
@@ -34,6 +33,7 @@ export interface LeaderServerHandle extends ServerHandle {
   /**
    * Until snapshot rounds run: closes every data node at `t` (no write can be stamped ≤ t
    * any more) and then advances the frontier to t, so reads see the region's own writes.
+   * NOT_LEADER unless elected.
    */
   closeAndAdvance(t: Glt): Promise<void>;
 }
@@ -69,9 +69,10 @@ export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderS
       leadership = l;
     },
     async closeAndAdvance(t) {
-      assert(leadership.state === 'elected', 'only the elected leader closes its data nodes');
+      requireElected(leadership, o.region);
       await Promise.all([...datanodes.values()].map((d) => d.close(t)));
-      frontier.advance(t);
+      // Overlapping calls may finish out of order; the frontier only ever moves up.
+      if (compareGlt(t, frontier.current()) > 0) frontier.advance(t);
     },
     async close(graceMs) {
       frontier.close();
