@@ -1,0 +1,46 @@
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError } from 'etcd3';
+import { AetherError } from '../common/errors.js';
+
+export type { Etcd3 } from 'etcd3';
+
+/** The boundary for etcd failures: anything the etcd3 client throws becomes code ETCD, the original kept as cause. */
+export function etcdError(op: string, err: unknown): AetherError {
+  if (err instanceof AetherError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new AetherError('ETCD', `etcd ${op} failed: ${msg}`, { cause: err });
+}
+
+/** Runs one etcd operation, translating its failure (see etcdError). */
+export async function etcdCall<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw etcdError(op, err);
+  }
+}
+
+/** `127.0.0.1:2379` or `http://127.0.0.1:2379` → the URL the client dials. */
+export function endpointUrl(endpoint: string): string {
+  return /^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
+}
+
+/**
+ * A client for the given endpoints. The etcd3 defaults (a 5 s circuit breaker per host,
+ * watch reconnect backoff up to 30 s) would stretch a leader failover far past the
+ * 1 s lease TTL, so both are shortened. Creating the client does not dial; the first
+ * call does, and fails with ETCD when no endpoint answers within `dialTimeoutMs`.
+ */
+export function connectEtcd(endpoints: readonly string[], options: { dialTimeoutMs?: number } = {}): Etcd3 {
+  if (endpoints.length === 0) throw new AetherError('ETCD', 'no etcd endpoints (is `aetherflow up` running, or does the topology name etcd.endpoints?)');
+  return new Etcd3({
+    hosts: endpoints.map(endpointUrl),
+    dialTimeout: options.dialTimeoutMs ?? 3000,
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 300, breaker: new ConsecutiveBreaker(5) }),
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }) }),
+      // etcd3 calls next() on this to get its first delay, and again after each reconnect.
+      watchBackoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 1000 }).next(),
+    },
+  });
+}
