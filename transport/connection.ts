@@ -47,10 +47,28 @@ export interface CongestionController {
   onLoss(nowMs: number, lost: readonly never[], bytesInFlightAfter: number): void;
   readonly cwndBytes: number;
   readonly pacingRateBytesPerSec: number;
+  /** For status and tests: the controller's own state name and bottleneck estimate, when it has them. */
+  readonly state?: string;
+  readonly btlBwBytesPerSec?: number;
+}
+
+/** A connection's vital signs, for status pages and tests. */
+export interface ConnectionStats {
+  readonly state: ConnectionState;
+  readonly congestionState: string | undefined;
+  readonly btlBwBytesPerSec: number | undefined;
+  readonly cwndBytes: number;
+  readonly pacingRateBytesPerSec: number;
+  readonly smoothedRttMs: number;
+  readonly bytesInFlight: number;
+  readonly queuedSendBytes: number;
+  readonly receiveBufferedCost: number;
 }
 
 export interface ConnectionFec {
   readonly k: number;
+  /** Parity per group even on a clean link (0: purely loss-driven). */
+  readonly minParity: number;
   readonly encoder: FecEncoder;
   readonly decoder: FecDecoder;
   readonly lossEstimator: LossEstimator;
@@ -190,6 +208,21 @@ export class Connection {
   }
   get queuedSendBytes(): number {
     return this.sendStreams.queuedBytes;
+  }
+
+  get stats(): ConnectionStats {
+    const cc = this.o.congestion;
+    return {
+      state: this.stateValue,
+      congestionState: cc.state,
+      btlBwBytesPerSec: cc.btlBwBytesPerSec,
+      cwndBytes: cc.cwndBytes,
+      pacingRateBytesPerSec: cc.pacingRateBytesPerSec,
+      smoothedRttMs: this.rtt.smoothedMs,
+      bytesInFlight: this.sent.bytesInFlight,
+      queuedSendBytes: this.sendStreams.queuedBytes,
+      receiveBufferedCost: this.receiveStreams.bufferedCost,
+    };
   }
 
   /** The initiator's first action: the SYN. */
@@ -493,7 +526,7 @@ export class Connection {
     const fec = this.o.fec;
     if (fec !== undefined) {
       fec.lossEstimator.onSent(1);
-      fec.encoder.setParityCount(fec.lossEstimator.parityFor(fec.k));
+      fec.encoder.setParityCount(Math.max(fec.minParity, fec.lossEstimator.parityFor(fec.k)));
       this.parityQueue.push(...fec.encoder.add(nowMs, seq, datagram));
     }
   }

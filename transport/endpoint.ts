@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { AetherError, assert } from '../common/errors.js';
 import { Bbr } from './bbr.js';
 import { Authenticator } from './auth.js';
-import { Connection, INSTANCE_ID_BYTES, type ConnectionActions, type ConnectionObserver } from './connection.js';
+import { Connection, INSTANCE_ID_BYTES, type ConnectionActions, type ConnectionObserver, type ConnectionStats } from './connection.js';
 import type { DatagramSocket } from './datagram-socket.js';
 import { LinkEmulator, type LinkConditions } from './emulator.js';
 import { FecDecoder, FecEncoder } from './fec.js';
@@ -50,9 +50,11 @@ export interface FecOptions {
   readonly flushAfterMs: number;
   /** Loss measurement window driving the parity count. */
   readonly lossWindowPackets: number;
+  /** Parity packets per group even on a clean link; 0 leaves it to the measured loss. */
+  readonly minParity: number;
 }
 
-export const defaultFecOptions: FecOptions = { k: 16, flushAfterMs: 5, lossWindowPackets: 1000 };
+export const defaultFecOptions: FecOptions = { k: 16, flushAfterMs: 5, lossWindowPackets: 1000, minParity: 0 };
 
 export interface EndpointOptions {
   readonly socket: DatagramSocket;
@@ -166,6 +168,11 @@ export class Endpoint {
   /** The emulated link towards `peer` (created from `links`), for runtime changes such as a partition. */
   link(peer: string): LinkEmulator | undefined {
     return this.emulator(peer);
+  }
+
+  /** Every open connection's vital signs, by peer address and GUUID. */
+  stats(): { peer: string; guuid: string; stats: ConnectionStats }[] {
+    return [...this.byGuuid.values()].map((r) => ({ peer: r.peer, guuid: r.key, stats: r.conn.stats }));
   }
 
   /** Resolves once a connection to `peer` is established (TIMEOUT when the handshake fails). */
@@ -286,6 +293,7 @@ export class Endpoint {
         : {
             fec: {
               k: fec.k,
+              minParity: fec.minParity,
               encoder: new FecEncoder({ k: fec.k, flushAfterMs: fec.flushAfterMs, maxShardBytes: t.maxPacketBytes + 16 }),
               decoder: new FecDecoder({ maxGroups: 64, maxShardBytes: t.maxPacketBytes + 16 }),
               lossEstimator: new LossEstimator({ windowPackets: fec.lossWindowPackets }),

@@ -32,6 +32,8 @@ export class SimNetwork {
 
 export class SimSocket implements DatagramSocket {
   private handler: (datagram: Buffer, from: string) => void = () => {};
+  /** A closed socket neither sends nor receives (a crashed process's socket). */
+  private closed = false;
 
   constructor(
     private readonly network: SimNetwork,
@@ -39,13 +41,14 @@ export class SimSocket implements DatagramSocket {
   ) {}
 
   send(datagram: Buffer, to: string): void {
-    this.network.deliver(datagram, this.address, to);
+    if (!this.closed) this.network.deliver(datagram, this.address, to);
   }
   onDatagram(handler: (datagram: Buffer, from: string) => void): void {
     this.handler = handler;
   }
   onError(): void {}
   close(): Promise<void> {
+    this.closed = true;
     this.network.unbind(this);
     return Promise.resolve();
   }

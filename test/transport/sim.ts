@@ -4,7 +4,7 @@ import type { LinkConditions } from '../../transport/emulator.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
 import { Random } from '../../transport/random.js';
 import { SimClock } from '../../transport/sim-clock.js';
-import { SimNetwork } from '../../transport/sim-network.js';
+import { SimNetwork, type SimSocket } from '../../transport/sim-network.js';
 
 /** Two endpoints, A and B, on a simulated network and clock, with emulated links both ways. */
 export interface SimPair {
@@ -21,19 +21,39 @@ export interface SimPair {
 export const A = '10.0.0.1:7000';
 export const B = '10.0.0.2:7000';
 
-export function simPair(seed: number, link: LinkConditions | undefined, extra: Partial<Omit<EndpointOptions, 'socket'>> = {}, linkBack: LinkConditions | undefined = link): SimPair {
+/** Sees every datagram an endpoint sends and returns what actually goes out (none, it, altered, copies). */
+export type Tap = (from: 'A' | 'B', datagram: Buffer) => Buffer[];
+
+export interface SimPairOptions {
+  readonly extra?: Partial<Omit<EndpointOptions, 'socket'>>;
+  readonly linkBack?: LinkConditions | undefined;
+  readonly tap?: Tap;
+}
+
+export function simPair(seed: number, link: LinkConditions | undefined, options: SimPairOptions = {}): SimPair {
   const clock = new SimClock(1_000_000);
   const net = new SimNetwork(clock);
   const random = new Random(seed);
   const metricsA = new QuantumMetrics(new Registry());
   const metricsB = new QuantumMetrics(new Registry());
-  const a = new Endpoint({ socket: net.bind(A), scheduler: clock, random, seed, metrics: metricsA, links: () => link, ...extra });
-  const b = new Endpoint({ socket: net.bind(B), scheduler: clock, random, seed: seed + 1, metrics: metricsB, links: () => linkBack, ...extra });
+  const extra = options.extra ?? {};
+  const linkBack = 'linkBack' in options ? options.linkBack : link;
+  const a = new Endpoint({ socket: tapped(net.bind(A), 'A', options.tap), scheduler: clock, random, seed, metrics: metricsA, links: () => link, ...extra });
+  const b = new Endpoint({ socket: tapped(net.bind(B), 'B', options.tap), scheduler: clock, random, seed: seed + 1, metrics: metricsB, links: () => linkBack, ...extra });
   const atA: QuantumMessage[] = [];
   const atB: QuantumMessage[] = [];
   a.onMessage((m) => void atA.push(m));
   b.onMessage((m) => void atB.push(m));
   return { clock, a, b, metricsA, metricsB, atA, atB };
+}
+
+function tapped(socket: SimSocket, name: 'A' | 'B', tap: Tap | undefined): SimSocket {
+  if (tap === undefined) return socket;
+  const send = socket.send.bind(socket);
+  socket.send = (d: Buffer, to: string) => {
+    for (const out of tap(name, d)) send(out, to);
+  };
+  return socket;
 }
 
 /**
