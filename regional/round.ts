@@ -445,9 +445,10 @@ export class LeaderRound {
     }
     const wakes: number[] = [];
     if (this.catchUp && !this.catchUp.reply) wakes.push(this.catchUp.sentAtMs + this.config.catchUpRetryMs);
-    if (this.isExcluded) wakes.push(this.lastJoinAtMs + this.config.joinRetryMs);
+    if (this.isExcluded && !this.round?.joinWatermark) wakes.push(this.lastJoinAtMs + this.config.joinRetryMs);
     if (!this.job && nowMs < this.applyRetryAtMs) wakes.push(this.applyRetryAtMs);
-    if (wakes.length > 0) out.push({ type: 'wakeAt', atMs: Math.min(...wakes) });
+    const next = Math.min(...wakes.filter((w) => w > nowMs));
+    if (Number.isFinite(next)) out.push({ type: 'wakeAt', atMs: next });
   }
 
   /**

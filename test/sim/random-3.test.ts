@@ -1,0 +1,3 @@
+import { registerBatch } from './batch.js';
+
+registerBatch(1001, 500);

@@ -1,0 +1,172 @@
+import { Rng } from './rng.js';
+import { World, type Fault, type SimSpec, type SimStats } from './world.js';
+
+/**
+ * Seeded schedules for the simulator: `randomSpec(seed)` draws a deployment, a network,
+ * a load and a fault plan from the seed alone; `scenarios` are hand-made plans, each with
+ * its seed. `runSpec` runs one and, on a failure, names the seed and the command that
+ * replays it exactly.
+ */
+const BASE = {
+  coordinators: 2,
+  missThreshold: 2,
+  settleMs: 400,
+} as const;
+
+/**
+ * A budget the network can meet: a joiner's round is Begin, collect, a catch-up request
+ * and its answer, apply, Ready — four one-way delays and three data node jobs (≤ 1.5 ms).
+ */
+function timing(maxDelayMs: number): { intervalMs: number; budgetMs: number } {
+  const budgetMs = Math.ceil(4 * maxDelayMs + 6);
+  return { budgetMs, intervalMs: budgetMs + 5 };
+}
+
+export function randomSpec(seed: number): SimSpec {
+  const rng = new Rng(seed ^ 0x5eed);
+  const regions = Array.from({ length: 2 + rng.int(3) }, () => 1 + rng.int(2));
+  const durationMs = 200 + rng.int(300);
+  const faults: Fault[] = [];
+  const nFaults = rng.int(4);
+  for (let i = 0; i < nFaults; i++) {
+    const atMs = rng.between(10, durationMs - 20);
+    const kind = rng.int(7);
+    if (kind === 0) faults.push({ atMs, kind: 'crash', target: { kind: 'coordinator', index: rng.int(2) }, downMs: rng.between(5, 80) });
+    else if (kind === 1) faults.push({ atMs, kind: 'crash', target: { kind: 'leader', region: rng.int(regions.length) }, downMs: rng.between(2, 60) });
+    else if (kind === 2) faults.push({ atMs, kind: 'crash', target: { kind: 'datanode', region: rng.int(regions.length), index: rng.int(2) }, downMs: rng.between(2, 60) });
+    else if (kind === 3 || kind === 4) faults.push({ atMs, kind: 'partition', region: rng.int(regions.length), durationMs: rng.between(20, 200) });
+    else if (kind === 5) faults.push({ atMs, kind: 'depose' });
+    else faults.push({ atMs, kind: 'persist-glitch' });
+  }
+  const lossy = rng.chance(0.5);
+  const maxDelayMs = rng.between(2, 7);
+  return {
+    ...BASE,
+    ...timing(maxDelayMs),
+    seed,
+    name: `random-${seed}`,
+    regions,
+    maxOffsetMs: rng.pick([0, 5, 20, 50]),
+    net: {
+      minDelayMs: rng.between(0.2, 2),
+      maxDelayMs,
+      loss: lossy ? rng.between(0, 0.04) : 0,
+      duplicate: lossy ? rng.between(0, 0.05) : 0,
+    },
+    durationMs,
+    writeEveryMs: rng.between(0.5, 4),
+    keys: 4 + rng.int(12),
+    ...(rng.chance(0.3) ? { retentionMs: 30 + rng.int(60) } : {}),
+    faults,
+  };
+}
+
+const CLEAN = { minDelayMs: 0.5, maxDelayMs: 3, loss: 0, duplicate: 0 } as const;
+const CLEAN_TIMING = timing(CLEAN.maxDelayMs);
+
+/** Hand-made scenarios, each with its seed (the seed drives delays, load and skews). */
+export const scenarios: readonly SimSpec[] = [
+  { ...BASE, ...CLEAN_TIMING, seed: 101, name: 'plain rounds under load', regions: [2, 1, 2], maxOffsetMs: 20, net: CLEAN, durationMs: 600, writeEveryMs: 0.3, keys: 16, faults: [] },
+  {
+    ...BASE,
+    ...timing(8),
+    seed: 202,
+    name: 'loss, reordering and duplication',
+    regions: [1, 2, 1, 1],
+    maxOffsetMs: 50,
+    net: { minDelayMs: 0.2, maxDelayMs: 8, loss: 0.05, duplicate: 0.1 },
+    durationMs: 600,
+    writeEveryMs: 1,
+    keys: 8,
+    faults: [],
+  },
+  {
+    ...BASE,
+    ...CLEAN_TIMING,
+    seed: 303,
+    name: 'partition, exclusion, heal, rejoin with restamp',
+    regions: [1, 2, 1],
+    maxOffsetMs: 20,
+    net: CLEAN,
+    durationMs: 500,
+    writeEveryMs: 0.5,
+    keys: 8,
+    faults: [{ atMs: 100, kind: 'partition', region: 2, durationMs: 200 }],
+  },
+  {
+    ...BASE,
+    ...CLEAN_TIMING,
+    seed: 404,
+    name: 'catch-up past the retention horizon (full state transfer)',
+    regions: [1, 1, 2],
+    maxOffsetMs: 5,
+    net: CLEAN,
+    durationMs: 600,
+    writeEveryMs: 0.5,
+    keys: 6,
+    retentionMs: 40,
+    faults: [{ atMs: 80, kind: 'partition', region: 1, durationMs: 350 }],
+  },
+  {
+    ...BASE,
+    ...CLEAN_TIMING,
+    seed: 505,
+    name: 'coordinator failover mid-round (crash, and a deposed coordinator that keeps running)',
+    regions: [1, 1, 1],
+    maxOffsetMs: 20,
+    net: CLEAN,
+    durationMs: 500,
+    writeEveryMs: 1,
+    keys: 8,
+    faults: [
+      { atMs: 105, kind: 'crash', target: { kind: 'coordinator', index: 0 }, downMs: 60 },
+      { atMs: 203, kind: 'crash', target: { kind: 'coordinator', index: 1 }, downMs: 60 },
+      { atMs: 301, kind: 'depose' },
+      { atMs: 402, kind: 'persist-glitch' },
+    ],
+  },
+  {
+    ...BASE,
+    ...CLEAN_TIMING,
+    seed: 606,
+    name: 'leader crash and restart mid-round',
+    regions: [2, 2, 1],
+    maxOffsetMs: 20,
+    net: CLEAN,
+    durationMs: 500,
+    writeEveryMs: 0.7,
+    keys: 10,
+    faults: [
+      { atMs: 104, kind: 'crash', target: { kind: 'leader', region: 0 }, downMs: 25 },
+      { atMs: 213, kind: 'crash', target: { kind: 'leader', region: 1 }, downMs: 5 },
+      { atMs: 307, kind: 'crash', target: { kind: 'datanode', region: 0, index: 1 }, downMs: 30 },
+    ],
+  },
+];
+
+export interface SimOutcome {
+  readonly ok: boolean;
+  readonly spec: SimSpec;
+  readonly stats?: SimStats;
+  readonly error?: unknown;
+  readonly trace?: readonly string[];
+}
+
+export function replayCommand(spec: SimSpec): string {
+  return spec.name.startsWith('random-') ? `SIM_SEED=${spec.seed} npx ava test/sim/sim.test.ts` : `SIM_SCENARIO=${spec.seed} npx ava test/sim/sim.test.ts`;
+}
+
+export async function runSpec(spec: SimSpec, options: { trace?: boolean } = {}): Promise<SimOutcome> {
+  const world = new World(spec, { trace: options.trace ?? false });
+  try {
+    const stats = await world.run();
+    return { ok: true, spec, stats, ...(options.trace ? { trace: world.trace } : {}) };
+  } catch (error) {
+    return { ok: false, spec, error, stats: world.stats, ...(options.trace ? { trace: world.trace } : {}) };
+  }
+}
+
+export function describeFailure(o: SimOutcome): string {
+  const err = o.error instanceof Error ? `${o.error.message}\n${o.error.stack ?? ''}` : String(o.error);
+  return `simulation "${o.spec.name}" (seed ${o.spec.seed}) failed: ${err}\nreplay: ${replayCommand(o.spec)}`;
+}

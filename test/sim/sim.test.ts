@@ -1,0 +1,54 @@
+import test from 'ava';
+import { describeFailure, randomSpec, runSpec, scenarios, type SimOutcome } from './schedule.js';
+import type { SimStats } from './world.js';
+
+/**
+ * The deterministic simulator's named scenarios (random schedules: random-*.test.ts).
+ * Replay one exactly, with a trace of its last events on failure:
+ *   SIM_SEED=123 npx ava test/sim/sim.test.ts        (a random schedule)
+ *   SIM_SCENARIO=303 npx ava test/sim/sim.test.ts    (a scenario, by its seed)
+ */
+function report(o: SimOutcome): string {
+  return `${describeFailure(o)}\nlast events:\n${(o.trace ?? []).slice(-200).join('\n')}`;
+}
+
+const expectations: Record<number, (s: SimStats) => string | undefined> = {
+  101: (s) => (s.aborts === 0 && s.commits >= 20 ? undefined : `expected ≥ 20 commits and no abort, got ${s.commits}/${s.aborts}`),
+  202: (s) => (s.commits >= 5 ? undefined : `expected progress despite loss, got ${s.commits} commits`),
+  303: (s) => (s.exclusions >= 1 && s.readmissions >= 1 && s.restamped > 0 ? undefined : `expected exclusion, restamp and readmission: ${JSON.stringify(s)}`),
+  404: (s) => (s.fullTransfers >= 1 ? undefined : `expected a full state transfer: ${JSON.stringify(s)}`),
+  505: (s) => (s.elections >= 4 && s.commits >= 20 ? undefined : `expected failovers and progress: ${JSON.stringify(s)}`),
+  606: (s) => (s.commits >= 20 ? undefined : `expected progress through leader crashes: ${JSON.stringify(s)}`),
+};
+
+const seed = process.env.SIM_SEED;
+const scenario = process.env.SIM_SCENARIO;
+
+if (seed !== undefined) {
+  test(`replay random schedule seed ${seed}`, async (t) => {
+    const o = await runSpec(randomSpec(Number(seed)), { trace: true });
+    if (!o.ok) t.fail(report(o));
+    else t.pass(JSON.stringify(o.stats));
+  });
+} else {
+  for (const spec of scenarios) {
+    if (scenario !== undefined && Number(scenario) !== spec.seed) continue;
+    test(`scenario "${spec.name}" (seed ${spec.seed})`, async (t) => {
+      const o = await runSpec(spec, { trace: scenario !== undefined });
+      if (!o.ok) {
+        t.fail(report(o));
+        return;
+      }
+      const miss = expectations[spec.seed]?.(o.stats!);
+      if (miss) t.fail(`${spec.name}: ${miss}`);
+      else t.pass();
+    });
+  }
+
+  test('a seed replays exactly: same events, same outcome', async (t) => {
+    const a = await runSpec(randomSpec(4242), { trace: true });
+    const b = await runSpec(randomSpec(4242), { trace: true });
+    t.deepEqual(a.stats, b.stats);
+    t.deepEqual(a.trace, b.trace);
+  });
+}
