@@ -7,6 +7,8 @@ import { fromServiceError } from '../proto/status.js';
 import { scanGltOf } from '../regional/kv-service.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
+import { etcdEndpoints } from '../topology/local-etcd.js';
+import { LeaderDiscovery } from './leader-discovery.js';
 import { DEFAULT_RETRY, RegionLeaders, type LeaderStubs, type RetryPolicy } from './region-leaders.js';
 
 export interface ConnectOptions {
@@ -16,6 +18,12 @@ export interface ConnectOptions {
   /** The region calls go to when they name none. */
   readonly region?: string;
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * Where to look up elected leaders: etcd endpoints, or false for none. Default: the
+   * topology's etcd, or the local one `aetherflow up` published; without any, the client
+   * finds leaders by trying the topology's candidates.
+   */
+  readonly etcd?: { readonly endpoints: readonly string[] } | false;
   /** Deadline of one unary call. */
   readonly callTimeoutMs?: number;
 }
@@ -73,6 +81,15 @@ export interface ScanOptions extends ReadOptions {
 
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 
+/** The deployment's etcd endpoints when any are known; none is not an error here (discovery is optional). */
+function knownEtcdEndpoints(topology: Topology): string[] {
+  try {
+    return etcdEndpoints(topology);
+  } catch {
+    return [];
+  }
+}
+
 function bytes(b: Bytes): Buffer {
   return typeof b === 'string' ? Buffer.from(b, 'utf8') : b;
 }
@@ -107,11 +124,15 @@ export class AetherClient {
   private readonly regions = new Map<string, RegionLeaders>();
   private readonly defaultRegion: string | undefined;
   private readonly callTimeoutMs: number;
+  private readonly discovery: LeaderDiscovery | undefined;
 
   constructor(options: ConnectOptions = {}) {
     this.topology = options.topology ?? loadTopology(options.topologyFile ?? (process.env['AETHERFLOW_TOPOLOGY'] || 'topology/local.yaml'));
     const retry = { ...DEFAULT_RETRY, ...options.retry };
-    for (const r of this.topology.regions) this.regions.set(r.name, new RegionLeaders(r, retry));
+    const endpoints = options.etcd === false ? [] : (options.etcd?.endpoints ?? knownEtcdEndpoints(this.topology));
+    this.discovery = endpoints.length > 0 ? new LeaderDiscovery(this.topology.name, endpoints) : undefined;
+    const discovery = this.discovery;
+    for (const r of this.topology.regions) this.regions.set(r.name, new RegionLeaders(r, retry, discovery && (() => discovery.leaderOf(r.name))));
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     if (options.region !== undefined) this.leaders(options.region);
     this.defaultRegion = options.region ?? (this.topology.regions.length === 1 ? this.topology.regions[0]!.name : undefined);
@@ -235,6 +256,7 @@ export class AetherClient {
 
   close(): void {
     for (const r of this.regions.values()) r.close();
+    this.discovery?.close();
   }
 }
 

@@ -39,9 +39,14 @@ export class RegionLeaders {
   private preferred: string;
   private readonly stubs = new Map<string, LeaderStubs>();
 
+  /** True once a call succeeded at `preferred`: no need to ask etcd where the leader is. */
+  private confirmed = false;
+
   constructor(
     readonly region: RegionSpec,
     private readonly retry: RetryPolicy,
+    /** The elected leader's address from etcd, when the client has it. */
+    private readonly discover?: () => Promise<string | undefined>,
   ) {
     this.candidates = region.leaders.map((l) => l.grpc);
     this.preferred = this.candidates[0]!;
@@ -61,7 +66,7 @@ export class RegionLeaders {
   /** Runs `fn` against the elected leader, retrying on failover; errors come back as AetherErrors. */
   async call<T>(what: string, fn: (stubs: LeaderStubs) => Promise<T>): Promise<T> {
     const started = Date.now();
-    let address = this.preferred;
+    let address = (!this.confirmed && (await this.discovered())) || this.preferred;
     let sinceBackoff = 0;
     let delayMs = this.retry.baseDelayMs;
     let last: AetherError | undefined;
@@ -69,11 +74,13 @@ export class RegionLeaders {
       try {
         const result = await fn(this.stubsFor(address));
         this.preferred = address;
+        this.confirmed = true;
         return result;
       } catch (err) {
         const e = fromServiceError(err, `${what} at ${this.region.name} leader ${address}`);
         if (!isRetryable(e)) throw e;
         last = e;
+        this.confirmed = false;
       }
       const hint = last.code === 'NOT_LEADER' ? last.details['leader'] : undefined;
       address =
@@ -84,12 +91,19 @@ export class RegionLeaders {
         await new Promise((r) => setTimeout(r, delayMs));
         delayMs = Math.min(delayMs * 2, this.retry.maxDelayMs);
         sinceBackoff = 0;
+        address = (await this.discovered()) ?? address;
       }
     }
     throw new AetherError(last?.code ?? 'UNAVAILABLE', `no elected leader of region ${this.region.name} answered ${what} (tried ${this.candidates.join(', ')}): ${last?.message ?? 'no attempt'}`, {
       cause: last,
       details: { region: this.region.name, ...(last?.details ?? {}) },
     });
+  }
+
+  /** The address etcd names, when it is one of this region's candidates. */
+  private async discovered(): Promise<string | undefined> {
+    const a = await this.discover?.();
+    return a !== undefined && this.candidates.includes(a) ? a : undefined;
   }
 
   close(): void {
