@@ -86,6 +86,8 @@ export type CoordinatorAction =
 interface Round {
   readonly roundId: number;
   readonly T: Glt;
+  /** The last committed GLT when it began. */
+  readonly prevT: Glt;
   readonly members: readonly string[];
   /** Joiners and their exclusion watermark; a subset of members. */
   readonly joining: ReadonlyMap<string, Glt>;
@@ -227,6 +229,7 @@ export class Coordinator {
     r.persistStartMs = nowMs;
     const record: CommitRecord = {
       T: r.T,
+      prevT: r.prevT,
       epoch: this.epoch,
       roundId: r.roundId,
       members: r.members,
@@ -274,6 +277,7 @@ export class Coordinator {
     assert(!this.last || compareGlt(r.T, this.last.T) > 0, 'committed GLTs strictly increase');
     this.last = {
       T: r.T,
+      prevT: r.prevT,
       epoch: this.epoch!,
       roundId: r.roundId,
       members: r.members,
@@ -285,7 +289,7 @@ export class Coordinator {
       out.push({ type: 'membership', record: this.membership, excluded: [], readmitted: [...r.joining.keys()] });
     }
     for (const m of r.members) this.misses.delete(m);
-    for (const m of r.members) out.push({ type: 'send', to: m, msg: { type: 'commit', epoch: this.epoch!, roundId: r.roundId, T: r.T, members: r.members } });
+    for (const m of r.members) out.push({ type: 'send', to: m, msg: { type: 'commit', epoch: this.epoch!, roundId: r.roundId, T: r.T, prevT: r.prevT, members: r.members } });
     out.push({
       type: 'round',
       outcome: 'committed',
@@ -327,6 +331,7 @@ export class Coordinator {
     const r: Round = {
       roundId: this.nextRoundId++,
       T,
+      prevT: lastT,
       members,
       joining,
       beganAtMs: nowMs,
@@ -343,7 +348,7 @@ export class Coordinator {
       T,
       members,
       joining: [...joining].map(([region, watermark]) => ({ region, watermark })),
-      prev: { T: lastT, members: this.last?.members ?? [] },
+      prev: { T: lastT, prevT: this.last?.prevT ?? GLT_ZERO, members: this.last?.members ?? [] },
     };
     for (const to of members) out.push({ type: 'send', to, msg });
   }

@@ -44,7 +44,7 @@ export interface Begin {
   /** Excluded regions readmitted by this round, each with its authoritative watermark to re-stamp above. */
   readonly joining: readonly { readonly region: string; readonly watermark: Glt }[];
   /** The last committed snapshot when the round began: a leader must hold it before it may be Ready. */
-  readonly prev: { readonly T: Glt; readonly members: readonly string[] };
+  readonly prev: { readonly T: Glt; readonly prevT: Glt; readonly members: readonly string[] };
 }
 
 /** Step 3: one leader's own-origin versions with ts in (base, T], to one peer. */
@@ -92,6 +92,7 @@ export interface Commit {
   readonly epoch: bigint;
   readonly roundId: number;
   readonly T: Glt;
+  readonly prevT: Glt;
   readonly members: readonly string[];
 }
 
@@ -111,12 +112,20 @@ export interface JoinRequest {
 }
 
 /**
- * A region behind the last commit asks a peer for every version, of any origin, with ts
- * in (from, to]: the peer's per-requester watermark is the requester's own frontier.
+ * A region behind the last commit asks a peer for versions with ts in (from, to]: the
+ * peer's per-requester watermark is the requester's own frontier.
+ *  - mode 'all': every version of any origin; the peer must itself be at or past `to`
+ *    (or answers up to its own frontier).
+ *  - mode 'own': the peer's own-origin versions only; asked of every member of the
+ *    commit `to` when `from` is its prevT, so a region can rebuild the deltas of a
+ *    commit it lost (it crashed after Ready), even when no region has applied it yet.
  */
+export type CatchUpMode = 'all' | 'own';
+
 export interface CatchUpRequest {
   readonly type: 'catchup-request';
   readonly reqId: number;
+  readonly mode: CatchUpMode;
   readonly region: string;
   readonly from: Glt;
   readonly to: Glt;
@@ -130,6 +139,7 @@ export interface CatchUpRequest {
 export interface CatchUp {
   readonly type: 'catchup';
   readonly reqId: number;
+  readonly mode: CatchUpMode;
   readonly region: string;
   readonly from: Glt;
   readonly to: Glt;
@@ -167,7 +177,7 @@ export function messageToJson(m: Message): Json {
         T: gltToJson(m.T),
         members: [...m.members],
         joining: m.joining.map((j) => ({ region: j.region, watermark: gltToJson(j.watermark) })),
-        prev: { T: gltToJson(m.prev.T), members: [...m.prev.members] },
+        prev: { T: gltToJson(m.prev.T), prevT: gltToJson(m.prev.prevT), members: [...m.prev.members] },
       };
     case 'delta':
       return {
@@ -192,17 +202,18 @@ export function messageToJson(m: Message): Json {
     case 'ready':
       return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T), region: m.region, frontier: gltToJson(m.frontier) };
     case 'commit':
-      return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T), members: [...m.members] };
+      return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T), prevT: gltToJson(m.prevT), members: [...m.members] };
     case 'abort':
       return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T) };
     case 'join':
       return { type: m.type, region: m.region, frontier: gltToJson(m.frontier) };
     case 'catchup-request':
-      return { type: m.type, reqId: m.reqId, region: m.region, from: gltToJson(m.from), to: gltToJson(m.to) };
+      return { type: m.type, reqId: m.reqId, mode: m.mode, region: m.region, from: gltToJson(m.from), to: gltToJson(m.to) };
     case 'catchup':
       return {
         type: m.type,
         reqId: m.reqId,
+        mode: m.mode,
         region: m.region,
         from: gltToJson(m.from),
         to: gltToJson(m.to),
@@ -213,6 +224,11 @@ export function messageToJson(m: Message): Json {
     case 'catchup-refused':
       return { type: m.type, reqId: m.reqId, region: m.region, frontier: gltToJson(m.frontier) };
   }
+}
+
+function mode(v: unknown): CatchUpMode {
+  if (v !== 'all' && v !== 'own') throw new FieldError('mode', 'not "all" or "own"');
+  return v;
 }
 
 export function messageFromJson(v: unknown): Message {
@@ -231,7 +247,7 @@ export function messageFromJson(v: unknown): Message {
           const j = obj(x, `joining[${i}]`);
           return { region: str(j.region, `joining[${i}].region`), watermark: gltFromJson(j.watermark, `joining[${i}].watermark`) };
         }),
-        prev: { T: gltFromJson(prev.T, 'prev.T'), members: strList(prev.members, 'prev.members', MAX_REGIONS) },
+        prev: { T: gltFromJson(prev.T, 'prev.T'), prevT: gltFromJson(prev.prevT, 'prev.prevT'), members: strList(prev.members, 'prev.members', MAX_REGIONS) },
       };
     }
     case 'delta':
@@ -269,6 +285,7 @@ export function messageFromJson(v: unknown): Message {
         epoch: u64(o.epoch, 'epoch'),
         roundId: int(o.roundId, 'roundId'),
         T: gltFromJson(o.T, 'T'),
+        prevT: gltFromJson(o.prevT, 'prevT'),
         members: strList(o.members, 'members', MAX_REGIONS),
       };
     case 'abort':
@@ -276,11 +293,12 @@ export function messageFromJson(v: unknown): Message {
     case 'join':
       return { type, region: str(o.region, 'region'), frontier: gltFromJson(o.frontier, 'frontier') };
     case 'catchup-request':
-      return { type, reqId: int(o.reqId, 'reqId'), region: str(o.region, 'region'), from: gltFromJson(o.from, 'from'), to: gltFromJson(o.to, 'to') };
+      return { type, reqId: int(o.reqId, 'reqId'), mode: mode(o.mode), region: str(o.region, 'region'), from: gltFromJson(o.from, 'from'), to: gltFromJson(o.to, 'to') };
     case 'catchup':
       return {
         type,
         reqId: int(o.reqId, 'reqId'),
+        mode: mode(o.mode),
         region: str(o.region, 'region'),
         from: gltFromJson(o.from, 'from'),
         to: gltFromJson(o.to, 'to'),

@@ -12,6 +12,8 @@ export const MAX_REGIONS = 64;
 export interface CommitRecord {
   /** The snapshot's GLT. Strictly increasing over records (invariant M). */
   readonly T: Glt;
+  /** The previous commit's GLT: a region at exactly prevT needs only this round's deltas to reach T. */
+  readonly prevT: Glt;
   /** The election epoch of the coordinator that committed it. */
   readonly epoch: bigint;
   readonly roundId: number;
@@ -46,6 +48,7 @@ export function excludedWatermark(m: MembershipRecord, region: string): Glt | un
 export function commitRecordToJson(r: CommitRecord): Json {
   return {
     T: gltToJson(r.T),
+    prevT: gltToJson(r.prevT),
     epoch: r.epoch.toString(),
     roundId: r.roundId,
     members: [...r.members],
@@ -58,6 +61,7 @@ export function commitRecordFromJson(v: unknown, path = 'commit'): CommitRecord 
   const o = obj(v, path);
   return {
     T: gltFromJson(o.T, `${path}.T`),
+    prevT: gltFromJson(o.prevT, `${path}.prevT`),
     epoch: u64(o.epoch, `${path}.epoch`),
     roundId: int(o.roundId, `${path}.roundId`),
     members: strList(o.members, `${path}.members`, MAX_REGIONS),

@@ -60,7 +60,7 @@ export async function runLeaderJob(job: LeaderJob, nodes: ReadonlyMap<string, St
       const full = compareGlt(job.from, horizon) < 0;
       const from = full ? GLT_ZERO : job.from;
       const lists: Version[][] = [];
-      for (const store of nodes.values()) lists.push(await store.changes(from, job.to));
+      for (const store of nodes.values()) lists.push(await store.changes(from, job.to, job.ownOnly ? { origin: store.origin } : {}));
       return { kind: 'fetched', versions: mergeDeltas(lists), full, horizon };
     }
   }

@@ -2,7 +2,7 @@ import type { AetherError } from '../common/errors.js';
 import { assert } from '../common/errors.js';
 import { GLT_ZERO, compareGlt, gltEquals, maxGlt, type Glt } from '../glts/glt.js';
 import type { Version } from '../datanode/version.js';
-import { COORDINATOR, type Begin, type CatchUp, type Delta, type Message } from '../kernel/messages.js';
+import { COORDINATOR, type Begin, type CatchUp, type CatchUpMode, type Delta, type Message } from '../kernel/messages.js';
 import { MAX_REGIONS, type CommitRecord, type MembershipRecord } from '../kernel/records.js';
 import { mergeDeltas } from './merge.js';
 
@@ -76,10 +76,11 @@ export type LeaderJob =
    */
   | { readonly type: 'apply'; readonly jobId: number; readonly versions: readonly Version[]; readonly frontier: Glt; readonly watermark: Glt; readonly horizon?: Glt }
   /**
-   * Every version of any origin with ts in (from, to] from every node, merged — or, when
-   * `from` is below a node's GC horizon, everything ≤ to (full = true). Result: `fetched`.
+   * Every version (of any origin, or with `ownOnly` only each node's own) with ts in
+   * (from, to] from every node, merged — or, when `from` is below a node's GC horizon,
+   * everything ≤ to (full = true). Result: `fetched`.
    */
-  | { readonly type: 'fetch'; readonly jobId: number; readonly from: Glt; readonly to: Glt };
+  | { readonly type: 'fetch'; readonly jobId: number; readonly from: Glt; readonly to: Glt; readonly ownOnly: boolean };
 
 export type LeaderAction =
   | { readonly type: 'send'; readonly to: string; readonly msg: Message }
@@ -111,6 +112,7 @@ interface StagedCommit {
   readonly versions: readonly Version[];
 }
 
+/** Asking one peer at a time (rotating) for every committed version in (from, to]. */
 interface CatchUpState {
   readonly reqId: number;
   readonly from: Glt;
@@ -120,9 +122,23 @@ interface CatchUpState {
   reply: CatchUp | undefined;
 }
 
+/**
+ * Rebuilding the one commit `to` we lack (from = its prevT = our frontier) from every
+ * other member's own versions: works even when no region has applied `to` yet (every
+ * member crashed between Ready and Commit).
+ */
+interface ReplayState {
+  readonly reqId: number;
+  readonly from: Glt;
+  readonly to: Glt;
+  readonly peers: readonly string[];
+  readonly replies: Map<string, CatchUp>;
+  sentAtMs: number;
+}
+
 type StoreJob =
   | { readonly kind: 'collect'; readonly id: number }
-  | { readonly kind: 'apply'; readonly id: number; readonly frontier: Glt; readonly watermark: Glt; readonly fromCatchUp: boolean };
+  | { readonly kind: 'apply'; readonly id: number; readonly frontier: Glt; readonly watermark: Glt; readonly source: 'staged' | 'catchup' | 'replay' };
 
 function roundOrder(aEpoch: bigint, aId: number, bEpoch: bigint, bId: number): number {
   if (aEpoch !== bEpoch) return aEpoch < bEpoch ? -1 : 1;
@@ -138,7 +154,7 @@ export class LeaderRound {
   /** Own versions ≤ watermark are in every snapshot (see watermarks.ts). Never decreases. */
   private watermark: Glt = GLT_ZERO;
   /** The newest commit known (Begin.prev, Commit, etcd). */
-  private known: { T: Glt; members: readonly string[] } = { T: GLT_ZERO, members: [] };
+  private known: { T: Glt; prevT: Glt; members: readonly string[] } = { T: GLT_ZERO, prevT: GLT_ZERO, members: [] };
   private membership: MembershipRecord | undefined;
   private round: OpenRound | undefined;
   /** Deltas that arrived before their Begin (reordering), all of one round, one per sender. */
@@ -148,8 +164,9 @@ export class LeaderRound {
   private job: StoreJob | undefined;
   private applyRetryAtMs = 0;
   private catchUp: CatchUpState | undefined;
+  private replay: ReplayState | undefined;
   private donorIndex = 0;
-  private readonly donorJobs = new Map<number, { readonly requester: string; readonly reqId: number; readonly from: Glt; readonly to: Glt }>();
+  private readonly donorJobs = new Map<number, { readonly requester: string; readonly reqId: number; readonly mode: CatchUpMode; readonly from: Glt; readonly to: Glt }>();
   private lastJoinAtMs = -Infinity;
   private nextJobId = 1;
   private nextReqId = 1;
@@ -186,7 +203,7 @@ export class LeaderRound {
       this.frontier = ev.frontier;
       this.watermark = ev.watermark;
       if (ev.membership) this.membership = ev.membership;
-      if (ev.last) this.learnCommit(ev.last.T, ev.last.members, out);
+      if (ev.last) this.learnCommit(ev.last.T, ev.last.prevT, ev.last.members, out);
       this.step(ev.nowMs, out);
       return out;
     }
@@ -199,7 +216,7 @@ export class LeaderRound {
         this.onMessage(ev.msg, ev.nowMs, out);
         break;
       case 'committed':
-        this.learnCommit(ev.record.T, ev.record.members, out);
+        this.learnCommit(ev.record.T, ev.record.prevT, ev.record.members, out);
         break;
       case 'membership':
         if (!this.membership || ev.record.version > this.membership.version) this.membership = ev.record;
@@ -226,7 +243,7 @@ export class LeaderRound {
       case 'commit':
         if (msg.epoch < this.epoch) return;
         this.epoch = msg.epoch;
-        this.learnCommit(msg.T, msg.members, out);
+        this.learnCommit(msg.T, msg.prevT, msg.members, out);
         return;
       case 'abort': {
         const r = this.round;
@@ -240,7 +257,9 @@ export class LeaderRound {
         return;
       case 'catchup': {
         const c = this.catchUp;
-        if (c && msg.reqId === c.reqId && gltEquals(msg.from, c.from) && compareGlt(msg.to, this.frontier) > 0) c.reply = msg;
+        const p = this.replay;
+        if (msg.mode === 'all' && c && msg.reqId === c.reqId && gltEquals(msg.from, c.from) && compareGlt(msg.to, this.frontier) > 0) c.reply = msg;
+        if (msg.mode === 'own' && p && msg.reqId === p.reqId && gltEquals(msg.to, p.to) && p.peers.includes(msg.region)) p.replies.set(msg.region, msg);
         return;
       }
       case 'catchup-refused': {
@@ -260,7 +279,7 @@ export class LeaderRound {
     if (r && roundOrder(msg.epoch, msg.roundId, r.epoch, r.roundId) <= 0) return;
     this.epoch = msg.epoch;
     if (!msg.members.includes(me)) return;
-    if (compareGlt(msg.prev.T, GLT_ZERO) > 0) this.learnCommit(msg.prev.T, msg.prev.members, out);
+    if (compareGlt(msg.prev.T, GLT_ZERO) > 0) this.learnCommit(msg.prev.T, msg.prev.prevT, msg.prev.members, out);
     // A newer Begin means the open round ended: committed (then prev covers it) or not.
     this.round = undefined;
     if (compareGlt(this.frontier, msg.prev.T) > 0) {
@@ -313,9 +332,9 @@ export class LeaderRound {
    * be applied; an incomplete or older open round can never be applied and is dropped
    * (the region then catches up from a peer).
    */
-  private learnCommit(T: Glt, members: readonly string[], out: LeaderAction[]): void {
+  private learnCommit(T: Glt, prevT: Glt, members: readonly string[], out: LeaderAction[]): void {
     const me = this.config.region;
-    if (compareGlt(T, this.known.T) > 0) this.known = { T, members };
+    if (compareGlt(T, this.known.T) > 0) this.known = { T, prevT, members };
     // Our delta for T covered every own version up to T.
     if (members.includes(me)) this.watermark = maxGlt(this.watermark, T);
     const r = this.round;
@@ -330,15 +349,17 @@ export class LeaderRound {
   }
 
   private onCatchUpRequest(msg: Extract<Message, { type: 'catchup-request' }>, out: LeaderAction[]): void {
-    // Our state up to the frontier is exactly the committed snapshot, so we can serve up to it.
-    const to = compareGlt(this.frontier, msg.to) < 0 ? this.frontier : msg.to;
-    if (compareGlt(to, msg.from) <= 0 || this.donorJobs.size >= MAX_DONOR_JOBS) {
+    // 'all': our state up to the frontier is exactly the committed snapshot, so we serve up to it.
+    // 'own': our own versions up to the watermark are exactly what our deltas shipped.
+    const limit = msg.mode === 'all' ? this.frontier : this.watermark;
+    const to = msg.mode === 'all' && compareGlt(limit, msg.to) < 0 ? limit : msg.to;
+    if (compareGlt(limit, msg.from) <= 0 || compareGlt(to, limit) > 0 || this.donorJobs.size >= MAX_DONOR_JOBS) {
       out.push({ type: 'send', to: msg.region, msg: { type: 'catchup-refused', reqId: msg.reqId, region: this.config.region, frontier: this.frontier } });
       return;
     }
     const jobId = this.nextJobId++;
-    this.donorJobs.set(jobId, { requester: msg.region, reqId: msg.reqId, from: msg.from, to });
-    out.push({ type: 'job', job: { type: 'fetch', jobId, from: msg.from, to } });
+    this.donorJobs.set(jobId, { requester: msg.region, reqId: msg.reqId, mode: msg.mode, from: msg.from, to });
+    out.push({ type: 'job', job: { type: 'fetch', jobId, from: msg.from, to, ownOnly: msg.mode === 'own' } });
   }
 
   private onJobDone(jobId: number, result: JobResult, out: LeaderAction[]): void {
@@ -349,7 +370,7 @@ export class LeaderRound {
       out.push({
         type: 'send',
         to: donor.requester,
-        msg: { type: 'catchup', reqId: donor.reqId, region: this.config.region, from: donor.from, to: donor.to, full: result.full, horizon: result.horizon, versions: result.versions },
+        msg: { type: 'catchup', reqId: donor.reqId, mode: donor.mode, region: this.config.region, from: donor.from, to: donor.to, full: result.full, horizon: result.horizon, versions: result.versions },
       });
       return;
     }
@@ -371,7 +392,8 @@ export class LeaderRound {
       out.push({ type: 'frontier', frontier: j.frontier });
     }
     this.watermark = maxGlt(this.watermark, j.watermark);
-    if (j.fromCatchUp) this.catchUp = undefined;
+    if (j.source === 'catchup') this.catchUp = undefined;
+    else if (j.source === 'replay') this.replay = undefined;
     else if (this.applyQueue[0] && gltEquals(this.applyQueue[0].T, j.frontier)) this.applyQueue.shift();
   }
 
@@ -392,7 +414,6 @@ export class LeaderRound {
       return;
     }
     this.applyRetryAtMs = nowMs + this.config.applyRetryMs;
-    if (j.fromCatchUp && this.catchUp) this.catchUp.reply = undefined;
   }
 
   /** Starts what can start now, then reports progress. */
@@ -410,18 +431,16 @@ export class LeaderRound {
     if (!this.job && nowMs >= this.applyRetryAtMs) {
       const head = this.applyQueue[0];
       const reply = this.catchUp?.reply;
+      const replay = this.replay && this.replay.replies.size === this.replay.peers.length ? this.replay : undefined;
       if (head) {
         assert(compareGlt(head.prevT, this.frontier) <= 0, 'a staged commit is applied only on top of its prev');
-        const jobId = this.nextJobId++;
-        this.job = { kind: 'apply', id: jobId, frontier: head.T, watermark: this.watermark, fromCatchUp: false };
-        out.push({ type: 'job', job: { type: 'apply', jobId, versions: head.versions, frontier: head.T, watermark: this.watermark } });
+        this.startApply('staged', head.versions, head.T, undefined, out);
       } else if (reply) {
-        const jobId = this.nextJobId++;
-        this.job = { kind: 'apply', id: jobId, frontier: reply.to, watermark: this.watermark, fromCatchUp: true };
-        out.push({
-          type: 'job',
-          job: { type: 'apply', jobId, versions: reply.versions, frontier: reply.to, watermark: this.watermark, ...(reply.full ? { horizon: reply.horizon } : {}) },
-        });
+        this.startApply('catchup', reply.versions, reply.to, reply.full ? reply.horizon : undefined, out);
+      } else if (replay) {
+        const replies = [...replay.replies.values()];
+        const horizon = replies.filter((x) => x.full).reduce<Glt | undefined>((h, x) => (h ? maxGlt(h, x.horizon) : x.horizon), undefined);
+        this.startApply('replay', mergeDeltas(replies.map((x) => x.versions)), replay.to, horizon, out);
       }
     }
     this.maybeCatchUp(nowMs, out);
@@ -445,17 +464,27 @@ export class LeaderRound {
     }
     const wakes: number[] = [];
     if (this.catchUp && !this.catchUp.reply) wakes.push(this.catchUp.sentAtMs + this.config.catchUpRetryMs);
+    if (this.replay) wakes.push(this.replay.sentAtMs + this.config.catchUpRetryMs);
     if (this.isExcluded && !this.round?.joinWatermark) wakes.push(this.lastJoinAtMs + this.config.joinRetryMs);
     if (!this.job && nowMs < this.applyRetryAtMs) wakes.push(this.applyRetryAtMs);
     const next = Math.min(...wakes.filter((w) => w > nowMs));
     if (Number.isFinite(next)) out.push({ type: 'wakeAt', atMs: next });
   }
 
+  private startApply(source: 'staged' | 'catchup' | 'replay', versions: readonly Version[], frontier: Glt, horizon: Glt | undefined, out: LeaderAction[]): void {
+    const jobId = this.nextJobId++;
+    this.job = { kind: 'apply', id: jobId, frontier, watermark: this.watermark, source };
+    out.push({ type: 'job', job: { type: 'apply', jobId, versions, frontier, watermark: this.watermark, ...(horizon ? { horizon } : {}) } });
+  }
+
   /**
-   * Behind the newest known commit: ask a peer for the committed versions in
-   * (frontier, target]. Allowed only when our own versions up to the target are in the
-   * snapshots — we were a member of it, or this round readmits us and we have re-stamped
-   * (collected) — otherwise our reads at the target would differ from everyone else's.
+   * Behind the newest known commit: fetch the committed versions in (frontier, target].
+   * Allowed only when our own versions up to the target are in the snapshots — we were a
+   * member of it, or this round readmits us and we have re-stamped (collected) —
+   * otherwise our reads at the target would differ from everyone else's. Two ways run
+   * side by side, the first to finish is applied: 'all' from one peer at or past the
+   * target (rotating on refusal or timeout), and, when the target is the one commit
+   * after our frontier, 'own' from each of its other members (a replay of its deltas).
    */
   private maybeCatchUp(nowMs: number, out: LeaderAction[]): void {
     const me = this.config.region;
@@ -464,18 +493,35 @@ export class LeaderRound {
     if (this.applyQueue.length > 0) target = undefined;
     else if (this.known.members.includes(me) && compareGlt(this.known.T, this.frontier) > 0) target = this.known.T;
     else if (r?.joinWatermark && r.phase !== 'collecting' && compareGlt(r.prevT, this.frontier) > 0) target = r.prevT;
+    const applying = this.job?.kind === 'apply' ? this.job.source : undefined;
     const c = this.catchUp;
-    if (c && (!target || !gltEquals(c.from, this.frontier) || compareGlt(c.to, target) < 0)) {
-      if (!(this.job?.kind === 'apply' && this.job.fromCatchUp)) this.catchUp = undefined;
-    }
-    if (!target || (this.catchUp && (this.catchUp.reply || nowMs - this.catchUp.sentAtMs < this.config.catchUpRetryMs))) return;
-    if (this.catchUp) {
+    if (c && applying !== 'catchup' && (!target || !gltEquals(c.from, this.frontier) || compareGlt(c.to, target) < 0)) this.catchUp = undefined;
+    const p = this.replay;
+    if (p && applying !== 'replay' && (!target || !gltEquals(p.from, this.frontier) || !gltEquals(p.to, target))) this.replay = undefined;
+    if (!target) return;
+
+    if (!this.catchUp) {
+      const fresh: CatchUpState = { reqId: this.nextReqId++, from: this.frontier, to: target, donor: '', sentAtMs: nowMs, reply: undefined };
+      this.catchUp = fresh;
+      this.sendCatchUp(fresh, nowMs, out, false);
+    } else if (!this.catchUp.reply && nowMs - this.catchUp.sentAtMs >= this.config.catchUpRetryMs) {
       this.sendCatchUp(this.catchUp, nowMs, out, true);
-      return;
     }
-    const fresh: CatchUpState = { reqId: this.nextReqId++, from: this.frontier, to: target, donor: '', sentAtMs: nowMs, reply: undefined };
-    this.catchUp = fresh;
-    this.sendCatchUp(fresh, nowMs, out, false);
+
+    if (!this.replay && gltEquals(target, this.known.T) && gltEquals(this.known.prevT, this.frontier)) {
+      const peers = this.known.members.filter((m) => m !== me);
+      this.replay = { reqId: this.nextReqId++, from: this.frontier, to: target, peers, replies: new Map(), sentAtMs: nowMs };
+      this.sendReplay(this.replay, out);
+    } else if (this.replay && this.replay.replies.size < this.replay.peers.length && nowMs - this.replay.sentAtMs >= this.config.catchUpRetryMs) {
+      this.replay.sentAtMs = nowMs;
+      this.sendReplay(this.replay, out);
+    }
+  }
+
+  private sendReplay(p: ReplayState, out: LeaderAction[]): void {
+    for (const to of p.peers) {
+      if (!p.replies.has(to)) out.push({ type: 'send', to, msg: { type: 'catchup-request', reqId: p.reqId, mode: 'own', region: this.config.region, from: p.from, to: p.to } });
+    }
   }
 
   /** Peers to ask, members of the target snapshot first; rotated on every retry. */
@@ -492,6 +538,6 @@ export class LeaderRound {
     if (rotate) this.donorIndex++;
     c.donor = donors[this.donorIndex % donors.length]!;
     c.sentAtMs = nowMs;
-    out.push({ type: 'send', to: c.donor, msg: { type: 'catchup-request', reqId: c.reqId, region: this.config.region, from: c.from, to: c.to } });
+    out.push({ type: 'send', to: c.donor, msg: { type: 'catchup-request', reqId: c.reqId, mode: 'all', region: this.config.region, from: c.from, to: c.to } });
   }
 }

@@ -142,6 +142,13 @@ export const scenarios: readonly SimSpec[] = [
       { atMs: 307, kind: 'crash', target: { kind: 'datanode', region: 0, index: 1 }, downMs: 30 },
     ],
   },
+  {
+    // Seed 12's random deployment (3 regions), with every leader crashing while round
+    // 87.2 ms is between Ready and Commit: the commit is durable but no region applied it.
+    ...randomSpec(12),
+    name: 'every leader crashes between Ready and Commit',
+    faults: [0, 1, 2].map((region) => ({ atMs: 87.2 + region * 0.01, kind: 'crash', target: { kind: 'leader', region }, downMs: 10 }) as const),
+  },
 ];
 
 export interface SimOutcome {

@@ -59,6 +59,8 @@ export interface SimStats {
   restamped: number;
   fullTransfers: number;
   catchUps: number;
+  /** Commits rebuilt from every member's own versions ('own' catch-up replies). */
+  replays: number;
   writes: number;
   events: number;
   checks: number;
@@ -183,7 +185,7 @@ function hashKey(key: Buffer): number {
 export class World {
   readonly time = new SimTime();
   readonly model = new Model();
-  readonly stats: SimStats = { commits: 0, aborts: 0, elections: 0, exclusions: 0, readmissions: 0, restamped: 0, fullTransfers: 0, catchUps: 0, writes: 0, events: 0, checks: 0 };
+  readonly stats: SimStats = { commits: 0, aborts: 0, elections: 0, exclusions: 0, readmissions: 0, restamped: 0, fullTransfers: 0, catchUps: 0, replays: 0, writes: 0, events: 0, checks: 0 };
   readonly etcd: SimEtcd;
   readonly net: SimNetwork;
   readonly regions: RegionProc[];
@@ -414,7 +416,8 @@ export class World {
       target = id;
       toSite = this.coords[Number(id.slice(1))]!.site;
     }
-    if (msg.type === 'catchup') {
+    if (msg.type === 'catchup' && msg.mode === 'own') this.stats.replays++;
+    else if (msg.type === 'catchup') {
       this.stats.catchUps++;
       if (msg.full) this.stats.fullTransfers++;
     }
