@@ -12,7 +12,7 @@ const ms = { type: 'number', minimum: 0 };
 const link = {
   delayMs: ms,
   jitterMs: ms,
-  loss: { type: 'number', minimum: 0, maximum: 1, exclusiveMaximum: 1 },
+  loss: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
 };
 
 export const topologySchema = {
