@@ -9,11 +9,8 @@ import { formatPath, type TopologyProblem, type TopologyProblemCode } from './pr
 const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' };
 const address = { type: 'string', minLength: 1 };
 const ms = { type: 'number', minimum: 0 };
-const link = {
-  delayMs: ms,
-  jitterMs: ms,
-  loss: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
-};
+/** A packet loss probability: 1 would be a partition, which is a chaos drill, not a link. */
+const loss = { type: 'number', minimum: 0, exclusiveMaximum: 1 };
 
 export const topologySchema = {
   type: 'object',
@@ -99,7 +96,7 @@ export const topologySchema = {
           properties: {
             delayMs: { ...ms, default: 0 },
             jitterMs: { ...ms, default: 0 },
-            loss: { ...link.loss, default: 0 },
+            loss: { ...loss, default: 0 },
           },
         },
         overrides: {
@@ -114,7 +111,7 @@ export const topologySchema = {
               to: { type: 'string' },
               delayMs: ms,
               jitterMs: { ...ms, default: 0 },
-              loss: { ...link.loss, default: 0 },
+              loss: { ...loss, default: 0 },
             },
           },
         },
