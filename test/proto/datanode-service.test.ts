@@ -70,6 +70,10 @@ test('close returns the own versions of (from, to] as a delta another node appli
   t.true((await a.conn.gc(to)) >= 0);
   const err = await t.throwsAsync(a.conn.get(Buffer.from('k1'), GLT_ZERO));
   t.is((err as any).code, 'SNAPSHOT_COLLECTED');
+  const scanErr = await t.throwsAsync(async () => {
+    for await (const _ of a.conn.scan({ start: Buffer.alloc(0) }, GLT_ZERO, 0));
+  });
+  t.is((scanErr as any).code, 'SNAPSHOT_COLLECTED');
 });
 
 test('a store error reaches the leader with its code', async (t) => {
