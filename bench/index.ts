@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerQuantumBench } from './quantum.js';
+import { registerStoreBench } from './store.js';
 
 /** A benchmark's entry point: adds `aetherflow bench <name>` to the bench command. */
 export type RegisterBench = (bench: Command) => void;
@@ -17,4 +18,4 @@ export interface Figure {
 }
 
 /** Every benchmark, in the order `make bench` runs them. */
-export const benches: readonly RegisterBench[] = [registerQuantumBench];
+export const benches: readonly RegisterBench[] = [registerStoreBench, registerQuantumBench];

@@ -24,6 +24,13 @@ export const SYS_META_TAG = 0x73; // 's'
 
 /** The escaped form of `raw`, terminator included. */
 export function escape(raw: Uint8Array): Buffer {
+  if (raw.indexOf(0) < 0) {
+    const out = Buffer.allocUnsafe(raw.length + 2);
+    out.set(raw, 0);
+    out[raw.length] = 0x00;
+    out[raw.length + 1] = 0x01;
+    return out;
+  }
   let zeros = 0;
   for (const byte of raw) if (byte === 0) zeros++;
   const out = Buffer.allocUnsafe(raw.length + zeros + 2);

@@ -24,6 +24,11 @@ import { compareVersions, type Version } from './version.js';
 const FORMAT = 1;
 /** Entries fetched per iterator step: bounds what one read holds in memory at a time. */
 const READ_CHUNK = 1000;
+/**
+ * Batches in the pipeline: one being written while the next is stamped and encoded, so
+ * the JavaScript thread and LevelDB's work in parallel.
+ */
+const MAX_PIPELINED_BATCHES = 2;
 
 export interface LevelStoreOptions {
   /** The LevelDB directory (created when missing). */
@@ -46,6 +51,7 @@ export interface LevelStoreOptions {
   readonly maxQueuedWrites?: number;
 }
 
+type ChainedBatch = ReturnType<Level<Buffer, Buffer>['batch']>;
 type Op = { readonly type: 'put'; readonly key: Buffer; readonly value: Buffer } | { readonly type: 'del'; readonly key: Buffer };
 
 /**
@@ -81,6 +87,8 @@ export class LevelStore implements Store {
   private readonly roomWaiters: (() => void)[] = [];
   /** True while the writer loop runs; at most one loop at a time. */
   private pumping = false;
+  /** Batches sealed and not yet settled, oldest first; length ≤ MAX_PIPELINED_BATCHES. */
+  private readonly pipeline: Promise<void>[] = [];
   private drained: (() => void) | undefined;
   /** Raised before a GC batch is written, so a read that may see collected history fails instead. */
   private horizonT: Glt;
@@ -319,6 +327,7 @@ export class LevelStore implements Store {
     if (this.state !== 'open') return;
     this.state = 'closing';
     if (this.pumping || this.queue.length > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await Promise.all(this.pipeline);
     this.state = 'shut';
     try {
       await this.db.close();
@@ -374,8 +383,12 @@ export class LevelStore implements Store {
     this.pumping = true;
     try {
       while (this.queue.length > 0) {
+        // Let callers whose writes just resolved queue their next ones first, so they
+        // join this batch instead of trickling into a batch of one.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const head = this.queue[0]!;
         if (head.kind === 'exclusive') {
+          await Promise.all(this.pipeline);
           this.queue.shift();
           this.wakeRoomWaiters();
           await head.run().then(head.resolve, head.reject);
@@ -389,10 +402,19 @@ export class LevelStore implements Store {
           ops.push(...job.prepare());
         }
         this.wakeRoomWaiters();
-        await this.writeBatch(ops).then(
-          () => jobs.forEach((j) => j.resolve()),
-          (err) => jobs.forEach((j) => j.reject(err)),
-        );
+        while (this.pipeline.length >= MAX_PIPELINED_BATCHES) await this.pipeline[0];
+        // Chained on the previous batch: LevelDB applies batches in stamp order, and a
+        // batch is acknowledged only after every earlier one was written.
+        const previous = this.pipeline[this.pipeline.length - 1] ?? Promise.resolve();
+        const batch = this.sealBatch(ops);
+        const settled: Promise<void> = previous
+          .then(() => this.writeSealed(batch))
+          .then(
+            () => jobs.forEach((j) => j.resolve()),
+            (err) => jobs.forEach((j) => j.reject(err)),
+          )
+          .finally(() => this.pipeline.splice(this.pipeline.indexOf(settled), 1));
+        this.pipeline.push(settled);
       }
     } finally {
       this.pumping = false;
@@ -404,12 +426,30 @@ export class LevelStore implements Store {
     while (this.roomWaiters.length > 0 && this.queue.length < this.maxQueuedWrites) this.roomWaiters.shift()!();
   }
 
-  /** One atomic LevelDB batch; records the clock's high-water mark so a reopened clock starts above it. */
+  /** One atomic LevelDB batch, written now (exclusive jobs, with no batch in the pipeline). */
   private async writeBatch(ops: Op[]): Promise<void> {
     if (ops.length === 0) return;
-    ops.push({ type: 'put', key: sysMetaKey('stamped'), value: encodeGlt(this.clock.last()) });
+    await this.writeSealed(this.sealBatch(ops));
+  }
+
+  /**
+   * Builds a batch of `ops` plus the clock's high-water mark, so a reopened clock starts
+   * above every stamp the batch carries. A chained batch hands each op straight to the
+   * native batch, skipping the array form's per-op copy and option merge.
+   */
+  private sealBatch(ops: readonly Op[]): ChainedBatch {
+    const batch = this.db.batch();
+    for (const op of ops) {
+      if (op.type === 'put') batch.put(op.key, op.value);
+      else batch.del(op.key);
+    }
+    batch.put(sysMetaKey('stamped'), encodeGlt(this.clock.last()));
+    return batch;
+  }
+
+  private async writeSealed(batch: ChainedBatch): Promise<void> {
     try {
-      await this.db.batch(ops, { sync: this.sync });
+      await batch.write({ sync: this.sync });
     } catch (err) {
       throw new StoreIoError('batch', err);
     }

@@ -1,0 +1,238 @@
+/**
+ * `aetherflow bench store`: the data node's MVCC store on LevelDB, each figure against
+ * its peer in the same run (absolute times drift on a shared machine):
+ *  (a) put throughput through LevelStore (group commit, version + change entry per write)
+ *      vs raw classic-level batches of the same keys and values;
+ *  (b) changes(from, T) returning 1,000 changed keys, in a store of 10k keys vs 1M keys;
+ *  (c) get(key, T) latency with 10 versions per key.
+ * The two big stores of (b) are loaded with raw batched writes of well-formed version and
+ * change entries (keys.ts layout), since a million MVCC puts would take most of the run;
+ * the 1,000 changes measured are then written through LevelStore.put.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { Level } from 'level';
+import { AetherError } from '../common/errors.js';
+import { printJson, printTable } from '../cli/output.js';
+import { GLT_MAX, type Glt } from '../glts/glt.js';
+import { changeKey, encodeStoredValue, versionKey } from '../datanode/keys.js';
+import { LevelStore } from '../datanode/level-store.js';
+import type { Figure } from './index.js';
+
+interface Options {
+  readonly json?: boolean;
+  readonly puts: string;
+  readonly bigKeys: string;
+}
+
+const VALUE_BYTES = 100;
+const RAW_BATCH = 1024;
+/** Writers keeping one put each in flight against LevelStore, as many clients of a data node do. */
+const PUT_IN_FLIGHT = 1024;
+const PUT_ROUNDS = 8;
+const LOAD_BATCH = 5000;
+const CHANGED_KEYS = 1000;
+const CHANGES_REPEATS = 15;
+const GET_KEYS = 10_000;
+const VERSIONS_PER_KEY = 10;
+const GET_SAMPLES = 20_000;
+const CLOCK = { maxOffsetMs: 250 };
+const ORIGIN = 'bench-d1';
+
+/** A deterministic PRNG (mulberry32) so every run reads the same keys. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const keyOf = (i: number) => Buffer.from(`user/${String(i).padStart(8, '0')}`);
+/** Half repeated text, half varying digits: compresses about as well as typical values. */
+const valueOf = (i: number) => Buffer.from(`${'v'.repeat(VALUE_BYTES / 2)}${String(i * 7919).padStart(VALUE_BYTES / 2, '0')}`);
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function median(xs: readonly number[]): number {
+  return percentile([...xs].sort((a, b) => a - b), 50);
+}
+
+async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'aetherflow-bench-store-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * (a) writes/s of raw classic-level (batches of RAW_BATCH puts of key → value) and of
+ * LevelStore.put (PUT_IN_FLIGHT writers, one put in flight each), the same keys and values. The two alternate
+ * in rounds so a change of load on the shared machine hits both alike.
+ */
+async function putsPerSec(n: number): Promise<{ raw: number; mvcc: number }> {
+  return withDir(async (dir) => {
+    const db = new Level<Buffer, Buffer>(join(dir, 'raw'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    const store = await LevelStore.open({ path: join(dir, 'mvcc'), origin: ORIGIN, clock: CLOCK });
+    let rawMs = 0;
+    let mvccMs = 0;
+    try {
+      const round = Math.ceil(n / PUT_ROUNDS);
+      for (let r = 0; r < n; r += round) {
+        const end = Math.min(n, r + round);
+        let started = performance.now();
+        for (let i = r; i < end; i += RAW_BATCH) {
+          const ops = [];
+          for (let j = i; j < Math.min(end, i + RAW_BATCH); j++) ops.push({ type: 'put' as const, key: keyOf(j), value: valueOf(j) });
+          await db.batch(ops);
+        }
+        rawMs += performance.now() - started;
+        started = performance.now();
+        let next = r;
+        const client = async () => {
+          while (next < end) {
+            const j = next++;
+            await store.put(keyOf(j), valueOf(j));
+          }
+        };
+        await Promise.all(Array.from({ length: PUT_IN_FLIGHT }, client));
+        mvccMs += performance.now() - started;
+      }
+    } finally {
+      await db.close();
+      await store.shutdown();
+    }
+    return { raw: (n / rawMs) * 1000, mvcc: (n / mvccMs) * 1000 };
+  });
+}
+
+/** Writes `keys` keys, one version each, as raw version + change entries stamped in the past. */
+async function loadRaw(dir: string, keys: number): Promise<void> {
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  const baseNs = BigInt(Date.now() - 60_000) * 1_000_000n;
+  for (let i = 0; i < keys; i += LOAD_BATCH) {
+    const ops = [];
+    for (let j = i; j < Math.min(keys, i + LOAD_BATCH); j++) {
+      const ts: Glt = { wall: baseNs + BigInt(j), logical: 0 };
+      const value = encodeStoredValue(valueOf(j));
+      ops.push({ type: 'put' as const, key: versionKey(keyOf(j), ts, ORIGIN), value });
+      ops.push({ type: 'put' as const, key: changeKey(ts, ORIGIN, keyOf(j)), value });
+    }
+    await db.batch(ops);
+  }
+  await db.close();
+}
+
+/** (b) median ms of changes(from, T) returning CHANGED_KEYS versions, in a store of `keys` keys. */
+async function changesMs(keys: number, log: (s: string) => void): Promise<number> {
+  return withDir(async (dir) => {
+    log(`loading ${keys} keys…`);
+    await loadRaw(dir, keys);
+    const store = await LevelStore.open({ path: dir, origin: ORIGIN, clock: CLOCK });
+    try {
+      const rnd = prng(keys);
+      const from = store.clock.stamp();
+      const puts = [];
+      for (let i = 0; i < CHANGED_KEYS; i++) puts.push(store.put(keyOf(Math.floor(rnd() * keys)), valueOf(i)));
+      const written = await Promise.all(puts);
+      const to = written[written.length - 1]!.ts;
+      const times: number[] = [];
+      for (let r = 0; r < CHANGES_REPEATS; r++) {
+        const started = performance.now();
+        const got = await store.changes(from, to);
+        times.push(performance.now() - started);
+        if (got.length !== CHANGED_KEYS) throw new AetherError('INTERNAL', `changes returned ${got.length} versions, expected ${CHANGED_KEYS}`);
+      }
+      return median(times);
+    } finally {
+      await store.shutdown();
+    }
+  });
+}
+
+/** (c) get(key, T) latency in µs, GET_KEYS keys × VERSIONS_PER_KEY versions, at the latest T or a random past one. */
+async function getLatencyUs(): Promise<{ p50: number; p99: number }> {
+  return withDir(async (dir) => {
+    const store = await LevelStore.open({ path: dir, origin: ORIGIN, clock: CLOCK });
+    try {
+      const stamps: Glt[] = [];
+      for (let v = 0; v < VERSIONS_PER_KEY; v++) {
+        const puts = [];
+        for (let k = 0; k < GET_KEYS; k++) puts.push(store.put(keyOf(k), valueOf(v * GET_KEYS + k)));
+        const written = await Promise.all(puts);
+        stamps.push(written[written.length - 1]!.ts);
+      }
+      const rnd = prng(7);
+      const times: number[] = [];
+      for (let i = 0; i < GET_SAMPLES; i++) {
+        const key = keyOf(Math.floor(rnd() * GET_KEYS));
+        const t = i % 2 === 0 ? GLT_MAX : stamps[Math.floor(rnd() * stamps.length)]!;
+        const started = performance.now();
+        const r = await store.get(key, t);
+        times.push((performance.now() - started) * 1000);
+        if (!r) throw new AetherError('INTERNAL', `get ${key.toString()} found nothing`);
+      }
+      times.sort((a, b) => a - b);
+      return { p50: percentile(times, 50), p99: percentile(times, 99) };
+    } finally {
+      await store.shutdown();
+    }
+  });
+}
+
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+
+export async function runStoreBench(options: Options): Promise<Figure[]> {
+  const puts = Number(options.puts);
+  const bigKeys = Number(options.bigKeys);
+  if (!Number.isInteger(puts) || puts < RAW_BATCH) throw new AetherError('USAGE', `--puts must be an integer ≥ ${RAW_BATCH}, got ${options.puts}`);
+  if (!Number.isInteger(bigKeys) || bigKeys < 10_000) throw new AetherError('USAGE', `--big-keys must be an integer ≥ 10000, got ${options.bigKeys}`);
+  const log = (s: string) => void (options.json || process.stderr.write(`${s}\n`));
+
+  log(`(a) ${puts} puts, alternating: raw classic-level batches of ${RAW_BATCH} / LevelStore.put, ${PUT_IN_FLIGHT} in flight…`);
+  const { raw, mvcc } = await putsPerSec(puts);
+  log(`(b) changes of ${CHANGED_KEYS} keys in a store of 10k keys…`);
+  const small = await changesMs(10_000, log);
+  log(`(b) changes of ${CHANGED_KEYS} keys in a store of ${bigKeys} keys…`);
+  const big = await changesMs(bigKeys, log);
+  log(`(c) get latency, ${GET_KEYS} keys × ${VERSIONS_PER_KEY} versions…`);
+  const get = await getLatencyUs();
+
+  const putRatio = mvcc / raw;
+  const changesRatio = big / small;
+  const figs: Figure[] = [
+    { name: 'put_raw_level_per_s', measured: Math.round(raw), unit: 'writes/s', goal: null, met: null },
+    { name: 'put_mvcc_per_s', measured: Math.round(mvcc), unit: 'writes/s', goal: null, met: null },
+    { name: 'put_mvcc_vs_raw_ratio', measured: round(putRatio), unit: 'ratio', goal: '≥ 0.5', met: putRatio >= 0.5 },
+    { name: 'changes_1k_in_10k_ms', measured: round(small, 3), unit: 'ms', goal: null, met: null },
+    { name: `changes_1k_in_${bigKeys >= 1_000_000 ? `${bigKeys / 1_000_000}M` : bigKeys}_ms`, measured: round(big, 3), unit: 'ms', goal: null, met: null },
+    { name: 'changes_big_vs_10k_ratio', measured: round(changesRatio), unit: 'ratio', goal: '≤ 2', met: changesRatio <= 2 },
+    { name: 'get_10_versions_p50_us', measured: round(get.p50, 1), unit: 'µs', goal: null, met: null },
+    { name: 'get_10_versions_p99_us', measured: round(get.p99, 1), unit: 'µs', goal: null, met: null },
+  ];
+  if (options.json) printJson({ figures: figs });
+  else printTable(['figure', 'measured', 'unit', 'goal', 'met'], figs.map((f) => [f.name, f.measured, f.unit, f.goal, f.met === null ? '' : f.met ? 'yes' : 'NO']));
+  return figs;
+}
+
+export function registerStoreBench(bench: Command): void {
+  bench
+    .command('store')
+    .description('MVCC store on LevelDB: put throughput vs raw classic-level, changes() cost vs store size, get latency over 10 versions per key')
+    .option('--puts <n>', 'writes in the put-throughput comparison', '200000')
+    .option('--big-keys <n>', 'keys in the large store of the changes() comparison', '1000000')
+    .action(async (_options: unknown, cmd: Command) => {
+      await runStoreBench(cmd.optsWithGlobals() as Options);
+    });
+}
