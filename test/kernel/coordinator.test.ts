@@ -1,0 +1,150 @@
+import test from 'ava';
+import { Coordinator, type CoordinatorAction } from '../../kernel/coordinator.js';
+import type { Begin, Message } from '../../kernel/messages.js';
+import { initialMembership, type CommitRecord, type MembershipRecord } from '../../kernel/records.js';
+import { compareGlt, type Glt } from '../../glts/glt.js';
+
+const g = (wall: bigint, logical = 0): Glt => ({ wall, logical });
+const CONFIG = { id: 'c1', intervalMs: 50, budgetMs: 40, missThreshold: 2 };
+
+/** A GLTS whose reading the test sets. */
+function glts(start: bigint) {
+  let now = start;
+  return { set: (w: bigint) => (now = w), source: { now: () => ({ earliest: g(now - 10n), latest: g(now + 10n) }) } };
+}
+
+const sends = (as: CoordinatorAction[], type?: Message['type']) =>
+  as.flatMap((a) => (a.type === 'send' && (!type || a.msg.type === type) ? [a] : []));
+const persists = (as: CoordinatorAction[]) => as.flatMap((a) => (a.type === 'persist' ? [a] : []));
+
+function elected(c: Coordinator, membership: MembershipRecord = initialMembership(['a', 'b']), last?: CommitRecord, epoch = 5n) {
+  return c.handle({ type: 'elected', nowMs: 0, epoch, last, membership });
+}
+
+function ready(c: Coordinator, b: Begin, region: string, nowMs: number) {
+  return c.handle({ type: 'message', nowMs, msg: { type: 'ready', epoch: b.epoch, roundId: b.roundId, T: b.T, region, frontier: b.prev.T } });
+}
+
+test('a follower does nothing; once elected it begins a round at the latest bound of GLTS.now()', (t) => {
+  const clock = glts(1000n);
+  const c = new Coordinator(CONFIG, clock.source);
+  t.deepEqual(c.handle({ type: 'tick', nowMs: 0 }), []);
+  const as = elected(c);
+  const begins = sends(as, 'begin');
+  t.deepEqual(begins.map((s) => s.to), ['a', 'b']);
+  const b = begins[0]!.msg as Begin;
+  t.deepEqual(b.T, g(1010n));
+  t.is(b.epoch, 5n);
+  t.deepEqual(b.prev.T, g(0n));
+  t.is(c.currentState, 'collecting');
+  t.true(as.some((a) => a.type === 'wakeAt' && a.atMs === 40));
+});
+
+test('persist before announce: Commit goes out only after the commit record is durable', (t) => {
+  const c = new Coordinator(CONFIG, glts(1000n).source);
+  const b = sends(elected(c), 'begin')[0]!.msg as Begin;
+  t.is(persists(ready(c, b, 'a', 3)).length, 0);
+  const as = ready(c, b, 'b', 7);
+  t.is(sends(as).length, 0, 'nothing announced yet');
+  const p = persists(as)[0]!;
+  t.is(p.epoch, 5n);
+  t.deepEqual(p.commit?.T, b.T);
+  t.deepEqual(p.commit?.members, ['a', 'b']);
+  t.is(p.commit?.beginToReadyMs, 7);
+  t.is(c.currentState, 'committing');
+  const done = c.handle({ type: 'persisted', nowMs: 9, persistId: p.persistId, outcome: 'ok' });
+  t.deepEqual(sends(done, 'commit').map((s) => s.to), ['a', 'b']);
+  const round = done.find((a) => a.type === 'round');
+  t.like(round, { outcome: 'committed', timings: { beginToReadyMs: 7, persistMs: 2, totalMs: 9 } });
+  t.deepEqual(c.lastCommitted?.T, b.T);
+  t.is(c.currentState, 'idle');
+});
+
+test('Ready of another epoch or round is ignored', (t) => {
+  const c = new Coordinator(CONFIG, glts(1000n).source);
+  const b = sends(elected(c), 'begin')[0]!.msg as Begin;
+  c.handle({ type: 'message', nowMs: 1, msg: { type: 'ready', epoch: 4n, roundId: b.roundId, T: b.T, region: 'a', frontier: g(0n) } });
+  c.handle({ type: 'message', nowMs: 1, msg: { type: 'ready', epoch: 5n, roundId: b.roundId + 1, T: b.T, region: 'a', frontier: g(0n) } });
+  const as = ready(c, b, 'b', 2);
+  t.is(persists(as).length, 0);
+  t.is(c.currentState, 'collecting');
+});
+
+test('a fenced persist makes it step down without announcing; an unknown outcome makes it resign', (t) => {
+  for (const outcome of ['fenced', 'failed'] as const) {
+    const c = new Coordinator(CONFIG, glts(1000n).source);
+    const b = sends(elected(c), 'begin')[0]!.msg as Begin;
+    ready(c, b, 'a', 1);
+    const p = persists(ready(c, b, 'b', 2))[0]!;
+    const as = c.handle({ type: 'persisted', nowMs: 3, persistId: p.persistId, outcome });
+    t.is(sends(as).length, 0);
+    t.is(c.currentState, 'follower');
+    t.is(as.some((a) => a.type === 'resign'), outcome === 'failed');
+    t.deepEqual(c.handle({ type: 'tick', nowMs: 100 }), []);
+  }
+});
+
+test('out of budget: Abort; a member blamed missThreshold rounds in a row is excluded (persisted first) and rounds go on without it', (t) => {
+  const clock = glts(1000n);
+  const c = new Coordinator(CONFIG, clock.source);
+  let b = sends(elected(c, initialMembership(['a', 'b', 'c'])), 'begin')[0]!.msg as Begin;
+  // a and b report; both miss c's delta; c is silent.
+  const waiting = (r: string) => c.handle({ type: 'message', nowMs: 5, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region: r, missing: ['c'], caughtUp: true } });
+  waiting('a');
+  waiting('b');
+  let as = c.handle({ type: 'tick', nowMs: 40 });
+  t.deepEqual(sends(as, 'abort').map((s) => s.to), ['a', 'b', 'c']);
+  t.like(as.find((a) => a.type === 'round'), { outcome: 'aborted', blamed: ['c'] });
+  t.is(persists(as).length, 0, 'one miss is below the threshold');
+  clock.set(2000n);
+  as = c.handle({ type: 'tick', nowMs: 50 });
+  b = sends(as, 'begin')[0]!.msg as Begin;
+  t.true(compareGlt(b.T, g(1010n)) > 0);
+  waiting('a');
+  as = c.handle({ type: 'tick', nowMs: 90 });
+  const p = persists(as)[0]!;
+  t.deepEqual(p.membership?.members, ['a', 'b']);
+  t.deepEqual(p.membership?.excluded, [{ region: 'c', watermark: g(0n) }]);
+  t.is(p.commit, undefined);
+  t.is(c.currentState, 'excluding');
+  t.is(sends(c.handle({ type: 'tick', nowMs: 100 }), 'begin').length, 0, 'no round until the membership is durable');
+  as = c.handle({ type: 'persisted', nowMs: 101, persistId: p.persistId, outcome: 'ok' });
+  t.deepEqual(sends(as, 'begin').map((s) => s.to), ['a', 'b']);
+});
+
+test('when nobody reports, nobody is blamed (the coordinator is the one cut off)', (t) => {
+  const c = new Coordinator({ ...CONFIG, missThreshold: 1 }, glts(1000n).source);
+  elected(c);
+  const as = c.handle({ type: 'tick', nowMs: 40 });
+  t.like(as.find((a) => a.type === 'round'), { outcome: 'aborted', blamed: [] });
+  t.is(persists(as).length, 0);
+});
+
+test('an excluded region that asks to rejoin takes part in the next round with its watermark; its commit readmits it atomically', (t) => {
+  const c = new Coordinator(CONFIG, glts(1000n).source);
+  const membership: MembershipRecord = { version: 3, members: ['a'], excluded: [{ region: 'b', watermark: g(500n) }] };
+  const last: CommitRecord = { T: g(900n), prevT: g(800n), epoch: 4n, roundId: 9, members: ['a'], beginToReadyMs: 1, coordinator: 'c0' };
+  let b = sends(elected(c, membership, last), 'begin')[0]!.msg as Begin;
+  t.deepEqual(b.members, ['a']);
+  c.handle({ type: 'message', nowMs: 1, msg: { type: 'join', region: 'b', frontier: g(400n) } });
+  const p0 = persists(ready(c, b, 'a', 2))[0]!;
+  c.handle({ type: 'persisted', nowMs: 3, persistId: p0.persistId, outcome: 'ok' });
+  b = sends(c.handle({ type: 'tick', nowMs: 50 }), 'begin')[0]!.msg as Begin;
+  t.deepEqual(b.members, ['a', 'b']);
+  t.deepEqual(b.joining, [{ region: 'b', watermark: g(500n) }]);
+  ready(c, b, 'a', 51);
+  const p = persists(ready(c, b, 'b', 52))[0]!;
+  t.deepEqual(p.commit?.members, ['a', 'b']);
+  t.deepEqual(p.membership, { version: 4, members: ['a', 'b'], excluded: [] });
+  const as = c.handle({ type: 'persisted', nowMs: 53, persistId: p.persistId, outcome: 'ok' });
+  t.like(as.find((a) => a.type === 'membership'), { readmitted: ['b'] });
+});
+
+test('M across failover: a new coordinator picks T strictly above the last commit it reads, even with a clock behind', (t) => {
+  const c = new Coordinator(CONFIG, glts(100n).source);
+  const last: CommitRecord = { T: g(5000n, 3), prevT: g(4000n), epoch: 4n, roundId: 9, members: ['a', 'b'], beginToReadyMs: 1, coordinator: 'c0' };
+  const b = sends(elected(c, initialMembership(['a', 'b']), last, 6n), 'begin')[0]!.msg as Begin;
+  t.deepEqual(b.T, g(5000n, 4));
+  t.deepEqual(b.prev, { T: g(5000n, 3), prevT: g(4000n), members: ['a', 'b'] });
+  t.is(b.epoch, 6n);
+});
