@@ -133,10 +133,14 @@ export class Supervisor {
     }
   }
 
-  /** Stops every child (SIGTERM, SIGKILL after the grace period) and resolves when all have exited. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every child — or those `only` selects, for an ordered shutdown; none is
+   * restarted any more either way — with SIGTERM, SIGKILL after the grace period, and
+   * resolves when they have exited.
+   */
+  async stop(only: (id: string) => boolean = () => true): Promise<void> {
     this.stopping = true;
-    await Promise.all([...this.procs.values()].map((p) => this.stopOne(p)));
+    await Promise.all([...this.procs.values()].filter((p) => only(p.spec.id)).map((p) => this.stopOne(p)));
   }
 
   private async stopOne(p: Supervised): Promise<void> {
@@ -251,6 +255,16 @@ export class Supervisor {
     assert(TRANSITIONS[p.state].includes(to), `process ${p.spec.id}: ${p.state} → ${to}`);
     p.state = to;
     this.o.onEvent?.({ id: p.spec.id, state: to, restarts: p.restarts, ...(p.child?.pid !== undefined ? { pid: p.child.pid } : {}), ...extra });
+  }
+}
+
+/** True while a process with this pid exists (EPERM: it exists, owned by someone else). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -2,17 +2,8 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Supervisor, type ProcessEvent } from '../../topology/supervisor.js';
+import { Supervisor, processAlive, type ProcessEvent } from '../../topology/supervisor.js';
 import { eventually } from './etcd-fixture.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('restarts a child that dies, with backoff; stop leaves no process behind', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'aetherflow-sup-'));
@@ -33,6 +24,6 @@ test('restarts a child that dies, with backoff; stop leaves no process behind', 
   t.is(events.at(-1)!.restarts, 1);
   await sup.stop();
   t.is(sup.state('c1'), 'stopped');
-  t.deepEqual(sup.allPids().filter(alive), []);
+  t.deepEqual(sup.allPids().filter(processAlive), []);
   t.regex(readFileSync(join(dir, 'logs', 'c1.log'), 'utf8'), /ready \d+\nready \d+/);
 });

@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import { loadTopology } from '../../topology/load.js';
+import { Launch, type LaunchEvent } from '../../topology/launcher.js';
+import { runtimeDir } from '../../topology/local-etcd.js';
+import { printJson } from '../output.js';
+import { globalOptions } from '../program.js';
+
+/** `aetherflow up [--region R]…`: runs the topology (or some of its regions) on this machine until SIGINT/SIGTERM. */
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('start every process of the topology (or of the named regions) on this machine, and a local etcd when the topology names no endpoints; runs until Ctrl-C/SIGTERM, then stops everything it started')
+    .option('--region <name>', 'only this region\'s processes (repeatable): how a multi-machine deployment runs it', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .addHelpText(
+      'after',
+      `
+Logs: .aetherflow/<name>/logs/<id>.log (JSON lines). A process that dies is restarted with backoff.
+With --json, progress is printed as JSON lines ({"event": …}).
+
+Example:
+  aetherflow up
+  aetherflow up --topology topology/wan.yaml --region us-east`,
+    )
+    .action(async (o: { region: string[] }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const topology = loadTopology(opts.topology);
+      const print = opts.json ? (e: LaunchEvent) => printJson({ event: e.type, ...withoutType(e) }) : progressPrinter();
+      // Signals that arrive while starting are honoured once the start has settled.
+      let stopRequested: (() => void) | undefined;
+      const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+      const onSignal = (): void => stopRequested!();
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const launch = await Launch.start(topology, { regions: o.region, onEvent: print });
+        try {
+          await Promise.race([launch.ready().then(() => !opts.json && process.stdout.write(`all ${launch.processes.length} processes ready; logs in ${runtimeDir(topology)}/logs; Ctrl-C stops them\n`)), stopSignal]);
+          await stopSignal;
+        } finally {
+          await launch.stop();
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
+
+function withoutType(e: LaunchEvent): Record<string, unknown> {
+  const { type: _type, ...rest } = e;
+  return rest;
+}
+
+/** Human progress: one line per process when it is ready, and every exit and restart. */
+function progressPrinter(): (e: LaunchEvent) => void {
+  let total = 0;
+  const ready = new Set<string>();
+  const out = (line: string): void => void process.stdout.write(line + '\n');
+  return (e) => {
+    switch (e.type) {
+      case 'etcd-starting':
+        out(`starting a local etcd (${e.members} member${e.members === 1 ? '' : 's'})…`);
+        break;
+      case 'etcd-ready':
+        out(`etcd ready at ${e.endpoints.join(', ')} (pid ${e.pids.join(', ')})`);
+        break;
+      case 'starting':
+        total = e.processes.length;
+        out(`starting ${total} processes…`);
+        break;
+      case 'process': {
+        const p = e.process;
+        const what = `${p.id.padEnd(14)} ${p.role.padEnd(11)} ${p.region.padEnd(10)}`;
+        if (e.state === 'ready') {
+          const again = ready.has(p.id);
+          ready.add(p.id);
+          out(`${again ? 'ready again' : `[${ready.size}/${total}] ready`}  ${what} pid ${e.pid}${p.grpc ? `  grpc ${p.grpc}` : ''}  metrics ${p.metrics}${again ? `  (restart ${e.restarts})` : ''}`);
+        } else if (e.state === 'exited') {
+          out(`exited       ${what} pid ${e.pid ?? '-'} (${e.signal ?? `code ${e.exitCode}`})`);
+        } else if (e.state === 'backing-off') {
+          out(`restarting   ${what} in ${e.delayMs} ms`);
+        }
+        break;
+      }
+      case 'stopping':
+        out('stopping…');
+        break;
+      case 'stopped':
+        out('stopped; no process left');
+        break;
+    }
+  };
+}

@@ -1,0 +1,157 @@
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { AetherError } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/log.js';
+import { MetricsServer, type Health } from '../common/metrics-server.js';
+import { etcdEndpoints } from '../topology/local-etcd.js';
+import { processAlive } from '../topology/supervisor.js';
+import type { Topology } from '../topology/types.js';
+import { connectEtcd, type Etcd3 } from './etcd.js';
+import { clusterPaths, type ClusterPaths } from './paths.js';
+import { ServiceRegistration, type ServiceRecord, type ServiceRole } from './registry.js';
+import { SettingsWatch, defaultSettings } from './settings.js';
+
+export interface RoleIdentity {
+  readonly role: ServiceRole;
+  readonly id: string;
+  readonly region?: string;
+  readonly grpc?: string;
+  readonly metrics: string;
+}
+
+/** Mutable health facts a role reports at /healthz: ready once it serves, with details for humans. */
+export interface RoleHealth {
+  ready: boolean;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * What every role process shares (datanode, leader, coordinator): its logger (JSON, with
+ * role, id and region), the etcd client, the watched dynamic settings (the log level is
+ * applied here), a metrics registry served with /healthz, its service registration, and
+ * an orderly shutdown on SIGTERM/SIGINT — or when the `up` that started it is gone.
+ */
+export class RoleRuntime {
+  readonly health: RoleHealth = { ready: false, detail: {} };
+  private readonly cleanups: (() => Promise<void>)[] = [];
+  private registration: ServiceRegistration | undefined;
+  private shuttingDown: Promise<void> | undefined;
+
+  private constructor(
+    readonly topology: Topology,
+    readonly identity: RoleIdentity,
+    readonly log: Logger,
+    readonly etcd: Etcd3,
+    readonly paths: ClusterPaths,
+    readonly settings: SettingsWatch,
+    readonly registry: Registry,
+  ) {}
+
+  /** Connects to etcd, reads the settings and serves /metrics and /healthz (not ready yet). */
+  static async open(topology: Topology, identity: RoleIdentity): Promise<RoleRuntime> {
+    const log = createLogger(identity);
+    const etcd = connectEtcd(etcdEndpoints(topology));
+    const paths = clusterPaths(topology.name);
+    let settings: SettingsWatch;
+    try {
+      settings = await SettingsWatch.open(etcd, paths, defaultSettings(topology), log);
+    } catch (err) {
+      etcd.close();
+      throw err;
+    }
+    log.level = settings.current.logLevel;
+    const registry = new Registry();
+    registry.setDefaultLabels({ role: identity.role, id: identity.id, ...(identity.region ? { region: identity.region } : {}) });
+    collectDefaultMetrics({ register: registry });
+    const rt = new RoleRuntime(topology, identity, log, etcd, paths, settings, registry);
+    rt.cleanups.push(async () => {
+      await settings.close();
+      etcd.close();
+    });
+    settings.subscribe('logLevel', (level) => (log.level = level));
+    const metrics = await MetricsServer.start(identity.metrics, registry, () => rt.healthReport()).catch(async (err: unknown) => {
+      await rt.runCleanups();
+      throw err;
+    });
+    rt.cleanups.push(() => metrics.close());
+    return rt;
+  }
+
+  /** Registers a cleanup; they run in reverse order at shutdown. */
+  onShutdown(cleanup: () => Promise<void>): void {
+    this.cleanups.push(cleanup);
+  }
+
+  /** Publishes the process in the service registry and reports ready. */
+  async ready(status?: Record<string, unknown>): Promise<void> {
+    const record: ServiceRecord = {
+      role: this.identity.role,
+      id: this.identity.id,
+      ...(this.identity.region ? { region: this.identity.region } : {}),
+      ...(this.identity.grpc ? { grpc: this.identity.grpc } : {}),
+      metrics: this.identity.metrics,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      ...(status ? { status } : {}),
+    };
+    this.registration = await ServiceRegistration.register(this.etcd, this.paths, record, { log: this.log });
+    this.health.ready = true;
+    this.log.info({ grpc: this.identity.grpc, metrics: this.identity.metrics }, 'ready');
+  }
+
+  /** Refreshes the status in the registry (callers keep it to about once a second). */
+  async publishStatus(status: Record<string, unknown>): Promise<void> {
+    await this.registration?.update(status).catch((err: unknown) => this.log.warn({ err }, 'status update failed'));
+  }
+
+  /**
+   * Shuts down on SIGTERM/SIGINT, or when the supervising `up` (AETHERFLOW_SUPERVISOR_PID)
+   * has died, so no role process outlives it. Resolves when the process should exit.
+   */
+  untilShutdown(): Promise<void> {
+    return new Promise((resolve) => {
+      const stop = (why: string): void => {
+        void this.shutdown(why).then(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      const parent = Number(process.env['AETHERFLOW_SUPERVISOR_PID']);
+      if (Number.isInteger(parent) && parent > 0) {
+        const timer = setInterval(() => {
+          if (!processAlive(parent)) stop('supervisor gone');
+        }, 1000);
+        timer.unref();
+        this.cleanups.push(async () => clearInterval(timer));
+      }
+    });
+  }
+
+  /** Deregisters, then runs the cleanups in reverse order; errors are logged, never thrown. */
+  shutdown(why: string): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      this.log.info({ why }, 'shutting down');
+      this.health.ready = false;
+      await this.registration?.close();
+      await this.runCleanups();
+      this.log.info('stopped');
+    })();
+    return this.shuttingDown;
+  }
+
+  private async runCleanups(): Promise<void> {
+    for (const cleanup of this.cleanups.reverse()) {
+      await cleanup().catch((err: unknown) => this.log.error({ err }, 'cleanup failed'));
+    }
+    this.cleanups.length = 0;
+  }
+
+  private healthReport(): Health {
+    return { ok: this.health.ready, detail: { role: this.identity.role, id: this.identity.id, ...this.health.detail } };
+  }
+}
+
+/** The topology entry of a role id; UNKNOWN_ID names the ids that exist. */
+export function findRole<T extends { readonly id: string }>(what: string, items: readonly T[], id: string): T {
+  const found = items.find((i) => i.id === id);
+  if (!found) throw new AetherError('UNKNOWN_ID', `no ${what} with id ${JSON.stringify(id)} in the topology (known: ${items.map((i) => i.id).join(', ') || 'none'})`);
+  return found;
+}

@@ -1,0 +1,31 @@
+import { resolve } from 'node:path';
+import { RoleRuntime, findRole } from '../cluster/role-runtime.js';
+import type { Topology } from '../topology/types.js';
+import { LevelStore } from './level-store.js';
+import { startDatanodeServer } from './service.js';
+
+/**
+ * The data node role (`aetherflow datanode --id ID`): opens its LevelStore at its
+ * dataDir, serves the DataNode gRPC service to its region's leader, registers in etcd,
+ * and serves /metrics and /healthz. Resolves once SIGTERM (or the loss of its
+ * supervisor) has closed everything.
+ */
+export async function runDatanode(topology: Topology, id: string): Promise<void> {
+  const region = topology.regions.find((r) => r.datanodes.some((d) => d.id === id));
+  const spec = findRole('data node', topology.regions.flatMap((r) => r.datanodes), id);
+  const rt = await RoleRuntime.open(topology, { role: 'datanode', id, region: region!.name, grpc: spec.grpc, metrics: spec.metrics });
+  const stopped = rt.untilShutdown();
+  try {
+    const dataDir = resolve(spec.dataDir);
+    const store = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs } });
+    rt.onShutdown(() => store.shutdown());
+    const server = await startDatanodeServer({ address: spec.grpc, store });
+    rt.onShutdown(() => server.close());
+    rt.health.detail = { dataDir };
+    await rt.ready();
+  } catch (err) {
+    await rt.shutdown('start failed');
+    throw err;
+  }
+  await stopped;
+}
