@@ -7,7 +7,8 @@
  *
  * Workloads: `latency` sends `count` messages of `messageBytes`, one every
  * `intervalMs`, each stamped with the sender's CLOCK_MONOTONIC (shared by all
- * namespaces of the host, so the receiver measures one-way latency); `bulk` sends
+ * namespaces of the host, so the receiver measures one-way latency) after `warmupCount`
+ * unmeasured ones; `bulk` sends
  * `totalBytes` in messages of `chunkBytes`, at most `window` outstanding.
  */
 import net from 'node:net';
@@ -20,6 +21,8 @@ export interface PeerArgs {
   readonly host: string;
   readonly port: number;
   readonly count: number;
+  /** the first messages of the latency run are not measured: process and JIT warm-up, connection start */
+  readonly warmupCount: number;
   readonly messageBytes: number;
   readonly intervalMs: number;
   readonly totalBytes: number;
@@ -165,8 +168,8 @@ async function runServer(args: PeerArgs): Promise<void> {
   const report = async () => {
     const stats = await server.stats();
     if (args.workload === 'latency') {
-      const sorted = Array.from(latenciesMs).sort((a, b) => a - b);
-      emit({ event: 'result', received, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), maxMs: sorted[sorted.length - 1], stats });
+      const sorted = Array.from(latenciesMs.subarray(args.warmupCount)).sort((a, b) => a - b);
+      emit({ event: 'result', received: sorted.filter(Number.isFinite).length, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), maxMs: sorted[sorted.length - 1], stats });
     } else {
       emit({ event: 'result', receivedBytes, lastNs, complete: receivedBytes >= args.totalBytes, stats });
     }

@@ -31,6 +31,8 @@ const NFT_TABLE = 'afq';
 const PORT = 7700;
 const MESSAGE_BYTES = 1024;
 const INTERVAL_MS = 1;
+/** Unmeasured latency messages first (both protocols): Node's JIT and the connection's first round trips. */
+const WARMUP_MS = 500;
 const BULK_CHUNK_BYTES = 1024 * 1024;
 const BULK_WINDOW_MESSAGES = 4;
 const READY_TIMEOUT_MS = 15_000;
@@ -234,10 +236,12 @@ function num(stats: unknown, key: string): number | undefined {
 
 async function measure(proto: 'tcp' | 'quantum', lossPercent: number, seconds: number, totalBytes: number, bulkTimeoutMs: number): Promise<ProtocolResult> {
   const count = Math.round((seconds * 1000) / INTERVAL_MS);
+  const warmupCount = Math.round(WARMUP_MS / INTERVAL_MS);
   const base = {
     proto,
     port: PORT,
-    count,
+    count: warmupCount + count,
+    warmupCount,
     messageBytes: MESSAGE_BYTES,
     intervalMs: INTERVAL_MS,
     totalBytes,
@@ -246,7 +250,7 @@ async function measure(proto: 'tcp' | 'quantum', lossPercent: number, seconds: n
   };
   let latency: ProtocolResult['latency'];
   try {
-    const r = await phase({ ...base, workload: 'latency', deadlineMs: seconds * 1000 + 10_000 }, seconds * 1000 + 15_000);
+    const r = await phase({ ...base, workload: 'latency', deadlineMs: seconds * 1000 + WARMUP_MS + 10_000 }, seconds * 1000 + WARMUP_MS + 15_000);
     latency = {
       received: Number(r.server['received']),
       sent: count,
