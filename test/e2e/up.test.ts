@@ -1,0 +1,140 @@
+import test from 'ava';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { connect } from '../../client/client.js';
+import { currentLeader } from '../../cluster/election.js';
+import { connectEtcd } from '../../cluster/etcd.js';
+import { clusterPaths } from '../../cluster/paths.js';
+import { formatGlt } from '../../glts/glt.js';
+import { processAlive } from '../../topology/supervisor.js';
+import { eventually } from '../cluster/etcd-fixture.js';
+import { copyLocalTopology } from './topology-copy.js';
+
+// End to end on real processes: `up` (from dist/, built by `make test`) runs
+// topology/local.yaml — ports and data moved to a temp dir — with a real local etcd.
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const NAME = 'e2e';
+const run = promisify(execFile);
+
+interface UpEvent {
+  readonly event: string;
+  readonly id?: string;
+  readonly state?: string;
+  readonly pid?: number;
+  readonly restarts?: number;
+  readonly pids?: number[];
+  readonly process?: { readonly role: string; readonly region: string };
+}
+
+/** Runs `up --json` in `dir` and collects its events. */
+function startUp(dir: string, topologyFile: string): { up: ChildProcess; events: UpEvent[] } {
+  const up = spawn(process.execPath, [CLI, 'up', '--json', '--topology', topologyFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: UpEvent[] = [];
+  let pending = '';
+  up.stdout!.on('data', (d: Buffer) => {
+    pending += d.toString('utf8');
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) if (line.trim()) events.push(JSON.parse(line) as UpEvent);
+  });
+  let stderr = '';
+  up.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  up.on('exit', (code, signal) => {
+    if (code !== 0) console.error(`up exited ${code ?? signal}: ${stderr}`);
+  });
+  return { up, events };
+}
+
+function readyPid(events: readonly UpEvent[], id: string, minRestarts = 0): number | undefined {
+  return events.findLast((e) => e.event === 'process' && e.id === id && e.state === 'ready' && (e.restarts ?? 0) >= minRestarts)?.pid;
+}
+
+/** Processes whose command line mentions `dir` (the topology copy, the data dirs). */
+function processesMentioning(dir: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+test('up runs local.yaml: writes and reads, a data node and a leader die and recover, stop leaves nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-e2e-'));
+  const topologyFile = await copyLocalTopology(dir, NAME);
+  const { up, events } = startUp(dir, topologyFile);
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--topology', topologyFile, '--json'], { cwd: dir });
+  const client = connect({ topologyFile });
+  let etcd: ReturnType<typeof connectEtcd> | undefined;
+  t.teardown(() => {
+    client.close();
+    etcd?.close();
+    if (up.exitCode === null) up.kill('SIGKILL');
+    for (const pid of processesMentioning(dir)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const starting = await eventually(() => events.find((e) => e.event === 'starting'), 30_000, 'up starting');
+  const ids = (starting as unknown as { processes: { id: string }[] }).processes.map((p) => p.id);
+  t.is(ids.length, 14);
+  await eventually(() => (ids.every((id) => readyPid(events, id) !== undefined) ? true : undefined), 60_000, 'every process ready');
+
+  // Through gRPC: a write in us-east is readable there once the frontier passes it.
+  const w = await client.put('e2e:a', 'alpha', { region: 'us-east' });
+  const r = await client.get('e2e:a', { region: 'us-east', minGlt: w.ts, waitMs: 5000 });
+  t.is(r.value?.toString(), 'alpha');
+
+  // Through the CLI.
+  const put = JSON.parse((await cli('put', 'e2e:b', 'beta', '--region', 'eu-west')).stdout) as { ts: string; origin: string };
+  const got = JSON.parse((await cli('get', 'e2e:b', '--region', 'eu-west', '--min-glt', put.ts, '--wait', '5000')).stdout) as { found: boolean; value: string };
+  t.true(got.found);
+  t.is(got.value, 'beta');
+
+  // SIGKILL the data node holding e2e:a: up restarts it, and the value is still there.
+  const victim = w.origin;
+  const victimPid = readyPid(events, victim)!;
+  process.kill(victimPid, 'SIGKILL');
+  await eventually(() => readyPid(events, victim, 1), 30_000, `${victim} restarted`);
+  t.not(readyPid(events, victim, 1), victimPid);
+  const again = await client.get('e2e:a', { region: 'us-east', minGlt: w.ts, waitMs: 5000 });
+  t.is(again.value?.toString(), 'alpha');
+  t.is(again.version && formatGlt(again.version), formatGlt(w.ts));
+
+  // SIGKILL us-east's elected leader: the standby is elected and serves.
+  const status = JSON.parse((await cli('status')).stdout) as { regions: { name: string; leader: { id: string } | null }[]; coordinator: { id: string } | null };
+  t.truthy(status.coordinator);
+  const oldLeader = status.regions.find((x) => x.name === 'us-east')!.leader!.id;
+  etcd = connectEtcd(readFileSync(join(dir, '.aetherflow', NAME, 'etcd-endpoints'), 'utf8').trim().split('\n'));
+  const paths = clusterPaths(NAME);
+  const killedAt = Date.now();
+  process.kill(readyPid(events, oldLeader)!, 'SIGKILL');
+  const newLeader = await eventually(async () => {
+    const l = await currentLeader(etcd!, paths.electionPrefix(paths.leaderElection('us-east')));
+    return l && l.value.id !== oldLeader ? l.value.id : undefined;
+  }, 15_000, 'a new us-east leader');
+  const w2 = await client.put('e2e:c', 'gamma', { region: 'us-east' });
+  const failoverMs = Date.now() - killedAt;
+  t.log(`us-east leader failover ${oldLeader} → ${newLeader}: serving writes ${failoverMs} ms after SIGKILL (goal 3000 ms)`);
+  t.true(failoverMs < 5000, `failover took ${failoverMs} ms`);
+  const r2 = await client.get('e2e:c', { region: 'us-east', minGlt: w2.ts, waitMs: 5000 });
+  t.is(r2.value?.toString(), 'gamma');
+
+  // Stop: up stops everything it started.
+  const reported = new Set<number>([...events.flatMap((e) => (e.pid !== undefined ? [e.pid] : [])), ...events.flatMap((e) => e.pids ?? [])]);
+  t.true(reported.size >= 15); // 14 role processes (and restarts) and etcd
+  const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
+  up.kill('SIGTERM');
+  t.is(await exited, 0);
+  t.true(events.some((e) => e.event === 'stopped'));
+  t.deepEqual([...reported].filter(processAlive), []);
+  t.deepEqual(processesMentioning(dir), []);
+});
