@@ -30,7 +30,7 @@ interface Options {
 const VALUE_BYTES = 100;
 const RAW_BATCH = 1024;
 /** Writers keeping one put each in flight against LevelStore, as many clients of a data node do. */
-const PUT_IN_FLIGHT = 1024;
+const PUT_IN_FLIGHT = 2048;
 const PUT_ROUNDS = 8;
 const LOAD_BATCH = 5000;
 const CHANGED_KEYS = 1000;

@@ -24,23 +24,30 @@ export const SYS_META_TAG = 0x73; // 's'
 
 /** The escaped form of `raw`, terminator included. */
 export function escape(raw: Uint8Array): Buffer {
-  if (raw.indexOf(0) < 0) {
-    const out = Buffer.allocUnsafe(raw.length + 2);
-    out.set(raw, 0);
-    out[raw.length] = 0x00;
-    out[raw.length + 1] = 0x01;
-    return out;
-  }
-  let zeros = 0;
-  for (const byte of raw) if (byte === 0) zeros++;
-  const out = Buffer.allocUnsafe(raw.length + zeros + 2);
-  const end = escapeBodyInto(raw, out, 0);
-  out[end] = 0x00;
-  out[end + 1] = 0x01;
+  const out = Buffer.allocUnsafe(escapedLength(raw));
+  escapeInto(raw, out, 0);
   return out;
 }
 
+function escapedLength(raw: Uint8Array): number {
+  let zeros = 0;
+  for (let i = raw.indexOf(0); i >= 0; i = raw.indexOf(0, i + 1)) zeros++;
+  return raw.length + zeros + 2;
+}
+
+/** Writes esc(raw) at `offset`; returns the offset after it. */
+function escapeInto(raw: Uint8Array, out: Buffer, offset: number): number {
+  let o = escapeBodyInto(raw, out, offset);
+  out[o++] = 0x00;
+  out[o++] = 0x01;
+  return o;
+}
+
 function escapeBodyInto(raw: Uint8Array, out: Buffer, offset: number): number {
+  if (raw.indexOf(0) < 0) {
+    out.set(raw, offset);
+    return offset + raw.length;
+  }
   let o = offset;
   for (const byte of raw) {
     out[o++] = byte;
@@ -95,14 +102,29 @@ export function versionKeyPrefix(key: Uint8Array): Buffer {
   return Buffer.concat([Buffer.of(VERSION_TAG), escape(key)]);
 }
 
+/** esc(origin) and its complement, per origin: every write of a node encodes the same one. */
+const originCache = new Map<string, { readonly asc: Buffer; readonly desc: Buffer }>();
+const ORIGIN_CACHE_MAX = 1024;
+
+function encodedOrigin(origin: string): { readonly asc: Buffer; readonly desc: Buffer } {
+  let e = originCache.get(origin);
+  if (!e) {
+    const asc = escape(Buffer.from(origin, 'utf8'));
+    e = { asc, desc: complement(Buffer.from(asc)) };
+    if (originCache.size >= ORIGIN_CACHE_MAX) originCache.clear();
+    originCache.set(origin, e);
+  }
+  return e;
+}
+
 export function versionKey(key: Uint8Array, ts: Glt, origin: string): Buffer {
-  const k = escape(key);
-  const o = complement(escape(Buffer.from(origin, 'utf8')));
-  const out = Buffer.allocUnsafe(1 + k.length + GLT_BYTES + o.length);
+  const o = encodedOrigin(origin).desc;
+  const kLen = escapedLength(key);
+  const out = Buffer.allocUnsafe(1 + kLen + GLT_BYTES + o.length);
   out[0] = VERSION_TAG;
-  k.copy(out, 1);
-  encodeGltDescending(ts, out, 1 + k.length);
-  o.copy(out, 1 + k.length + GLT_BYTES);
+  escapeInto(key, out, 1);
+  encodeGltDescending(ts, out, 1 + kLen);
+  o.copy(out, 1 + kLen + GLT_BYTES);
   return out;
 }
 
@@ -150,13 +172,12 @@ export function versionRange(range: { readonly prefix: Buffer } | { readonly sta
 // ---- change-index keys
 
 export function changeKey(ts: Glt, origin: string, key: Uint8Array): Buffer {
-  const o = escape(Buffer.from(origin, 'utf8'));
-  const k = escape(key);
-  const out = Buffer.allocUnsafe(1 + GLT_BYTES + o.length + k.length);
+  const o = encodedOrigin(origin).asc;
+  const out = Buffer.allocUnsafe(1 + GLT_BYTES + o.length + escapedLength(key));
   out[0] = CHANGE_TAG;
   encodeGlt(ts, out, 1);
   o.copy(out, 1 + GLT_BYTES);
-  k.copy(out, 1 + GLT_BYTES + o.length);
+  escapeInto(key, out, 1 + GLT_BYTES + o.length);
   return out;
 }
 
@@ -190,8 +211,12 @@ export function sysMetaKey(name: SysMeta): Buffer {
 
 // ---- values: 0x00 = tombstone, 0x01 | bytes = a value (both the version and its change entry carry it)
 
-export function encodeStoredValue(value: Buffer | null): Buffer {
-  return value === null ? Buffer.of(0) : Buffer.concat([Buffer.of(1), value]);
+export function encodeStoredValue(value: Uint8Array | null): Buffer {
+  if (value === null) return Buffer.of(0);
+  const out = Buffer.allocUnsafe(1 + value.length);
+  out[0] = 1;
+  out.set(value, 1);
+  return out;
 }
 
 export function decodeStoredValue(buf: Buffer): Buffer | null {

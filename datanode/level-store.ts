@@ -61,7 +61,7 @@ type Op = { readonly type: 'put'; readonly key: Buffer; readonly value: Buffer }
  * and writes alone, between batches.
  */
 type Job =
-  | { readonly kind: 'write'; readonly prepare: () => Op[]; readonly resolve: () => void; readonly reject: (err: unknown) => void }
+  | { readonly kind: 'write'; readonly prepare: (ops: Op[]) => void; readonly resolve: () => void; readonly reject: (err: unknown) => void }
   | { readonly kind: 'exclusive'; readonly run: () => Promise<void>; readonly resolve: () => void; readonly reject: (err: unknown) => void };
 
 /**
@@ -134,7 +134,7 @@ export class LevelStore implements Store {
     this.checkOpen();
     checkKey(key);
     checkValue(value);
-    return this.writeLocal(Buffer.from(key), Buffer.from(value));
+    return this.writeLocal(Buffer.from(key), value);
   }
 
   async delete(key: Buffer): Promise<Version> {
@@ -228,15 +228,15 @@ export class LevelStore implements Store {
       // Versions at or below the horizon: only the newest at or below it may stay per key.
       const below = new Map<string, Version[]>();
       for (const v of fresh.values()) {
-        if (compareGlt(v.ts, this.horizonT) > 0) ops.push(...versionOps('put', v));
+        if (compareGlt(v.ts, this.horizonT) > 0) pushVersionOps(ops, 'put', v);
         else below.set(v.key.toString('latin1'), [...(below.get(v.key.toString('latin1')) ?? []), v]);
       }
       for (const incoming of below.values()) {
         const key = incoming[0]!.key;
         const stored = await this.versionsAtOrBelow(key, this.horizonT);
         const newest = [...stored, ...incoming].reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
-        for (const v of stored) if (v !== newest) ops.push(...versionOps('del', v));
-        if (incoming.includes(newest)) ops.push(...versionOps('put', newest));
+        for (const v of stored) if (v !== newest) pushVersionOps(ops, 'del', v);
+        if (incoming.includes(newest)) pushVersionOps(ops, 'put', newest);
       }
       await this.writeBatch(ops);
     });
@@ -246,9 +246,9 @@ export class LevelStore implements Store {
     this.checkOpen();
     this.clock.advancePast(t);
     // FIFO: when this job's batch resolves, every earlier batch — every write stamped ≤ t — has.
-    await this.enqueueWrite(() => {
+    await this.enqueueWrite((ops) => {
       this.closedT = maxGlt(this.closedT, t);
-      return [{ type: 'put', key: sysMetaKey('closed'), value: encodeGlt(this.closedT) }];
+      ops.push({ type: 'put', key: sysMetaKey('closed'), value: encodeGlt(this.closedT) });
     });
   }
 
@@ -276,7 +276,7 @@ export class LevelStore implements Store {
           const ops: Op[] = [];
           for (const key of keys.values()) {
             const stored = await this.versionsAtOrBelow(key, horizon);
-            for (const v of stored.slice(1)) ops.push(...versionOps('del', v));
+            for (const v of stored.slice(1)) pushVersionOps(ops, 'del', v);
           }
           dropped += ops.length / 2;
           await this.writeBatch(ops);
@@ -302,7 +302,8 @@ export class LevelStore implements Store {
       const ops: Op[] = [];
       for (const old of own) {
         const v: Version = { key: old.key, value: old.value, ts: this.clock.stamp(), origin: this.origin };
-        ops.push(...versionOps('del', old), ...versionOps('put', v));
+        pushVersionOps(ops, 'del', old);
+        pushVersionOps(ops, 'put', v);
         moved.push(v);
       }
       await this.writeBatch(ops);
@@ -320,7 +321,7 @@ export class LevelStore implements Store {
 
   async setMeta(name: string, value: Glt): Promise<void> {
     this.checkOpen();
-    await this.enqueueWrite(() => [{ type: 'put', key: userMetaKey(name), value: encodeGlt(value) }]);
+    await this.enqueueWrite((ops) => void ops.push({ type: 'put', key: userMetaKey(name), value: encodeGlt(value) }));
   }
 
   async shutdown(): Promise<void> {
@@ -351,17 +352,19 @@ export class LevelStore implements Store {
     }
   }
 
+  /** Stamps when its batch is formed; the version shares its value bytes with the stored encoding (one copy). */
   private async writeLocal(key: Buffer, value: Buffer | null): Promise<Version> {
     let version: Version | undefined;
-    await this.enqueueWrite(() => {
-      version = { key, value, ts: this.clock.stamp(), origin: this.origin };
-      return versionOps('put', version);
+    const stored = encodeStoredValue(value);
+    await this.enqueueWrite((ops) => {
+      version = { key, value: value === null ? null : stored.subarray(1), ts: this.clock.stamp(), origin: this.origin };
+      pushVersionOps(ops, 'put', version, stored);
     });
     assert(version, 'a resolved write was stamped');
     return version;
   }
 
-  private async enqueueWrite(prepare: () => Op[]): Promise<void> {
+  private async enqueueWrite(prepare: (ops: Op[]) => void): Promise<void> {
     while (this.queue.length >= this.maxQueuedWrites) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     this.checkOpen();
     return new Promise<void>((resolve, reject) => {
@@ -399,7 +402,7 @@ export class LevelStore implements Store {
         while (jobs.length < this.maxBatchWrites && this.queue[0]?.kind === 'write') {
           const job = this.queue.shift() as Extract<Job, { kind: 'write' }>;
           jobs.push(job);
-          ops.push(...job.prepare());
+          job.prepare(ops);
         }
         this.wakeRoomWaiters();
         while (this.pipeline.length >= MAX_PIPELINED_BATCHES) await this.pipeline[0];
@@ -462,11 +465,17 @@ export class LevelStore implements Store {
   }
 }
 
-/** The two entries of a version — its chain entry and its change-index entry — to put or delete together. */
-function versionOps(type: 'put' | 'del', v: Version): Op[] {
+/**
+ * Appends the two entries of a version — its chain entry and its change-index entry — to
+ * put or delete together. `stored` is the version's encoded value when already built.
+ */
+function pushVersionOps(ops: Op[], type: 'put' | 'del', v: Version, stored?: Buffer): void {
   const vk = versionKey(v.key, v.ts, v.origin);
   const ck = changeKey(v.ts, v.origin, v.key);
-  if (type === 'del') return [{ type, key: vk }, { type, key: ck }];
-  const value = encodeStoredValue(v.value);
-  return [{ type, key: vk, value }, { type, key: ck, value }];
+  if (type === 'del') {
+    ops.push({ type, key: vk }, { type, key: ck });
+    return;
+  }
+  const value = stored ?? encodeStoredValue(v.value);
+  ops.push({ type, key: vk, value }, { type, key: ck, value });
 }
