@@ -1,11 +1,9 @@
 import { AetherError } from '../common/errors.js';
 import { LOGICAL_MAX, WALL_MAX, type Glt } from '../glts/glt.js';
-import type { Version } from '../datanode/version.js';
 
 /**
  * Field readers for the JSON forms of the round's messages and etcd records. JSON has no
- * bigint and no bytes, so GLT walls and epochs travel as decimal strings and keys/values
- * as base64. Every reader checks type and range and throws a coded INVALID_ARGUMENT
+ * bigint, so GLT walls and epochs travel as decimal strings. Every reader checks type and range and throws a coded INVALID_ARGUMENT
  * naming the field; the codecs catch it and return it as a result, so a bad packet from
  * the network never throws out of a decode.
  */
@@ -18,7 +16,6 @@ export class FieldError extends AetherError {
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 const DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export function obj(v: unknown, path: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FieldError(path, 'not an object');
@@ -64,13 +61,6 @@ export function strList(v: unknown, path: string, maxLen: number): string[] {
   return list;
 }
 
-export function bytes(v: unknown, path: string, maxBytes: number): Buffer {
-  if (typeof v !== 'string' || v.length % 4 !== 0 || !BASE64.test(v)) throw new FieldError(path, 'not base64');
-  const b = Buffer.from(v, 'base64');
-  if (b.length > maxBytes) throw new FieldError(path, `more than ${maxBytes} bytes`);
-  return b;
-}
-
 export function gltToJson(g: Glt): Json {
   return [g.wall.toString(), g.logical];
 }
@@ -79,25 +69,6 @@ export function gltFromJson(v: unknown, path: string): Glt {
   const a = arr(v, path, 2);
   if (a.length !== 2) throw new FieldError(path, 'a GLT is [wall, logical]');
   return { wall: u64(a[0], `${path}[0]`), logical: int(a[1], `${path}[1]`, LOGICAL_MAX) };
-}
-
-export function versionToJson(v: Version): Json {
-  return [v.key.toString('base64'), v.value === null ? null : v.value.toString('base64'), gltToJson(v.ts), v.origin];
-}
-
-/** Size bounds of one version on the wire; the same as the store's (datanode/checks.ts). */
-export const WIRE_MAX_KEY_BYTES = 4096;
-export const WIRE_MAX_VALUE_BYTES = 1 << 20;
-
-export function versionFromJson(v: unknown, path: string): Version {
-  const a = arr(v, path, 4);
-  if (a.length !== 4) throw new FieldError(path, 'a version is [key, value|null, ts, origin]');
-  return {
-    key: bytes(a[0], `${path}[0]`, WIRE_MAX_KEY_BYTES),
-    value: a[1] === null ? null : bytes(a[1], `${path}[1]`, WIRE_MAX_VALUE_BYTES),
-    ts: gltFromJson(a[2], `${path}[2]`),
-    origin: str(a[3], `${path}[3]`),
-  };
 }
 
 /** Runs a decoder over a buffer: the value, or the coded error (never a throw for bad input). */

@@ -1,12 +1,12 @@
-import type { AetherError } from '../common/errors.js';
+import { AetherError } from '../common/errors.js';
 import type { Glt } from '../glts/glt.js';
 import type { Version } from '../datanode/version.js';
+import { decodeDelta, encodeDelta } from '../datanode/delta.js';
 import { MAX_REGIONS } from './records.js';
 import {
   FieldError,
   arr,
   bool,
-  decodeJson,
   gltFromJson,
   gltToJson,
   int,
@@ -14,8 +14,6 @@ import {
   str,
   strList,
   u64,
-  versionFromJson,
-  versionToJson,
   type Json,
 } from './json-fields.js';
 
@@ -30,8 +28,10 @@ import {
  */
 export const COORDINATOR = '@coordinator';
 
-/** Upper bound on versions in one message (a delta, a catch-up); bounds decode memory. */
-export const MAX_MESSAGE_VERSIONS = 1 << 20;
+/** Frame format version (byte 0 of an encoded message). */
+export const MESSAGE_FORMAT = 1;
+/** Upper bound on a message's JSON header; the versions travel in the delta codec after it. */
+export const MAX_HEADER_BYTES = 64 << 10;
 
 /** Step 1: the coordinator opens round T. */
 export interface Begin {
@@ -159,14 +159,7 @@ export interface CatchUpRefused {
 export type Message = Begin | Delta | Waiting | Ready | Commit | Abort | JoinRequest | CatchUpRequest | CatchUp | CatchUpRefused;
 export type MessageType = Message['type'];
 
-function versionsToJson(vs: readonly Version[]): Json {
-  return vs.map(versionToJson);
-}
-
-function versionsFromJson(v: unknown, path: string): Version[] {
-  return arr(v, path, MAX_MESSAGE_VERSIONS).map((x, i) => versionFromJson(x, `${path}[${i}]`));
-}
-
+/** The message without its versions (those are framed separately, see encodeMessage). */
 export function messageToJson(m: Message): Json {
   switch (m.type) {
     case 'begin':
@@ -187,7 +180,6 @@ export function messageToJson(m: Message): Json {
         T: gltToJson(m.T),
         from: m.from,
         base: gltToJson(m.base),
-        versions: versionsToJson(m.versions),
       };
     case 'waiting':
       return {
@@ -219,7 +211,6 @@ export function messageToJson(m: Message): Json {
         to: gltToJson(m.to),
         full: m.full,
         horizon: gltToJson(m.horizon),
-        versions: versionsToJson(m.versions),
       };
     case 'catchup-refused':
       return { type: m.type, reqId: m.reqId, region: m.region, frontier: gltToJson(m.frontier) };
@@ -231,7 +222,8 @@ function mode(v: unknown): CatchUpMode {
   return v;
 }
 
-export function messageFromJson(v: unknown): Message {
+/** `versions` comes from the frame's delta part; it must be empty for message types without versions. */
+export function messageFromJson(v: unknown, versions: readonly Version[] = []): Message {
   const o = obj(v, 'message');
   const type = str(o.type, 'type');
   switch (type) {
@@ -258,7 +250,7 @@ export function messageFromJson(v: unknown): Message {
         T: gltFromJson(o.T, 'T'),
         from: str(o.from, 'from'),
         base: gltFromJson(o.base, 'base'),
-        versions: versionsFromJson(o.versions, 'versions'),
+        versions,
       };
     case 'waiting':
       return {
@@ -304,7 +296,7 @@ export function messageFromJson(v: unknown): Message {
         to: gltFromJson(o.to, 'to'),
         full: bool(o.full, 'full'),
         horizon: gltFromJson(o.horizon, 'horizon'),
-        versions: versionsFromJson(o.versions, 'versions'),
+        versions,
       };
     case 'catchup-refused':
       return { type, reqId: int(o.reqId, 'reqId'), region: str(o.region, 'region'), frontier: gltFromJson(o.frontier, 'frontier') };
@@ -313,11 +305,42 @@ export function messageFromJson(v: unknown): Message {
   }
 }
 
-export function encodeMessage(m: Message): Buffer {
-  return Buffer.from(JSON.stringify(messageToJson(m)), 'utf8');
+function hasVersions(m: Message): m is Delta | CatchUp {
+  return m.type === 'delta' || m.type === 'catchup';
 }
 
-/** Never throws for bad input: a message, or an INVALID_ARGUMENT error naming the bad field. */
-export function decodeMessage(buf: Uint8Array): { ok: true; value: Message } | { ok: false; error: AetherError } {
-  return decodeJson(buf, messageFromJson);
+/**
+ * The wire form: format (1 B) | header length (u32 BE) | JSON header | versions in the
+ * delta codec (datanode/delta.ts: LZ4, checksummed), present only for delta and catchup.
+ */
+export function encodeMessage(m: Message): Buffer {
+  const header = Buffer.from(JSON.stringify(messageToJson(m)), 'utf8');
+  const prefix = Buffer.allocUnsafe(5);
+  prefix.writeUInt8(MESSAGE_FORMAT, 0);
+  prefix.writeUInt32BE(header.length, 1);
+  return Buffer.concat(hasVersions(m) ? [prefix, header, encodeDelta(m.versions)] : [prefix, header]);
+}
+
+/** Never throws for bad input: a message, or a coded error (INVALID_ARGUMENT naming the field, DELTA_CORRUPT). */
+export function decodeMessage(input: Uint8Array): { ok: true; value: Message } | { ok: false; error: AetherError } {
+  const buf = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  try {
+    if (buf.length < 5 || buf.readUInt8(0) !== MESSAGE_FORMAT) throw new FieldError('frame', `not a format-${MESSAGE_FORMAT} message`);
+    const headerBytes = buf.readUInt32BE(1);
+    if (headerBytes > MAX_HEADER_BYTES || 5 + headerBytes > buf.length) throw new FieldError('frame', 'header length out of bounds');
+    let header: unknown;
+    try {
+      header = JSON.parse(buf.subarray(5, 5 + headerBytes).toString('utf8'));
+    } catch (err) {
+      throw new FieldError('header', `not JSON (${err instanceof Error ? err.message : String(err)})`);
+    }
+    const rest = buf.subarray(5 + headerBytes);
+    const type = (header as { type?: unknown } | null)?.type;
+    const carries = type === 'delta' || type === 'catchup';
+    if (!carries && rest.length > 0) throw new FieldError('frame', `trailing bytes after a ${String(type)} message`);
+    return { ok: true, value: messageFromJson(header, carries ? decodeDelta(rest) : []) };
+  } catch (err) {
+    if (err instanceof AetherError) return { ok: false, error: err };
+    return { ok: false, error: new AetherError('INVALID_ARGUMENT', 'malformed message', { cause: err }) };
+  }
 }

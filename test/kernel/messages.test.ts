@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { decodeMessage, encodeMessage, type Message } from '../../kernel/messages.js';
+import { MESSAGE_FORMAT, decodeMessage, encodeMessage, type Message } from '../../kernel/messages.js';
 import { decodeCommitRecord, decodeMembership, encodeCommitRecord, encodeMembership, type CommitRecord } from '../../kernel/records.js';
 import type { Glt } from '../../glts/glt.js';
 import type { Version } from '../../datanode/version.js';
@@ -52,20 +52,29 @@ test('deltas of arbitrary versions round-trip, wide GLTs included', (t) => {
   t.pass();
 });
 
-test('bad input never throws: a coded INVALID_ARGUMENT naming the field', (t) => {
+/** A frame around an arbitrary JSON header (and optional trailing bytes). */
+function frame(header: unknown, tail: Buffer = Buffer.alloc(0)): Buffer {
+  const h = Buffer.from(JSON.stringify(header) ?? 'null');
+  const p = Buffer.alloc(5);
+  p.writeUInt8(MESSAGE_FORMAT, 0);
+  p.writeUInt32BE(h.length, 1);
+  return Buffer.concat([p, h, tail]);
+}
+
+test('bad input never throws: a coded error naming the field', (t) => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
       const d = decodeMessage(bytes);
-      return d.ok || d.error.code === 'INVALID_ARGUMENT';
+      return d.ok || d.error.code === 'INVALID_ARGUMENT' || d.error.code === 'DELTA_CORRUPT';
     }),
   );
   fc.assert(
     fc.property(fc.jsonValue(), (j) => {
-      const d = decodeMessage(Buffer.from(JSON.stringify(j) ?? 'null'));
+      const d = decodeMessage(frame(j));
       return d.ok || d.error.code === 'INVALID_ARGUMENT';
     }),
   );
-  const bad = (o: unknown) => decodeMessage(Buffer.from(JSON.stringify(o)));
+  const bad = (o: unknown) => decodeMessage(frame(o));
   const r1 = bad({ type: 'ready', epoch: '-1', roundId: 1, T: ['1', 0], region: 'a', frontier: ['1', 0] });
   t.false(r1.ok);
   if (!r1.ok) t.is(r1.error.details.path, 'epoch');
@@ -76,8 +85,13 @@ test('bad input never throws: a coded INVALID_ARGUMENT naming the field', (t) =>
   if (!r3.ok) t.is(r3.error.code, 'INVALID_ARGUMENT');
   const r4 = bad({ type: 'commit', epoch: '1', roundId: 1, T: ['1', 0], prevT: ['0', 0], members: ['a', 'a'] });
   t.false(r4.ok, 'duplicate members');
-  const r5 = bad({ type: 'delta', epoch: '1', roundId: 1, T: ['1', 0], from: 'a', base: ['0', 0], versions: [['!!!', null, ['1', 0], 'o']] });
-  t.false(r5.ok, 'bad base64');
+  const good = encodeMessage(samples[1]!);
+  good[good.length - 1] ^= 0xff;
+  const r5 = decodeMessage(good);
+  t.false(r5.ok, 'corrupt delta');
+  if (!r5.ok) t.is(r5.error.code, 'DELTA_CORRUPT');
+  const r6 = decodeMessage(frame({ type: 'abort', epoch: '1', roundId: 1, T: ['1', 0] }, Buffer.from([1])));
+  t.false(r6.ok, 'trailing bytes');
 });
 
 test('etcd records round-trip and reject garbage', (t) => {

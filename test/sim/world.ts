@@ -4,7 +4,7 @@ import { GLT_ZERO, compareGlt, formatGlt, maxGlt, minGlt, type Glt } from '../..
 import { MemoryDisk, MemoryStore } from '../../datanode/memory-store.js';
 import type { Version } from '../../datanode/version.js';
 import { Coordinator, type CoordinatorAction } from '../../kernel/coordinator.js';
-import { COORDINATOR, type Message } from '../../kernel/messages.js';
+import { COORDINATOR, decodeMessage, encodeMessage, type Message } from '../../kernel/messages.js';
 import { initialMembership, type CommitRecord, type MembershipRecord } from '../../kernel/records.js';
 import { LeaderRound, type LeaderAction, type LeaderEvent, type LeaderJob } from '../../regional/round.js';
 import { runLeaderJob, type KeyRouter } from '../../regional/round-jobs.js';
@@ -406,8 +406,14 @@ export class World {
     }
   }
 
-  /** Routes a message over the simulated WAN: COORDINATOR resolves to etcd's current leader at send time. */
-  private send(fromSite: string, to: string, msg: Message): void {
+  /**
+   * Routes a message over the simulated WAN: COORDINATOR resolves to etcd's current leader
+   * at send time. Every message goes through the wire codec, as over Quantum.
+   */
+  private send(fromSite: string, to: string, sent: Message): void {
+    const decoded = decodeMessage(encodeMessage(sent));
+    if (!decoded.ok) throw decoded.error;
+    const msg = decoded.value;
     let target = to;
     let toSite = to;
     if (to === COORDINATOR) {
