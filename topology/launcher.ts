@@ -140,6 +140,6 @@ function refuseIfRunning(topology: Topology): void {
   }
   const live = members.filter((m) => processAlive(m.pid));
   if (live.length > 0) {
-    throw new AetherError('UNAVAILABLE', `topology "${topology.name}" already runs on this machine (its etcd has pid ${live.map((m) => m.pid).join(', ')}); stop that \`up\` first`);
+    throw new AetherError('UNAVAILABLE', `topology "${topology.name}" already runs on this machine (its etcd has pid ${live.map((m) => m.pid).join(', ')}); stop that \`up\` first (if it was killed, \`kill ${live.map((m) => m.pid).join(' ')}\` stops its etcd)`);
   }
 }

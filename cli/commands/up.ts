@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { loadTopology } from '../../topology/load.js';
 import { Launch, type LaunchEvent } from '../../topology/launcher.js';
 import { runtimeDir } from '../../topology/local-etcd.js';
@@ -24,7 +25,7 @@ Example:
     .action(async (o: { region: string[] }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const topology = loadTopology(opts.topology);
-      const print = opts.json ? (e: LaunchEvent) => printJson({ event: e.type, ...withoutType(e) }) : progressPrinter();
+      const print = opts.json ? (e: LaunchEvent) => printJson({ event: e.type, ...withoutType(e) }) : progressPrinter(join(runtimeDir(topology), 'logs'));
       // Signals that arrive while starting are honoured once the start has settled.
       let stopRequested: (() => void) | undefined;
       const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
@@ -52,7 +53,7 @@ function withoutType(e: LaunchEvent): Record<string, unknown> {
 }
 
 /** Human progress: one line per process when it is ready, and every exit and restart. */
-function progressPrinter(): (e: LaunchEvent) => void {
+function progressPrinter(logDir: string): (e: LaunchEvent) => void {
   let total = 0;
   const ready = new Set<string>();
   const out = (line: string): void => void process.stdout.write(line + '\n');
@@ -76,7 +77,7 @@ function progressPrinter(): (e: LaunchEvent) => void {
           ready.add(p.id);
           out(`${again ? 'ready again' : `[${ready.size}/${total}] ready`}  ${what} pid ${e.pid}${p.grpc ? `  grpc ${p.grpc}` : ''}  metrics ${p.metrics}${again ? `  (restart ${e.restarts})` : ''}`);
         } else if (e.state === 'exited') {
-          out(`exited       ${what} pid ${e.pid ?? '-'} (${e.signal ?? `code ${e.exitCode}`})`);
+          out(`exited       ${what} pid ${e.pid ?? '-'} (${e.signal ?? `code ${e.exitCode}`}); log: ${join(logDir, `${p.id}.log`)}`);
         } else if (e.state === 'backing-off') {
           out(`restarting   ${what} in ${e.delayMs} ms`);
         }
