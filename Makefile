@@ -6,7 +6,7 @@ export npm_config_update_notifier := false
 export npm_config_fund := false
 export npm_config_audit := false
 
-.PHONY: all deps etcd build test demo bench clean typecheck
+.PHONY: all deps etcd promtool build test demo bench clean typecheck
 
 all: build
 
@@ -16,7 +16,7 @@ node_modules/.installed: package-lock.json package.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-deps: node_modules/.installed etcd
+deps: node_modules/.installed etcd promtool
 
 # etcd 3.4 from Debian when it is not on PATH.
 etcd:
@@ -25,6 +25,14 @@ etcd:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server >/dev/null; \
 	  command -v etcd >/dev/null || { echo "etcd still not on PATH"; exit 1; }; }
+
+# promtool (checks and unit-tests deploy/prometheus/alerts.yml) from Debian's prometheus package when it is not on PATH.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing promtool from Debian's prometheus package"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  command -v promtool >/dev/null || { echo "promtool still not on PATH"; exit 1; }; }
 
 build: node_modules/.installed
 	npm run --silent build

@@ -1,0 +1,146 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Registry } from 'prom-client';
+import { parse } from 'yaml';
+import { METRIC_NAMES, createAetherMetrics } from '../../common/metrics.js';
+import { QuantumMetrics } from '../../transport/metrics.js';
+import { metricReferences } from './promql.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const rulesDir = join(root, 'deploy', 'prometheus');
+const run = promisify(execFile);
+
+/** promtool comes from Debian's prometheus package (`make deps` installs it). */
+async function promtool(t: { log: (s: string) => void }, args: string[]): Promise<void> {
+  const { stdout, stderr } = await run('promtool', args, { cwd: rulesDir, timeout: 60_000 });
+  t.log(stdout.trim(), stderr.trim());
+}
+
+test('promtool check rules: alerts.yml is valid', async (t) => {
+  await t.notThrowsAsync(promtool(t, ['check', 'rules', 'alerts.yml']));
+});
+
+test('promtool test rules: the alerts fire (and stay quiet) as alerts.test.yml expects', async (t) => {
+  await t.notThrowsAsync(promtool(t, ['test', 'rules', 'alerts.test.yml']));
+});
+
+interface Rule {
+  readonly alert?: string;
+  readonly expr: string;
+  readonly for?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+}
+
+function alertRules(): Rule[] {
+  const doc = parse(readFileSync(join(rulesDir, 'alerts.yml'), 'utf8')) as { groups: { rules: Rule[] }[] };
+  return doc.groups.flatMap((g) => g.rules);
+}
+
+test('every alert has for:, a severity and summary/description annotations, and the issue\'s alerts exist', (t) => {
+  const rules = alertRules();
+  for (const r of rules) {
+    t.truthy(r.alert, r.expr);
+    t.regex(r.for ?? '', /^[0-9]+[smh]$/, `${r.alert} for:`);
+    t.true(['warning', 'critical'].includes(r.labels?.['severity'] ?? ''), `${r.alert} severity`);
+    t.truthy(r.annotations?.['summary'], `${r.alert} summary`);
+    t.truthy(r.annotations?.['description'], `${r.alert} description`);
+  }
+  const byMetric = (name: string) => rules.filter((r) => metricReferences(r.expr).some((ref) => ref.name.startsWith(name)));
+  t.true(byMetric('snapshot_round_seconds').length > 0, 'rounds over budget');
+  t.true(byMetric('snapshot_frontier_lag_seconds').length > 0, 'frontier lag');
+  t.true(byMetric('region_member').length > 0, 'region excluded');
+  t.true(byMetric('quantum_retransmissions_total').length > 0, 'Quantum loss');
+  t.true(rules.some((r) => /election_state\{role="coordinator"\}/.test(r.expr)), 'no coordinator elected');
+});
+
+interface Panel {
+  readonly title: string;
+  readonly type: string;
+  readonly targets?: readonly { readonly expr: string }[];
+  readonly panels?: readonly Panel[];
+}
+interface Dashboard {
+  readonly panels: readonly Panel[];
+  readonly templating: { readonly list: readonly { readonly name: string; readonly type: string; readonly definition?: string }[] };
+}
+
+function dashboard(): Dashboard {
+  return JSON.parse(readFileSync(join(root, 'deploy', 'grafana', 'aetherflow.json'), 'utf8')) as Dashboard;
+}
+
+function dashboardExprs(d: Dashboard): string[] {
+  const all = (ps: readonly Panel[]): Panel[] => ps.flatMap((p) => [p, ...all(p.panels ?? [])]);
+  return all(d.panels).flatMap((p) => (p.targets ?? []).map((x) => x.expr));
+}
+
+/** name → the labels a series of it may carry (its own, the registry's defaults, le for buckets). */
+async function exported(): Promise<Map<string, Set<string>>> {
+  const registry = new Registry();
+  createAetherMetrics(registry, { budgetMs: 50 });
+  new QuantumMetrics(registry);
+  const names = new Map<string, Set<string>>();
+  const defaults = ['role', 'id', 'region'];
+  for (const m of await registry.getMetricsAsJSON()) {
+    const own = (registry.getSingleMetric(m.name) as unknown as { labelNames: readonly string[] }).labelNames;
+    const labels = new Set([...own, ...defaults]);
+    if (m.type === 'histogram') {
+      names.set(`${m.name}_bucket`, new Set([...labels, 'le']));
+      names.set(`${m.name}_sum`, labels);
+      names.set(`${m.name}_count`, labels);
+    } else names.set(m.name, labels);
+  }
+  return names;
+}
+
+test('every metric and label the dashboard and the rules query is one the catalog or Quantum exports', async (t) => {
+  const names = await exported();
+  const d = dashboard();
+  const exprs = [...dashboardExprs(d), ...alertRules().map((r) => r.expr)];
+  t.true(exprs.length > 20);
+  const referenced = new Set<string>();
+  for (const expr of exprs) {
+    const refs = metricReferences(expr);
+    t.true(refs.length > 0, `no metric in ${expr}`);
+    for (const ref of refs) {
+      referenced.add(ref.name);
+      const labels = names.get(ref.name);
+      t.truthy(labels, `${ref.name} (in ${expr}) is not exported`);
+      for (const l of ref.labels) t.true(labels?.has(l), `label ${l} of ${ref.name} (in ${expr}) is not exported`);
+    }
+  }
+  for (const v of d.templating.list.filter((x) => x.type === 'query')) {
+    const m = /^label_values\(([a-zA-Z_:][a-zA-Z0-9_:]*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/.exec(v.definition ?? '');
+    t.truthy(m, `variable ${v.name}`);
+    t.true(names.get(m![1]!)?.has(m![2]!), `variable ${v.name}: ${v.definition}`);
+  }
+  // The dashboard and rules together watch the whole catalog and Quantum's key series.
+  const histograms = new Set(['snapshot_round_seconds', 'quantum_rtt_seconds']);
+  for (const name of [...METRIC_NAMES, 'quantum_rtt_seconds', 'quantum_cwnd_bytes', 'quantum_fec_recoveries_total', 'quantum_retransmissions_total', 'quantum_drops_total']) {
+    t.true(referenced.has(histograms.has(name) ? `${name}_bucket` : name), `${name} is never shown`);
+  }
+});
+
+test('the dashboard queries through its Prometheus datasource variable', (t) => {
+  const text = readFileSync(join(root, 'deploy', 'grafana', 'aetherflow.json'), 'utf8');
+  const d = dashboard();
+  t.true(d.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'));
+  const uids = [...text.matchAll(/"uid": "([^"]*)"/g)].map((m) => m[1]);
+  t.true(uids.filter((u) => u !== 'aetherflow' && u !== '-- Grafana --').every((u) => u === '${datasource}'));
+});
+
+test('the PromQL tokenizer finds selectors and their labels, not functions, keywords or label lists', (t) => {
+  t.deepEqual(
+    metricReferences('histogram_quantile(0.99, sum by (le, phase) (rate(foo_bucket{phase!="total", le=~"a{b"}[$__rate_interval]))) / on (id) group_left (role) bar offset 5m > bool 1 and max without (x) (baz)'),
+    [
+      { name: 'foo_bucket', labels: ['phase', 'le'] },
+      { name: 'bar', labels: [] },
+      { name: 'baz', labels: [] },
+    ],
+  );
+  t.deepEqual(metricReferences('(max(election_state{role="coordinator"}) or vector(0)) < 1'), [{ name: 'election_state', labels: ['role'] }]);
+});
