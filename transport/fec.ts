@@ -182,8 +182,12 @@ export class FecDecoder {
   private readonly maxShardBytes: number;
   private readonly maxDataPackets: number;
   private readonly codec = ReedSolomonCodec.shared();
-  /** recently received data packets by sequence, insertion-ordered, at most maxDataPackets */
-  private readonly data = new Map<number, Buffer>();
+  /**
+   * Recently received data packets in a ring indexed by sequence modulo its size: O(1)
+   * per packet on the hot receive path, and a newer sequence simply evicts an older one.
+   */
+  private readonly ringSeqs: Int32Array;
+  private readonly ringPackets: (Buffer | undefined)[];
   /** groups by firstSeq, insertion-ordered, at most maxGroups */
   private readonly groups = new Map<number, GroupState>();
   /** counters for metrics */
@@ -196,13 +200,23 @@ export class FecDecoder {
     this.maxShardBytes = options.maxShardBytes;
     // Data must outlive its group's parity in flight: keep as many packets as the groups can span.
     this.maxDataPackets = options.maxGroups * RS_MAX_DATA_SHARDS;
+    this.ringSeqs = new Int32Array(this.maxDataPackets).fill(-1);
+    this.ringPackets = new Array<Buffer | undefined>(this.maxDataPackets).fill(undefined);
   }
 
-  /** A data packet received (or recovered): kept while a group may still need it. */
+  /**
+   * A data packet received (or recovered): kept while a group may still need it. The
+   * decoder keeps a reference, not a copy: the caller must not reuse the buffer.
+   */
   onData(seq: number, packet: Buffer): void {
-    if (this.data.has(seq)) return;
-    this.data.set(seq, Buffer.from(packet));
-    if (this.data.size > this.maxDataPackets) this.data.delete(this.data.keys().next().value!);
+    const slot = seq % this.maxDataPackets;
+    this.ringSeqs[slot] = seq | 0;
+    this.ringPackets[slot] = packet;
+  }
+
+  private dataAt(seq: number): Buffer | undefined {
+    const slot = seq % this.maxDataPackets;
+    return this.ringSeqs[slot] === (seq | 0) ? this.ringPackets[slot] : undefined;
   }
 
   /** Recovered data packets' wire bytes, to process as if received; empty when nothing (or nothing certain) can be rebuilt. */
@@ -230,7 +244,7 @@ export class FecDecoder {
     const shards: (Buffer | undefined)[] = [];
     const missing: number[] = [];
     for (let i = 0; i < g.k; i++) {
-      const packet = this.data.get(seqAt(firstSeq, i));
+      const packet = this.dataAt(seqAt(firstSeq, i));
       if (packet === undefined) {
         missing.push(i);
         shards.push(undefined);
