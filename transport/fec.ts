@@ -129,7 +129,8 @@ export class FecEncoder {
       return out;
     }
     this.group ??= { firstSeq: seq, startedMs: nowMs, packets: [] };
-    this.group.packets.push(Buffer.from(packet));
+    // A reference, not a copy: the packet's wire bytes are immutable once sent (retransmissions resend them as they are).
+    this.group.packets.push(packet);
     if (this.group.packets.length >= this.k) out.push(...this.close());
     return out;
   }
