@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AetherError } from '../common/errors.js';
-import { LocalEtcd, membersFile, publishLocalEtcd, runtimeDir, unpublishLocalEtcd, type LocalEtcdMember } from './local-etcd.js';
+import { LocalEtcd, publishLocalEtcd, readPublishedEtcd, runtimeDir, unpublishLocalEtcd } from './local-etcd.js';
 import { Supervisor, processAlive, type ProcessEvent } from './supervisor.js';
 import type { Topology } from './types.js';
 
@@ -81,7 +81,7 @@ export class Launch {
     const logDir = join(runtimeDir(topology), 'logs');
     let etcd: LocalEtcd | undefined;
     if (topology.etcd.endpoints.length === 0) {
-      refuseIfRunning(topology);
+      await refuseOrAdopt(topology);
       onEvent({ type: 'etcd-starting', members: topology.etcd.members });
       etcd = await LocalEtcd.start({ members: topology.etcd.members, dataDir: topology.etcd.dataDir, logDir, token: `aetherflow-${topology.name}` });
       publishLocalEtcd(topology, etcd);
@@ -128,18 +128,29 @@ export class Launch {
   }
 }
 
-/** Two `up`s of one topology would fight over ports and data: the second refuses. */
-function refuseIfRunning(topology: Topology): void {
-  const file = membersFile(topology);
-  if (!existsSync(file)) return;
-  let members: LocalEtcdMember[];
-  try {
-    members = JSON.parse(readFileSync(file, 'utf8')) as LocalEtcdMember[];
-  } catch {
-    return;
+/**
+ * Two `up`s of one topology would fight over ports and data: the second refuses. When
+ * the `up` that started the local etcd is gone (killed), its orphaned etcd is stopped —
+ * the pid is checked against the member's data dir first, in case it was reused.
+ */
+async function refuseOrAdopt(topology: Topology): Promise<void> {
+  const published = readPublishedEtcd(topology);
+  if (!published) return;
+  if (published.upPid !== process.pid && processAlive(published.upPid)) {
+    throw new AetherError('UNAVAILABLE', `topology "${topology.name}" already runs on this machine (\`up\` pid ${published.upPid}); stop it first`);
   }
-  const live = members.filter((m) => processAlive(m.pid));
-  if (live.length > 0) {
-    throw new AetherError('UNAVAILABLE', `topology "${topology.name}" already runs on this machine (its etcd has pid ${live.map((m) => m.pid).join(', ')}); stop that \`up\` first (if it was killed, \`kill ${live.map((m) => m.pid).join(' ')}\` stops its etcd)`);
+  const orphans = published.members.filter((m) => processAlive(m.pid) && commandLine(m.pid).includes(m.dataDir));
+  for (const m of orphans) process.kill(m.pid, 'SIGTERM');
+  const deadline = Date.now() + 5000;
+  while (orphans.some((m) => processAlive(m.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const m of orphans) if (processAlive(m.pid)) process.kill(m.pid, 'SIGKILL');
+  unpublishLocalEtcd(topology);
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
   }
 }

@@ -12,8 +12,9 @@ import type { Topology } from './types.js';
  *
  * Where clients find it: `up` writes the endpoints, one per line, to
  * `.aetherflow/<name>/etcd-endpoints` (relative to the working directory of `up`, like
- * the topology's dataDirs), and the members (name, pid, URLs) as JSON to
- * `.aetherflow/<name>/etcd-members.json`; both are removed when it stops.
+ * the topology's dataDirs), and `{upPid, members: [{name, pid, clientUrl, peerUrl,
+ * dataDir}]}` as JSON to `.aetherflow/<name>/etcd-members.json`; both are removed when
+ * it stops.
  * `etcdEndpoints(topology)` is how `status`, the client and chaos commands read them.
  *
  * Ports are picked free on the first start and kept in `<dataDir>/ports.json`: etcd
@@ -227,11 +228,28 @@ export function membersFile(topology: Pick<Topology, 'name'>): string {
   return join(runtimeDir(topology), 'etcd-members.json');
 }
 
+/** The members file: which `up` started the local etcd, and its members. */
+export interface PublishedEtcd {
+  readonly upPid: number;
+  readonly members: readonly LocalEtcdMember[];
+}
+
 /** Publishes a running local etcd to clients of this topology (see the file comment). */
 export function publishLocalEtcd(topology: Pick<Topology, 'name'>, etcd: LocalEtcd): void {
   mkdirSync(runtimeDir(topology), { recursive: true });
   writeFileSync(endpointsFile(topology), etcd.endpoints.join('\n') + '\n');
-  writeFileSync(membersFile(topology), JSON.stringify(etcd.members, null, 2) + '\n');
+  const published: PublishedEtcd = { upPid: process.pid, members: etcd.members };
+  writeFileSync(membersFile(topology), JSON.stringify(published, null, 2) + '\n');
+}
+
+/** What the members file says, or undefined when there is none (or it is unreadable). */
+export function readPublishedEtcd(topology: Pick<Topology, 'name'>): PublishedEtcd | undefined {
+  try {
+    const p = JSON.parse(readFileSync(membersFile(topology), 'utf8')) as PublishedEtcd;
+    return typeof p.upPid === 'number' && Array.isArray(p.members) ? p : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function unpublishLocalEtcd(topology: Pick<Topology, 'name'>): void {
