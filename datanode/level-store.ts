@@ -353,23 +353,27 @@ export class LevelStore implements Store {
   }
 
   /** Stamps when its batch is formed; the version shares its value bytes with the stored encoding (one copy). */
-  private async writeLocal(key: Buffer, value: Buffer | null): Promise<Version> {
+  private writeLocal(key: Buffer, value: Buffer | null): Promise<Version> {
     let version: Version | undefined;
     const stored = encodeStoredValue(value);
-    await this.enqueueWrite((ops) => {
+    return this.enqueueWrite((ops) => {
       version = { key, value: value === null ? null : stored.subarray(1), ts: this.clock.stamp(), origin: this.origin };
       pushVersionOps(ops, 'put', version, stored);
+    }).then(() => {
+      assert(version, 'a resolved write was stamped');
+      return version;
     });
-    assert(version, 'a resolved write was stamped');
-    return version;
   }
 
-  private async enqueueWrite(prepare: (ops: Op[]) => void): Promise<void> {
-    while (this.queue.length >= this.maxQueuedWrites) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-    this.checkOpen();
+  /** Queues a write for the next batch; `prepare` appends its ops when the batch is formed. */
+  private enqueueWrite(prepare: (ops: Op[]) => void): Promise<void> {
+    if (this.queue.length >= this.maxQueuedWrites) {
+      return new Promise<void>((resolve) => this.roomWaiters.push(resolve)).then(() => this.enqueueWrite(prepare));
+    }
+    if (this.state !== 'open') return Promise.reject(storeClosedError(this.origin));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ kind: 'write', prepare, resolve, reject });
-      void this.pump();
+      if (!this.pumping) void this.pump();
     });
   }
 

@@ -258,7 +258,9 @@ export class Connection {
       this.wantClose = true;
       this.transition('CLOSING');
     } else if (this.stateValue === 'SYN_SENT' || this.stateValue === 'SYN_RCVD') {
-      this.end('CLOSED', null);
+      // Messages already queued still go out: CLOSING follows ESTABLISHED at once.
+      if (this.sendStreams.queuedBytes > 0 || this.sendStreams.hasUnsent) this.wantClose = true;
+      else this.end('CLOSED', null);
     }
     return this.finish(nowMs);
   }
@@ -296,8 +298,9 @@ export class Connection {
     // Before the handshake completes only the SYN|ACK (or an RST) means anything.
     if (this.stateValue === 'SYN_SENT' && !hasFlag(p, Flag.RST) && !(hasFlag(p, Flag.SYN) && hasFlag(p, Flag.ACK))) return this.drop('state');
     if (hasFlag(p, Flag.RST) && (reliable || hasFlag(p, Flag.FEC))) return this.drop('bad_flags');
+    // An RST is exempt: a stateless endpoint sends it with sequence 0, and replaying one can only end a connection already ended.
     if (!reliable) {
-      if (!this.replay.accept(p.sequence)) return this.drop('replay');
+      if (!hasFlag(p, Flag.RST) && !this.replay.accept(p.sequence)) return this.drop('replay');
     } else {
       const verdict = this.received.add(p.sequence);
       if (verdict === 'duplicate') {
@@ -599,7 +602,10 @@ export class Connection {
   private transition(to: ConnectionState): void {
     assert(TRANSITIONS[this.stateValue].includes(to), () => `connection transition ${this.stateValue} → ${to}`);
     this.stateValue = to;
-    if (to === 'ESTABLISHED') this.out.established = true;
+    if (to === 'ESTABLISHED') {
+      this.out.established = true;
+      if (this.wantClose) this.transition('CLOSING');
+    }
   }
 
   private end(to: 'CLOSED' | 'RESET', error: AetherError | null): void {

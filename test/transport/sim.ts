@@ -26,6 +26,8 @@ export type Tap = (from: 'A' | 'B', datagram: Buffer) => Buffer[];
 
 export interface SimPairOptions {
   readonly extra?: Partial<Omit<EndpointOptions, 'socket'>>;
+  /** Overrides for B only. */
+  readonly extraB?: Partial<Omit<EndpointOptions, 'socket'>>;
   readonly linkBack?: LinkConditions | undefined;
   readonly tap?: Tap;
 }
@@ -39,7 +41,7 @@ export function simPair(seed: number, link: LinkConditions | undefined, options:
   const extra = options.extra ?? {};
   const linkBack = 'linkBack' in options ? options.linkBack : link;
   const a = new Endpoint({ socket: tapped(net.bind(A), 'A', options.tap), scheduler: clock, random, seed, metrics: metricsA, links: () => link, ...extra });
-  const b = new Endpoint({ socket: tapped(net.bind(B), 'B', options.tap), scheduler: clock, random, seed: seed + 1, metrics: metricsB, links: () => linkBack, ...extra });
+  const b = new Endpoint({ socket: tapped(net.bind(B), 'B', options.tap), scheduler: clock, random, seed: seed + 1, metrics: metricsB, links: () => linkBack, ...extra, ...options.extraB });
   const atA: QuantumMessage[] = [];
   const atB: QuantumMessage[] = [];
   a.onMessage((m) => void atA.push(m));
