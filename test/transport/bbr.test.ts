@@ -176,3 +176,12 @@ test('cwnd never drops below 4 packets, and is 10 packets before any ack', (t) =
   t.true(bbr.cwndBytes >= 4 * MSS);
   t.is(bbr.minRttMs, Number.POSITIVE_INFINITY);
 });
+
+test('in PROBE_BW, cwnd is 2·BDP plus three send quanta (1 ms of pacing each)', (t) => {
+  const { bbr } = simulate(link, 3000);
+  const bdp = (bbr.btlBwBytesPerSec * bbr.minRttMs) / 1000;
+  t.is(bbr.sendQuantumBytes, Math.min(bbr.pacingRateBytesPerSec / 1000, 65536));
+  const target = 2 * bdp + 3 * bbr.sendQuantumBytes;
+  t.true(bbr.cwndBytes <= target + 2 * MSS + 1, `cwnd ${bbr.cwndBytes} target ${target}`);
+  t.true(bbr.cwndBytes >= 0.9 * 2 * bdp, `cwnd ${bbr.cwndBytes} bdp ${bdp}`);
+});
