@@ -138,7 +138,15 @@ interface ReplayState {
 
 type StoreJob =
   | { readonly kind: 'collect'; readonly id: number }
-  | { readonly kind: 'apply'; readonly id: number; readonly frontier: Glt; readonly watermark: Glt; readonly source: 'staged' | 'catchup' | 'replay' };
+  | {
+      readonly kind: 'apply';
+      readonly id: number;
+      readonly frontier: Glt;
+      readonly fetched: Glt;
+      readonly watermark: Glt;
+      readonly horizon: Glt | undefined;
+      readonly source: 'staged' | 'catchup' | 'replay' | 'advance';
+    };
 
 function roundOrder(aEpoch: bigint, aId: number, bEpoch: bigint, bId: number): number {
   if (aEpoch !== bEpoch) return aEpoch < bEpoch ? -1 : 1;
@@ -151,6 +159,19 @@ export class LeaderRound {
   private epoch = 0n;
   /** Last committed GLT applied to the data nodes. Invariant (M): never decreases. */
   private frontier: Glt = GLT_ZERO;
+  /**
+   * The data nodes hold every committed version ≤ fetched (frontier ≤ fetched ≤ known.T).
+   * Above the frontier only while excluded: an excluded region keeps fetching committed
+   * snapshots (invisible to reads, which stop at the frontier), so that when a round
+   * readmits it, it needs no catch-up inside that round's budget.
+   */
+  private fetched: Glt = GLT_ZERO;
+  /**
+   * The GC horizon of a full state transfer fetched while the frontier could not move.
+   * Collecting then would drop our own unshipped versions before they are re-stamped (D),
+   * so it waits for the apply that advances the frontier.
+   */
+  private pendingHorizon: Glt | undefined;
   /** Own versions ≤ watermark are in every snapshot (see watermarks.ts). Never decreases. */
   private watermark: Glt = GLT_ZERO;
   /** The newest commit known (Begin.prev, Commit, etcd). */
@@ -201,6 +222,7 @@ export class LeaderRound {
       if (ev.type !== 'started') return out;
       this.phase = 'running';
       this.frontier = ev.frontier;
+      this.fetched = ev.frontier;
       this.watermark = ev.watermark;
       if (ev.membership) this.membership = ev.membership;
       if (ev.last) this.learnCommit(ev.last.T, ev.last.prevT, ev.last.members, out);
@@ -258,7 +280,7 @@ export class LeaderRound {
       case 'catchup': {
         const c = this.catchUp;
         const p = this.replay;
-        if (msg.mode === 'all' && c && msg.reqId === c.reqId && gltEquals(msg.from, c.from) && compareGlt(msg.to, this.frontier) > 0) c.reply = msg;
+        if (msg.mode === 'all' && c && msg.reqId === c.reqId && gltEquals(msg.from, c.from) && compareGlt(msg.to, this.fetched) > 0) c.reply = msg;
         if (msg.mode === 'own' && p && msg.reqId === p.reqId && gltEquals(msg.to, p.to) && p.peers.includes(msg.region)) p.replies.set(msg.region, msg);
         return;
       }
@@ -387,10 +409,13 @@ export class LeaderRound {
       return;
     }
     assert(result.kind === 'applied', 'apply job answered with applied');
+    this.fetched = maxGlt(this.fetched, j.fetched);
+    if (j.horizon && this.pendingHorizon && compareGlt(j.horizon, this.pendingHorizon) >= 0) this.pendingHorizon = undefined;
     if (compareGlt(j.frontier, this.frontier) > 0) {
       this.frontier = j.frontier;
       out.push({ type: 'frontier', frontier: j.frontier });
     }
+    assert(compareGlt(this.frontier, this.fetched) <= 0, 'the frontier never passes what the data nodes hold');
     this.watermark = maxGlt(this.watermark, j.watermark);
     if (j.source === 'catchup') this.catchUp = undefined;
     else if (j.source === 'replay') this.replay = undefined;
@@ -434,13 +459,15 @@ export class LeaderRound {
       const replay = this.replay && this.replay.replies.size === this.replay.peers.length ? this.replay : undefined;
       if (head) {
         assert(compareGlt(head.prevT, this.frontier) <= 0, 'a staged commit is applied only on top of its prev');
-        this.startApply('staged', head.versions, head.T, undefined, out);
+        this.startApply('staged', head.versions, head.T, head.T, undefined, out);
       } else if (reply) {
-        this.startApply('catchup', reply.versions, reply.to, reply.full ? reply.horizon : undefined, out);
+        this.startApply('catchup', reply.versions, this.advanceTo(reply.to), reply.to, reply.full ? reply.horizon : undefined, out);
       } else if (replay) {
         const replies = [...replay.replies.values()];
         const horizon = replies.filter((x) => x.full).reduce<Glt | undefined>((h, x) => (h ? maxGlt(h, x.horizon) : x.horizon), undefined);
-        this.startApply('replay', mergeDeltas(replies.map((x) => x.versions)), replay.to, horizon, out);
+        this.startApply('replay', mergeDeltas(replies.map((x) => x.versions)), this.advanceTo(replay.to), replay.to, horizon, out);
+      } else if (compareGlt(this.advanceTo(this.fetched), this.frontier) > 0) {
+        this.startApply('advance', [], this.fetched, this.fetched, undefined, out);
       }
     }
     this.maybeCatchUp(nowMs, out);
@@ -471,46 +498,64 @@ export class LeaderRound {
     if (Number.isFinite(next)) out.push({ type: 'wakeAt', atMs: next });
   }
 
-  private startApply(source: 'staged' | 'catchup' | 'replay', versions: readonly Version[], frontier: Glt, horizon: Glt | undefined, out: LeaderAction[]): void {
+  /**
+   * How far the frontier may go once the data nodes hold the committed versions up to
+   * `to`: all the way while our own versions up to it are in the snapshots — we are a
+   * member of the newest commit, or this round readmits us and we have re-stamped
+   * (collected) — else nowhere (an excluded region's reads at `to` would show its
+   * unshipped writes).
+   */
+  private advanceTo(to: Glt): Glt {
+    const r = this.round;
+    const mayAdvance = this.known.members.includes(this.config.region) || (r?.joinWatermark !== undefined && r.phase !== 'collecting');
+    return mayAdvance ? maxGlt(this.frontier, to) : this.frontier;
+  }
+
+  private startApply(source: 'staged' | 'catchup' | 'replay' | 'advance', versions: readonly Version[], frontier: Glt, fetched: Glt, horizon: Glt | undefined, out: LeaderAction[]): void {
+    let gc = horizon;
+    if (compareGlt(frontier, this.frontier) <= 0) {
+      if (horizon) this.pendingHorizon = this.pendingHorizon ? maxGlt(this.pendingHorizon, horizon) : horizon;
+      gc = undefined;
+    } else if (this.pendingHorizon) {
+      gc = gc ? maxGlt(gc, this.pendingHorizon) : this.pendingHorizon;
+    }
     const jobId = this.nextJobId++;
-    this.job = { kind: 'apply', id: jobId, frontier, watermark: this.watermark, source };
-    out.push({ type: 'job', job: { type: 'apply', jobId, versions, frontier, watermark: this.watermark, ...(horizon ? { horizon } : {}) } });
+    this.job = { kind: 'apply', id: jobId, frontier, fetched, watermark: this.watermark, horizon: gc, source };
+    out.push({ type: 'job', job: { type: 'apply', jobId, versions, frontier, watermark: this.watermark, ...(gc ? { horizon: gc } : {}) } });
   }
 
   /**
-   * Behind the newest known commit: fetch the committed versions in (frontier, target].
-   * Allowed only when our own versions up to the target are in the snapshots — we were a
-   * member of it, or this round readmits us and we have re-stamped (collected) —
-   * otherwise our reads at the target would differ from everyone else's. Two ways run
-   * side by side, the first to finish is applied: 'all' from one peer at or past the
-   * target (rotating on refusal or timeout), and, when the target is the one commit
-   * after our frontier, 'own' from each of its other members (a replay of its deltas).
+   * Behind the newest known commit: fetch the committed versions in (fetched, target].
+   * (Whether the frontier may follow is `advanceTo`'s call.) Two ways run side by side,
+   * the first to finish is applied: 'all' from one peer at or past the target (rotating
+   * on refusal or timeout), and, when the target is the one commit after what we hold,
+   * 'own' from each of its other members (a replay of its deltas).
    */
   private maybeCatchUp(nowMs: number, out: LeaderAction[]): void {
     const me = this.config.region;
     const r = this.round;
     let target: Glt | undefined;
     if (this.applyQueue.length > 0) target = undefined;
-    else if (this.known.members.includes(me) && compareGlt(this.known.T, this.frontier) > 0) target = this.known.T;
-    else if (r?.joinWatermark && r.phase !== 'collecting' && compareGlt(r.prevT, this.frontier) > 0) target = r.prevT;
+    else if (compareGlt(this.known.T, this.fetched) > 0) target = this.known.T;
+    else if (r?.joinWatermark && compareGlt(r.prevT, this.fetched) > 0) target = r.prevT;
     const applying = this.job?.kind === 'apply' ? this.job.source : undefined;
     const c = this.catchUp;
-    if (c && applying !== 'catchup' && (!target || !gltEquals(c.from, this.frontier) || compareGlt(c.to, target) < 0)) this.catchUp = undefined;
+    if (c && applying !== 'catchup' && (!target || !gltEquals(c.from, this.fetched) || compareGlt(c.to, target) < 0)) this.catchUp = undefined;
     const p = this.replay;
-    if (p && applying !== 'replay' && (!target || !gltEquals(p.from, this.frontier) || !gltEquals(p.to, target))) this.replay = undefined;
+    if (p && applying !== 'replay' && (!target || !gltEquals(p.from, this.fetched) || !gltEquals(p.to, target))) this.replay = undefined;
     if (!target) return;
 
     if (!this.catchUp) {
-      const fresh: CatchUpState = { reqId: this.nextReqId++, from: this.frontier, to: target, donor: '', sentAtMs: nowMs, reply: undefined };
+      const fresh: CatchUpState = { reqId: this.nextReqId++, from: this.fetched, to: target, donor: '', sentAtMs: nowMs, reply: undefined };
       this.catchUp = fresh;
       this.sendCatchUp(fresh, nowMs, out, false);
     } else if (!this.catchUp.reply && nowMs - this.catchUp.sentAtMs >= this.config.catchUpRetryMs) {
       this.sendCatchUp(this.catchUp, nowMs, out, true);
     }
 
-    if (!this.replay && gltEquals(target, this.known.T) && gltEquals(this.known.prevT, this.frontier)) {
+    if (!this.replay && gltEquals(target, this.known.T) && gltEquals(this.known.prevT, this.fetched)) {
       const peers = this.known.members.filter((m) => m !== me);
-      this.replay = { reqId: this.nextReqId++, from: this.frontier, to: target, peers, replies: new Map(), sentAtMs: nowMs };
+      this.replay = { reqId: this.nextReqId++, from: this.fetched, to: target, peers, replies: new Map(), sentAtMs: nowMs };
       this.sendReplay(this.replay, out);
     } else if (this.replay && this.replay.replies.size < this.replay.peers.length && nowMs - this.replay.sentAtMs >= this.config.catchUpRetryMs) {
       this.replay.sentAtMs = nowMs;

@@ -155,17 +155,38 @@ test('as a donor: serves up to its frontier, its own versions up to its watermar
   t.like(sends(msg(l, { type: 'catchup-request', reqId: 3, mode: 'all', region: 'b', from: g(200n), to: g(300n) }))[0], { msg: { type: 'catchup-refused' } });
 });
 
-test('rejoin: excluded, it asks to be readmitted; the readmitting round re-stamps above its watermark and ships from there', (t) => {
+test('rejoin: excluded, it asks to be readmitted and fetches committed snapshots without advancing; the readmitting round re-stamps, then advances', (t) => {
   const l = new LeaderRound(CONFIG);
   const out = l.handle({ type: 'started', nowMs: 0, frontier: g(100n), watermark: g(100n), last: undefined, membership: { version: 2, members: ['b', 'c'], excluded: [{ region: 'a', watermark: g(100n) }] } });
   t.like(sends(out, 'join')[0], { to: COORDINATOR, msg: { type: 'join', region: 'a' } });
   t.is(sends(l.handle({ type: 'tick', nowMs: 5 }), 'join').length, 0, 'not before joinRetryMs');
   t.is(sends(l.handle({ type: 'tick', nowMs: 20 }), 'join').length, 1);
-  const collect = jobs(msg(l, begin(400n, { joining: [{ region: 'a', watermark: g(100n) }], prev: { T: g(300n), prevT: g(200n), members: ['b', 'c'] } }), 21))[0]!;
+  const prev = { T: g(300n), prevT: g(200n), members: ['b', 'c'] };
+  const began = msg(l, begin(400n, { joining: [{ region: 'a', watermark: g(100n) }], prev }), 21);
+  const collect = jobs(began)[0]!;
   t.like(collect, { type: 'collect', T: g(400n), after: g(100n), restampAfter: g(100n) });
+  const req = sends(began, 'catchup-request').find((x) => x.msg.type === 'catchup-request' && x.msg.mode === 'all')!;
+  t.like(req.msg, { from: g(100n), to: g(300n) });
+  msg(l, { type: 'catchup', reqId: (req.msg as { reqId: number }).reqId, mode: 'all', region: req.to, from: g(100n), to: g(300n), full: false, horizon: g(0n), versions: [v('y', 250n, 'b-d1')] }, 21);
   const after = done(l, collect, { kind: 'collected', versions: [] }, 22);
   t.like(sends(after, 'delta')[0], { msg: { base: g(100n), versions: [] } });
-  t.true(sends(after, 'catchup-request').length > 0, 'catches up to prev once re-stamped');
+  const fetch = jobs(after)[0]!;
+  t.like(fetch, { type: 'apply', frontier: g(300n) }, 'after the re-stamp, its frontier may follow what it fetched');
+  msg(l, delta('b', 400n, [], { base: g(300n) }));
+  msg(l, delta('c', 400n, [], { base: g(300n) }));
+  t.is(sends(done(l, fetch, { kind: 'applied' }, 23), 'ready').length, 1);
+});
+
+test('while excluded, fetched snapshots never move the frontier', (t) => {
+  const l = new LeaderRound(CONFIG);
+  l.handle({ type: 'started', nowMs: 0, frontier: g(100n), watermark: g(100n), last: undefined, membership: { version: 2, members: ['b', 'c'], excluded: [{ region: 'a', watermark: g(100n) }] } });
+  const out = l.handle({ type: 'committed', nowMs: 1, record: { T: g(300n), prevT: g(200n), epoch: 5n, roundId: 1, members: ['b', 'c'], beginToReadyMs: 1, coordinator: 'c' } });
+  const req = sends(out, 'catchup-request')[0]!;
+  const apply = jobs(msg(l, { type: 'catchup', reqId: (req.msg as { reqId: number }).reqId, mode: 'all', region: req.to, from: g(100n), to: g(300n), full: true, horizon: g(250n), versions: [] }, 2))[0]!;
+  t.like(apply, { type: 'apply', frontier: g(100n) });
+  t.false('horizon' in apply, 'no GC before our unshipped versions are re-stamped');
+  done(l, apply, { kind: 'applied' }, 3);
+  t.deepEqual(l.currentFrontier, g(100n));
 });
 
 test('a failed collect (a data node down) leaves the round; a failed apply is retried', (t) => {
