@@ -2,7 +2,8 @@
  * `aetherflow bench store`: the data node's MVCC store on LevelDB, each figure against
  * its peer in the same run (absolute times drift on a shared machine):
  *  (a) put throughput through LevelStore (group commit, version + change entry per write)
- *      vs raw classic-level batches of the same keys and values;
+ *      vs raw classic-level batches of the same keys and values; beside it, for scale,
+ *      raw batches of the store's own two entries per write (the layout's cost alone);
  *  (b) changes(from, T) returning 1,000 changed keys, in a store of 10k keys vs 1M keys;
  *  (c) get(key, T) latency with 10 versions per key.
  * The two big stores of (b) are loaded with raw batched writes of well-formed version and
@@ -79,13 +80,15 @@ async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
  * LevelStore.put (PUT_IN_FLIGHT writers, one put in flight each), the same keys and values. The two alternate
  * in rounds so a change of load on the shared machine hits both alike.
  */
-async function putsPerSec(n: number): Promise<{ raw: number; mvcc: number }> {
+async function putsPerSec(n: number): Promise<{ raw: number; layout: number; mvcc: number }> {
   return withDir(async (dir) => {
     const db = new Level<Buffer, Buffer>(join(dir, 'raw'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const layoutDb = new Level<Buffer, Buffer>(join(dir, 'layout'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
+    await layoutDb.open();
     const store = await LevelStore.open({ path: join(dir, 'mvcc'), origin: ORIGIN, clock: CLOCK });
-    let rawMs = 0;
-    let mvccMs = 0;
+    const ms = { raw: 0, layout: 0, mvcc: 0 };
+    const baseNs = BigInt(Date.now()) * 1_000_000n;
     try {
       const round = Math.ceil(n / PUT_ROUNDS);
       for (let r = 0; r < n; r += round) {
@@ -96,7 +99,18 @@ async function putsPerSec(n: number): Promise<{ raw: number; mvcc: number }> {
           for (let j = i; j < Math.min(end, i + RAW_BATCH); j++) ops.push({ type: 'put' as const, key: keyOf(j), value: valueOf(j) });
           await db.batch(ops);
         }
-        rawMs += performance.now() - started;
+        ms.raw += performance.now() - started;
+        started = performance.now();
+        for (let i = r; i < end; i += RAW_BATCH) {
+          const ops = [];
+          for (let j = i; j < Math.min(end, i + RAW_BATCH); j++) {
+            const ts: Glt = { wall: baseNs + BigInt(j), logical: 0 };
+            const value = encodeStoredValue(valueOf(j));
+            ops.push({ type: 'put' as const, key: versionKey(keyOf(j), ts, ORIGIN), value }, { type: 'put' as const, key: changeKey(ts, ORIGIN, keyOf(j)), value });
+          }
+          await layoutDb.batch(ops);
+        }
+        ms.layout += performance.now() - started;
         started = performance.now();
         let next = r;
         const client = async () => {
@@ -106,13 +120,14 @@ async function putsPerSec(n: number): Promise<{ raw: number; mvcc: number }> {
           }
         };
         await Promise.all(Array.from({ length: PUT_IN_FLIGHT }, client));
-        mvccMs += performance.now() - started;
+        ms.mvcc += performance.now() - started;
       }
     } finally {
       await db.close();
+      await layoutDb.close();
       await store.shutdown();
     }
-    return { raw: (n / rawMs) * 1000, mvcc: (n / mvccMs) * 1000 };
+    return { raw: (n / ms.raw) * 1000, layout: (n / ms.layout) * 1000, mvcc: (n / ms.mvcc) * 1000 };
   });
 }
 
@@ -200,8 +215,8 @@ export async function runStoreBench(options: Options): Promise<Figure[]> {
   if (!Number.isInteger(bigKeys) || bigKeys < 10_000) throw new AetherError('USAGE', `--big-keys must be an integer ≥ 10000, got ${options.bigKeys}`);
   const log = (s: string) => void (options.json || process.stderr.write(`${s}\n`));
 
-  log(`(a) ${puts} puts, alternating: raw classic-level batches of ${RAW_BATCH} / LevelStore.put, ${PUT_IN_FLIGHT} in flight…`);
-  const { raw, mvcc } = await putsPerSec(puts);
+  log(`(a) ${puts} puts, alternating: raw classic-level batches of ${RAW_BATCH} / the same as version + change entries / LevelStore.put, ${PUT_IN_FLIGHT} in flight…`);
+  const { raw, layout, mvcc } = await putsPerSec(puts);
   log(`(b) changes of ${CHANGED_KEYS} keys in a store of 10k keys…`);
   const small = await changesMs(10_000, log);
   log(`(b) changes of ${CHANGED_KEYS} keys in a store of ${bigKeys} keys…`);
@@ -214,6 +229,7 @@ export async function runStoreBench(options: Options): Promise<Figure[]> {
   const figs: Figure[] = [
     { name: 'put_raw_level_per_s', measured: Math.round(raw), unit: 'writes/s', goal: null, met: null },
     { name: 'put_mvcc_per_s', measured: Math.round(mvcc), unit: 'writes/s', goal: null, met: null },
+    { name: 'put_layout_only_vs_raw_ratio', measured: round(layout / raw), unit: 'ratio', goal: null, met: null },
     { name: 'put_mvcc_vs_raw_ratio', measured: round(putRatio), unit: 'ratio', goal: '≥ 0.5', met: putRatio >= 0.5 },
     { name: 'changes_1k_in_10k_ms', measured: round(small, 3), unit: 'ms', goal: null, met: null },
     { name: `changes_1k_in_${bigKeys >= 1_000_000 ? `${bigKeys / 1_000_000}M` : bigKeys}_ms`, measured: round(big, 3), unit: 'ms', goal: null, met: null },
