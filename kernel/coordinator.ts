@@ -354,21 +354,30 @@ export class Coordinator {
   }
 
   /**
-   * Out of budget. Blame: members that never reported, members others still miss, and
-   * members not caught up. When nobody reported at all, the coordinator itself is the
-   * likely one cut off, so no one is blamed. A member blamed missThreshold times in a row
-   * is excluded, never the last one standing.
+   * Out of budget. Blame, so that one broken region or link costs the fewest exclusions:
+   *  - nobody reported: the coordinator itself is the likely one cut off — no one;
+   *  - some members silent: those (the others most likely wait on them);
+   *  - everyone reported: the member(s) the most reports name as missing (a member not
+   *    caught up names itself); on a tie the greatest name only — a cut link between two
+   *    regions names both, and excluding one of them is enough.
+   * A member blamed missThreshold times in a row is excluded, never the last one standing.
    */
   private abort(r: Round, nowMs: number, out: CoordinatorAction[]): void {
     for (const to of r.members) out.push({ type: 'send', to, msg: { type: 'abort', epoch: this.epoch!, roundId: r.roundId, T: r.T } });
     const reported = new Set([...r.ready, ...r.waiting.keys()]);
     const blamed = new Set<string>();
-    if (reported.size > 0) {
-      for (const m of r.members) if (!reported.has(m)) blamed.add(m);
+    const silent = r.members.filter((m) => !reported.has(m));
+    if (reported.size > 0 && silent.length > 0) {
+      for (const m of silent) blamed.add(m);
+    } else if (reported.size > 0) {
+      const named = new Map<string, number>();
       for (const [region, w] of r.waiting) {
-        for (const x of w.missing) blamed.add(x);
-        if (!w.caughtUp) blamed.add(region);
+        for (const x of w.missing) named.set(x, (named.get(x) ?? 0) + 1);
+        if (!w.caughtUp) named.set(region, (named.get(region) ?? 0) + 1);
       }
+      const most = Math.max(0, ...named.values());
+      const top = [...named].filter(([, n]) => n === most && n > 0).map(([x]) => x).sort();
+      if (top.length > 0) blamed.add(top[top.length - 1]!);
     }
     const m = this.membership!;
     const exclude: string[] = [];

@@ -30,12 +30,13 @@ export function randomSpec(seed: number): SimSpec {
   const nFaults = rng.int(4);
   for (let i = 0; i < nFaults; i++) {
     const atMs = rng.between(10, durationMs - 20);
-    const kind = rng.int(7);
+    const kind = rng.int(8);
     if (kind === 0) faults.push({ atMs, kind: 'crash', target: { kind: 'coordinator', index: rng.int(2) }, downMs: rng.between(5, 80) });
     else if (kind === 1) faults.push({ atMs, kind: 'crash', target: { kind: 'leader', region: rng.int(regions.length) }, downMs: rng.between(2, 60) });
     else if (kind === 2) faults.push({ atMs, kind: 'crash', target: { kind: 'datanode', region: rng.int(regions.length), index: rng.int(2) }, downMs: rng.between(2, 60) });
     else if (kind === 3 || kind === 4) faults.push({ atMs, kind: 'partition', region: rng.int(regions.length), durationMs: rng.between(20, 200) });
     else if (kind === 5) faults.push({ atMs, kind: 'depose' });
+    else if (kind === 6) faults.push({ atMs, kind: 'cut', regions: [rng.int(regions.length), rng.int(regions.length)], durationMs: rng.between(20, 200) });
     else faults.push({ atMs, kind: 'persist-glitch' });
   }
   const lossy = rng.chance(0.5);
@@ -141,6 +142,19 @@ export const scenarios: readonly SimSpec[] = [
       { atMs: 213, kind: 'crash', target: { kind: 'leader', region: 1 }, downMs: 5 },
       { atMs: 307, kind: 'crash', target: { kind: 'datanode', region: 0, index: 1 }, downMs: 30 },
     ],
+  },
+  {
+    ...BASE,
+    ...CLEAN_TIMING,
+    seed: 808,
+    name: 'a cut link between two regions costs one exclusion, not two',
+    regions: [1, 1, 1],
+    maxOffsetMs: 20,
+    net: CLEAN,
+    durationMs: 500,
+    writeEveryMs: 0.7,
+    keys: 8,
+    faults: [{ atMs: 100, kind: 'cut', regions: [0, 1], durationMs: 200 }],
   },
   {
     // Seed 12's random deployment (3 regions), with every leader crashing while round

@@ -24,6 +24,8 @@ export type Fault =
   | { readonly atMs: number; readonly kind: 'crash'; readonly target: ProcessRef; readonly downMs: number }
   /** Cut one region's site from every other site (its coordinator too, if one lives there). */
   | { readonly atMs: number; readonly kind: 'partition'; readonly region: number; readonly durationMs: number }
+  /** Cut the link between two regions (both ways); each still reaches everyone else. */
+  | { readonly atMs: number; readonly kind: 'cut'; readonly regions: readonly [number, number]; readonly durationMs: number }
   /** The elected coordinator loses its etcd lease while it keeps running (cut from etcd only). */
   | { readonly atMs: number; readonly kind: 'depose' }
   /** The next persist's outcome is unknown to the coordinator (it may or may not have applied). */
@@ -550,6 +552,13 @@ export class World {
         this.net.isolate(site, this.regions.map((r) => r.name));
         this.log(`partition ${site}`);
         this.at(f.durationMs, { kind: 'heal', region: f.region });
+        return;
+      }
+      case 'cut': {
+        const [a, b] = f.regions.map((i) => this.regions[i % this.regions.length]!.name) as [string, string];
+        this.net.cut(a, b);
+        this.log(`cut ${a}|${b}`);
+        this.at(f.durationMs, { kind: 'heal', region: f.regions[0] });
         return;
       }
       case 'depose': {
