@@ -61,7 +61,7 @@ export interface ConnectionStats {
   readonly pacingRateBytesPerSec: number;
   readonly smoothedRttMs: number;
   readonly bytesInFlight: number;
-  readonly queuedSendBytes: number;
+  readonly queuedSendCost: number;
   readonly receiveBufferedCost: number;
 }
 
@@ -206,8 +206,8 @@ export class Connection {
   get receiveBufferedCost(): number {
     return this.receiveStreams.bufferedCost;
   }
-  get queuedSendBytes(): number {
-    return this.sendStreams.queuedBytes;
+  get queuedSendCost(): number {
+    return this.sendStreams.queuedCost;
   }
 
   get stats(): ConnectionStats {
@@ -220,7 +220,7 @@ export class Connection {
       pacingRateBytesPerSec: cc.pacingRateBytesPerSec,
       smoothedRttMs: this.rtt.smoothedMs,
       bytesInFlight: this.sent.bytesInFlight,
-      queuedSendBytes: this.sendStreams.queuedBytes,
+      queuedSendCost: this.sendStreams.queuedCost,
       receiveBufferedCost: this.receiveStreams.bufferedCost,
     };
   }
@@ -238,7 +238,7 @@ export class Connection {
       this.out.failed.push({ sendId, error: new AetherError(this.stateValue === 'RESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED', `connection is ${this.stateValue}`) });
     } else {
       const refusal = this.sendStreams.enqueue(sendId, streamId, data);
-      if (refusal !== undefined) this.out.failed.push({ sendId, error: new AetherError(refusal, `send refused: ${refusal} (message ${data.length} B, queued ${this.sendStreams.queuedBytes} B)`) });
+      if (refusal !== undefined) this.out.failed.push({ sendId, error: new AetherError(refusal, `send refused: ${refusal} (message ${data.length} B, queued ${this.sendStreams.queuedCost} B)`) });
     }
     return this.finish(nowMs);
   }
@@ -259,7 +259,7 @@ export class Connection {
       this.transition('CLOSING');
     } else if (this.stateValue === 'SYN_SENT' || this.stateValue === 'SYN_RCVD') {
       // Messages already queued still go out: CLOSING follows ESTABLISHED at once.
-      if (this.sendStreams.queuedBytes > 0 || this.sendStreams.hasUnsent) this.wantClose = true;
+      if (this.sendStreams.queuedCost > 0 || this.sendStreams.hasUnsent) this.wantClose = true;
       else this.end('CLOSED', null);
     }
     return this.finish(nowMs);
@@ -486,7 +486,7 @@ export class Connection {
       }
       if (!established) break;
       if (this.sendNewData(nowMs)) continue;
-      if (this.wantClose && !this.finSent && !this.sendStreams.hasUnsent && this.sendStreams.queuedBytes === 0) {
+      if (this.wantClose && !this.finSent && !this.sendStreams.hasUnsent && this.sendStreams.queuedCost === 0) {
         this.finSent = true;
         this.sendReliable(nowMs, Flag.FIN | Flag.ACK, this.ackSection(), { message: undefined, fin: true });
         continue;

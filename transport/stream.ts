@@ -58,7 +58,7 @@ export function messageCost(length: number): number {
 export interface StreamLimits {
   /** Largest message accepted by send; at most windowBytes. */
   readonly maxMessageBytes: number;
-  /** Bytes of messages queued or unacknowledged at the sender; send beyond fails BUFFER_FULL. */
+  /** Cost (length + overhead) of messages queued or unacknowledged at the sender; send beyond fails BUFFER_FULL. */
   readonly sendBufferBytes: number;
   /** Receive window: cost of everything buffered at the receiver. */
   readonly windowBytes: number;
@@ -95,7 +95,8 @@ export class SendStreams {
   private readonly nextIndex = new Map<number, number>();
   /** Streams with something unsent, in round-robin order. */
   private readonly ready: number[] = [];
-  private bufferedBytes = 0;
+  /** Cost of messages not yet completed. Invariant: ≤ sendBufferBytes. */
+  private bufferedCost = 0;
   /** Cost of every message started so far; never above the peer's maxData. */
   private reservedCost = 0;
 
@@ -103,8 +104,8 @@ export class SendStreams {
     assert(limits.maxMessageBytes + MESSAGE_OVERHEAD_BYTES <= limits.windowBytes, 'a whole message fits in the receive window');
   }
 
-  get queuedBytes(): number {
-    return this.bufferedBytes;
+  get queuedCost(): number {
+    return this.bufferedCost;
   }
 
   get hasUnsent(): boolean {
@@ -114,7 +115,7 @@ export class SendStreams {
   enqueue(sendId: number, streamId: number, data: Buffer): EnqueueRefusal | undefined {
     if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xffffffff) return 'INVALID_ARGUMENT';
     if (data.length > this.limits.maxMessageBytes) return 'MESSAGE_TOO_LARGE';
-    if (this.bufferedBytes + data.length > this.limits.sendBufferBytes) return 'BUFFER_FULL';
+    if (this.bufferedCost + messageCost(data.length) > this.limits.sendBufferBytes) return 'BUFFER_FULL';
     let q = this.queues.get(streamId);
     if (q === undefined) {
       if (this.queues.size >= this.limits.maxStreams) return 'BUFFER_FULL';
@@ -124,7 +125,7 @@ export class SendStreams {
     const index = this.nextIndex.get(streamId) ?? 0;
     this.nextIndex.set(streamId, (index + 1) >>> 0);
     q.push({ sendId, streamId, index, data, nextOffset: 0, outstanding: 0, started: false });
-    this.bufferedBytes += data.length;
+    this.bufferedCost += messageCost(data.length);
     if (!this.ready.includes(streamId)) this.ready.push(streamId);
     return undefined;
   }
@@ -167,7 +168,7 @@ export class SendStreams {
       const head = q[0]!;
       if (!head.started || head.nextOffset < head.data.length || head.outstanding > 0) break;
       q.shift();
-      this.bufferedBytes -= head.data.length;
+      this.bufferedCost -= messageCost(head.data.length);
       done.push(head.sendId);
     }
     return done;
@@ -179,7 +180,7 @@ export class SendStreams {
     for (const q of this.queues.values()) for (const m of q) ids.push(m.sendId);
     this.queues.clear();
     this.ready.length = 0;
-    this.bufferedBytes = 0;
+    this.bufferedCost = 0;
     return ids;
   }
 }

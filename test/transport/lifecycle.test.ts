@@ -121,7 +121,7 @@ test('a slow receiver is never flooded: buffered bytes stay within the receive w
 });
 
 test('bounded sends: too large and beyond the send buffer fail with codes', async (t) => {
-  const s = simPair(33, { delayMs: 5, jitterMs: 0, loss: 0 }, { extra: { limits: { windowBytes: 4_000_000, maxMessageBytes: 1_000_000, sendBufferBytes: 2_500_000 } } });
+  const s = simPair(33, { delayMs: 5, jitterMs: 0, loss: 0 }, { extra: { limits: { windowBytes: 4_000_000, maxMessageBytes: 1_000_000, sendBufferBytes: 2_000_200 } } });
   const tooLarge = outcome(s.a.send(B, Buffer.alloc(1_000_001)));
   const fits = [outcome(s.a.send(B, Buffer.alloc(1_000_000))), outcome(s.a.send(B, Buffer.alloc(1_000_000)))];
   const overflow = outcome(s.a.send(B, Buffer.alloc(1_000_000)));
