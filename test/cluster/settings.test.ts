@@ -1,6 +1,7 @@
 import test from 'ava';
 import { clusterPaths } from '../../cluster/paths.js';
 import { SettingsWatch, defaultSettings, mergeSettings, writeSettings } from '../../cluster/settings.js';
+import { parseAssignments } from '../../cli/commands/settings.js';
 import { AetherError } from '../../common/errors.js';
 import { eventually, startEtcd, type EtcdFixture } from './etcd-fixture.js';
 
@@ -62,4 +63,14 @@ test('mergeSettings checks budgetMs against intervalMs after merging', (t) => {
   t.is(mergeSettings(defaults, { snapshot: { intervalMs: 200, budgetMs: 150 } }).snapshot.budgetMs, 150);
   const err = t.throws(() => mergeSettings(defaults, { snapshot: { intervalMs: 20 } }));
   t.is((err as AetherError).code, 'INVALID_ARGUMENT');
+});
+
+test('settings set parses NAME=VALUE and SECTION.NAME=VALUE into one patch', (t) => {
+  t.deepEqual(parseAssignments(['snapshot.intervalMs=100', 'snapshot.budgetMs=40', 'logLevel=debug', 'partitions=[{"from":"a","to":"b"}]']), {
+    snapshot: { intervalMs: 100, budgetMs: 40 },
+    logLevel: 'debug',
+    partitions: [{ from: 'a', to: 'b' }],
+  });
+  const err = t.throws(() => parseAssignments(['nonsense']));
+  t.is((err as AetherError).code, 'USAGE');
 });
