@@ -8,7 +8,7 @@ import { LinkEmulator, type LinkConditions } from './emulator.js';
 import { FecDecoder, FecEncoder } from './fec.js';
 import { LossEstimator } from './loss-estimator.js';
 import type { QuantumMetrics } from './metrics.js';
-import { Flag, GUUID_BYTES, hasFlag, peekGuuid, type DropReason } from './packet.js';
+import { encodePacket, Flag, GUUID_BYTES, hasFlag, peekGuuid, type DropReason } from './packet.js';
 import type { Random } from './random.js';
 import { defaultRttOptions, type RttOptions } from './rtt.js';
 import { systemScheduler, type Scheduler } from './scheduler.js';
@@ -245,15 +245,16 @@ export class Endpoint {
       return;
     }
     if (this.byGuuid.size >= this.maxConnections) return this.drop('buffer_full');
-    this.notePeerInstance(from, Buffer.from(p.payload), undefined);
+    // The peer's instance is noted (and older connections reset) only once the handshake
+    // completes: a replayed old SYN must not be able to reset live connections.
     const rec = this.createConnection('responder', from, Buffer.from(p.guuid));
     if (!this.byPeer.has(from)) this.byPeer.set(from, rec);
     this.apply(rec, rec.conn.onDatagram(this.scheduler.nowMs(), datagram));
   }
 
+  /** Stateless: one RST per stray datagram, never more, and never in answer to an RST. */
   private sendRst(guuid: Buffer, to: string): void {
-    const c = new Connection(this.connectionOptions('responder', to, Buffer.from(guuid)));
-    for (const d of c.abort(this.scheduler.nowMs()).datagrams) this.egress(to, d);
+    this.egress(to, this.auth.seal(encodePacket({ flags: Flag.RST, guuid, sequence: 0, ack: 0, sack: [], payload: Buffer.alloc(0) }, this.auth.tagBytes)));
   }
 
   // ---- connections
@@ -390,7 +391,7 @@ export class Endpoint {
   }
 
   /** A peer showing a new instance id restarted: its old connections are gone on its side, so reset ours. */
-  private notePeerInstance(peer: string, instance: Buffer, keep: ConnectionRecord | undefined): void {
+  private notePeerInstance(peer: string, instance: Buffer, keep: ConnectionRecord): void {
     const known = this.peerInstances.get(peer);
     this.peerInstances.set(peer, Buffer.from(instance));
     if (known === undefined || known.equals(instance)) return;
