@@ -42,7 +42,7 @@ test('parity grows monotonically with loss and is capped at 6', (t) => {
   }
   t.is(previousParity, 6);
   t.is(measured(0.01).parityFor(16), 1);
-  t.is(measured(0.02).parityFor(16), 2);
+  t.is(measured(0.03).parityFor(16), 2);
   t.true(measured(0.05).parityFor(16) >= 3);
 });
 
