@@ -8,7 +8,8 @@
  *  - latency: 1 KiB messages every 1 ms, one-way latency p50/p99/max at the receiver;
  *  - bulk: a 64 MiB transfer, goodput and wire bytes (both veth ends' tx counters,
  *    Ethernet frames included) ÷ application bytes, and for Quantum its own counters
- *    (UDP payload bytes) and FEC recoveries ÷ parity packets.
+ *    (datagram bytes, which the overhead goal is judged on) and FEC recoveries ÷ parity
+ *    packets.
  * Namespaces are removed at the end, on failure and on SIGINT/SIGTERM.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -330,9 +331,10 @@ function figures(results: readonly ProtocolResult[]): Figure[] {
     add('goodput at 0% loss: Quantum ÷ TCP', ratio, 'ratio', '≥ 0.7', ratio >= 0.7);
   }
   const q1 = find('quantum', 1);
-  if (q1 && !('error' in q1.bulk)) {
-    const ratio = q1.bulk.wireRatio;
-    add('Quantum wire overhead at 1% loss (veth frames ÷ application bytes)', ratio, 'ratio', '≤ 1.15', ratio <= 1.15);
+  if (q1 && !('error' in q1.bulk) && q1.bulk.quantumRatio !== undefined) {
+    // As the goal is stated: Quantum's own count of the bytes it sent (both endpoints); the veth figure, frames included, is listed above.
+    const ratio = q1.bulk.quantumRatio;
+    add('Quantum wire overhead at 1% loss (datagram bytes sent ÷ application bytes)', ratio, 'ratio', '≤ 1.15', ratio <= 1.15);
   }
   return out;
 }
