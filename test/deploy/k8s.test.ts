@@ -198,6 +198,17 @@ test('a topology with external etcd endpoints renders no etcd and keeps the endp
   t.deepEqual((r.topology['etcd'] as { endpoints: string[] }).endpoints, ['etcd.example.com:2379']);
 });
 
+test('a Quantum key file becomes a Secret mounted into leaders and coordinators', (t) => {
+  const base = topologies[0]!;
+  const r = renderK8s({ ...base, security: { quantumKeyFile: '/home/me/quantum.key' } });
+  const keyFile = (r.topology['security'] as { quantumKeyFile: string }).quantumKeyFile;
+  for (const w of workloads(r.files.flatMap((f) => f.manifests)).filter((x) => x.metadata.name !== 'etcd')) {
+    const mounted = w.spec.template.spec.containers[0]!.volumeMounts!.some((v) => keyFile.startsWith(`${v.mountPath}/`));
+    t.is(mounted, w.kind === 'Deployment', w.metadata.name);
+    t.notThrows(() => new (w.kind === 'Deployment' ? Deployment : StatefulSet)(w as never).validate());
+  }
+});
+
 test('three etcd members form one cluster', (t) => {
   const base = topologies[1]!;
   const ms = all({ ...base, etcd: { ...base.etcd, members: 3 } });
