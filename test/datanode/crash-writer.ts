@@ -7,7 +7,7 @@
 import { LevelStore } from '../../datanode/level-store.js';
 
 const MAX_WRITES = 200_000;
-const MAX_RUN_MS = 20_000;
+const MAX_RUN_MS = 60_000;
 const IN_FLIGHT = 16;
 
 const store = await LevelStore.open({ path: process.argv[2]!, origin: 'crash-node', clock: { maxOffsetMs: 250 } });
