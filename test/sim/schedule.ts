@@ -10,7 +10,7 @@ import { World, type Fault, type SimSpec, type SimStats } from './world.js';
 const BASE = {
   coordinators: 2,
   missThreshold: 2,
-  settleMs: 400,
+  settleMs: 300,
 } as const;
 
 /**
@@ -25,7 +25,7 @@ function timing(maxDelayMs: number): { intervalMs: number; budgetMs: number } {
 export function randomSpec(seed: number): SimSpec {
   const rng = new Rng(seed ^ 0x5eed);
   const regions = Array.from({ length: 2 + rng.int(3) }, () => 1 + rng.int(2));
-  const durationMs = 200 + rng.int(300);
+  const durationMs = 150 + rng.int(250);
   const faults: Fault[] = [];
   const nFaults = rng.int(4);
   for (let i = 0; i < nFaults; i++) {
