@@ -18,10 +18,10 @@ export interface RoleIdentity {
   readonly metrics: string;
 }
 
-/** Mutable health facts a role reports at /healthz: ready once it serves, with details for humans. */
+/** What a role reports at /healthz: ready once it serves, and facts for humans, read at each request. */
 export interface RoleHealth {
   ready: boolean;
-  detail: Record<string, unknown>;
+  detail: () => Record<string, unknown>;
 }
 
 /**
@@ -31,10 +31,12 @@ export interface RoleHealth {
  * an orderly shutdown on SIGTERM/SIGINT — or when the `up` that started it is gone.
  */
 export class RoleRuntime {
-  readonly health: RoleHealth = { ready: false, detail: {} };
+  readonly health: RoleHealth = { ready: false, detail: () => ({}) };
   private readonly cleanups: (() => Promise<void>)[] = [];
   private registration: ServiceRegistration | undefined;
   private shuttingDown: Promise<void> | undefined;
+  /** The status last written to the registry, as JSON. */
+  private lastStatus: string | undefined;
 
   private constructor(
     readonly topology: Topology,
@@ -94,13 +96,17 @@ export class RoleRuntime {
       ...(status ? { status } : {}),
     };
     this.registration = await ServiceRegistration.register(this.etcd, this.paths, record, { log: this.log });
+    this.lastStatus = status ? JSON.stringify(status) : undefined;
     this.health.ready = true;
     this.log.info({ grpc: this.identity.grpc, metrics: this.identity.metrics }, 'ready');
   }
 
-  /** Refreshes the status in the registry (callers keep it to about once a second). */
+  /** Refreshes the status in the registry when it changed (callers keep it to about once a second). */
   async publishStatus(status: Record<string, unknown>): Promise<void> {
-    await this.registration?.update(status).catch((err: unknown) => this.log.warn({ err }, 'status update failed'));
+    const text = JSON.stringify(status);
+    if (!this.registration || text === this.lastStatus) return;
+    this.lastStatus = text;
+    await this.registration.update(status).catch((err: unknown) => this.log.warn({ err }, 'status update failed'));
   }
 
   /**
@@ -114,6 +120,8 @@ export class RoleRuntime {
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
+      const early = takeEarlySignal();
+      if (early) stop(early);
       const parent = Number(process.env['AETHERFLOW_SUPERVISOR_PID']);
       if (Number.isInteger(parent) && parent > 0) {
         const timer = setInterval(() => {
@@ -145,8 +153,29 @@ export class RoleRuntime {
   }
 
   private healthReport(): Health {
-    return { ok: this.health.ready, detail: { role: this.identity.role, id: this.identity.id, ...this.health.detail } };
+    return { ok: this.health.ready, detail: { role: this.identity.role, id: this.identity.id, ...this.health.detail() } };
   }
+}
+
+let earlySignal: NodeJS.Signals | undefined;
+const noteEarlySignal = (signal: NodeJS.Signals): void => {
+  earlySignal ??= signal;
+};
+
+/**
+ * Until a RoleRuntime takes over signals (untilShutdown), a SIGTERM would kill a
+ * starting process mid-way; this notes it instead, and the runtime stops as soon as it
+ * is up.
+ */
+export function catchEarlySignals(): void {
+  process.on('SIGTERM', noteEarlySignal);
+  process.on('SIGINT', noteEarlySignal);
+}
+
+function takeEarlySignal(): NodeJS.Signals | undefined {
+  process.off('SIGTERM', noteEarlySignal);
+  process.off('SIGINT', noteEarlySignal);
+  return earlySignal;
 }
 
 /** The topology entry of a role id; UNKNOWN_ID names the ids that exist. */

@@ -21,7 +21,7 @@ export async function runDatanode(topology: Topology, id: string): Promise<void>
     rt.onShutdown(() => store.shutdown());
     const server = await startDatanodeServer({ address: spec.grpc, store });
     rt.onShutdown(() => server.close());
-    rt.health.detail = { dataDir };
+    rt.health.detail = () => ({ dataDir });
     await rt.ready();
   } catch (err) {
     await rt.shutdown('start failed');

@@ -30,17 +30,26 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
       { log: rt.log },
     );
     rt.onShutdown(() => election.resign());
-    const elected = new Gauge({ name: 'aetherflow_coordinator_elected', help: '1 while this candidate is the elected coordinator', registers: [rt.registry] });
-    const epoch = new Gauge({ name: 'aetherflow_coordinator_epoch', help: 'epoch (etcd create revision) of the current term, 0 when not elected', registers: [rt.registry] });
     const status = (): Record<string, unknown> => ({ state: election.state, ...(election.epoch !== undefined ? { epoch: election.epoch.toString() } : {}) });
-    const publish = (): void => {
-      elected.set(election.isLeader ? 1 : 0);
-      epoch.set(Number(election.epoch ?? 0n));
-      rt.health.detail = status();
-      void rt.publishStatus(status());
-    };
-    election.onChange(publish);
-    const publisher = setInterval(publish, STATUS_INTERVAL_MS);
+    rt.health.detail = status;
+    new Gauge({
+      name: 'aetherflow_coordinator_elected',
+      help: '1 while this candidate is the elected coordinator',
+      registers: [rt.registry],
+      collect() {
+        this.set(election.isLeader ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'aetherflow_coordinator_epoch',
+      help: 'epoch (etcd create revision) of the current term, 0 when not elected',
+      registers: [rt.registry],
+      collect() {
+        this.set(Number(election.epoch ?? 0n));
+      },
+    });
+    election.onChange(() => void rt.publishStatus(status()));
+    const publisher = setInterval(() => void rt.publishStatus(status()), STATUS_INTERVAL_MS);
     rt.onShutdown(async () => clearInterval(publisher));
     election.start();
     await rt.ready(status());

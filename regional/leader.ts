@@ -49,6 +49,16 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       server.setLeadership({ state: 'standby', leader: null });
     });
 
+    const status = (): Record<string, unknown> => ({
+      state: election.state,
+      ...(election.epoch !== undefined
+        ? {
+            epoch: election.epoch.toString(),
+            frontier: formatGlt(server.frontier.current()),
+            lagMs: Math.max(0, Math.round(gltDiffMs(clock.stamp(), server.frontier.current()))),
+          }
+        : {}),
+    });
     let known: ElectedLeader<LeaderCandidateInfo> | undefined;
     const standby = (): void => server.setLeadership({ state: 'standby', leader: known && known.value.id !== id ? known.value.grpc : null });
     const stopWatch = await watchLeader<LeaderCandidateInfo>(rt.etcd, rt.paths.electionPrefix(rt.paths.leaderElection(regionName)), (l) => {
@@ -64,44 +74,49 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
         ticker.stop();
         standby();
       }
+      void rt.publishStatus(status());
     });
 
-    const elected = new Gauge({ name: 'aetherflow_leader_elected', help: '1 while this candidate is its region\'s elected leader', registers: [rt.registry] });
-    const epoch = new Gauge({ name: 'aetherflow_leader_epoch', help: 'epoch (etcd create revision) of the current term, 0 when standby', registers: [rt.registry] });
-    new Gauge({
-      name: 'aetherflow_region_frontier_lag_seconds',
-      help: "how far the region's frontier is behind this process's clock (elected leader only)",
-      registers: [rt.registry],
-      collect() {
-        this.set(election.isLeader ? Math.max(0, gltDiffMs(clock.stamp(), server.frontier.current()) / 1000) : 0);
-      },
-    });
-    const status = (): Record<string, unknown> => ({
-      state: election.state,
-      ...(election.epoch !== undefined
-        ? {
-            epoch: election.epoch.toString(),
-            frontier: formatGlt(server.frontier.current()),
-            lagMs: Math.max(0, Math.round(gltDiffMs(clock.stamp(), server.frontier.current()))),
-          }
-        : {}),
-    });
-    const publisher = setInterval(() => {
-      elected.set(election.isLeader ? 1 : 0);
-      epoch.set(Number(election.epoch ?? 0n));
-      rt.health.detail = status();
-      void rt.publishStatus(status());
-    }, STATUS_INTERVAL_MS);
+    rt.health.detail = status;
+    registerLeaderMetrics(rt, election, () => gltDiffMs(clock.stamp(), server.frontier.current()));
+    const publisher = setInterval(() => void rt.publishStatus(status()), STATUS_INTERVAL_MS);
     rt.onShutdown(async () => clearInterval(publisher));
 
     election.start();
-    rt.health.detail = status();
     await rt.ready(status());
   } catch (err) {
     await rt.shutdown('start failed');
     throw err;
   }
   await stopped;
+}
+
+/** Gauges read at scrape time, so they never disagree with /healthz. */
+function registerLeaderMetrics(rt: RoleRuntime, election: ElectionCandidate<LeaderCandidateInfo>, frontierLagMs: () => number): void {
+  new Gauge({
+    name: 'aetherflow_leader_elected',
+    help: "1 while this candidate is its region's elected leader",
+    registers: [rt.registry],
+    collect() {
+      this.set(election.isLeader ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'aetherflow_leader_epoch',
+    help: 'epoch (etcd create revision) of the current term, 0 when standby',
+    registers: [rt.registry],
+    collect() {
+      this.set(Number(election.epoch ?? 0n));
+    },
+  });
+  new Gauge({
+    name: 'aetherflow_region_frontier_lag_seconds',
+    help: "how far the region's frontier is behind this process's clock (elected leader only, else 0)",
+    registers: [rt.registry],
+    collect() {
+      this.set(election.isLeader ? Math.max(0, frontierLagMs() / 1000) : 0);
+    },
+  });
 }
 
 /**

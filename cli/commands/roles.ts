@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { catchEarlySignals } from '../../cluster/role-runtime.js';
 import { runDatanode } from '../../datanode/process.js';
 import { runCoordinator } from '../../kernel/coordinator-process.js';
 import { runLeader } from '../../regional/leader.js';
@@ -20,6 +21,7 @@ export function registerRoles(program: Command): void {
       .description(`run ${role.what}; logs JSON lines on stdout, serves /metrics and /healthz, stops on SIGTERM`)
       .requiredOption('--id <id>', `the ${role.name}'s id in the topology`)
       .action(async (o: { id: string }, cmd: Command) => {
+        catchEarlySignals();
         const topology = loadTopology(globalOptions(cmd).topology);
         await role.run(topology, o.id);
       });

@@ -127,6 +127,7 @@ test('up runs local.yaml: writes and reads, a data node and a leader die and rec
   t.true(failoverMs < 5000, `failover took ${failoverMs} ms`);
   const r2 = await client.get('e2e:c', { region: 'us-east', minGlt: w2.ts, waitMs: 5000 });
   t.is(r2.value?.toString(), 'gamma');
+  await eventually(() => readyPid(events, oldLeader, 1), 30_000, `${oldLeader} restarted`);
 
   // Stop: up stops everything it started.
   const reported = new Set<number>([...events.flatMap((e) => (e.pid !== undefined ? [e.pid] : [])), ...events.flatMap((e) => e.pids ?? [])]);
@@ -135,6 +136,10 @@ test('up runs local.yaml: writes and reads, a data node and a leader die and rec
   up.kill('SIGTERM');
   t.is(await exited, 0);
   t.true(events.some((e) => e.event === 'stopped'));
+  // Every role process shut down by itself on SIGTERM (none needed the SIGKILL fallback).
+  const stops = events.filter((e) => e.event === 'process' && e.state === 'stopped') as (UpEvent & { exitCode?: number | null })[];
+  t.is(stops.length, 14);
+  t.deepEqual(stops.filter((e) => e.exitCode !== 0).map((e) => e.id), []);
   t.deepEqual([...reported].filter(processAlive), []);
   t.deepEqual(processesMentioning(dir), []);
 });
