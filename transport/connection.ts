@@ -393,7 +393,7 @@ export class Connection {
       this.drop('bad_payload');
       return;
     }
-    const outcome = this.sent.onAck(nowMs, p.ack, p.sack, this.rtt.lossDelayMs(), this.rtt.minMs);
+    const outcome = this.sent.onAck(nowMs, p.ack, p.sack, this.rtt.lossDelayMs());
     if (outcome.acked.length === 0) return;
     if (outcome.rttSampleMs !== undefined) {
       this.rtt.onSample(outcome.rttSampleMs);
@@ -446,9 +446,8 @@ export class Connection {
   }
 
   private ptoDeadlineMs(): number | undefined {
-    const newest = this.sent.newestInFlightSentMs();
     if (this.sent.unackedCount === 0) return undefined;
-    return (newest ?? this.lastSentMs) + this.rtt.ptoMs(this.ptoCount);
+    return (this.sent.lastSentMs ?? this.lastSentMs) + this.rtt.ptoMs(this.ptoCount);
   }
 
   // ---- send path
@@ -586,14 +585,18 @@ export class Connection {
     return this.isOpen ? this.deadline() : undefined;
   }
 
-  private deadline(): number | undefined {
-    const candidates: (number | undefined)[] = [this.ackDeadlineMs, this.sent.lossTimeMs(this.rtt.lossDelayMs()), this.ptoDeadlineMs(), this.o.fec?.encoder.nextDeadlineMs()];
-    if (this.waitingForPacer) candidates.push(this.nextSendMs);
-    if (this.stateValue === 'SYN_SENT' || this.stateValue === 'SYN_RCVD') candidates.push(this.createdMs + this.o.handshakeTimeoutMs);
-    candidates.push(this.lastReceivedMs + this.o.idleTimeoutMs);
-    if (this.stateValue === 'ESTABLISHED' && this.sent.unackedCount === 0) candidates.push(this.lastSentMs + this.o.keepaliveMs);
-    let min: number | undefined;
-    for (const c of candidates) if (c !== undefined && (min === undefined || c < min)) min = c;
+  private deadline(): number {
+    let min = this.lastReceivedMs + this.o.idleTimeoutMs;
+    const consider = (t: number | undefined): void => {
+      if (t !== undefined && t < min) min = t;
+    };
+    consider(this.ackDeadlineMs);
+    consider(this.sent.lossTimeMs(this.rtt.lossDelayMs()));
+    consider(this.ptoDeadlineMs());
+    consider(this.o.fec?.encoder.nextDeadlineMs());
+    if (this.waitingForPacer) consider(this.nextSendMs);
+    if (this.stateValue === 'SYN_SENT' || this.stateValue === 'SYN_RCVD') consider(this.createdMs + this.o.handshakeTimeoutMs);
+    if (this.stateValue === 'ESTABLISHED' && this.sent.unackedCount === 0) consider(this.lastSentMs + this.o.keepaliveMs);
     return min;
   }
 

@@ -41,6 +41,7 @@ export class SentPacketTracker<M> {
   private nextTx = 0;
   private largestAckedTx = -1;
   private inFlightBytes = 0;
+  private lastSent: number | undefined;
 
   constructor(private readonly packetThreshold = 3) {}
 
@@ -64,11 +65,9 @@ export class SentPacketTracker<M> {
     return undefined;
   }
 
-  /** Send time of the newest packet in flight (the probe timer runs from it). */
-  newestInFlightSentMs(): number | undefined {
-    let last: SentPacket<M> | undefined;
-    for (const p of this.byTx.values()) last = p;
-    return last?.sentTimeMs;
+  /** When a reliable packet was last sent (RFC 9002 time_of_last_ack_eliciting_packet): the probe timer runs from it. */
+  get lastSentMs(): number | undefined {
+    return this.lastSent;
   }
 
   onSent(seq: number, wire: Buffer, meta: M, nowMs: number, rate: unknown): SentPacket<M> {
@@ -77,6 +76,7 @@ export class SentPacketTracker<M> {
     this.bySeq.set(seq, p);
     this.byTx.set(p.txNumber, p);
     this.inFlightBytes += wire.length;
+    this.lastSent = nowMs;
     return p;
   }
 
@@ -90,14 +90,16 @@ export class SentPacketTracker<M> {
     p.inFlight = true;
     p.rate = rate;
     this.byTx.set(p.txNumber, p);
+    this.lastSent = nowMs;
   }
 
   /**
-   * `minRttMs` guards against retransmission ambiguity (RFC 8985 §6.2): an ack for a
-   * retransmitted packet arriving sooner than any round trip can take acknowledges an
-   * earlier transmission, so it must not count as the latest one having arrived.
+   * Retransmission ambiguity (RFC 8985 §6.2): an ack for a retransmitted packet may
+   * acknowledge any of its transmissions, often the first (the original was only late,
+   * or FEC rebuilt it). Such acks never advance the largest acknowledged transmission,
+   * or every packet sent since the first transmission would look lost at once.
    */
-  onAck(nowMs: number, cumulativeAck: number, sack: readonly SackBlock[], lossDelayMs: number, minRttMs: number): AckOutcome<M> {
+  onAck(nowMs: number, cumulativeAck: number, sack: readonly SackBlock[], lossDelayMs: number): AckOutcome<M> {
     const acked: SentPacket<M>[] = [];
     for (const p of this.bySeq.values()) {
       if (p.seq >= cumulativeAck) break;
@@ -120,14 +122,13 @@ export class SentPacketTracker<M> {
       if (!this.bySeq.delete(p.seq)) continue; // listed twice (overlapping blocks)
       any = true;
       this.forget(p);
-      const ambiguous = p.retransmitted && nowMs - p.sentTimeMs < minRttMs;
-      if (!ambiguous && (newest === undefined || p.txNumber > newest.txNumber)) newest = p;
+      if (!p.retransmitted && (newest === undefined || p.txNumber > newest.txNumber)) newest = p;
     }
     const unique = [...new Set(acked)];
     if (!any) return { acked: [], lost: [], rttSampleMs: undefined };
     if (newest === undefined) return { acked: unique, lost: [], rttSampleMs: undefined };
     this.largestAckedTx = Math.max(this.largestAckedTx, newest.txNumber);
-    const rttSampleMs = newest.retransmitted ? undefined : nowMs - newest.sentTimeMs;
+    const rttSampleMs = nowMs - newest.sentTimeMs;
     return { acked: unique, lost: this.detectLost(nowMs, lossDelayMs), rttSampleMs };
   }
 
