@@ -41,9 +41,10 @@ test('parity grows monotonically with loss and is capped at 6', (t) => {
     previousParity = e.parityFor(16);
   }
   t.is(previousParity, 6);
+  t.is(measured(0.001).parityFor(16), 0);
   t.is(measured(0.01).parityFor(16), 1);
-  t.is(measured(0.03).parityFor(16), 2);
-  t.true(measured(0.05).parityFor(16) >= 3);
+  t.is(measured(0.05).parityFor(16), 2);
+  t.true(measured(0.1).parityFor(16) >= 3);
 });
 
 test('old losses fade once the link is clean again', (t) => {
