@@ -158,6 +158,24 @@ export const scenarios: readonly SimSpec[] = [
   },
   {
     ...BASE,
+    // The normal round's floor (Begin, Delta, Ready: three one-way delays) plus jobs: no
+    // slack for a catch-up inside the readmitting round, so the excluded region must
+    // have fetched the committed snapshots beforehand.
+    budgetMs: 3 * 40 + 6,
+    intervalMs: 3 * 40 + 11,
+    settleMs: 1500,
+    seed: 1001,
+    name: 'WAN delays: a partitioned region rejoins within a normal round budget',
+    regions: [1, 1, 1],
+    maxOffsetMs: 20,
+    net: { minDelayMs: 30, maxDelayMs: 40, loss: 0, duplicate: 0 },
+    durationMs: 2000,
+    writeEveryMs: 3,
+    keys: 8,
+    faults: [{ atMs: 400, kind: 'partition', region: 2, durationMs: 700 }],
+  },
+  {
+    ...BASE,
     ...CLEAN_TIMING,
     seed: 909,
     name: 'every leader crashes between Ready and Commit',

@@ -19,6 +19,7 @@ const expectations: Record<number, (s: SimStats) => string | undefined> = {
   404: (s) => (s.fullTransfers >= 1 ? undefined : `expected a full state transfer: ${JSON.stringify(s)}`),
   505: (s) => (s.elections >= 4 && s.commits >= 20 ? undefined : `expected failovers and progress: ${JSON.stringify(s)}`),
   808: (s) => (s.exclusions === 1 && s.readmissions === 1 ? undefined : `expected exactly one exclusion and its readmission: ${JSON.stringify(s)}`),
+  1001: (s) => (s.readmissions === 1 && s.aborts <= 2 ? undefined : `expected readmission at the first try after the heal: ${JSON.stringify(s)}`),
   909: (s) => (s.replays >= 1 && s.commits >= 15 ? undefined : `expected the lost commit rebuilt from the members' own versions: ${JSON.stringify(s)}`),
   606: (s) => (s.commits >= 20 ? undefined : `expected progress through leader crashes: ${JSON.stringify(s)}`),
 };
