@@ -101,8 +101,9 @@ export interface ConnectionOptions {
   readonly keepaliveMs: number;
   readonly idleTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
-  /** A lone in-order packet is acknowledged within this delay; the second at once. */
+  /** In-order packets are acknowledged every ackEveryPackets, or within ackDelayMs; anything out of order at once. */
   readonly ackDelayMs: number;
+  readonly ackEveryPackets: number;
   readonly maxSackBlocks: number;
   /** Receiver bounds: SACK ranges kept, and how far above the cumulative ack a sequence may be. */
   readonly maxRanges: number;
@@ -195,19 +196,6 @@ export class Connection {
   }
   get isOpen(): boolean {
     return this.stateValue !== 'CLOSED' && this.stateValue !== 'RESET';
-  }
-  get smoothedRttMs(): number {
-    return this.rtt.smoothedMs;
-  }
-  get bytesInFlight(): number {
-    return this.sent.bytesInFlight;
-  }
-  /** Cost buffered at this receiver (stream.ts); never above the receive window. */
-  get receiveBufferedCost(): number {
-    return this.receiveStreams.bufferedCost;
-  }
-  get queuedSendCost(): number {
-    return this.sendStreams.queuedCost;
   }
 
   get stats(): ConnectionStats {
@@ -328,7 +316,7 @@ export class Connection {
     }
     if (!reliable) return false;
     this.ackPending++;
-    if (this.received.rangeCount > 0 || this.ackPending >= 2 || hasFlag(p, Flag.SYN | Flag.FIN | Flag.PING)) this.ackNow = true;
+    if (this.received.rangeCount > 0 || this.ackPending >= this.o.ackEveryPackets || hasFlag(p, Flag.SYN | Flag.FIN | Flag.PING)) this.ackNow = true;
     else this.ackDeadlineMs ??= nowMs + this.o.ackDelayMs;
     if (hasFlag(p, Flag.SYN)) this.onSyn(p, body);
     else if (hasFlag(p, Flag.DATA)) this.onData(body);

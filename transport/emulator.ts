@@ -28,8 +28,6 @@ export interface LinkConditions {
   readonly partitioned?: boolean;
 }
 
-export const perfectLink: LinkConditions = { delayMs: 0, jitterMs: 0, loss: 0 };
-
 export interface LinkStats {
   sent: number;
   delivered: number;

@@ -51,9 +51,6 @@ export class SentPacketTracker<M> {
   get unackedCount(): number {
     return this.bySeq.size;
   }
-  get inFlightCount(): number {
-    return this.byTx.size;
-  }
 
   get(seq: number): SentPacket<M> | undefined {
     return this.bySeq.get(seq);

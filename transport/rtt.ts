@@ -17,7 +17,6 @@ export class RttEstimator {
   private srtt: number;
   private rttvar: number;
   private latest: number;
-  private min = Infinity;
   private sampled = false;
 
   constructor(private readonly options: RttOptions = defaultRttOptions) {
@@ -29,23 +28,10 @@ export class RttEstimator {
   get smoothedMs(): number {
     return this.srtt;
   }
-  get variationMs(): number {
-    return this.rttvar;
-  }
-  get latestMs(): number {
-    return this.latest;
-  }
-  get minMs(): number {
-    return this.min;
-  }
-  get hasSample(): boolean {
-    return this.sampled;
-  }
 
   onSample(sampleMs: number): void {
     const r = Math.max(sampleMs, 0);
     this.latest = r;
-    this.min = Math.min(this.min, r);
     if (!this.sampled) {
       this.sampled = true;
       this.srtt = r;

@@ -58,12 +58,6 @@ export class SimClock implements Scheduler {
     return this.step();
   }
 
-  /** Runs events until `done()` holds, time passes `untilMs`, or `maxEvents` ran; returns whether done() held. */
-  runUntil(done: () => boolean, untilMs: number, maxEvents = 10_000_000): boolean {
-    for (let n = 0; n < maxEvents && !done(); n++) if (!this.stepUntil(untilMs)) break;
-    return done();
-  }
-
   private peekTime(): number | undefined {
     while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
     return this.heap[0]?.atMs;

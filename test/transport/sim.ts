@@ -74,10 +74,6 @@ export async function run(clock: SimClock, done: () => boolean, forMs: number, m
   return done();
 }
 
-export function payload(random: Random, bytes: number): Buffer {
-  return random.bytes(bytes);
-}
-
 export function seedFromEnv(fallback: number): number {
   const s = process.env['QUANTUM_SEED'];
   return s === undefined ? fallback : Number(s);
