@@ -290,6 +290,8 @@ export class Connection {
     if (!reliable) {
       if (!hasFlag(p, Flag.RST) && !this.replay.accept(p.sequence)) return this.drop('replay');
     } else {
+      const refused = this.refuseData(p);
+      if (refused !== undefined) return this.drop(refused);
       const verdict = this.received.add(p.sequence);
       if (verdict === 'duplicate') {
         this.ackNow = true;
@@ -327,6 +329,15 @@ export class Connection {
       this.end('CLOSED', null);
     }
     return true;
+  }
+
+  /** A DATA packet whose fragment cannot be taken must not count as received (it would be acknowledged and lost). */
+  private refuseData(p: Packet): DropReason | undefined {
+    if (!hasFlag(p, Flag.DATA) || this.received.has(p.sequence)) return undefined;
+    const ackBytes = hasFlag(p, Flag.ACK) ? ACK_SECTION_BYTES : 0;
+    if (p.payload.length < ackBytes) return 'bad_payload';
+    const f = decodeFragment(p.payload.subarray(ackBytes));
+    return f === undefined ? 'bad_payload' : this.receiveStreams.refusal(f);
   }
 
   private onSyn(p: Packet, body: Buffer): void {

@@ -224,11 +224,26 @@ export class ReceiveStreams {
     return this.released + this.limits.windowBytes;
   }
 
+  /**
+   * Why a fragment cannot be taken now, if it cannot. Checked before its packet counts as
+   * received, so a refused fragment is not acknowledged and comes back later.
+   */
+  refusal(f: Fragment): 'flow_control' | 'bad_payload' | undefined {
+    if (f.messageLength > this.limits.maxMessageBytes) return 'bad_payload';
+    const s = this.streams.get(f.streamId);
+    if (s === undefined && this.streams.size >= this.limits.maxStreams) return 'bad_payload';
+    const m = s?.pending.get(f.messageIndex);
+    if (m !== undefined) return m.data.length === f.messageLength ? undefined : 'bad_payload';
+    const delivered = s !== undefined && ((f.messageIndex - s.nextIndex) >>> 0) >= 0x80000000;
+    if (!delivered && this.buffered + messageCost(f.messageLength) > this.limits.windowBytes) return 'flow_control';
+    return undefined;
+  }
+
   onFragment(f: Fragment): FragmentVerdict {
-    if (f.messageLength > this.limits.maxMessageBytes) return { ok: false, reason: 'bad_payload' };
+    const refused = this.refusal(f);
+    if (refused !== undefined) return { ok: false, reason: refused };
     let s = this.streams.get(f.streamId);
     if (s === undefined) {
-      if (this.streams.size >= this.limits.maxStreams) return { ok: false, reason: 'bad_payload' };
       s = { nextIndex: 0, pending: new Map() };
       this.streams.set(f.streamId, s);
     }
@@ -236,13 +251,9 @@ export class ReceiveStreams {
     if (ahead >= 0x80000000) return { ok: true, delivered: [] }; // an index already delivered
     let m = s.pending.get(f.messageIndex);
     if (m === undefined) {
-      const cost = messageCost(f.messageLength);
-      if (this.buffered + cost > this.limits.windowBytes) return { ok: false, reason: 'flow_control' };
-      this.buffered += cost;
+      this.buffered += messageCost(f.messageLength);
       m = { data: Buffer.alloc(f.messageLength), offsets: new Set(), received: 0 };
       s.pending.set(f.messageIndex, m);
-    } else if (m.data.length !== f.messageLength) {
-      return { ok: false, reason: 'bad_payload' };
     }
     if (!m.offsets.has(f.offset)) {
       m.offsets.add(f.offset);
