@@ -42,13 +42,10 @@ export class Model {
   private readonly byOrigin = new Map<string, ModelWrite[]>();
   /** Every commit, in T order (etcd keeps only a bounded history; the model keeps all). */
   readonly commits: CommitRecord[] = [];
-  acknowledged = 0;
-  restampedCount = 0;
 
   ack(v: Version, region: string): void {
     const w: ModelWrite = { key: v.key.toString('latin1'), value: v.value === null ? null : v.value.toString('latin1'), ts: v.ts, origin: v.origin, region };
     this.add(w);
-    this.acknowledged++;
   }
 
   private add(w: ModelWrite): void {
@@ -70,7 +67,6 @@ export class Model {
     this.byOrigin.set(origin, own.filter((w) => !goneSet.has(w)));
     for (const [key, list] of this.byKey) this.byKey.set(key, list.filter((w) => !goneSet.has(w)));
     for (const v of moved) this.add({ key: v.key.toString('latin1'), value: v.value === null ? null : v.value.toString('latin1'), ts: v.ts, origin, region });
-    this.restampedCount += moved.length;
   }
 
   commit(r: CommitRecord): void {
