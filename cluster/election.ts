@@ -57,6 +57,8 @@ export class ElectionCandidate<V extends CandidateInfo = CandidateInfo> {
   /** Invariant: epochValue !== undefined ⇔ stateValue === 'leader'. */
   private stateValue: ElectionState = 'idle';
   private epochValue: bigint | undefined;
+  /** The campaign key of the current term; defined exactly while leader. */
+  private termKey: string | undefined;
   /** Invariant: defined ⇔ state is campaigning or leader. */
   private campaign: Campaign | undefined;
   /** Incremented per campaign and on resign, so late events of an old campaign are ignored. */
@@ -95,6 +97,11 @@ export class ElectionCandidate<V extends CandidateInfo = CandidateInfo> {
 
   get isLeader(): boolean {
     return this.stateValue === 'leader';
+  }
+
+  /** While leader: what a write must be fenced on to land only during this term (see fencedPut). */
+  fence(): Fence | undefined {
+    return this.epochValue !== undefined && this.termKey !== undefined ? { key: this.termKey, epoch: this.epochValue } : undefined;
   }
 
   /** Called on every transition; returns the unsubscribe function. */
@@ -153,8 +160,9 @@ export class ElectionCandidate<V extends CandidateInfo = CandidateInfo> {
 
   private async elected(gen: number, campaign: Campaign): Promise<void> {
     let kv: IKeyValue | undefined;
+    let key: string;
     try {
-      const key = await campaign.getCampaignKey();
+      key = await campaign.getCampaignKey();
       kv = (await etcdCall('get campaign key', () => this.client.get(key).exec())).kvs[0];
     } catch (err) {
       if (gen === this.generation) this.lose(etcdError('read campaign key', err));
@@ -165,6 +173,7 @@ export class ElectionCandidate<V extends CandidateInfo = CandidateInfo> {
       this.lose(new AetherError('ETCD', 'campaign key vanished before the term began'));
       return;
     }
+    this.termKey = key;
     this.transition('leader', BigInt(kv.create_revision));
     // A partitioned leader hears nothing from etcd, so etcd3 would only report the loss
     // after 2 TTLs; stepping down after one TTL without a keepalive keeps the overlap
@@ -198,9 +207,32 @@ export class ElectionCandidate<V extends CandidateInfo = CandidateInfo> {
     assert((to === 'leader') === (epoch !== undefined), 'an epoch exactly while leader');
     this.stateValue = to;
     this.epochValue = epoch;
+    if (epoch === undefined) this.termKey = undefined;
     this.log.info({ from, to, ...(epoch !== undefined ? { epoch: epoch.toString() } : {}) }, 'election state');
     for (const l of this.listeners) l(to, epoch);
   }
+}
+
+/** A term of leadership: its campaign key and epoch (the key's create revision). */
+export interface Fence {
+  readonly key: string;
+  readonly epoch: bigint;
+}
+
+/**
+ * Writes `puts` in one transaction that succeeds only while the term `fence` names
+ * lasts (its campaign key still exists with that create revision) — how a coordinator
+ * persists a commit record only while it still holds leadership. FENCED otherwise;
+ * nothing is written then.
+ */
+export async function fencedPut(client: Etcd3, fence: Fence, puts: readonly { readonly key: string; readonly value: string | Buffer }[]): Promise<void> {
+  const res = await etcdCall('fenced write', () =>
+    client
+      .if(fence.key, 'Create', '==', fence.epoch.toString())
+      .then(...puts.map((p) => client.put(p.key).value(p.value)))
+      .commit(),
+  );
+  if (!res.succeeded) throw new AetherError('FENCED', `the term with epoch ${fence.epoch} is over; write refused`, { details: { epoch: fence.epoch.toString() } });
 }
 
 /**

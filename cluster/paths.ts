@@ -1,3 +1,5 @@
+import type { Glt } from '../glts/glt.js';
+
 /**
  * The etcd key layout of one deployment. Everything lives under `/aetherflow/<name>/`
  * (<name> = the topology's `name`), so several deployments can share one etcd.
@@ -28,6 +30,8 @@ export interface ClusterPaths {
   readonly service: (role: string, id: string) => string;
   readonly settings: string;
   readonly commitsPrefix: string;
+  /** A commit record's key: fixed-width decimal, so key order is GLT order. */
+  readonly commit: (t: Glt) => string;
   readonly membership: string;
 }
 
@@ -43,6 +47,7 @@ export function clusterPaths(name: string): ClusterPaths {
     service: (role, id) => `${root}services/${role}/${id}`,
     settings: `${root}settings`,
     commitsPrefix: `${root}commits/`,
+    commit: (t) => `${root}commits/${t.wall.toString().padStart(20, '0')}.${t.logical.toString().padStart(10, '0')}`,
     membership: `${root}membership`,
   };
 }

@@ -1,6 +1,7 @@
 import test from 'ava';
-import { ElectionCandidate, currentLeader, watchLeader, type ElectedLeader, type ElectionState } from '../../cluster/election.js';
+import { ElectionCandidate, currentLeader, fencedPut, watchLeader, type ElectedLeader, type ElectionState } from '../../cluster/election.js';
 import { clusterPaths } from '../../cluster/paths.js';
+import type { AetherError } from '../../common/errors.js';
 import { eventually, startEtcd, type EtcdFixture } from './etcd-fixture.js';
 import { spawnMember } from './member.js';
 
@@ -64,7 +65,7 @@ test.serial('a candidate that loses its lease re-campaigns and wins a new, highe
   await c.resign();
 });
 
-test.serial('resigning hands leadership over at once', async (t) => {
+test.serial('resigning hands leadership over at once; writes fenced on the old term are refused', async (t) => {
   const name = paths.leaderElection('r2');
   const x = new ElectionCandidate(fx.client(), paths.root, name, { id: 'x' });
   x.start();
@@ -72,7 +73,14 @@ test.serial('resigning hands leadership over at once', async (t) => {
   const y = new ElectionCandidate(fx.client(), paths.root, name, { id: 'y' });
   y.start();
   await eventually(() => (y.state === 'campaigning' ? true : undefined));
+  const fence = x.fence()!;
+  const client = fx.client();
+  await fencedPut(client, fence, [{ key: paths.commit({ wall: 1n, logical: 0 }), value: 'x' }]);
   await x.resign();
+  t.is(x.fence(), undefined);
+  const refused = await t.throwsAsync(fencedPut(client, fence, [{ key: paths.commit({ wall: 2n, logical: 0 }), value: 'x' }]));
+  t.is((refused as AetherError).code, 'FENCED');
+  t.deepEqual((await client.getAll().prefix(paths.commitsPrefix).keys()).map((k) => k.slice(paths.commitsPrefix.length)), ['00000000000000000001.0000000000']);
   await eventually(() => (y.isLeader ? true : undefined), 5000, 'y elected');
   t.true(y.epoch! > 0n);
   await y.resign();
