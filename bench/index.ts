@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerCompareEtcdBench } from './compare-etcd.js';
 import { registerQuantumBench } from './quantum.js';
 import { registerStoreBench } from './store.js';
 
@@ -18,4 +19,4 @@ export interface Figure {
 }
 
 /** Every benchmark, in the order `make bench` runs them. */
-export const benches: readonly RegisterBench[] = [registerStoreBench, registerQuantumBench];
+export const benches: readonly RegisterBench[] = [registerStoreBench, registerQuantumBench, registerCompareEtcdBench];

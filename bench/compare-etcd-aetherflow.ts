@@ -1,0 +1,184 @@
+/**
+ * The AetherFlow side of `bench compare-etcd`: the topology (its regions and emulated WAN
+ * links, which Quantum applies) run by `aetherflow up` as a child, from a copy of the
+ * topology with free loopback ports and data dirs in a temp dir, so the bench never meets
+ * a deployment already running here. Stopped by its PID; any role process it leaves
+ * behind (the supervisor killed before it could stop them) is killed by the PIDs `up`
+ * reported.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseDocument } from 'yaml';
+import { AetherError } from '../common/errors.js';
+import { connect, type AetherClient } from '../client/client.js';
+import type { Glt } from '../glts/glt.js';
+import { cliCommand } from '../topology/launcher.js';
+import { freePort } from '../topology/local-etcd.js';
+import { processAlive } from '../topology/supervisor.js';
+
+interface TopologyDoc {
+  name: string;
+  etcd: { endpoints: string[]; dataDir: string };
+  regions: { name: string; leaders: Record<string, string>[]; datanodes: Record<string, string>[] }[];
+  coordinators: Record<string, string>[];
+}
+
+/** A copy of `source` in `dir` with fresh loopback ports, a local etcd and data dirs under `dir`; returns its path. */
+export async function copyTopology(source: string, dir: string, name: string): Promise<string> {
+  const data = parseDocument(readFileSync(source, 'utf8')).toJS() as TopologyDoc;
+  data.name = name;
+  data.etcd = { ...data.etcd, endpoints: [], dataDir: '.aetherflow/etcd' };
+  const port = async (): Promise<string> => `127.0.0.1:${await freePort()}`;
+  for (const r of data.regions) {
+    for (const l of r.leaders) for (const k of ['grpc', 'quantum', 'metrics']) l[k] = await port();
+    for (const d of r.datanodes) {
+      for (const k of ['grpc', 'metrics']) d[k] = await port();
+      d['dataDir'] = `.aetherflow/data/${d['id']}`;
+    }
+  }
+  for (const c of data.coordinators) for (const k of ['quantum', 'metrics']) c[k] = await port();
+  const file = join(dir, 'topology.yaml');
+  writeFileSync(file, JSON.stringify(data, null, 2)); // JSON is YAML
+  return file;
+}
+
+interface UpEvent {
+  readonly event: string;
+  readonly state?: string;
+  readonly pid?: number;
+  readonly pids?: number[];
+  readonly processes?: unknown[];
+  readonly process?: { id: string };
+}
+
+export class AetherFlowDeployment {
+  private readonly pids = new Set<number>();
+  private stopped = false;
+  client: AetherClient | undefined;
+
+  private constructor(
+    private readonly up: ChildProcess,
+    readonly regions: readonly string[],
+    private readonly dir: string,
+  ) {}
+
+  /** Runs `up` in `dir` on a copy of `topologyFile`; resolves once every process answers /healthz and every region takes a write. */
+  static async start(topologyFile: string, dir: string, readyTimeoutMs: number, callTimeoutMs: number, log: (s: string) => void): Promise<AetherFlowDeployment> {
+    const name = `cmp-${process.pid}`;
+    mkdirSync(dir, { recursive: true });
+    const file = await copyTopology(topologyFile, dir, name);
+    const regions = (parseDocument(readFileSync(file, 'utf8')).toJS() as TopologyDoc).regions.map((r) => r.name);
+    const { command, args } = cliCommand();
+    const errFd = openSync(join(dir, 'up.stderr.log'), 'a');
+    let up: ChildProcess;
+    try {
+      up = spawn(command, [...args, 'up', '--topology', file, '--json'], { cwd: dir, stdio: ['ignore', 'pipe', errFd] });
+    } finally {
+      closeSync(errFd);
+    }
+    const d = new AetherFlowDeployment(up, regions, dir);
+    try {
+      await d.waitUp(readyTimeoutMs, dir);
+      const endpoints = readFileSync(join(dir, '.aetherflow', name, 'etcd-endpoints'), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+      d.client = connect({ topologyFile: file, etcd: { endpoints }, callTimeoutMs });
+      const deadline = Date.now() + readyTimeoutMs;
+      for (const region of regions) {
+        for (;;) {
+          try {
+            await d.client.put(`bench/ready/${region}`, '1', { region });
+            break;
+          } catch (err) {
+            if (Date.now() > deadline) throw new AetherError('TIMEOUT', `region ${region} takes no write after ${readyTimeoutMs} ms; logs in ${dir}/.aetherflow/${name}/logs`, { cause: err });
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        }
+      }
+      log(`  AetherFlow up: ${d.pids.size} processes, every region writable`);
+      return d;
+    } catch (err) {
+      await d.stop();
+      throw err;
+    }
+  }
+
+  private waitUp(timeoutMs: number, dir: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let total = -1;
+      const ready = new Set<string>();
+      const timer = setTimeout(() => reject(new AetherError('TIMEOUT', `aetherflow up not ready after ${timeoutMs} ms (${ready.size}/${total} processes); see ${dir}`)), timeoutMs);
+      this.up.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new AetherError('PROCESS', `aetherflow up exited (${code ?? signal}) before it was ready; see ${join(dir, 'up.stderr.log')}`));
+      });
+      createInterface({ input: this.up.stdout! }).on('line', (line) => {
+        let e: UpEvent;
+        try {
+          e = JSON.parse(line) as UpEvent;
+        } catch {
+          return;
+        }
+        for (const pid of e.pids ?? []) this.pids.add(pid);
+        if (e.pid !== undefined) this.pids.add(e.pid);
+        if (e.event === 'starting') total = e.processes?.length ?? 0;
+        if (e.event === 'process' && e.state === 'ready' && e.process) ready.add(e.process.id);
+        if (total >= 0 && ready.size >= total) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+
+  async write(region: string, key: string, value: string): Promise<Glt> {
+    return (await this.client!.put(key, value, { region })).ts;
+  }
+
+  async readVisible(region: string, key: string, value: string, ts: Glt, waitMs: number): Promise<boolean> {
+    const r = await this.client!.get(key, { region, minGlt: ts, waitMs: Math.max(1, Math.min(Math.floor(waitMs), 60_000)) });
+    return r.found && r.value?.toString() === value;
+  }
+
+  /** SIGTERM to `up` (it stops its processes and etcd), SIGKILL after graceMs; then any reported PID still alive is killed. */
+  async stop(graceMs = 30_000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.client?.close();
+    if (this.up.exitCode === null && this.up.signalCode === null) {
+      const exited = new Promise<void>((r) => this.up.once('exit', () => r()));
+      this.up.kill('SIGTERM');
+      const timer = setTimeout(() => this.up.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    this.killLeftovers();
+  }
+
+  /** Kills `up` and every process it reported, at once (a signal handler cannot wait). */
+  killNow(): void {
+    if (this.up.exitCode === null && this.up.signalCode === null) this.up.kill('SIGKILL');
+    this.killLeftovers();
+  }
+
+  /** Only processes whose command line names our temp dir: a PID reused by another process is left alone. */
+  private killLeftovers(): void {
+    for (const pid of this.pids) {
+      if (processAlive(pid) && commandLine(pid).includes(this.dir)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone between the check and the kill
+        }
+      }
+    }
+  }
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}

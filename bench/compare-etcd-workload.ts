@@ -1,0 +1,149 @@
+/**
+ * The workload `bench compare-etcd` runs against each system: open-loop writes at a fixed
+ * rate, spread round-robin over the regions, each to that region's own endpoint; after
+ * each acknowledgement, a consistent read in another region (rotating over the others)
+ * until the write is visible there. Both measured from the client's side of this machine.
+ */
+import { AetherError } from '../common/errors.js';
+
+/** What the workload needs from a system under test. */
+export interface SystemUnderTest<Token> {
+  readonly regions: readonly string[];
+  /** Writes key = value through `region`'s own endpoint; resolves on acknowledgement. */
+  write(region: string, key: string, value: string): Promise<Token>;
+  /**
+   * One consistent read of `key` in `region`: true once it returns the written value.
+   * May wait up to `waitMs` itself (AetherFlow's min_glt wait).
+   */
+  readVisible(region: string, key: string, value: string, token: Token, waitMs: number): Promise<boolean>;
+}
+
+export interface WorkloadOptions {
+  readonly ratePerS: number;
+  readonly durationS: number;
+  /** Writes (with their visibility checks) in flight at once; a write due beyond it is shed and counted. */
+  readonly maxInFlight: number;
+  /** A write not visible in the other region this long after its ack counts as a timeout. */
+  readonly visibilityTimeoutMs: number;
+  readonly valueBytes: number;
+  /** Key prefix, unique per run. */
+  readonly prefix: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface WorkloadResult {
+  /** Acknowledged writes' latencies, ms. */
+  readonly writeMs: readonly number[];
+  /** Ack → visible in another region, ms, for the writes that became visible. */
+  readonly visibilityMs: readonly number[];
+  readonly attempted: number;
+  readonly writeErrors: number;
+  readonly visibilityTimeouts: number;
+  readonly visibilityErrors: number;
+  readonly shed: number;
+  /** First write sent → last ack, seconds. */
+  readonly elapsedS: number;
+  readonly firstError?: string;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The p-th percentile (nearest rank) of ascending `sorted`; NaN when empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: WorkloadOptions): Promise<WorkloadResult> {
+  if (system.regions.length < 2) throw new AetherError('USAGE', 'the comparison needs at least two regions');
+  const total = Math.max(1, Math.round(o.ratePerS * o.durationS));
+  const intervalMs = 1000 / o.ratePerS;
+  const value = 'v'.repeat(o.valueBytes);
+  const writeMs: number[] = [];
+  const visibilityMs: number[] = [];
+  let writeErrors = 0;
+  let visibilityTimeouts = 0;
+  let visibilityErrors = 0;
+  let shed = 0;
+  let inFlight = 0;
+  let lastAckMs = 0;
+  let firstError: string | undefined;
+  const noteError = (err: unknown) => void (firstError ??= err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err));
+  const n = system.regions.length;
+  const pending = new Set<Promise<void>>();
+
+  const one = async (i: number): Promise<void> => {
+    const writer = system.regions[i % n]!;
+    const reader = system.regions[(i % n + 1 + (Math.floor(i / n) % (n - 1))) % n]!;
+    const key = `${o.prefix}/${writer}/${i}`;
+    const sent = performance.now();
+    let token: Token;
+    try {
+      token = await system.write(writer, key, value);
+    } catch (err) {
+      writeErrors++;
+      noteError(err);
+      return;
+    }
+    const acked = performance.now();
+    lastAckMs = Math.max(lastAckMs, acked);
+    writeMs.push(acked - sent);
+    const deadline = acked + o.visibilityTimeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        visibilityTimeouts++;
+        return;
+      }
+      try {
+        if (await system.readVisible(reader, key, value, token, left)) {
+          const at = performance.now();
+          if (at - acked > o.visibilityTimeoutMs) visibilityTimeouts++;
+          else visibilityMs.push(at - acked);
+          return;
+        }
+      } catch (err) {
+        noteError(err);
+        if (performance.now() >= deadline) {
+          visibilityErrors++;
+          return;
+        }
+      }
+      await sleep(5);
+    }
+  };
+
+  const started = performance.now();
+  let lastProgress = started;
+  for (let i = 0; i < total; i++) {
+    const due = started + i * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    if (inFlight >= o.maxInFlight) {
+      shed++;
+      continue;
+    }
+    inFlight++;
+    const p = one(i).finally(() => {
+      inFlight--;
+      pending.delete(p);
+    });
+    pending.add(p);
+    if (o.log && performance.now() - lastProgress > 5000) {
+      lastProgress = performance.now();
+      o.log(`  ${i + 1}/${total} writes sent, ${writeMs.length} acked, ${visibilityMs.length} visible elsewhere, ${visibilityTimeouts} timeouts`);
+    }
+  }
+  await Promise.all([...pending]);
+  return {
+    writeMs: [...writeMs].sort((a, b) => a - b),
+    visibilityMs: [...visibilityMs].sort((a, b) => a - b),
+    attempted: total,
+    writeErrors,
+    visibilityTimeouts,
+    visibilityErrors,
+    shed,
+    elapsedS: ((lastAckMs || performance.now()) - started) / 1000,
+    ...(firstError !== undefined ? { firstError } : {}),
+  };
+}
