@@ -41,7 +41,8 @@ export function registerStatus(program: Command): void {
             return {
               name: r.name,
               leader: leader ? { id: leader.value.id, epoch: leader.epoch, grpc: leader.value['grpc'] } : null,
-              membership: membership?.ok ? (excluded ? 'excluded' : 'member') : 'unknown',
+              // No record yet: every region is a member (the initial membership).
+              membership: membership === undefined ? 'member' : membership.ok ? (excluded ? 'excluded' : 'member') : 'unknown',
               frontier: frontier ? formatGlt(frontier) : null,
               // As the leader measured it when it last published (about once a second).
               lagMs: typeof leaderService?.status?.['lagMs'] === 'number' ? leaderService.status['lagMs'] : null,

@@ -11,7 +11,7 @@ export function registerUp(program: Command): void {
   program
     .command('up')
     .description('start every process of the topology (or of the named regions) on this machine, and a local etcd when the topology names no endpoints; runs until Ctrl-C/SIGTERM, then stops everything it started')
-    .option('--region <name>', 'only this region\'s processes (repeatable): how a multi-machine deployment runs it', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--region <name>', 'only this region\'s processes (repeatable): how a multi-machine deployment runs it', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .addHelpText(
       'after',
       `
@@ -22,7 +22,7 @@ Example:
   aetherflow up
   aetherflow up --topology topology/wan.yaml --region us-east`,
     )
-    .action(async (o: { region: string[] }, cmd: Command) => {
+    .action(async (o: { region?: string[] }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const topology = loadTopology(opts.topology);
       const print = opts.json ? (e: LaunchEvent) => printJson({ event: e.type, ...withoutType(e) }) : progressPrinter(join(runtimeDir(topology), 'logs'));
@@ -33,7 +33,7 @@ Example:
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        const launch = await Launch.start(topology, { regions: o.region, onEvent: print });
+        const launch = await Launch.start(topology, { regions: o.region ?? [], onEvent: print });
         try {
           await Promise.race([launch.ready().then(() => !opts.json && process.stdout.write(`all ${launch.processes.length} processes ready; logs in ${runtimeDir(topology)}/logs; Ctrl-C stops them\n`)), stopSignal]);
           await stopSignal;
