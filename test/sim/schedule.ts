@@ -30,12 +30,13 @@ export function randomSpec(seed: number): SimSpec {
   const nFaults = rng.int(4);
   for (let i = 0; i < nFaults; i++) {
     const atMs = rng.between(10, durationMs - 20);
-    const kind = rng.int(8);
+    const kind = rng.int(9);
     if (kind === 0) faults.push({ atMs, kind: 'crash', target: { kind: 'coordinator', index: rng.int(2) }, downMs: rng.between(5, 80) });
     else if (kind === 1) faults.push({ atMs, kind: 'crash', target: { kind: 'leader', region: rng.int(regions.length) }, downMs: rng.between(2, 60) });
     else if (kind === 2) faults.push({ atMs, kind: 'crash', target: { kind: 'datanode', region: rng.int(regions.length), index: rng.int(2) }, downMs: rng.between(2, 60) });
     else if (kind === 3 || kind === 4) faults.push({ atMs, kind: 'partition', region: rng.int(regions.length), durationMs: rng.between(20, 200) });
     else if (kind === 5) faults.push({ atMs, kind: 'depose' });
+    else if (kind === 7) faults.push({ atMs, kind: 'crash-mid-apply', region: rng.int(regions.length) });
     else if (kind === 6) faults.push({ atMs, kind: 'cut', regions: [rng.int(regions.length), rng.int(regions.length)], durationMs: rng.between(20, 200) });
     else faults.push({ atMs, kind: 'persist-glitch' });
   }
@@ -130,7 +131,7 @@ export const scenarios: readonly SimSpec[] = [
     ...BASE,
     ...CLEAN_TIMING,
     seed: 606,
-    name: 'leader crash and restart mid-round',
+    name: 'leader crash and restart mid-round, and half-way through an apply',
     regions: [2, 2, 1],
     maxOffsetMs: 20,
     net: CLEAN,
@@ -141,6 +142,7 @@ export const scenarios: readonly SimSpec[] = [
       { atMs: 104, kind: 'crash', target: { kind: 'leader', region: 0 }, downMs: 25 },
       { atMs: 213, kind: 'crash', target: { kind: 'leader', region: 1 }, downMs: 5 },
       { atMs: 307, kind: 'crash', target: { kind: 'datanode', region: 0, index: 1 }, downMs: 30 },
+      { atMs: 402, kind: 'crash-mid-apply', region: 0 },
     ],
   },
   {

@@ -8,7 +8,7 @@ import { COORDINATOR, decodeMessage, encodeMessage, type Message } from '../../k
 import { initialMembership, type CommitRecord, type MembershipRecord } from '../../kernel/records.js';
 import { LeaderRound, type LeaderAction, type LeaderEvent, type LeaderJob } from '../../regional/round.js';
 import { runLeaderJob, type KeyRouter } from '../../regional/round-jobs.js';
-import { FRONTIER_META } from '../../regional/watermarks.js';
+import { FRONTIER_META, WATERMARK_META, saveWatermarks } from '../../regional/watermarks.js';
 import { SimEtcd } from './etcd.js';
 import { Model, SimViolation } from './invariants.js';
 import { SimNetwork, type NetSpec } from './network.js';
@@ -26,6 +26,8 @@ export type Fault =
   | { readonly atMs: number; readonly kind: 'partition'; readonly region: number; readonly durationMs: number }
   /** Cut the link between two regions (both ways); each still reaches everyone else. */
   | { readonly atMs: number; readonly kind: 'cut'; readonly regions: readonly [number, number]; readonly durationMs: number }
+  /** The region's leader dies in the middle of its next apply (some data nodes applied, some not). */
+  | { readonly atMs: number; readonly kind: 'crash-mid-apply'; readonly region: number }
   /** The elected coordinator loses its etcd lease while it keeps running (cut from etcd only). */
   | { readonly atMs: number; readonly kind: 'depose' }
   /** The next persist's outcome is unknown to the coordinator (it may or may not have applied). */
@@ -200,6 +202,8 @@ export class World {
   private readonly originRegion = new Map<string, string>();
   private writeSeq = 0;
   private glitchNext = false;
+  /** Regions whose leader dies in the middle of its next apply job. */
+  private readonly midApplyCrash = new Set<number>();
   private settling = false;
   private readonly commitTimes: number[] = [];
   private readonly liveAtSettleEnd: boolean;
@@ -454,6 +458,16 @@ export class World {
       return;
     }
     const stores = new Map(r.nodes.map((n) => [n.id, n.store!] as const));
+    if (job.type === 'apply' && this.midApplyCrash.has(region)) {
+      // The leader dies half-way: the versions and the watermarks reach only the first node.
+      this.midApplyCrash.delete(region);
+      const first = r.nodes[0]!;
+      await first.store!.applyRemote(job.versions.filter((v) => r.router.route(v.key) === first.id));
+      await saveWatermarks(first.store!, { frontier: job.frontier, watermark: job.watermark });
+      this.crash({ kind: 'leader', region });
+      this.at(this.rng.between(1, 20), { kind: 'restart', target: { kind: 'leader', region } });
+      return;
+    }
     try {
       const result = await runLeaderJob(job, stores, r.router, {
         restamped: (origin: string, after: Glt, moved: readonly Version[]) => {
@@ -527,7 +541,7 @@ export class World {
     let watermark: Glt | undefined;
     for (const n of r.nodes) {
       const f = n.disk.meta.get(FRONTIER_META) ?? GLT_ZERO;
-      const w = n.disk.meta.get('watermark') ?? GLT_ZERO;
+      const w = n.disk.meta.get(WATERMARK_META) ?? GLT_ZERO;
       frontier = frontier ? minGlt(frontier, f) : f;
       watermark = watermark ? minGlt(watermark, w) : w;
     }
@@ -573,6 +587,9 @@ export class World {
       }
       case 'persist-glitch':
         this.glitchNext = true;
+        return;
+      case 'crash-mid-apply':
+        this.midApplyCrash.add(f.region % this.regions.length);
         return;
     }
   }
@@ -636,6 +653,7 @@ export class World {
     this.net.healAll();
     this.net.spec = { ...this.net.spec, loss: 0, duplicate: 0 };
     this.glitchNext = false;
+    this.midApplyCrash.clear();
     this.coords.forEach((_c, index) => this.restart({ kind: 'coordinator', index }));
     this.regions.forEach((r) => {
       this.restart({ kind: 'leader', region: r.index });
