@@ -18,7 +18,7 @@ import { Level } from 'level';
 import { AetherError } from '../common/errors.js';
 import { printJson, printTable } from '../cli/output.js';
 import { GLT_MAX, type Glt } from '../glts/glt.js';
-import { changeKey, encodeStoredValue, versionKey } from '../datanode/keys.js';
+import { encodeStoredValue, versionEntries } from '../datanode/keys.js';
 import { LevelStore } from '../datanode/level-store.js';
 import type { Figure } from './index.js';
 
@@ -106,7 +106,7 @@ async function putsPerSec(n: number): Promise<{ raw: number; layout: number; mvc
           for (let j = i; j < Math.min(end, i + RAW_BATCH); j++) {
             const ts: Glt = { wall: baseNs + BigInt(j), logical: 0 };
             const value = encodeStoredValue(valueOf(j));
-            ops.push({ type: 'put' as const, key: versionKey(keyOf(j), ts, ORIGIN), value }, { type: 'put' as const, key: changeKey(ts, ORIGIN, keyOf(j)), value });
+            for (const [key, v] of versionEntries({ key: keyOf(j), ts, origin: ORIGIN }, value)) ops.push({ type: 'put' as const, key, value: v });
           }
           await layoutDb.batch(ops);
         }
@@ -141,8 +141,7 @@ async function loadRaw(dir: string, keys: number): Promise<void> {
     for (let j = i; j < Math.min(keys, i + LOAD_BATCH); j++) {
       const ts: Glt = { wall: baseNs + BigInt(j), logical: 0 };
       const value = encodeStoredValue(valueOf(j));
-      ops.push({ type: 'put' as const, key: versionKey(keyOf(j), ts, ORIGIN), value });
-      ops.push({ type: 'put' as const, key: changeKey(ts, ORIGIN, keyOf(j)), value });
+      for (const [key, v] of versionEntries({ key: keyOf(j), ts, origin: ORIGIN }, value)) ops.push({ type: 'put' as const, key, value: v });
     }
     await db.batch(ops);
   }

@@ -4,7 +4,6 @@ import { Clock, type ClockOptions } from '../glts/clock.js';
 import { GLT_BYTES, GLT_MAX, GLT_ZERO, compareGlt, decodeGlt, encodeGlt, maxGlt, type Glt } from '../glts/glt.js';
 import { checkKey, checkLimit, checkOrigin, checkReadable, checkValue, checkVersion, storeClosedError } from './checks.js';
 import {
-  changeKey,
   changeRange,
   decodeChangeKey,
   decodeStoredValue,
@@ -15,6 +14,7 @@ import {
   versionKey,
   versionKeyEnd,
   versionRange,
+  versionEntries,
   versionSeekKey,
 } from './keys.js';
 import type { KeyRange, ReadResult, Store } from './store.js';
@@ -474,12 +474,7 @@ export class LevelStore implements Store {
  * put or delete together. `stored` is the version's encoded value when already built.
  */
 function pushVersionOps(ops: Op[], type: 'put' | 'del', v: Version, stored?: Buffer): void {
-  const vk = versionKey(v.key, v.ts, v.origin);
-  const ck = changeKey(v.ts, v.origin, v.key);
-  if (type === 'del') {
-    ops.push({ type, key: vk }, { type, key: ck });
-    return;
+  for (const [key, value] of versionEntries(v, stored ?? encodeStoredValue(v.value))) {
+    ops.push(type === 'del' ? { type, key } : { type, key, value });
   }
-  const value = stored ?? encodeStoredValue(v.value);
-  ops.push({ type, key: vk, value }, { type, key: ck, value });
 }
