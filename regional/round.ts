@@ -21,7 +21,18 @@ import { mergeDeltas } from './merge.js';
  *   exchanging — own delta sent to every other member; peers' deltas are staged;
  *   ready      — Ready sent; waiting for Commit (apply) or Abort (drop).
  * At most one store job (collect or apply) runs at a time; committed rounds wait in
- * `applyQueue` in GLT order. A region behind the last commit catches up from a peer.
+ * `applyQueue` in GLT order.
+ *
+ * What each peer lacks: every member holds every committed version up to prev.T (it may
+ * not be Ready otherwise), so a delta carries the sender's own versions above its
+ * watermark, the same for every member. A region that lacks more — it missed commits,
+ * restarted, or was excluded — says so itself: its catch-up requests carry what it holds
+ * (`fetched`), its per-peer watermark, and peers answer from there: everything from one
+ * peer at or past the target, or each member's own versions for the one commit it lacks
+ * (which works even when no region applied that commit yet). An excluded region keeps
+ * fetching committed snapshots without moving its frontier, so the round that readmits
+ * it has nothing to catch up; there it re-stamps (close, restamp, collect) and only
+ * then may its frontier follow.
  */
 export type LeaderPhase = 'starting' | 'running';
 export type RoundPhase = 'collecting' | 'exchanging' | 'ready';
