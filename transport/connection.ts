@@ -283,6 +283,7 @@ export class Connection {
     if (!p.guuid.equals(this.guuid)) return this.drop('unknown_connection');
     if (!recovered) this.o.observer?.onPacket?.('in', datagram.length);
     const reliable = isReliable(p);
+    let rangesBefore = 0;
     // Before the handshake completes only the SYN|ACK (or an RST) means anything.
     if (this.stateValue === 'SYN_SENT' && !hasFlag(p, Flag.RST) && !(hasFlag(p, Flag.SYN) && hasFlag(p, Flag.ACK))) return this.drop('state');
     if (hasFlag(p, Flag.RST) && (reliable || hasFlag(p, Flag.FEC))) return this.drop('bad_flags');
@@ -292,6 +293,7 @@ export class Connection {
     } else {
       const refused = this.refuseData(p);
       if (refused !== undefined) return this.drop(refused);
+      rangesBefore = this.received.rangeCount;
       const verdict = this.received.add(p.sequence);
       if (verdict === 'duplicate') {
         this.ackNow = true;
@@ -318,7 +320,8 @@ export class Connection {
     }
     if (!reliable) return false;
     this.ackPending++;
-    if (this.received.rangeCount > 0 || this.ackPending >= this.o.ackEveryPackets || hasFlag(p, Flag.SYN | Flag.FIN | Flag.PING)) this.ackNow = true;
+    // At once when a gap opens or closes (the sender's loss detection waits on it), else every ackEveryPackets.
+    if (this.received.rangeCount !== rangesBefore || this.ackPending >= this.o.ackEveryPackets || hasFlag(p, Flag.SYN | Flag.FIN | Flag.PING)) this.ackNow = true;
     else this.ackDeadlineMs ??= nowMs + this.o.ackDelayMs;
     if (hasFlag(p, Flag.SYN)) this.onSyn(p, body);
     else if (hasFlag(p, Flag.DATA)) this.onData(body);
@@ -496,11 +499,14 @@ export class Connection {
 
   private sendNewData(nowMs: number): boolean {
     if (!this.sendStreams.hasUnsent) return false;
-    const sack = this.received.blocks(this.o.maxSackBlocks);
-    const room = this.o.maxPacketBytes - headerBytes(sack.length) - ACK_SECTION_BYTES - FRAME_HEADER_BYTES - this.o.auth.tagBytes;
+    // Data carries an ack only when there is news for the peer: in one-way bulk the ack section would be dead weight.
+    const withAck = this.ackNow || this.ackPending > 0 || this.receiveStreams.maxData !== this.advertisedMaxData;
+    const ackBytes = withAck ? headerBytes(this.received.blocks(this.o.maxSackBlocks).length) - headerBytes(0) + ACK_SECTION_BYTES : 0;
+    const room = this.o.maxPacketBytes - headerBytes(0) - ackBytes - FRAME_HEADER_BYTES - this.o.auth.tagBytes;
     const next = this.sendStreams.nextFragment(room, this.peerMaxData);
     if (next === undefined) return false;
-    this.sendReliable(nowMs, Flag.DATA | Flag.ACK, Buffer.concat([this.ackSection(), encodeFragment(next.fragment)]), { message: next.message, fin: false });
+    const frame = encodeFragment(next.fragment);
+    this.sendReliable(nowMs, withAck ? Flag.DATA | Flag.ACK : Flag.DATA, withAck ? Buffer.concat([this.ackSection(), frame]) : frame, { message: next.message, fin: false });
     return true;
   }
 
@@ -527,7 +533,11 @@ export class Connection {
     const fec = this.o.fec;
     if (fec !== undefined) {
       fec.lossEstimator.onSent(1);
-      fec.encoder.setParityCount(Math.max(fec.minParity, fec.lossEstimator.parityFor(fec.k)));
+      const m = Math.max(fec.minParity, fec.lossEstimator.parityFor(fec.k));
+      fec.encoder.setParityCount(m);
+      // With parity on, a loss waits for its group's parity (k + m packets) before the
+      // packet threshold calls it; the time threshold still bounds the wait.
+      this.sent.packetThreshold = m > 0 ? Math.max(3, fec.k + m) : 3;
       this.parityQueue.push(...fec.encoder.add(nowMs, seq, datagram));
     }
   }

@@ -32,7 +32,8 @@ export interface ConnectionTuning {
 }
 
 export const defaultTuning: ConnectionTuning = {
-  maxPacketBytes: 1200,
+  // Fits a 1500-byte MTU with room for IPv6 and a tunnel header; path MTU is not probed.
+  maxPacketBytes: 1400,
   rtt: defaultRttOptions,
   keepaliveMs: 1000,
   idleTimeoutMs: 15_000,
@@ -57,7 +58,7 @@ export interface FecOptions {
   readonly minParity: number;
 }
 
-export const defaultFecOptions: FecOptions = { k: 16, flushAfterMs: 5, lossWindowPackets: 1000, minParity: 0 };
+export const defaultFecOptions: FecOptions = { k: 20, flushAfterMs: 5, lossWindowPackets: 1000, minParity: 0 };
 
 export interface EndpointOptions {
   readonly socket: DatagramSocket;

@@ -43,7 +43,8 @@ export class SentPacketTracker<M> {
   private inFlightBytes = 0;
   private lastSent: number | undefined;
 
-  constructor(private readonly packetThreshold = 3) {}
+  /** RFC 9002 kPacketThreshold, raised while FEC is on (see the connection). */
+  packetThreshold = 3;
 
   get bytesInFlight(): number {
     return this.inFlightBytes;
