@@ -74,7 +74,7 @@ const LEASE_MS = 15;
 const MAX_EVENTS = 100_000;
 
 type SimEvent =
-  | { readonly kind: 'deliver'; readonly to: string; readonly msg: Message }
+  | { readonly kind: 'deliver'; readonly fromSite: string; readonly to: string; readonly msg: Message }
   | { readonly kind: 'wake'; readonly proc: string; readonly inc: number; readonly atMs: number }
   | { readonly kind: 'job'; readonly region: number; readonly inc: number; readonly job: LeaderJob }
   | { readonly kind: 'persist'; readonly coord: number; readonly inc: number; readonly persistId: number; readonly epoch: bigint; readonly commit?: CommitRecord; readonly membership?: MembershipRecord }
@@ -280,7 +280,7 @@ export class World {
   private async dispatch(ev: SimEvent): Promise<void> {
     switch (ev.kind) {
       case 'deliver':
-        return this.deliver(ev.to, ev.msg);
+        return this.deliver(ev.fromSite, ev.to, ev.msg);
       case 'wake': {
         if (ev.proc.startsWith('c')) {
           const c = this.coords[Number(ev.proc.slice(1))]!;
@@ -433,11 +433,10 @@ export class World {
       this.stats.catchUps++;
       if (msg.full) this.stats.fullTransfers++;
     }
-    for (const d of this.net.transmit(fromSite, toSite, msg)) this.queue.push(this.time.nowMs + d, { kind: 'deliver', to: `${fromSite}>${target}`, msg });
+    for (const d of this.net.transmit(fromSite, toSite, msg)) this.queue.push(this.time.nowMs + d, { kind: 'deliver', fromSite, to: target, msg });
   }
 
-  private deliver(route: string, msg: Message): void {
-    const [fromSite, to] = route.split('>') as [string, string];
+  private deliver(fromSite: string, to: string, msg: Message): void {
     if (to.startsWith('c')) {
       const c = this.coords[Number(to.slice(1))]!;
       if (!this.net.connected(fromSite, c.site) || !c.alive) return;
