@@ -39,3 +39,17 @@ test('update changes the status; close removes the entry at once', async (t) => 
   await reg.close();
   t.deepEqual(await listServices(client, paths), []);
 });
+
+test('an entry whose lease etcd revoked is registered again on a new lease', async (t) => {
+  const paths = clusterPaths('test-registry-3');
+  const client = fx.client();
+  const reg = await ServiceRegistration.register(client, paths, { role: 'leader', id: 'l1', region: 'r', pid: process.pid, startedAt: new Date().toISOString() }, { ttlSec: 1 });
+  t.teardown(() => reg.close());
+  const first = (await client.get(paths.service('leader', 'l1')).exec()).kvs[0]!.lease;
+  await fx.client().leaseClient.leaseRevoke({ ID: first });
+  const second = await eventually(async () => {
+    const kv = (await client.get(paths.service('leader', 'l1')).exec()).kvs[0];
+    return kv && kv.lease !== first ? kv.lease : undefined;
+  }, 10_000, 're-registered');
+  t.not(second, first);
+});
