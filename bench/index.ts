@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerAllBench } from './all.js';
 import { registerCompareEtcdBench } from './compare-etcd.js';
 import { registerQuantumBench } from './quantum.js';
 import { registerStoreBench } from './store.js';
@@ -19,4 +20,4 @@ export interface Figure {
 }
 
 /** Every benchmark, in the order `make bench` runs them. */
-export const benches: readonly RegisterBench[] = [registerStoreBench, registerQuantumBench, registerCompareEtcdBench];
+export const benches: readonly RegisterBench[] = [registerStoreBench, registerQuantumBench, registerCompareEtcdBench, registerAllBench];

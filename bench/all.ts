@@ -1,0 +1,241 @@
+/**
+ * `aetherflow bench all` (what `make bench` runs): every registered benchmark — each
+ * subcommand of `bench`, and the drills of `chaos drill` when that command exists — run
+ * in turn as a child with `--json`, each bounded in time and stopped by its PID; then
+ * docs/BENCHMARKS.md's generated table is rewritten (report.ts) and the plots drawn
+ * (plot.ts). A benchmark that fails (e.g. quantum without root) becomes a row, not a crash.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { AetherError } from '../common/errors.js';
+import { printJson, printTable } from '../cli/output.js';
+import { cliCommand } from '../topology/launcher.js';
+import { loadTopology } from '../topology/load.js';
+import type { Figure } from './index.js';
+import { lossLatencyPoints, plotLossLatency, plotRoundTimes, roundTimePoints } from './plot.js';
+import { describeMachine, renderBlock, rewriteReport, type BenchRun, type Plot } from './report.js';
+
+interface Options {
+  readonly json?: boolean;
+  readonly fast?: boolean;
+  readonly only?: string;
+  readonly skip?: string;
+  readonly out: string;
+  readonly timeoutMin: string;
+}
+
+/** Shorter runs for --fast (proves the report renders; figures are rougher). */
+const FAST_ARGS: Readonly<Record<string, readonly string[]>> = {
+  store: ['--puts', '20000', '--big-keys', '20000'],
+  quantum: ['--loss', '0,2', '--seconds', '1', '--mib', '4', '--bulk-timeout', '20'],
+  'compare-etcd': ['--duration', '5', '--rate', '20'],
+  snapshot: ['--duration', '5'],
+};
+
+const MAX_STDOUT_BYTES = 16 * 1024 * 1024;
+const STDERR_TAIL_BYTES = 2048;
+const KILL_GRACE_MS = 10_000;
+const DEFAULT_BUDGET_MS = 50;
+
+/** Set by a forwarded SIGINT/SIGTERM: no further benchmark starts, and the report is not rewritten. */
+let stopRequested = false;
+
+interface Job {
+  readonly name: string;
+  readonly args: readonly string[];
+}
+
+/** Runs `aetherflow <args> --json` as a child; resolves with its figures or an error text. */
+function runJob(job: Job, timeoutMs: number): Promise<BenchRun> {
+  const { command, args } = cliCommand();
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const shown = `node dist/cli/main.js ${job.args.join(' ')} --json`;
+  const started = performance.now();
+  return new Promise((resolveRun) => {
+    const child = spawn(command, [...args, ...job.args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // SIGTERM to `bench all` passes on to the running benchmark, which cleans up after itself.
+    const forward = (signal: NodeJS.Signals) => {
+      child.kill(signal);
+      process.exitCode = signal === 'SIGINT' ? 130 : 143;
+      stopRequested = true;
+    };
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let errTail = '';
+    let timedOut = false;
+    child.stdout.on('data', (c: Buffer) => {
+      if (outBytes + c.length <= MAX_STDOUT_BYTES) out.push(c);
+      outBytes += c.length;
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      errTail = (errTail + c.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+    }, timeoutMs);
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      const durationS = (performance.now() - started) / 1000;
+      const failed = (error: string): BenchRun => ({ name: job.name, command: shown, date, durationS, status: 'failed', error });
+      if (timedOut) return resolveRun(failed(`timed out after ${Math.round(timeoutMs / 1000)} s`));
+      const text = Buffer.concat(out).toString('utf8');
+      try {
+        const doc = JSON.parse(text.trim().split('\n').pop() ?? '') as { figures?: Figure[] } & Record<string, unknown>;
+        const figures = doc.figures ?? figuresOfReport(doc);
+        if (code === 0 || figures.length > 0) return resolveRun({ name: job.name, command: shown, date, durationS, status: 'ok', figures: figures.map(normalize) });
+      } catch {
+        // not JSON: the error is on stderr
+      }
+      resolveRun(failed(errorOf(errTail) ?? `exited with ${code ?? signal}`));
+    };
+    child.once('exit', finish);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolveRun({ name: job.name, command: shown, date, durationS: 0, status: 'failed', error: err.message });
+    });
+  });
+}
+
+/** JSON turns NaN into null: back to NaN, so the report shows it as not measured. */
+function normalize(f: Figure): Figure {
+  return { ...f, measured: typeof f.measured === 'number' ? f.measured : Number.NaN };
+}
+
+/** The CLI's error line (`{"error":{"code","message"}}`) from a child's stderr. */
+function errorOf(stderr: string): string | undefined {
+  for (const line of stderr.trim().split('\n').reverse()) {
+    try {
+      const e = (JSON.parse(line) as { error?: { code: string; message: string } }).error;
+      if (e) return `${e.code}: ${e.message}`;
+    } catch {
+      // a progress line
+    }
+  }
+  const last = stderr.trim().split('\n').pop();
+  return last ? last.slice(0, 300) : undefined;
+}
+
+/** A drill report without a figures array: its numeric fields as figures; writes lost must be 0. */
+function figuresOfReport(doc: Record<string, unknown>, prefix = ''): Figure[] {
+  const out: Figure[] = [];
+  for (const [k, v] of Object.entries(doc)) {
+    const name = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'number') {
+      const lost = /lost/i.test(k);
+      out.push({ name, measured: v, unit: '', goal: lost ? '= 0' : null, met: lost ? v === 0 : null });
+    } else if (typeof v === 'boolean') {
+      out.push({ name, measured: v ? 1 : 0, unit: 'true=1', goal: /held|ok|pass/i.test(k) ? 'true' : null, met: /held|ok|pass/i.test(k) ? v : null });
+    } else if (v && typeof v === 'object' && !Array.isArray(v) && out.length < 40) {
+      out.push(...figuresOfReport(v as Record<string, unknown>, name));
+    }
+  }
+  return out.slice(0, 40);
+}
+
+/** Every benchmark to run: `bench` subcommands but this one, then each `chaos drill` scenario when that command exists. */
+function jobsOf(cmd: Command, o: Options): { jobs: Job[]; skipped: BenchRun[] } {
+  const bench = cmd.parent!;
+  const program = bench.parent!;
+  const only = o.only ? new Set(o.only.split(',').map((s) => s.trim())) : undefined;
+  const skip = new Set((o.skip ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  const jobs: Job[] = [];
+  const skipped: BenchRun[] = [];
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const consider = (name: string, args: string[]) => {
+    if ((only && !only.has(name)) || skip.has(name)) skipped.push({ name, command: `node dist/cli/main.js ${args.join(' ')} --json`, date, status: 'skipped', reason: only ? 'not in --only' : 'in --skip' });
+    else jobs.push({ name, args });
+  };
+  for (const sub of bench.commands) {
+    const name = sub.name();
+    if (name === 'all') continue;
+    consider(name, ['bench', name, ...(o.fast ? (FAST_ARGS[name] ?? []) : [])]);
+  }
+  if (!bench.commands.some((c) => c.name() === 'snapshot')) {
+    skipped.push({ name: 'snapshot', command: 'node dist/cli/main.js bench snapshot --json', date, status: 'skipped', reason: 'no `bench snapshot` command is registered yet' });
+  }
+  const drill = program.commands.find((c) => c.name() === 'chaos')?.commands.find((c) => c.name() === 'drill');
+  const drillNames = drill?.registeredArguments[0]?.argChoices ?? [];
+  if (!drill) skipped.push({ name: 'chaos drill', command: 'node dist/cli/main.js chaos drill NAME --json', date, status: 'skipped', reason: 'no `chaos drill` command is registered yet' });
+  else if (drillNames.length === 0) skipped.push({ name: 'chaos drill', command: 'node dist/cli/main.js chaos drill NAME --json', date, status: 'skipped', reason: '`chaos drill` names no scenarios (argument choices)' });
+  for (const d of drillNames) consider(`drill ${d}`, ['chaos', 'drill', d, ...(o.fast ? ['--duration', '10'] : [])]);
+  return { jobs, skipped };
+}
+
+function budgetMs(): number {
+  try {
+    return loadTopology('topology/local.yaml').snapshot.budgetMs;
+  } catch {
+    return DEFAULT_BUDGET_MS;
+  }
+}
+
+async function drawPlots(runs: readonly BenchRun[], docsDir: string, log: (s: string) => void): Promise<{ plots: Plot[]; notes: string[] }> {
+  const plotsDir = join(docsDir, 'plots');
+  mkdirSync(plotsDir, { recursive: true });
+  const plots: Plot[] = [];
+  const notes: string[] = [];
+  const figuresOf = (name: string) => runs.flatMap((r) => (r.status === 'ok' && r.name === name ? r.figures : []));
+  const rounds = roundTimePoints(figuresOf('snapshot'));
+  if (rounds.length > 0) {
+    const file = join(plotsDir, 'round-time.png');
+    await plotRoundTimes(rounds, budgetMs(), file);
+    plots.push({ title: 'Snapshot round time distribution', path: relative(docsDir, file) });
+  } else notes.push('round-time plot not drawn: no round-time figures from `bench snapshot` in this run');
+  const loss = lossLatencyPoints(figuresOf('quantum'));
+  if (loss.length > 0) {
+    const file = join(plotsDir, 'quantum-vs-tcp-latency.png');
+    await plotLossLatency(loss, file);
+    plots.push({ title: 'Quantum vs TCP latency by loss rate', path: relative(docsDir, file) });
+  } else notes.push('Quantum vs TCP plot not drawn: no latency figures from `bench quantum` in this run');
+  for (const n of notes) log(n);
+  return { plots, notes };
+}
+
+export async function runAll(cmd: Command, o: Options): Promise<BenchRun[]> {
+  const timeoutMs = Number(o.timeoutMin) * 60_000;
+  if (!(timeoutMs > 0)) throw new AetherError('USAGE', `--timeout-min must be a positive number, got ${o.timeoutMin}`);
+  const log = (s: string) => void process.stderr.write(`${s}\n`);
+  const { jobs, skipped } = jobsOf(cmd, o);
+  const runs: BenchRun[] = [];
+  for (const job of jobs) {
+    if (stopRequested) throw new AetherError('PROCESS', 'bench all interrupted; docs/BENCHMARKS.md left as it was');
+    log(`bench all: ${job.name} (${job.args.join(' ')} --json)…`);
+    const run = await runJob(job, timeoutMs);
+    log(run.status === 'ok' ? `  ${run.figures.length} figures in ${run.durationS.toFixed(0)} s` : run.status === 'failed' ? `  failed: ${run.error}` : '');
+    runs.push(run);
+  }
+  if (stopRequested) throw new AetherError('PROCESS', 'bench all interrupted; docs/BENCHMARKS.md left as it was');
+  runs.push(...skipped);
+  const out = resolve(o.out);
+  const docsDir = dirname(out);
+  const { plots } = await drawPlots(runs, docsDir, log);
+  const existing = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  writeFileSync(out, rewriteReport(existing, renderBlock(runs, describeMachine(), plots)));
+  log(`bench all: wrote ${relative(process.cwd(), out)} and ${plots.length} plot(s)`);
+  const allFigures = runs.flatMap((r) => (r.status === 'ok' ? r.figures.map((f) => ({ ...f, name: `${r.name}: ${f.name}` })) : []));
+  if (o.json) printJson({ figures: allFigures, runs: runs.map((r) => ({ name: r.name, status: r.status, ...(r.status === 'failed' ? { error: r.error } : {}), ...(r.status === 'skipped' ? { reason: r.reason } : {}) })) });
+  else printTable(['benchmark', 'status', 'figures', 'goals met'], runs.map((r) => [r.name, r.status, r.status === 'ok' ? r.figures.length : '', r.status === 'ok' ? `${r.figures.filter((f) => f.met === true).length}/${r.figures.filter((f) => f.met !== null).length}` : (r.status === 'failed' ? r.error : r.reason).slice(0, 100)]));
+  return runs;
+}
+
+export function registerAllBench(bench: Command): void {
+  bench
+    .command('all')
+    .description('run every benchmark with --json (and the chaos drills when present), then rewrite docs/BENCHMARKS.md\'s table and plots')
+    .option('--fast', 'shorter runs of each benchmark (rougher figures; proves the report end to end)', false)
+    .option('--only <names>', 'comma-separated benchmarks to run (others are listed as skipped)')
+    .option('--skip <names>', 'comma-separated benchmarks not to run')
+    .option('--out <file>', 'the report to rewrite', 'docs/BENCHMARKS.md')
+    .option('--timeout-min <m>', 'stop a benchmark that runs longer than this and record it as failed', '25')
+    .action(async (_options: unknown, cmd: Command) => {
+      await runAll(cmd, cmd.optsWithGlobals() as Options);
+    });
+}
