@@ -319,11 +319,15 @@ export class Bbr {
   }
 
   private setPacingRate(rttSampleMs: number | undefined): void {
-    if (!this.hasSeenRtt && rttSampleMs !== undefined && rttSampleMs > 0) {
-      this.hasSeenRtt = true;
-      this.pacingRate = (BBR_HIGH_GAIN * this.cwnd * 1000) / rttSampleMs;
-    }
     const bw = this.btlBwBytesPerSec;
+    if (rttSampleMs !== undefined && rttSampleMs > 0 && (!this.hasSeenRtt || bw <= 0)) {
+      // Until bandwidth is sampled, pace the cwnd over the min RTT (tcp_bbr.c does this
+      // once, from the first sample). Later, lower samples may only raise the rate: the
+      // first RTT of a fresh process (JIT, thread start) can be 100× the path's.
+      const fromRtt = (BBR_HIGH_GAIN * this.cwnd * 1000) / this.minRtt;
+      this.pacingRate = this.hasSeenRtt ? Math.max(this.pacingRate, fromRtt) : fromRtt;
+      this.hasSeenRtt = true;
+    }
     if (bw <= 0) return;
     const rate = this.pacingGain * bw;
     // Until the pipe is known full, never slow down: early samples underestimate it.

@@ -89,7 +89,6 @@ export class FecEncoder {
   private readonly k: number;
   private readonly flushAfterMs: number;
   private readonly maxShardBytes: number;
-  private readonly codec = ReedSolomonCodec.shared();
   /** 0 = FEC off; parity count used for the next group closed */
   private m = 0;
   /** the open group: packets of consecutive sequence numbers from firstSeq, fewer than k */
@@ -115,6 +114,8 @@ export class FecEncoder {
   setParityCount(m: number): void {
     this.m = Math.max(0, Math.min(RS_MAX_PARITY_SHARDS, Math.floor(m)));
     if (this.m === 0) this.group = undefined;
+    // Start the codec's worker as soon as FEC is wanted, so it boots before the group closes.
+    else ReedSolomonCodec.shared();
   }
 
   /** Records a data packet just sent; returns parity when its group completes (or when a gap closed the previous one). */
@@ -155,7 +156,7 @@ export class FecEncoder {
     const shards: (Buffer | undefined)[] = g.packets.map((p) => toShard(p, shardBytes));
     for (let i = 0; i < m; i++) shards.push(undefined);
     const targets = Array.from({ length: m }, (_, i) => k + i);
-    const parity = this.codec.reconstruct(k, m, shardBytes, shards, targets);
+    const parity = ReedSolomonCodec.shared().reconstruct(k, m, shardBytes, shards, targets);
     this.groupsEncoded++;
     this.paritySent += m;
     return parity.map((shard, index) => ({ firstSeq: g.firstSeq, k, m, index, shard }));
@@ -182,7 +183,6 @@ export class FecDecoder {
   private readonly maxGroups: number;
   private readonly maxShardBytes: number;
   private readonly maxDataPackets: number;
-  private readonly codec = ReedSolomonCodec.shared();
   /**
    * Recently received data packets in a ring indexed by sequence modulo its size: O(1)
    * per packet on the hot receive path, and a newer sequence simply evicts an older one.
@@ -264,7 +264,7 @@ export class FecDecoder {
     const parityPresent = g.parity.filter((s) => s !== undefined).length;
     if (missing.length > parityPresent) return [];
     shards.push(...g.parity);
-    const rebuilt = this.codec.reconstruct(g.k, g.m, g.shardBytes, shards, missing);
+    const rebuilt = ReedSolomonCodec.shared().reconstruct(g.k, g.m, g.shardBytes, shards, missing);
     g.done = true;
     const out: Buffer[] = [];
     rebuilt.forEach((shard, i) => {

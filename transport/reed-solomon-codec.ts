@@ -62,7 +62,10 @@ export class ReedSolomonCodec {
     });
   }
 
-  /** One codec per process: the worker and its contexts are shared by every connection. */
+  /**
+   * One codec per process, created on first use: the worker and its contexts are shared
+   * by every connection, and a process whose links never lose a packet never starts it.
+   */
   static shared(): ReedSolomonCodec {
     ReedSolomonCodec.instance ??= new ReedSolomonCodec();
     return ReedSolomonCodec.instance;
