@@ -69,6 +69,7 @@ function processesMentioning(dir: string): number[] {
 }
 
 test('up runs local.yaml: writes and reads, a data node and a leader die and recover, stop leaves nothing', async (t) => {
+  t.timeout(240_000); // ~40 s alone; starting 15 processes takes longer on a loaded machine
   const dir = mkdtempSync(join(tmpdir(), 'aetherflow-e2e-'));
   const topologyFile = await copyLocalTopology(dir, NAME);
   const { up, events } = startUp(dir, topologyFile);
