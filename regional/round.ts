@@ -1,6 +1,6 @@
 import type { AetherError } from '../common/errors.js';
 import { assert } from '../common/errors.js';
-import { GLT_ZERO, compareGlt, gltEquals, maxGlt, type Glt } from '../glts/glt.js';
+import { GLT_ZERO, compareGlt, gltEquals, maxGlt, minGlt, type Glt } from '../glts/glt.js';
 import type { Version } from '../datanode/version.js';
 import { COORDINATOR, type Begin, type CatchUp, type CatchUpMode, type Delta, type Message } from '../kernel/messages.js';
 import { MAX_REGIONS, type CommitRecord, type MembershipRecord } from '../kernel/records.js';
@@ -511,15 +511,17 @@ export class LeaderRound {
 
   /**
    * How far the frontier may go once the data nodes hold the committed versions up to
-   * `to`: all the way while our own versions up to it are in the snapshots — we are a
-   * member of the newest commit, or this round readmits us and we have re-stamped
-   * (collected) — else nowhere (an excluded region's reads at `to` would show its
-   * unshipped writes).
+   * `to`: only as far as our own versions are all in the snapshots, or our reads would
+   * show unshipped writes. As a member of the newest commit, all the way. In a round
+   * that readmits us, once re-stamped (collected), up to the round's prev.T: the
+   * re-stamped versions lie above the round's T, and a later commit without us (a newer
+   * coordinator's) would not hold them. Excluded otherwise: nowhere.
    */
   private advanceTo(to: Glt): Glt {
     const r = this.round;
-    const mayAdvance = this.known.members.includes(this.config.region) || (r?.joinWatermark !== undefined && r.phase !== 'collecting');
-    return mayAdvance ? maxGlt(this.frontier, to) : this.frontier;
+    if (this.known.members.includes(this.config.region)) return maxGlt(this.frontier, to);
+    if (r?.joinWatermark !== undefined && r.phase !== 'collecting') return maxGlt(this.frontier, minGlt(to, r.prevT));
+    return this.frontier;
   }
 
   private startApply(source: 'staged' | 'catchup' | 'replay' | 'advance', versions: readonly Version[], frontier: Glt, fetched: Glt, horizon: Glt | undefined, out: LeaderAction[]): void {

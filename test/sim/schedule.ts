@@ -177,6 +177,28 @@ export const scenarios: readonly SimSpec[] = [
     faults: [{ atMs: 400, kind: 'partition', region: 2, durationMs: 700 }],
   },
   {
+    // Found by the soak: r1 is readmitted by a deposed coordinator's round while the new
+    // coordinator commits a later GLT without r1; r1 must not advance past its round's
+    // prev.T, or it reads its re-stamped, unshipped writes at that later GLT.
+    ...BASE,
+    seed: 3000228,
+    name: 'a joiner advances no further than its round while a newer coordinator commits without it',
+    budgetMs: 25,
+    intervalMs: 30,
+    regions: [1, 1],
+    maxOffsetMs: 50,
+    net: { minDelayMs: 1.9636117212940007, maxDelayMs: 4.699952106922865, loss: 0.016397557789459824, duplicate: 0.004842767224181444 },
+    durationMs: 287,
+    writeEveryMs: 1.5840030271792784,
+    keys: 14,
+    retentionMs: 54,
+    faults: [
+      { atMs: 49.622320984723046, kind: 'partition', region: 0, durationMs: 74.1098989546299 },
+      { atMs: 252.4157950624358, kind: 'crash', target: { kind: 'datanode', region: 1, index: 1 }, downMs: 26.776862754952163 },
+      { atMs: 155.65245289867744, kind: 'depose' },
+    ],
+  },
+  {
     ...BASE,
     ...CLEAN_TIMING,
     seed: 909,
