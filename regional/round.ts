@@ -236,7 +236,10 @@ export class LeaderRound {
       this.fetched = ev.frontier;
       this.watermark = ev.watermark;
       if (ev.membership) this.membership = ev.membership;
-      if (ev.last) this.learnCommit(ev.last.T, ev.last.prevT, ev.last.members, out);
+      if (ev.last) {
+        this.epoch = ev.last.epoch;
+        this.learnCommit(ev.last.T, ev.last.prevT, ev.last.members, out);
+      }
       this.step(ev.nowMs, out);
       return out;
     }
@@ -249,6 +252,8 @@ export class LeaderRound {
         this.onMessage(ev.msg, ev.nowMs, out);
         break;
       case 'committed':
+        // A durable commit of epoch e proves coordinator e was elected: lower epochs are stale.
+        if (ev.record.epoch > this.epoch) this.epoch = ev.record.epoch;
         this.learnCommit(ev.record.T, ev.record.prevT, ev.record.members, out);
         break;
       case 'membership':

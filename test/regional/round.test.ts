@@ -64,6 +64,13 @@ test('messages of a lower epoch are ignored; the highest epoch seen is kept', (t
   t.is(msg(l, { type: 'commit', epoch: 5n, roundId: 9, T: g(300n), prevT: g(100n), members: ['a'] }).length, 0);
 });
 
+test('a commit record of a higher epoch (etcd watch) makes older coordinators stale', (t) => {
+  const l = started();
+  l.handle({ type: 'committed', nowMs: 1, record: { T: g(100n), prevT: g(90n), epoch: 9n, roundId: 1, members: ['a', 'b', 'c'], beginToReadyMs: 1, coordinator: 'c2' } });
+  t.is(l.currentEpoch, 9n);
+  t.is(jobs(msg(l, begin(200n))).length, 0, 'a Begin of epoch 5 is ignored');
+});
+
 test('a delta that arrives before its Begin is kept and staged when the Begin comes', (t) => {
   const l = started();
   msg(l, delta('b', 200n, []));
