@@ -2,7 +2,7 @@ import { Gauge } from 'prom-client';
 import { ElectionCandidate, watchLeader, type CandidateInfo, type ElectedLeader } from '../cluster/election.js';
 import { RoleRuntime, findRole } from '../cluster/role-runtime.js';
 import { Clock } from '../glts/clock.js';
-import { formatGlt, gltDiffMs } from '../glts/glt.js';
+import { compareGlt, formatGlt, gltDiffMs } from '../glts/glt.js';
 import type { Topology } from '../topology/types.js';
 import { startLeaderServer, type LeaderServerHandle } from './leader-server.js';
 
@@ -17,6 +17,8 @@ export interface LeaderCandidateInfo extends CandidateInfo {
 const STATUS_INTERVAL_MS = 1000;
 /** Repeated failures of the frontier tick are logged at most this often. */
 const TICK_WARN_INTERVAL_MS = 5000;
+/** Longest a new term waits for its data nodes before serving (see beginTerm). */
+const TERM_CATCH_UP_MS = 1000;
 
 /**
  * The regional leader role (`aetherflow leader --id ID`): campaigns in its region's
@@ -68,8 +70,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
     rt.onShutdown(stopWatch);
     election.onChange((state) => {
       if (state === 'leader') {
-        server.setLeadership({ state: 'elected' });
-        ticker.start();
+        void ticker.beginTerm(() => election.isLeader);
       } else {
         ticker.stop();
         standby();
@@ -136,7 +137,32 @@ class PreRoundFrontier {
     private readonly rt: RoleRuntime,
   ) {}
 
-  start(): void {
+  /**
+   * Starts a term: closes the data nodes at now and advances the frontier there before
+   * serving, so no read of this term is served below the last term's frontier (this
+   * process's frontier may be far behind, or zero). A data node that does not answer
+   * within TERM_CATCH_UP_MS does not hold up serving; the frontier then waits for it.
+   */
+  async beginTerm(stillLeader: () => boolean): Promise<void> {
+    const t = this.clock.stamp();
+    let timer: NodeJS.Timeout | undefined;
+    const closed = Promise.all([...this.server.datanodes.values()].map((d) => d.close(t))).then(
+      () => true,
+      (err: unknown) => {
+        this.warn(err);
+        return false;
+      },
+    );
+    const gaveUp = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), TERM_CATCH_UP_MS)));
+    const caughtUp = await Promise.race([closed, gaveUp]);
+    clearTimeout(timer);
+    if (caughtUp && compareGlt(t, this.server.frontier.current()) > 0) this.server.frontier.advance(t);
+    if (!stillLeader()) return;
+    this.server.setLeadership({ state: 'elected' });
+    this.start();
+  }
+
+  private start(): void {
     if (this.running) return;
     this.running = true;
     void this.tick();
@@ -152,11 +178,15 @@ class PreRoundFrontier {
     try {
       await this.server.closeAndAdvance(this.clock.stamp());
     } catch (err) {
-      if (Date.now() - this.lastWarnMs > TICK_WARN_INTERVAL_MS) {
-        this.lastWarnMs = Date.now();
-        this.rt.log.warn({ err }, 'closing the data nodes failed; the frontier waits');
-      }
+      this.warn(err);
     }
     if (this.running) this.timer = setTimeout(() => void this.tick(), this.rt.settings.current.snapshot.intervalMs);
+  }
+
+  private warn(err: unknown): void {
+    if (Date.now() - this.lastWarnMs > TICK_WARN_INTERVAL_MS) {
+      this.lastWarnMs = Date.now();
+      this.rt.log.warn({ err }, 'closing the data nodes failed; the frontier waits');
+    }
   }
 }

@@ -126,6 +126,8 @@ test('up runs local.yaml: writes and reads, a data node and a leader die and rec
   const failoverMs = Date.now() - killedAt;
   t.log(`us-east leader failover ${oldLeader} → ${newLeader}: serving writes ${failoverMs} ms after SIGKILL (goal 3000 ms)`);
   t.true(failoverMs < 5000, `failover took ${failoverMs} ms`);
+  // The new term serves at a frontier no lower than the old one's: an older write is visible at once.
+  t.is((await client.get('e2e:a', { region: 'us-east' })).value?.toString(), 'alpha');
   const r2 = await client.get('e2e:c', { region: 'us-east', minGlt: w2.ts, waitMs: 5000 });
   t.is(r2.value?.toString(), 'gamma');
   await eventually(() => readyPid(events, oldLeader, 1), 30_000, `${oldLeader} restarted`);
