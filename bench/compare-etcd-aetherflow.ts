@@ -13,10 +13,11 @@ import { createInterface } from 'node:readline';
 import { parseDocument } from 'yaml';
 import { AetherError } from '../common/errors.js';
 import { connect, type AetherClient } from '../client/client.js';
-import type { Glt } from '../glts/glt.js';
+import { compareGlt, type Glt } from '../glts/glt.js';
 import { cliCommand } from '../topology/launcher.js';
 import { freePort } from '../topology/local-etcd.js';
 import { processAlive } from '../topology/supervisor.js';
+import type { ReadOutcome } from './compare-etcd-workload.js';
 
 interface TopologyDoc {
   name: string;
@@ -135,9 +136,12 @@ export class AetherFlowDeployment {
     return (await this.client!.put(key, value, { region })).ts;
   }
 
-  async readVisible(region: string, key: string, value: string, ts: Glt, waitMs: number): Promise<boolean> {
+  /** A read at a GLT ≥ the write's timestamp (min_glt, waiting for the frontier): it must return the write. */
+  async readVisible(region: string, key: string, value: string, ts: Glt, waitMs: number): Promise<ReadOutcome> {
     const r = await this.client!.get(key, { region, minGlt: ts, waitMs: Math.max(1, Math.min(Math.floor(waitMs), 60_000)) });
-    return r.found && r.value?.toString() === value;
+    if (r.found && r.value?.toString() === value) return 'visible';
+    if (compareGlt(r.glt, ts) >= 0) return 'missing';
+    throw new AetherError('INTERNAL', `a read with min_glt ${ts.wall}.${ts.logical} was served at an earlier GLT`);
   }
 
   /** SIGTERM to `up` (it stops its processes and etcd), SIGKILL after graceMs; then any reported PID still alive is killed. */

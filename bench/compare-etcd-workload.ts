@@ -12,17 +12,20 @@ export interface SystemUnderTest<Token> {
   /** Writes key = value through `region`'s own endpoint; resolves on acknowledgement. */
   write(region: string, key: string, value: string): Promise<Token>;
   /**
-   * One consistent read of `key` in `region`: true once it returns the written value.
-   * May wait up to `waitMs` itself (AetherFlow's min_glt wait).
+   * One consistent read of `key` in `region` (it may wait up to `waitMs` itself, as
+   * AetherFlow's min_glt does): 'visible' when it returned the written value, 'missing'
+   * when it was served at a point that must include the write yet lacked it.
    */
-  readVisible(region: string, key: string, value: string, token: Token, waitMs: number): Promise<boolean>;
+  readVisible(region: string, key: string, value: string, token: Token, waitMs: number): Promise<ReadOutcome>;
 }
 
 export interface WorkloadOptions {
   readonly ratePerS: number;
   readonly durationS: number;
-  /** Writes (with their visibility checks) in flight at once; a write due beyond it is shed and counted. */
+  /** Writes in flight at once; a write due beyond it is shed and counted. */
   readonly maxInFlight: number;
+  /** Visibility checks in flight at once; an acknowledged write beyond it is not checked, and counted. */
+  readonly maxVisibilityChecks: number;
   /** A write not visible in the other region this long after its ack counts as a timeout. */
   readonly visibilityTimeoutMs: number;
   readonly valueBytes: number;
@@ -40,11 +43,20 @@ export interface WorkloadResult {
   readonly writeErrors: number;
   readonly visibilityTimeouts: number;
   readonly visibilityErrors: number;
+  /** Writes whose check met a read served at a point that must include them, without them. */
+  readonly missingReads: number;
+  readonly unchecked: number;
   readonly shed: number;
   /** First write sent → last ack, seconds. */
   readonly elapsedS: number;
   readonly firstError?: string;
 }
+
+export type ReadOutcome = 'visible' | 'missing';
+
+/** Polling a write that is not visible yet backs off from the first to the last delay. */
+const POLL_FIRST_MS = 10;
+const POLL_MAX_MS = 250;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -65,7 +77,10 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
   let visibilityTimeouts = 0;
   let visibilityErrors = 0;
   let shed = 0;
+  let missingReads = 0;
+  let unchecked = 0;
   let inFlight = 0;
+  let checks = 0;
   let lastAckMs = 0;
   let firstError: string | undefined;
   const noteError = (err: unknown) => void (firstError ??= err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err));
@@ -84,11 +99,28 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
       writeErrors++;
       noteError(err);
       return;
+    } finally {
+      inFlight--;
     }
     const acked = performance.now();
     lastAckMs = Math.max(lastAckMs, acked);
     writeMs.push(acked - sent);
+    if (checks >= o.maxVisibilityChecks) {
+      unchecked++;
+      return;
+    }
+    checks++;
+    try {
+      await check(reader, key, token, acked);
+    } finally {
+      checks--;
+    }
+  };
+
+  const check = async (reader: string, key: string, token: Token, acked: number): Promise<void> => {
     const deadline = acked + o.visibilityTimeoutMs;
+    let pollMs = POLL_FIRST_MS;
+    let missing = false;
     for (;;) {
       const left = deadline - performance.now();
       if (left <= 0) {
@@ -96,12 +128,14 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
         return;
       }
       try {
-        if (await system.readVisible(reader, key, value, token, left)) {
+        if ((await system.readVisible(reader, key, value, token, left)) === 'visible') {
           const at = performance.now();
           if (at - acked > o.visibilityTimeoutMs) visibilityTimeouts++;
           else visibilityMs.push(at - acked);
           return;
         }
+        if (!missing) missingReads++;
+        missing = true;
       } catch (err) {
         noteError(err);
         if (performance.now() >= deadline) {
@@ -109,7 +143,8 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
           return;
         }
       }
-      await sleep(5);
+      await sleep(pollMs);
+      pollMs = Math.min(POLL_MAX_MS, pollMs * 2);
     }
   };
 
@@ -124,10 +159,7 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
       continue;
     }
     inFlight++;
-    const p = one(i).finally(() => {
-      inFlight--;
-      pending.delete(p);
-    });
+    const p = one(i).finally(() => pending.delete(p));
     pending.add(p);
     if (o.log && performance.now() - lastProgress > 5000) {
       lastProgress = performance.now();
@@ -142,6 +174,8 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
     writeErrors,
     visibilityTimeouts,
     visibilityErrors,
+    missingReads,
+    unchecked,
     shed,
     elapsedS: ((lastAckMs || performance.now()) - started) / 1000,
     ...(firstError !== undefined ? { firstError } : {}),

@@ -31,6 +31,7 @@ interface Options {
   readonly duration: string;
   readonly rate: string;
   readonly maxInFlight: string;
+  readonly maxChecks: string;
   readonly visibilityTimeout: string;
   readonly seed: string;
 }
@@ -87,6 +88,8 @@ function figuresOf(label: string, o: Outcome, visibilityTimeoutMs: number): Figu
     add('write errors', r.writeErrors, 'writes'),
     add('writes shed (in-flight bound)', r.shed, 'writes'),
     add('visibility timeouts', r.visibilityTimeouts + r.visibilityErrors, 'writes'),
+    add('writes not checked (check bound)', r.unchecked, 'writes'),
+    add('reads at a consistent point that lacked the write', r.missingReads, 'writes'),
   ];
 }
 
@@ -138,6 +141,7 @@ export async function runCompareEtcd(options: Options, topologyFile: string): Pr
     ratePerS,
     durationS,
     maxInFlight: Number(options.maxInFlight),
+    maxVisibilityChecks: Number(options.maxChecks),
     visibilityTimeoutMs,
     valueBytes: VALUE_BYTES,
     prefix,
@@ -179,7 +183,7 @@ export async function runCompareEtcd(options: Options, topologyFile: string): Pr
               return null;
             },
             // A linearizable read (etcd3's default): served after a ReadIndex round through the leader.
-            readVisible: async (region, key, value) => (await cluster.clients.get(region)!.get(key).string()) === value,
+            readVisible: async (region, key, value) => ((await cluster.clients.get(region)!.get(key).string()) === value ? 'visible' : 'missing'),
           };
           return { ok: true as const, result: await runWorkload(system, workload(`bench/etcd-${process.pid}`)) };
         })(),
@@ -228,7 +232,8 @@ export function registerCompareEtcdBench(bench: Command): void {
     .description('AetherFlow vs a 3-member etcd stretched across the same emulated WAN (default topology/wan.yaml): write latency, writes/s, time to consistent visibility in another region')
     .option('--duration <s>', 'seconds of writes per system', '20')
     .option('--rate <n>', 'writes/s offered per system, round-robin over the regions', '30')
-    .option('--max-in-flight <n>', 'writes (with their visibility reads) in flight at once; beyond it a write is shed and counted', '200')
+    .option('--max-in-flight <n>', 'writes in flight at once; beyond it a write is shed and counted', '200')
+    .option('--max-checks <n>', 'visibility checks in flight at once; beyond it a write is not checked, and counted', '64')
     .option('--visibility-timeout <s>', 'a write not visible in another region this long after its ack counts as a timeout', '10')
     .option('--seed <n>', 'seeds the relays\' jitter', '1')
     .addHelpText('after', '\nWithout --topology it uses topology/wan.yaml. Both systems run one after the other on this machine; nothing is left running after it.')
