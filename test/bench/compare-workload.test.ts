@@ -1,0 +1,53 @@
+import test from 'ava';
+import { percentile, runWorkload, type ReadOutcome, type SystemUnderTest } from '../../bench/compare-etcd-workload.js';
+
+const options = { ratePerS: 200, durationS: 0.2, maxInFlight: 100, maxVisibilityChecks: 100, visibilityTimeoutMs: 300, valueBytes: 8, prefix: 't' };
+
+test('every write is acknowledged and checked in a region other than its own', async (t) => {
+  const store = new Map<string, { value: string; region: string }>();
+  const reads: [string, string][] = [];
+  const system: SystemUnderTest<null> = {
+    regions: ['a', 'b', 'c'],
+    write: async (region, key, value) => {
+      store.set(key, { value, region });
+      return null;
+    },
+    readVisible: async (region, key, value): Promise<ReadOutcome> => {
+      reads.push([store.get(key)!.region, region]);
+      return store.get(key)?.value === value ? 'visible' : 'missing';
+    },
+  };
+  const r = await runWorkload(system, options);
+  t.is(r.attempted, 40);
+  t.is(r.writeMs.length, 40);
+  t.is(r.visibilityMs.length, 40);
+  t.is(r.visibilityTimeouts + r.missingReads + r.writeErrors + r.shed + r.unchecked, 0);
+  t.true(reads.every(([writer, reader]) => writer !== reader));
+  t.deepEqual([...new Set(reads.map(([, reader]) => reader))].sort(), ['a', 'b', 'c']);
+});
+
+test('a write never visible is a timeout; a read lacking it is counted once per write; write errors are counted', async (t) => {
+  let n = 0;
+  const system: SystemUnderTest<null> = {
+    regions: ['a', 'b'],
+    write: async () => {
+      if (n++ % 2 === 0) throw new Error('refused');
+      return null;
+    },
+    readVisible: async () => 'missing',
+  };
+  const r = await runWorkload(system, options);
+  t.is(r.writeErrors, 20);
+  t.is(r.visibilityTimeouts, 20);
+  t.is(r.missingReads, 20);
+  t.is(r.visibilityMs.length, 0);
+  t.is(r.firstError, 'Error: refused');
+});
+
+test('percentile is nearest-rank', (t) => {
+  const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+  t.is(percentile(xs, 50), 50);
+  t.is(percentile(xs, 99), 99);
+  t.is(percentile([7], 99), 7);
+  t.true(Number.isNaN(percentile([], 50)));
+});
