@@ -35,6 +35,9 @@ const CWND_SEND_QUANTA = 3;
 const SEND_QUANTUM_ONE_MSS_BELOW_BYTES_PER_SEC = 150_000;
 const SEND_QUANTUM_TWO_MSS_BELOW_BYTES_PER_SEC = 3_000_000;
 const SEND_QUANTUM_MAX_BYTES = 65_536;
+/** Ack aggregation (tcp_bbr.c extra_acked): windowed max over 5 rounds, capped at 100 ms of btlBw. */
+const EXTRA_ACKED_WINDOW_ROUNDS = 5;
+const EXTRA_ACKED_MAX_MS = 100;
 const DEFAULT_INITIAL_CWND_PACKETS = 10;
 /** Linux's default RTT before any sample, for the initial pacing rate. */
 const DEFAULT_RTT_MS = 1;
@@ -86,6 +89,17 @@ export class Bbr {
   /** cwnd before recovery or PROBE_RTT, restored after; 0 when nothing is saved */
   private priorCwndBytes = 0;
 
+  /**
+   * Ack aggregation: data acked beyond what btlBw predicts since the epoch began (acks
+   * arriving in bursts, e.g. delayed acks or a busy receiver). Two windows of
+   * EXTRA_ACKED_WINDOW_ROUNDS rounds, the older one dropped when a window ends.
+   */
+  private readonly extraAckedBytes = [0, 0];
+  private extraAckedIndex = 0;
+  private extraAckedWindowRounds = 0;
+  private ackEpochStartMs: number;
+  private ackEpochAckedBytes = 0;
+
   private cwnd: number;
   private pacingRate: number;
   private hasSeenRtt = false;
@@ -103,6 +117,7 @@ export class Bbr {
     this.cwnd = Math.max(this.initialCwndBytes, this.minCwndBytes);
     this.pacingRate = (BBR_HIGH_GAIN * this.cwnd * 1000) / DEFAULT_RTT_MS;
     this.minRttStampMs = options.nowMs;
+    this.ackEpochStartMs = options.nowMs;
   }
 
   get state(): BbrState {
@@ -147,6 +162,7 @@ export class Bbr {
     const sample = this.sampler.onAck(nowMs, acked, this.minRtt);
     this.updateRound(sample);
     if (sample !== undefined) this.updateBw(sample);
+    this.updateAckAggregation(nowMs, ackedBytes);
     this.updateCyclePhase(nowMs, bytesInFlightAfter);
     this.checkFullBwReached(sample);
     this.checkDrain(nowMs, bytesInFlightAfter);
@@ -202,6 +218,35 @@ export class Bbr {
     }
     while (this.bwSamples.length > 0 && this.bwSamples[0]!.round <= this.roundCount - BBR_BW_WINDOW_ROUNDS) this.bwSamples.shift();
     assert(this.bwSamples.length <= BBR_BW_WINDOW_ROUNDS, 'bw filter bounded');
+  }
+
+  private updateAckAggregation(nowMs: number, ackedBytes: number): void {
+    if (ackedBytes <= 0) return;
+    if (this.roundStart && ++this.extraAckedWindowRounds >= EXTRA_ACKED_WINDOW_ROUNDS) {
+      this.extraAckedWindowRounds = 0;
+      this.extraAckedIndex ^= 1;
+      this.extraAckedBytes[this.extraAckedIndex] = 0;
+    }
+    let expectedBytes = (this.btlBwBytesPerSec * (nowMs - this.ackEpochStartMs)) / 1000;
+    // Acks at or below the expected rate end the aggregation epoch.
+    if (this.ackEpochAckedBytes <= expectedBytes) {
+      this.ackEpochAckedBytes = 0;
+      this.ackEpochStartMs = nowMs;
+      expectedBytes = 0;
+    }
+    this.ackEpochAckedBytes += ackedBytes;
+    const extra = Math.min(this.ackEpochAckedBytes - expectedBytes, this.cwnd);
+    this.extraAckedBytes[this.extraAckedIndex] = Math.max(this.extraAckedBytes[this.extraAckedIndex]!, extra);
+  }
+
+  /**
+   * cwnd room for ack aggregation. Unlike tcp_bbr.c, also in STARTUP: behind a busy event
+   * loop with decimated, delayed acks the RTT at any rate is many min RTTs, and a cwnd of
+   * 2.885·BDP stalls STARTUP's growth far below the path's rate.
+   */
+  private aggregationCwndBytes(): number {
+    const extra = Math.max(this.extraAckedBytes[0]!, this.extraAckedBytes[1]!);
+    return Math.min(extra, (this.btlBwBytesPerSec * EXTRA_ACKED_MAX_MS) / 1000);
   }
 
   /** Bytes the pacer may send back to back: 1 or 2 packets at low rates, else 1 ms of pacing up to 64 KiB. */
@@ -336,7 +381,7 @@ export class Bbr {
 
   private setCwnd(ackedBytes: number, inflight: number): void {
     if (ackedBytes > 0) {
-      let target = this.bdpBytes(this.cwndGain) + CWND_SEND_QUANTA * this.sendQuantumBytes;
+      let target = this.bdpBytes(this.cwndGain) + this.aggregationCwndBytes() + CWND_SEND_QUANTA * this.sendQuantumBytes;
       if (this.mode === 'PROBE_BW' && this.cycleIndex === 0) target += 2 * this.mssBytes;
       if (this.packetConservation) {
         this.cwnd = Math.max(this.cwnd, inflight + ackedBytes);
