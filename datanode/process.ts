@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { RoleRuntime, findRole } from '../cluster/role-runtime.js';
+import { createAetherMetrics } from '../common/metrics.js';
 import type { Topology } from '../topology/types.js';
+import { CountedStore } from './counted-store.js';
 import { LevelStore } from './level-store.js';
 import { startDatanodeServer } from './service.js';
 
@@ -17,8 +19,9 @@ export async function runDatanode(topology: Topology, id: string): Promise<void>
   const stopped = rt.untilShutdown();
   try {
     const dataDir = resolve(spec.dataDir);
-    const store = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs } });
-    rt.onShutdown(() => store.shutdown());
+    const level = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs } });
+    rt.onShutdown(() => level.shutdown());
+    const store = await CountedStore.open(level, createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs }));
     const server = await startDatanodeServer({ address: spec.grpc, store });
     rt.onShutdown(() => server.close());
     rt.health.detail = () => ({ dataDir });
