@@ -22,10 +22,13 @@ import { printJson, printTable } from '../cli/output.js';
 import type { Figure } from './index.js';
 import type { PeerArgs } from './quantum-peer.js';
 
-const NS_SENDER = 'af-q-a';
-const NS_RECEIVER = 'af-q-b';
-const DEV_SENDER = 'af-q-va';
-const DEV_RECEIVER = 'af-q-vb';
+/** Names carry the bench's pid, so concurrent runs (e.g. under `bench all`) never touch each other's. */
+const NS_PREFIX = 'af-q-';
+const NS_SENDER = `${NS_PREFIX}a-${process.pid}`;
+const NS_RECEIVER = `${NS_PREFIX}b-${process.pid}`;
+/** veth names: at most 15 characters */
+const DEV_SENDER = `afqa${process.pid}`;
+const DEV_RECEIVER = `afqb${process.pid}`;
 const ADDR_SENDER = '10.77.0.1';
 const ADDR_RECEIVER = '10.77.0.2';
 const NFT_TABLE = 'afq';
@@ -81,7 +84,25 @@ function removeNamespaces(): void {
   for (const ns of [NS_SENDER, NS_RECEIVER]) run('ip', ['netns', 'del', ns]);
 }
 
+/** Removes namespaces left by an earlier run that was killed before it could clean up. */
+function removeStaleNamespaces(): void {
+  for (const line of run('ip', ['netns', 'list']).out.split('\n')) {
+    const m = /^(af-q-[ab]-(\d+))\b/.exec(line);
+    if (m === null) continue;
+    const pid = Number(m[2]);
+    let alive = pid === process.pid;
+    try {
+      if (!alive) process.kill(pid, 0);
+      alive = true;
+    } catch {
+      alive = false;
+    }
+    if (!alive) run('ip', ['netns', 'del', m[1]!]);
+  }
+}
+
 function createNamespaces(): void {
+  removeStaleNamespaces();
   removeNamespaces();
   must('ip', ['netns', 'add', NS_SENDER]);
   must('ip', ['netns', 'add', NS_RECEIVER]);
