@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { AetherError, SnapshotNotReadyError } from '../common/errors.js';
+import { AetherError, SnapshotNotReadyError, toAetherError } from '../common/errors.js';
+import type { AetherMetrics, ReadResult as ReadOutcome } from '../common/metrics.js';
 import { keyRangeOf } from '../datanode/service.js';
 import type { KeyRange, ReadResult } from '../datanode/store.js';
 import type { Version } from '../datanode/version.js';
@@ -33,6 +34,17 @@ export interface KvServiceOptions {
   readonly frontier: Frontier;
   readonly leadership: () => Leadership;
   readonly limits?: KvLimits;
+  /** writes_total and reads_total{result}, counted once per request answered (not the NOT_LEADER answers of a standby). */
+  readonly metrics?: KvMetrics;
+}
+
+export type KvMetrics = Pick<AetherMetrics, 'writes' | 'read'>;
+
+/** How a failed read is counted: the frontier not there yet, history collected, or anything else. */
+function failedReadOutcome(err: unknown): ReadOutcome | undefined {
+  const code = toAetherError(err).code;
+  if (code === 'NOT_LEADER') return undefined;
+  return code === 'SNAPSHOT_NOT_READY' ? 'not_ready' : code === 'SNAPSHOT_COLLECTED' ? 'collected' : 'error';
 }
 
 /**
@@ -132,20 +144,33 @@ export class KvService {
     }
   }
 
+  private written(v: Version): { ts: ReturnType<typeof toTimestamp>; origin: string } {
+    this.o.metrics?.writes.inc();
+    return { ts: toTimestamp(v.ts), origin: v.origin };
+  }
+
+  private readFailed(err: unknown): ReturnType<typeof toServiceError> {
+    const outcome = failedReadOutcome(err);
+    if (outcome) this.o.metrics?.read(outcome);
+    return toServiceError(err);
+  }
+
   handlers(): KVHandlers {
     return {
       Put: (call, cb) => {
-        this.put(call.request.key, call.request.value).then((v) => cb(null, { ts: toTimestamp(v.ts), origin: v.origin }), (err: unknown) => cb(toServiceError(err)));
+        this.put(call.request.key, call.request.value).then((v) => cb(null, this.written(v)), (err: unknown) => cb(toServiceError(err)));
       },
       Delete: (call, cb) => {
-        this.delete(call.request.key).then((v) => cb(null, { ts: toTimestamp(v.ts), origin: v.origin }), (err: unknown) => cb(toServiceError(err)));
+        this.delete(call.request.key).then((v) => cb(null, this.written(v)), (err: unknown) => cb(toServiceError(err)));
       },
       Get: (call, cb) => {
         const r = call.request;
         (async () => this.get(r.key, fromTimestamp(r.glt), fromTimestamp(r.min_glt), r.wait_ms))().then(
-          ({ found, glt }) =>
-            cb(null, found ? { found: true, value: found.value, version: toTimestamp(found.ts), origin: found.origin, glt: toTimestamp(glt) } : { found: false, glt: toTimestamp(glt) }),
-          (err: unknown) => cb(toServiceError(err)),
+          ({ found, glt }) => {
+            this.o.metrics?.read(found ? 'found' : 'not_found');
+            cb(null, found ? { found: true, value: found.value, version: toTimestamp(found.ts), origin: found.origin, glt: toTimestamp(glt) } : { found: false, glt: toTimestamp(glt) });
+          },
+          (err: unknown) => cb(this.readFailed(err)),
         );
       },
       Scan: (call) => {
@@ -158,12 +183,15 @@ export class KvService {
           const md = new grpc.Metadata();
           md.set(SCAN_GLT_KEY, formatGlt(at));
           call.sendMetadata(md);
+          let rows = 0;
           for await (const row of this.scan(range, at, r.limit)) {
             if (call.cancelled) return;
+            rows++;
             if (!call.write({ key: row.key, value: row.value, version: toTimestamp(row.ts), origin: row.origin })) await new Promise((resolve) => call.once('drain', resolve));
           }
+          this.o.metrics?.read(rows > 0 ? 'found' : 'not_found');
           call.end();
-        })().catch((err: unknown) => call.emit('error', toServiceError(err)));
+        })().catch((err: unknown) => call.emit('error', this.readFailed(err)));
       },
     };
   }

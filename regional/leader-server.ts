@@ -3,7 +3,7 @@ import { KvService as KvServiceDefinition, SnapshotsService } from '../proto/loa
 import { startServer, type ServerHandle } from '../proto/server.js';
 import { DataNodeConnection } from './datanode-connection.js';
 import { Frontier } from './frontier.js';
-import { KvService, type KvLimits } from './kv-service.js';
+import { KvService, type KvLimits, type KvMetrics } from './kv-service.js';
 import { requireElected, type Leadership } from './leadership.js';
 import { Router } from './router.js';
 import { MemorySnapshotLog, type SnapshotLog } from './snapshot-log.js';
@@ -20,6 +20,8 @@ export interface LeaderServerOptions {
   readonly limits?: KvLimits;
   /** Standby until the election says otherwise. */
   readonly leadership?: Leadership;
+  /** Where KV counts writes_total and reads_total{result} (the leader process's catalog). */
+  readonly metrics?: KvMetrics;
 }
 
 export interface LeaderServerHandle extends ServerHandle {
@@ -46,7 +48,7 @@ export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderS
   const snapshotLog = o.snapshotLog ?? new MemorySnapshotLog();
   /** standby ⇄ elected, driven by setLeadership only. */
   let leadership: Leadership = o.leadership ?? { state: 'standby', leader: null };
-  const kv = new KvService({ region: o.region, router, datanodes, frontier, leadership: () => leadership, ...(o.limits ? { limits: o.limits } : {}) });
+  const kv = new KvService({ region: o.region, router, datanodes, frontier, leadership: () => leadership, ...(o.limits ? { limits: o.limits } : {}), ...(o.metrics ? { metrics: o.metrics } : {}) });
   let server: ServerHandle;
   try {
     server = await startServer(o.address, [
