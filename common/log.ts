@@ -1,4 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { formatGlt, type Glt } from '../glts/glt.js';
 
 export type { Logger } from 'pino';
 
@@ -7,6 +8,32 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export function isLogLevel(s: unknown): s is LogLevel {
   return typeof s === 'string' && (LOG_LEVELS as readonly string[]).includes(s);
+}
+
+/**
+ * Set by a role command's `--log-level` (which `up` passes to its children): the level a
+ * role process starts at. A later change of the etcd setting `logLevel` still applies live.
+ */
+export const LOG_LEVEL_ENV = 'AETHERFLOW_LOG_LEVEL';
+
+/** The level `--log-level` asked for, if any. */
+export function startupLogLevel(): LogLevel | undefined {
+  const v = process.env[LOG_LEVEL_ENV];
+  return isLogLevel(v) ? v : undefined;
+}
+
+/**
+ * Trace fields, named the same by every process so one grep follows one thing across the
+ * deployment: `guuid` (hex) is a Quantum connection, `glt` (text form) a snapshot round.
+ * Log `{ ...gltField(T), ... }` on round events and `{ ...guuidField(id), ... }` on
+ * connection events.
+ */
+export function gltField(t: Glt): { readonly glt: string } {
+  return { glt: formatGlt(t) };
+}
+
+export function guuidField(guuid: Uint8Array | string): { readonly guuid: string } {
+  return { guuid: typeof guuid === 'string' ? guuid : Buffer.from(guuid.buffer, guuid.byteOffset, guuid.byteLength).toString('hex') };
 }
 
 /** The fields every line of a role process carries, so one grep finds one process. */

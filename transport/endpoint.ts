@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AetherError, assert } from '../common/errors.js';
+import { guuidField, type Logger } from '../common/log.js';
 import { Bbr } from './bbr.js';
 import { Authenticator } from './auth.js';
 import { Connection, INSTANCE_ID_BYTES, type ConnectionActions, type ConnectionObserver, type ConnectionStats } from './connection.js';
@@ -80,6 +81,8 @@ export interface EndpointOptions {
   readonly maxConnections?: number;
   /** Operating errors worth a log line (socket errors, throwing message handlers). */
   readonly onError?: (err: unknown) => void;
+  /** Connection events (connect, handshake, close, reset, timeout), each with its `guuid` as trace id. */
+  readonly log?: Logger;
 }
 
 export interface QuantumMessage {
@@ -252,6 +255,7 @@ export class Endpoint {
     // The peer's instance is noted (and older connections reset) only once the handshake
     // completes: a replayed old SYN must not be able to reset live connections.
     const rec = this.createConnection('responder', from, Buffer.from(p.guuid));
+    this.options.log?.debug({ ...guuidField(rec.key), peer: from, side: 'responder' }, 'quantum connection accepted');
     if (!this.byPeer.has(from)) this.byPeer.set(from, rec);
     this.apply(rec, rec.conn.onDatagram(this.scheduler.nowMs(), datagram));
   }
@@ -268,6 +272,7 @@ export class Endpoint {
     if (existing !== undefined && existing.conn.isOpen && existing.conn.state !== 'CLOSING') return existing;
     assert(this.state === 'OPEN', 'connections are opened only while the endpoint is open');
     const rec = this.createConnection('initiator', peer, this.randomBytes(GUUID_BYTES));
+    this.options.log?.debug({ ...guuidField(rec.key), peer, side: 'initiator' }, 'quantum connecting');
     this.byPeer.set(peer, rec);
     this.apply(rec, rec.conn.open(this.scheduler.nowMs()));
     return rec;
@@ -323,6 +328,7 @@ export class Endpoint {
       s?.reject(f.error);
     }
     if (a.established) {
+      this.options.log?.info({ ...guuidField(rec.key), peer: rec.peer }, 'quantum handshake complete');
       if (rec.conn.peerInstance !== undefined) this.notePeerInstance(rec.peer, rec.conn.peerInstance, rec);
       for (const w of rec.establishedWaiters.splice(0)) w.resolve();
     }
@@ -387,11 +393,23 @@ export class Endpoint {
       }
     }
     const failure = error ?? new AetherError('CONNECTION_CLOSED', 'connection closed');
+    this.logEnd(rec, error);
     for (const s of rec.sends.values()) s.reject(failure);
     rec.sends.clear();
     for (const w of rec.establishedWaiters.splice(0)) w.reject(failure);
     if (![...this.byGuuid.values()].some((r) => r.peer === rec.peer)) this.options.metrics?.forgetPeer(rec.peer);
     if (this.byGuuid.size === 0) for (const w of this.closeWaiters.splice(0)) w();
+  }
+
+  /** One line per connection end: closed (FIN or endpoint close), reset, or timed out (handshake or idle). */
+  private logEnd(rec: ConnectionRecord, error: AetherError | null): void {
+    const log = this.options.log;
+    if (log === undefined) return;
+    const fields = { ...guuidField(rec.key), peer: rec.peer, ...(error ? { code: error.code } : {}) };
+    if (error === null || error.code === 'CONNECTION_CLOSED') log.info(fields, 'quantum connection closed');
+    else if (error.code === 'TIMEOUT') log.warn(fields, 'quantum connection timed out');
+    else if (error.code === 'CONNECTION_RESET') log.warn(fields, 'quantum connection reset');
+    else log.warn({ ...fields, err: error }, 'quantum connection failed');
   }
 
   /** A peer showing a new instance id restarted: its old connections are gone on its side, so reset ours. */
