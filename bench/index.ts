@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerAllBench } from './all.js';
 import { registerCompareEtcdBench } from './compare-etcd.js';
 import { registerQuantumBench } from './quantum.js';
+import { registerSnapshotBench } from './snapshot.js';
 import { registerStoreBench } from './store.js';
 
 /** A benchmark's entry point: adds `aetherflow bench <name>` to the bench command. */
@@ -20,4 +21,4 @@ export interface Figure {
 }
 
 /** Every benchmark, in the order `make bench` runs them. */
-export const benches: readonly RegisterBench[] = [registerStoreBench, registerQuantumBench, registerCompareEtcdBench, registerAllBench];
+export const benches: readonly RegisterBench[] = [registerStoreBench, registerQuantumBench, registerCompareEtcdBench, registerSnapshotBench, registerAllBench];

@@ -6,7 +6,7 @@
  * Used by `demo`, `bench snapshot`, the chaos drills and the end-to-end model test.
  */
 import { AetherError, assert, toAetherError } from '../common/errors.js';
-import type { Glt } from '../glts/glt.js';
+import { compareGlt, type Glt } from '../glts/glt.js';
 import { Random } from '../transport/random.js';
 import { percentile } from './compare-etcd-workload.js';
 
@@ -91,6 +91,8 @@ export class WriteLoad {
   private readonly latencies: number[] = [];
   private readonly failureCounts = new Map<string, number>();
   private readonly pending = new Set<Promise<void>>();
+  /** The greatest ts acknowledged so far: the deployment's clock as this client has seen it. */
+  private newest: Glt | undefined;
   private sent = 0;
   private ackCount = 0;
   private shed = 0;
@@ -150,6 +152,11 @@ export class WriteLoad {
 
   get running(): boolean {
     return this.state === 'running';
+  }
+
+  /** The greatest timestamp any write was acknowledged with so far. */
+  newestTs(): Glt | undefined {
+    return this.newest;
   }
 
   /** The acknowledged writes so far, in acknowledgement order. */
@@ -213,6 +220,7 @@ export class WriteLoad {
         const ackedAtMs = performance.now();
         this.ackCount++;
         this.latencies.push(ackedAtMs - sentAtMs);
+        if (this.newest === undefined || compareGlt(r.ts, this.newest) > 0) this.newest = r.ts;
         if (this.o.record) this.acked.push({ region, key, value, ts: r.ts, origin: r.origin, ackedAtMs });
       },
       (err: unknown) => {
