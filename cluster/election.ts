@@ -1,4 +1,4 @@
-import { Lease, type Campaign, type Election, type Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { Lease, Range, type Campaign, type Election, type Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import { AetherError, assert } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
 import { etcdCall, etcdError } from './etcd.js';
@@ -225,11 +225,17 @@ export interface Fence {
  * persists a commit record only while it still holds leadership. FENCED otherwise;
  * nothing is written then.
  */
-export async function fencedPut(client: Etcd3, fence: Fence, puts: readonly { readonly key: string; readonly value: string | Buffer }[]): Promise<void> {
+export async function fencedPut(
+  client: Etcd3,
+  fence: Fence,
+  puts: readonly { readonly key: string; readonly value: string | Buffer }[],
+  /** Key ranges [start, end) deleted in the same transaction (a bounded history's oldest records). */
+  deletes: readonly { readonly start: string; readonly end: string }[] = [],
+): Promise<void> {
   const res = await etcdCall('fenced write', () =>
     client
       .if(fence.key, 'Create', '==', fence.epoch.toString())
-      .then(...puts.map((p) => client.put(p.key).value(p.value)))
+      .then(...puts.map((p) => client.put(p.key).value(p.value)), ...deletes.map((d) => client.delete().range(new Range(d.start, d.end))))
       .commit(),
   );
   if (!res.succeeded) throw new AetherError('FENCED', `the term with epoch ${fence.epoch} is over; write refused`, { details: { epoch: fence.epoch.toString() } });

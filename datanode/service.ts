@@ -67,7 +67,7 @@ export function dataNodeHandlers(store: Store): DataNodeHandlers {
       if (!req.want_delta) return { delta: Buffer.alloc(0), versions: 0 };
       const from = fromTimestamp(req.from) ?? GLT_ZERO;
       if (compareGlt(from, to) > 0) throw new AetherError('INVALID_ARGUMENT', 'close: from is above to');
-      const versions = await store.changes(from, to, { origin: store.origin });
+      const versions = await store.changes(from, to, req.all_origins ? {} : { origin: store.origin });
       return { delta: encodeDelta(versions), versions: versions.length };
     }),
     ApplyDelta: unary(async (req) => {

@@ -1,7 +1,14 @@
-import { Gauge } from 'prom-client';
 import { ElectionCandidate, type CandidateInfo } from '../cluster/election.js';
 import { RoleRuntime, findRole } from '../cluster/role-runtime.js';
+import { createAetherMetrics } from '../common/metrics.js';
+import { Clock } from '../glts/clock.js';
+import { formatGlt } from '../glts/glt.js';
 import type { Topology } from '../topology/types.js';
+import { CommitLog } from './commit-log.js';
+import { Coordinator } from './coordinator.js';
+import { PeerDirectory } from './peer-directory.js';
+import { CoordinatorDriver } from './round-driver.js';
+import { COORDINATOR_SIDE, RoundTransport } from './round-transport.js';
 
 /** What a coordinator candidate announces in the coordinator election. */
 export interface CoordinatorCandidateInfo extends CandidateInfo {
@@ -13,45 +20,85 @@ const STATUS_INTERVAL_MS = 1000;
 
 /**
  * The global coordinator role (`aetherflow coordinator --id ID`): campaigns in the
- * deployment's coordinator election and reports (registry status, /healthz, metrics)
- * whether it is elected and its epoch. The elected coordinator will drive the snapshot
- * rounds (kernel/coordinator.ts) with that epoch.
+ * deployment's coordinator election; while elected (epoch = its campaign key's
+ * revision) it drives the snapshot rounds (kernel/coordinator.ts through
+ * kernel/round-driver.ts) over Quantum, persisting commits in etcd fenced on its term.
  */
 export async function runCoordinator(topology: Topology, id: string): Promise<void> {
   const spec = findRole('coordinator candidate', topology.coordinators, id);
   const rt = await RoleRuntime.open(topology, { role: 'coordinator', id, region: spec.region, metrics: spec.metrics });
   const stopped = rt.untilShutdown();
   try {
-    const election = new ElectionCandidate<CoordinatorCandidateInfo>(
-      rt.etcd,
-      rt.paths.root,
-      rt.paths.coordinatorElection,
-      { id, region: spec.region, quantum: spec.quantum },
-      { log: rt.log },
+    const regions = topology.regions.map((r) => r.name);
+    const metrics = createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs });
+    const directory = await PeerDirectory.open(rt.etcd, rt.paths, regions, rt.log);
+    rt.onShutdown(() => directory.close());
+    const transport = await RoundTransport.open({
+      topology,
+      address: spec.quantum,
+      self: COORDINATOR_SIDE,
+      linkRegion: spec.region,
+      directory,
+      registry: rt.registry,
+      log: rt.log,
+    });
+    rt.onShutdown(() => transport.close());
+    transport.applyPartitions(rt.settings.current.partitions);
+    rt.settings.subscribe('partitions', (p) => transport.applyPartitions(p));
+
+    const { intervalMs, budgetMs } = rt.settings.current.snapshot;
+    const coordinator = new Coordinator({ id, intervalMs, budgetMs, missThreshold: topology.snapshot.missThreshold }, new Clock({ maxOffsetMs: topology.clock.maxOffsetMs }));
+    const commits = new CommitLog(rt.etcd, rt.paths, regions);
+
+    // A candidacy per term of campaigning: the Coordinator's `resign` (a persist whose
+    // outcome is unknown) ends this one and starts a fresh one, so the process stays a candidate.
+    let election: ElectionCandidate<CoordinatorCandidateInfo>;
+    let shuttingDown = false;
+    const driver = new CoordinatorDriver(
+      coordinator,
+      transport,
+      commits,
+      {
+        fence: () => election.fence(),
+        resign: async () => {
+          const old = election;
+          await old.resign();
+          if (!shuttingDown) campaign();
+        },
+      },
+      metrics,
+      rt.log,
+      regions,
     );
-    rt.onShutdown(() => election.resign());
-    const status = (): Record<string, unknown> => ({ state: election.state, ...(election.epoch !== undefined ? { epoch: election.epoch.toString() } : {}) });
+    transport.onMessage((m) => driver.message(m));
+    const status = (): Record<string, unknown> => ({
+      state: election.state,
+      ...(election.epoch !== undefined ? { epoch: election.epoch.toString(), round: coordinator.currentState } : {}),
+      ...(coordinator.lastCommitted ? { lastCommitted: formatGlt(coordinator.lastCommitted.T) } : {}),
+    });
+    const campaign = (): void => {
+      const e = new ElectionCandidate<CoordinatorCandidateInfo>(rt.etcd, rt.paths.root, rt.paths.coordinatorElection, { id, region: spec.region, quantum: spec.quantum }, { log: rt.log });
+      election = e;
+      e.onChange((state, epoch) => {
+        if (e !== election) return;
+        metrics.setElected('coordinator', id, state === 'leader');
+        // Every other state ends the term, also one whose etcd reads are still in flight.
+        if (state === 'leader' && epoch !== undefined) void driver.elected(epoch);
+        else driver.deposed();
+        void rt.publishStatus(status());
+      });
+      e.start();
+    };
+    rt.onShutdown(async () => {
+      shuttingDown = true;
+      driver.stop();
+      await election.resign();
+    });
     rt.health.detail = status;
-    new Gauge({
-      name: 'aetherflow_coordinator_elected',
-      help: '1 while this candidate is the elected coordinator',
-      registers: [rt.registry],
-      collect() {
-        this.set(election.isLeader ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'aetherflow_coordinator_epoch',
-      help: 'epoch (etcd create revision) of the current term, 0 when not elected',
-      registers: [rt.registry],
-      collect() {
-        this.set(Number(election.epoch ?? 0n));
-      },
-    });
-    election.onChange(() => void rt.publishStatus(status()));
+    metrics.setElected('coordinator', id, false);
     const publisher = setInterval(() => void rt.publishStatus(status()), STATUS_INTERVAL_MS);
     rt.onShutdown(async () => clearInterval(publisher));
-    election.start();
+    campaign();
     await rt.ready(status());
   } catch (err) {
     await rt.shutdown('start failed');

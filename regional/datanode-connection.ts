@@ -71,9 +71,9 @@ export class DataNodeConnection {
     }
   }
 
-  /** close(to) on the node; with `from`, also its own versions in (from, to] as a delta. */
-  async close(to: Glt, from?: Glt): Promise<{ delta: Buffer; versions: number }> {
-    return this.call('Close', { to: toTimestamp(to), from: from ? toTimestamp(from) : null, want_delta: from !== undefined });
+  /** close(to) on the node; with `from`, also its own versions (every origin's with `allOrigins`) in (from, to] as a delta. */
+  async close(to: Glt, from?: Glt, options: { readonly allOrigins?: boolean } = {}): Promise<{ delta: Buffer; versions: number }> {
+    return this.call('Close', { to: toTimestamp(to), from: from ? toTimestamp(from) : null, want_delta: from !== undefined, all_origins: options.allOrigins ?? false });
   }
 
   async applyDelta(delta: Buffer): Promise<number> {

@@ -1,0 +1,140 @@
+import { performance } from 'node:perf_hooks';
+import { AetherError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { AetherMetrics } from '../common/metrics.js';
+import type { Fence } from '../cluster/election.js';
+import { formatGlt } from '../glts/glt.js';
+import type { CommitLog } from './commit-log.js';
+import { Coordinator, type CoordinatorAction, type CoordinatorEvent, type PersistOutcome } from './coordinator.js';
+import type { Message } from './messages.js';
+
+/** Where the driver sends round messages (kernel/round-transport.ts in a deployment). */
+export interface MessageSink {
+  send(to: string, m: Message): number;
+}
+
+/** The election term the driver persists under. */
+export interface Term {
+  fence(): Fence | undefined;
+  resign(): Promise<void>;
+}
+
+/**
+ * Drives the sans-IO Coordinator (kernel/coordinator.ts) with real time and I/O:
+ * `send` → Quantum, `persist` → one fenced etcd transaction (CommitLog), `wakeAt` → a
+ * timer, `round`/`membership` → metrics and logs, `resign` → the election. Events are fed
+ * one at a time, in order, on the event loop.
+ */
+export class CoordinatorDriver {
+  private timer: NodeJS.Timeout | undefined;
+  /** Bumped on every election and deposition: results of an older term are dropped. */
+  private term = 0;
+
+  constructor(
+    readonly coordinator: Coordinator,
+    private readonly sink: MessageSink,
+    private readonly commits: CommitLog,
+    private readonly election: Term,
+    private readonly metrics: AetherMetrics,
+    private readonly log: Logger,
+    private readonly regions: readonly string[],
+  ) {}
+
+  private now(): number {
+    return performance.now();
+  }
+
+  /** Won the election with `epoch`: read the last commit and membership, then lead. */
+  async elected(epoch: bigint): Promise<void> {
+    const term = ++this.term;
+    let last, membership;
+    try {
+      await this.commits.loadHistory();
+      [last, membership] = await Promise.all([this.commits.last(), this.commits.membership()]);
+    } catch (err) {
+      this.log.warn({ err }, 'reading the commit log after winning failed; resigning');
+      await this.election.resign().catch(() => {});
+      return;
+    }
+    if (term !== this.term) return;
+    for (const r of this.regions) this.metrics.setMember(r, membership.members.includes(r));
+    this.feed({ type: 'elected', nowMs: this.now(), epoch, last, membership });
+  }
+
+  deposed(): void {
+    this.term++;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.feed({ type: 'deposed', nowMs: this.now() });
+    this.metrics.clearCoordinatorView();
+  }
+
+  message(msg: Message): void {
+    this.feed({ type: 'message', nowMs: this.now(), msg });
+  }
+
+  stop(): void {
+    this.term++;
+    clearTimeout(this.timer);
+  }
+
+  private feed(ev: CoordinatorEvent): void {
+    for (const a of this.coordinator.handle(ev)) this.run(a);
+  }
+
+  private run(a: CoordinatorAction): void {
+    switch (a.type) {
+      case 'send':
+        this.sink.send(a.to, a.msg);
+        return;
+      case 'persist':
+        void this.persist(a);
+        return;
+      case 'wakeAt': {
+        clearTimeout(this.timer);
+        const term = this.term;
+        this.timer = setTimeout(() => {
+          if (term === this.term) this.feed({ type: 'tick', nowMs: this.now() });
+        }, Math.max(0, a.atMs - this.now()));
+        return;
+      }
+      case 'round':
+        this.metrics.roundDecided(a.outcome);
+        this.metrics.observeRoundPhase('ready', a.timings.beginToReadyMs);
+        if (a.timings.persistMs !== null) this.metrics.observeRoundPhase('persist', a.timings.persistMs);
+        this.metrics.observeRoundPhase('total', a.timings.totalMs);
+        if (a.outcome === 'aborted') this.log.warn({ T: formatGlt(a.T), roundId: a.roundId, blamed: a.blamed, members: a.members, ...a.timings }, 'round aborted');
+        else this.log.debug({ T: formatGlt(a.T), roundId: a.roundId, members: a.members, joined: a.joined, ...a.timings }, 'round committed');
+        return;
+      case 'membership':
+        for (const r of this.regions) this.metrics.setMember(r, a.record.members.includes(r));
+        this.log.info({ members: a.record.members, excluded: a.excluded, readmitted: a.readmitted, version: a.record.version }, 'membership changed');
+        return;
+      case 'resign':
+        void this.election.resign().catch((err: unknown) => this.log.warn({ err }, 'resign failed'));
+        return;
+      case 'log':
+        this.log[a.level]({ ...a.fields, event: a.event }, `coordinator ${a.event}`);
+        return;
+    }
+  }
+
+  private async persist(a: Extract<CoordinatorAction, { type: 'persist' }>): Promise<void> {
+    const term = this.term;
+    const fence = this.election.fence();
+    let outcome: PersistOutcome;
+    if (!fence || fence.epoch !== a.epoch) {
+      outcome = 'fenced';
+    } else {
+      try {
+        await this.commits.persist(fence, { ...(a.commit ? { commit: a.commit } : {}), ...(a.membership ? { membership: a.membership } : {}) });
+        outcome = 'ok';
+      } catch (err) {
+        outcome = err instanceof AetherError && err.code === 'FENCED' ? 'fenced' : 'failed';
+        this.log.warn({ err, outcome }, 'persisting a round failed');
+      }
+    }
+    if (term !== this.term) return;
+    this.feed({ type: 'persisted', nowMs: this.now(), persistId: a.persistId, outcome });
+  }
+}

@@ -1,0 +1,94 @@
+import { AetherError } from '../common/errors.js';
+import { decodeDelta, encodeDelta } from '../datanode/delta.js';
+import type { Version } from '../datanode/version.js';
+import { GLT_ZERO, compareGlt, maxGlt, minGlt, type Glt } from '../glts/glt.js';
+import type { DataNodeConnection } from './datanode-connection.js';
+import { mergeDeltas } from './merge.js';
+import type { JobResult, LeaderJob } from './round.js';
+import type { KeyRouter } from './round-jobs.js';
+import { FRONTIER_META, WATERMARK_META, type Watermarks } from './watermarks.js';
+
+/**
+ * Runs a leader's round jobs (regional/round.ts `LeaderJob`) on the region's data nodes
+ * over gRPC, every node in parallel — the deployment's counterpart of
+ * regional/round-jobs.ts, which runs them on in-process stores for the simulator. Each
+ * node's persisted frontier and watermark are cached so they are written only when they
+ * rise (never moved back on any node).
+ */
+export class RemoteJobRunner {
+  /** Per node: the frontier and watermark its meta holds (as last read or written). */
+  private readonly meta = new Map<string, { frontier: Glt; watermark: Glt }>();
+
+  constructor(
+    private readonly nodes: ReadonlyMap<string, DataNodeConnection>,
+    private readonly router: KeyRouter,
+  ) {}
+
+  /** The region's frontier and watermark: the minimum over its nodes (a leader that died half-way left the older state on some). */
+  async loadWatermarks(): Promise<Watermarks> {
+    const read = await Promise.all(
+      [...this.nodes].map(async ([id, n]) => {
+        const [f, w] = await Promise.all([n.getMeta(FRONTIER_META), n.getMeta(WATERMARK_META)]);
+        const m = { frontier: f ?? GLT_ZERO, watermark: w ?? GLT_ZERO };
+        this.meta.set(id, m);
+        return m;
+      }),
+    );
+    return read.reduce((a, b) => ({ frontier: minGlt(a.frontier, b.frontier), watermark: minGlt(a.watermark, b.watermark) }));
+  }
+
+  async run(job: LeaderJob): Promise<JobResult> {
+    switch (job.type) {
+      case 'collect': {
+        const lists = await Promise.all(
+          [...this.nodes.values()].map(async (n) => {
+            if (job.restampAfter) {
+              // Order matters (round-jobs.ts): closed at T first, so re-stamped versions land above T.
+              await n.close(job.T);
+              await n.restamp(job.restampAfter);
+            }
+            return decodeDelta((await n.close(job.T, job.after)).delta);
+          }),
+        );
+        return { kind: 'collected', versions: mergeDeltas(lists) };
+      }
+      case 'apply': {
+        const byNode = new Map<string, Version[]>();
+        for (const v of job.versions) {
+          const id = this.router.route(v.key);
+          let list = byNode.get(id);
+          if (!list) byNode.set(id, (list = []));
+          list.push(v);
+        }
+        await Promise.all(
+          [...byNode].map(async ([id, list]) => {
+            const n = this.nodes.get(id);
+            if (!n) throw new AetherError('UNKNOWN_ID', `router named unknown data node ${id}`);
+            await n.applyDelta(encodeDelta(list));
+          }),
+        );
+        await Promise.all([...this.nodes].map(([id, n]) => this.finishApply(id, n, job)));
+        return { kind: 'applied' };
+      }
+      case 'fetch': {
+        const infos = await Promise.all([...this.nodes.values()].map((n) => n.info()));
+        const horizon = infos.reduce<Glt>((h, i) => maxGlt(h, i.horizon ?? GLT_ZERO), GLT_ZERO);
+        const full = compareGlt(job.from, horizon) < 0;
+        const from = full ? GLT_ZERO : job.from;
+        const lists = await Promise.all([...this.nodes.values()].map(async (n) => decodeDelta((await n.close(job.to, from, { allOrigins: !job.ownOnly })).delta)));
+        return { kind: 'fetched', versions: mergeDeltas(lists), full, horizon };
+      }
+    }
+  }
+
+  /** gc when asked, then the node's meta — after the versions it covers are applied. */
+  private async finishApply(id: string, n: DataNodeConnection, job: Extract<LeaderJob, { type: 'apply' }>): Promise<void> {
+    if (job.horizon) await n.gc(job.horizon);
+    const m = this.meta.get(id) ?? { frontier: GLT_ZERO, watermark: GLT_ZERO };
+    await Promise.all([
+      compareGlt(job.frontier, m.frontier) > 0 ? n.setMeta(FRONTIER_META, job.frontier) : undefined,
+      compareGlt(job.watermark, m.watermark) > 0 ? n.setMeta(WATERMARK_META, job.watermark) : undefined,
+    ]);
+    this.meta.set(id, { frontier: maxGlt(m.frontier, job.frontier), watermark: maxGlt(m.watermark, job.watermark) });
+  }
+}
