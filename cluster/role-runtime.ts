@@ -1,6 +1,6 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { AetherError } from '../common/errors.js';
-import { createLogger, type Logger } from '../common/log.js';
+import { createLogger, startupLogLevel, type Logger } from '../common/log.js';
 import { MetricsServer, type Health } from '../common/metrics-server.js';
 import { etcdEndpoints } from '../topology/local-etcd.js';
 import { processAlive } from '../topology/supervisor.js';
@@ -60,7 +60,8 @@ export class RoleRuntime {
       etcd.close();
       throw err;
     }
-    log.level = settings.current.logLevel;
+    // --log-level wins at start; a later change of the setting applies (subscribe below).
+    log.level = startupLogLevel() ?? settings.current.logLevel;
     const registry = new Registry();
     registry.setDefaultLabels({ role: identity.role, id: identity.id, ...(identity.region ? { region: identity.region } : {}) });
     collectDefaultMetrics({ register: registry });

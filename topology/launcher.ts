@@ -31,6 +31,8 @@ export interface LaunchOptions {
   readonly onEvent?: (e: LaunchEvent) => void;
   /** Supervisor tuning (tests shorten the restart backoff). */
   readonly restartBaseMs?: number;
+  /** Every child's `--log-level`; the dynamic setting's when absent. */
+  readonly logLevel?: string;
 }
 
 /** The processes of the topology, or of the named regions; UNKNOWN_REGION for a name it lacks. */
@@ -99,7 +101,7 @@ export class Launch {
       supervisor.add({
         id: p.id,
         command: cli.command,
-        args: [...cli.args, p.role, '--id', p.id, '--topology', topology.file],
+        args: [...cli.args, p.role, '--id', p.id, '--topology', topology.file, ...(options.logLevel ? ['--log-level', options.logLevel] : [])],
         env: { AETHERFLOW_SUPERVISOR_PID: String(process.pid) },
         logFile: join(logDir, `${p.id}.log`),
         healthUrl: `http://${p.metrics}/healthz`,

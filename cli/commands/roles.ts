@@ -1,5 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { catchEarlySignals } from '../../cluster/role-runtime.js';
+import { LOG_LEVELS, LOG_LEVEL_ENV } from '../../common/log.js';
 import { runDatanode } from '../../datanode/process.js';
 import { runCoordinator } from '../../kernel/coordinator-process.js';
 import { runLeader } from '../../regional/leader.js';
@@ -20,10 +21,17 @@ export function registerRoles(program: Command): void {
       .command(role.name)
       .description(`run ${role.what}; logs JSON lines on stdout, serves /metrics and /healthz, stops on SIGTERM`)
       .requiredOption('--id <id>', `the ${role.name}'s id in the topology`)
-      .action(async (o: { id: string }, cmd: Command) => {
+      .addOption(logLevelOption())
+      .action(async (o: { id: string; logLevel?: string }, cmd: Command) => {
         catchEarlySignals();
+        if (o.logLevel) process.env[LOG_LEVEL_ENV] = o.logLevel;
         const topology = loadTopology(globalOptions(cmd).topology);
         await role.run(topology, o.id);
       });
   }
+}
+
+/** `--log-level`: the level a process starts at; `aetherflow settings set logLevel=…` changes it live. */
+export function logLevelOption(): Option {
+  return new Option('--log-level <level>', 'log level at start (the etcd setting logLevel changes it live)').choices(LOG_LEVELS);
 }

@@ -5,6 +5,7 @@ import { Launch, type LaunchEvent } from '../../topology/launcher.js';
 import { runtimeDir } from '../../topology/local-etcd.js';
 import { printJson } from '../output.js';
 import { globalOptions } from '../program.js';
+import { logLevelOption } from './roles.js';
 
 /** `aetherflow up [--region R]…`: runs the topology (or some of its regions) on this machine until SIGINT/SIGTERM. */
 export function registerUp(program: Command): void {
@@ -12,6 +13,7 @@ export function registerUp(program: Command): void {
     .command('up')
     .description('start every process of the topology (or of the named regions) on this machine, and a local etcd when the topology names no endpoints; runs until Ctrl-C/SIGTERM, then stops everything it started')
     .option('--region <name>', 'only this region\'s processes (repeatable): how a multi-machine deployment runs it', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .addOption(logLevelOption())
     .addHelpText(
       'after',
       `
@@ -22,7 +24,7 @@ Example:
   aetherflow up
   aetherflow up --topology topology/wan.yaml --region us-east`,
     )
-    .action(async (o: { region?: string[] }, cmd: Command) => {
+    .action(async (o: { region?: string[]; logLevel?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const topology = loadTopology(opts.topology);
       const print = opts.json ? (e: LaunchEvent) => printJson({ event: e.type, ...withoutType(e) }) : progressPrinter(join(runtimeDir(topology), 'logs'));
@@ -33,7 +35,7 @@ Example:
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        const launch = await Launch.start(topology, { regions: o.region ?? [], onEvent: print });
+        const launch = await Launch.start(topology, { regions: o.region ?? [], onEvent: print, ...(o.logLevel ? { logLevel: o.logLevel } : {}) });
         try {
           await Promise.race([launch.ready().then(() => !opts.json && process.stdout.write(`all ${launch.processes.length} processes ready; logs in ${runtimeDir(topology)}/logs; Ctrl-C stops them\n`)), stopSignal]);
           await stopSignal;
