@@ -41,6 +41,8 @@ const codes = {
   UNKNOWN_REGION: { grpc: GrpcStatus.INVALID_ARGUMENT, input: true },
   UNKNOWN_ID: { grpc: GrpcStatus.INVALID_ARGUMENT, input: true },
   TOPOLOGY_INVALID: { grpc: GrpcStatus.INVALID_ARGUMENT, input: true },
+  /** A fault the running deployment cannot take (e.g. killing the etcd leader of a 1-member etcd). */
+  CHAOS_REFUSED: { grpc: GrpcStatus.FAILED_PRECONDITION, input: true },
   // clock and snapshots
   CLOCK_OFFSET: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
   SNAPSHOT_COLLECTED: { grpc: GrpcStatus.OUT_OF_RANGE, input: false },
