@@ -70,7 +70,7 @@ export async function plotLossLatency(points: readonly LossLatencyPoint[], file:
   await renderPng(
     {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-      title: 'Quantum vs TCP: 1 KiB message latency by loss rate',
+      title: { text: 'Quantum vs TCP: 1 KiB message latency by loss rate', subtitle: 'solid: p50, dashed: p99' },
       width: 520,
       height: 300,
       data: { values: points.map((p) => ({ ...p, series: `${p.protocol} ${p.percentile}` })) },
@@ -79,7 +79,7 @@ export async function plotLossLatency(points: readonly LossLatencyPoint[], file:
         x: { field: 'lossPercent', type: 'quantitative', title: 'random loss (%)' },
         y: { field: 'ms', type: 'quantitative', title: 'latency (ms, log scale)', scale: { type: 'log' } },
         color: { field: 'protocol', type: 'nominal', title: 'protocol' },
-        strokeDash: { field: 'percentile', type: 'nominal', title: 'percentile', legend: { symbolType: 'stroke' } },
+        strokeDash: { field: 'percentile', type: 'nominal', legend: null, sort: ['p50', 'p99'] },
         detail: { field: 'series', type: 'nominal' },
       },
     },
