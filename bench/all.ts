@@ -31,7 +31,7 @@ const FAST_ARGS: Readonly<Record<string, readonly string[]>> = {
   store: ['--puts', '20000', '--big-keys', '20000'],
   quantum: ['--loss', '0,2', '--seconds', '1', '--mib', '4', '--bulk-timeout', '20'],
   'compare-etcd': ['--duration', '5', '--rate', '20'],
-  snapshot: ['--duration', '5'],
+  snapshot: ['--rate', '500', '--duration', '5'],
 };
 
 const MAX_STDOUT_BYTES = 16 * 1024 * 1024;
