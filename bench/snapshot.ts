@@ -12,9 +12,9 @@ import { currentLeader } from '../cluster/election.js';
 import { connectEtcd } from '../cluster/etcd.js';
 import { clusterPaths } from '../cluster/paths.js';
 import { join } from 'node:path';
-import { AetherError, assert } from '../common/errors.js';
+import { AetherError, assert, toAetherError } from '../common/errors.js';
 import { systemPhysicalNs } from '../glts/clock.js';
-import { compareGlt, gltDiffMs, maxGlt, type Glt } from '../glts/glt.js';
+import { compareGlt, gltDiffMs, maxGlt, nextGlt, type Glt } from '../glts/glt.js';
 import { globalOptions } from '../cli/program.js';
 import { printJson, printTable } from '../cli/output.js';
 import { loadTopology } from '../topology/load.js';
@@ -43,10 +43,14 @@ export interface ObservedRound {
 const MAX_KEPT = 36_000;
 /** Pause before watching a region again after its watch ended (leader failover, restart). */
 const REWATCH_MS = 200;
+/** A frontier read waits this long for the frontier to move before asking again. */
+const FRONTIER_WAIT_MS = 1000;
+/** The key the frontier reads read (never written: only the GLT served matters). */
+const FRONTIER_PROBE_KEY = '\u0000aetherflow/frontier-probe';
 
 /**
- * Every region's committed snapshots, through each region's Snapshots.Watch: the rounds
- * (phase timings) and, per region, when its frontier moved. Watches that end are resumed.
+ * The committed rounds (phase timings), through each region's Snapshots.Watch, and per
+ * region when its frontier moved, through reads that wait for it. Watches that end are resumed.
  * idle → watching (start) → stopped (stop).
  */
 export class SnapshotObserver {
@@ -68,26 +72,18 @@ export class SnapshotObserver {
   async start(): Promise<void> {
     assert(this.state === 'idle', () => `start in state ${this.state}`);
     this.state = 'watching';
-    await Promise.all(
-      this.regions.map(async (region) => {
-        try {
-          this.record(region, await this.client.latestSnapshot({ region }));
-        } catch {
-          // none committed yet, or the leader not elected yet: the watch will tell
-        }
-      }),
-    );
-    for (const region of this.regions) this.loops.push(this.watchLoop(region));
+    for (const region of this.regions) this.loops.push(this.watchLoop(region), this.frontierLoop(region));
   }
 
-  /** Stops watching; resolves when every watch has ended. */
+  /** Stops watching; resolves when every watch has ended (a frontier read in flight is abandoned after its wait). */
   async stop(): Promise<void> {
     if (this.state !== 'watching') return;
     this.state = 'stopped';
     for (const w of this.watches) void w.return(undefined);
-    await Promise.all(this.loops);
+    await Promise.race([Promise.all(this.loops), sleep(FRONTIER_WAIT_MS + REWATCH_MS)]);
   }
 
+  /** Committed rounds and their phase timings, as the region's leader announces them. */
   private async watchLoop(region: string): Promise<void> {
     while (this.state === 'watching') {
       const watch = this.client.watchSnapshots({ region });
@@ -95,7 +91,7 @@ export class SnapshotObserver {
       try {
         for await (const s of watch) {
           if (this.state !== 'watching') break;
-          this.record(region, s);
+          this.recordRound(s);
         }
       } catch {
         // the leader went away; watch again
@@ -106,23 +102,40 @@ export class SnapshotObserver {
     }
   }
 
-  private record(region: string, s: SnapshotSummary): void {
-    const now = performance.now();
-    const points = this.frontiers.get(region)!;
-    const last = points[points.length - 1];
-    if (last === undefined || compareGlt(s.glt, last.glt) > 0) {
-      points.push({ atMs: now, glt: s.glt });
-      if (points.length > MAX_KEPT) points.shift();
+  /**
+   * The region's frontier (what it can serve, which may trail the committed rounds): a
+   * read that waits for the frontier to pass the last one seen returns as soon as it moves.
+   */
+  private async frontierLoop(region: string): Promise<void> {
+    while (this.state === 'watching') {
+      const last = this.frontier(region);
+      try {
+        const g = await this.client.get(FRONTIER_PROBE_KEY, { region, waitMs: FRONTIER_WAIT_MS, ...(last ? { minGlt: nextGlt(last) } : {}) });
+        this.recordFrontier(region, g.glt);
+      } catch (err) {
+        // Not moved within the wait: ask again at once; anything else (failover): after a pause.
+        if (toAetherError(err).code !== 'SNAPSHOT_NOT_READY' && this.state === 'watching') await sleep(REWATCH_MS);
+      }
     }
-    const newest = this.rounds[this.rounds.length - 1];
-    if (newest === undefined || compareGlt(s.glt, newest.snapshot.glt) > 0) {
-      this.rounds.push({ snapshot: s, seenAtMs: now });
-      if (this.rounds.length > MAX_KEPT) this.rounds.shift();
-    }
-    // An older GLT seen late from a slower region was already counted from a faster one.
   }
 
-  /** The region's frontier as last announced, if any. */
+  private recordFrontier(region: string, glt: Glt): void {
+    const points = this.frontiers.get(region)!;
+    const last = points[points.length - 1];
+    if (last !== undefined && compareGlt(glt, last.glt) <= 0) return;
+    points.push({ atMs: performance.now(), glt });
+    if (points.length > MAX_KEPT) points.shift();
+  }
+
+  private recordRound(s: SnapshotSummary): void {
+    // Every region announces each round: the first announcement counts.
+    const newest = this.rounds[this.rounds.length - 1];
+    if (newest !== undefined && compareGlt(s.glt, newest.snapshot.glt) <= 0) return;
+    this.rounds.push({ snapshot: s, seenAtMs: performance.now() });
+    if (this.rounds.length > MAX_KEPT) this.rounds.shift();
+  }
+
+  /** The region's frontier as last seen, if any. */
   frontier(region: string): Glt | undefined {
     const points = this.frontiers.get(region);
     return points?.[points.length - 1]?.glt;

@@ -90,6 +90,8 @@ export class WriteLoad {
   /** Acknowledged writes' latencies, ms; bounded by maxWrites like everything else here. */
   private readonly latencies: number[] = [];
   private readonly failureCounts = new Map<string, number>();
+  /** Keys of failed writes: such a write may still have been applied (a timeout), so the model cannot vouch for them. Bounded by the keyspace. */
+  private readonly uncertain = new Set<string>();
   private readonly pending = new Set<Promise<void>>();
   /** The greatest ts acknowledged so far: the deployment's clock as this client has seen it. */
   private newest: Glt | undefined;
@@ -159,6 +161,11 @@ export class WriteLoad {
     return this.newest;
   }
 
+  /** Keys with a failed write, whose state the acknowledged writes alone do not decide. */
+  uncertainKeys(): ReadonlySet<string> {
+    return this.uncertain;
+  }
+
   /** The acknowledged writes so far, in acknowledgement order. */
   acknowledged(): readonly AcknowledgedWrite[] {
     return this.acked;
@@ -226,6 +233,7 @@ export class WriteLoad {
       (err: unknown) => {
         const code = toAetherError(err).code;
         this.failureCounts.set(code, (this.failureCounts.get(code) ?? 0) + 1);
+        this.uncertain.add(key);
       },
     );
     const tracked = p.finally(() => this.pending.delete(tracked));

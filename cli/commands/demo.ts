@@ -1,128 +1,206 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { decodeDelta, encodeDelta } from '../../datanode/delta.js';
-import { LevelStore } from '../../datanode/level-store.js';
-import { MemoryStore } from '../../datanode/memory-store.js';
-import { Clock } from '../../glts/clock.js';
-import { GLT_MAX, GLT_ZERO, formatGlt, type Glt } from '../../glts/glt.js';
-import type { Version } from '../../datanode/version.js';
-import { printJson, printTable } from '../output.js';
+import { checkAgainstModel, checkSameSnapshot, formatDifference, LwwModel, type ScannedRow } from '../../bench/lww-model.js';
+import { percentile } from '../../bench/compare-etcd-workload.js';
+import { runUnderLoad, startDeployment, startProgress, stopDeployment, withStopSignal, type Deployment, type LoadRunResult, type SecondTick } from '../../bench/snapshot.js';
+import { AetherError } from '../../common/errors.js';
+import { compareGlt, formatGlt, type Glt } from '../../glts/glt.js';
+import { loadTopology } from '../../topology/load.js';
+import type { LaunchEvent } from '../../topology/launcher.js';
+import { printJson } from '../output.js';
+import { globalOptions } from '../program.js';
 
 /**
- * `aetherflow demo`: the data node's MVCC store at work, on LevelDB in a temporary
- * directory — writes, reads at several GLTs, a delete, changes(from, T], and a delta
- * shipped to a second node. A later issue replaces it with the full deployment demo.
+ * `aetherflow demo` (`make demo`): the topology (default topology/local.yaml, with a local
+ * etcd) on this machine, a mixed write load in every region, one line a second of live
+ * snapshot figures; then one key read at one committed GLT in every region, and each
+ * region's scan at that GLT, shown to agree with each other and with the LWW model of the
+ * acknowledged writes. Stops everything it started.
  */
 
-const b = (s: string) => Buffer.from(s, 'utf8');
-const show = (v: { value: Buffer | null } | undefined) => (v === undefined ? '(none)' : v.value === null ? '(deleted)' : v.value.toString('utf8'));
-
-const BULK_WRITES = 1000;
-
-/** Bytes of keys, values, origins and stamps: what a delta carries before encoding. */
-function payloadBytes(vs: readonly Version[]): number {
-  return vs.reduce((n, v) => n + v.key.length + (v.value?.length ?? 0) + Buffer.byteLength(v.origin) + 12, 0);
+interface RegionRead {
+  readonly region: string;
+  readonly found: boolean;
+  readonly value: string | null;
+  readonly version: string | null;
+  readonly origin: string | null;
 }
 
-interface DemoReport {
-  readonly writes: { op: string; key: string; value: string; ts: string; origin: string }[];
-  readonly reads: { glt: string; [key: string]: string }[];
-  readonly scan: { glt: string; keys: string[] }[];
-  readonly changes: { from: string; to: string; versions: { key: string; value: string; ts: string }[] };
-  readonly delta: { versions: number; rawBytes: number; encodedBytes: number; replicaAgrees: boolean };
-  readonly bulkDelta: { versions: number; rawBytes: number; encodedBytes: number };
-  readonly close: { closed: string; nextWrite: string };
+interface Agreement {
+  readonly glt: string;
+  readonly key: string;
+  readonly reads: RegionRead[];
+  readonly keyAgrees: boolean;
+  readonly keyMatchesModel: boolean;
+  /** Rows of the demo's keys in each region's scan at the GLT. */
+  readonly scanRows: Record<string, number>;
+  readonly scansAgree: boolean;
+  readonly scansMatchModel: boolean;
+  readonly differences: string[];
 }
 
-async function runDemo(): Promise<DemoReport> {
-  const dir = await mkdtemp(join(tmpdir(), 'aetherflow-demo-'));
-  const store = await LevelStore.open({ path: dir, origin: 'us-east-d1', clock: { maxOffsetMs: 250 } });
-  try {
-    const writes: Version[] = [];
-    writes.push(await store.put(b('user:1'), b('alice')));
-    writes.push(await store.put(b('user:2'), b('bob')));
-    writes.push(await store.put(b('user:1'), b('alice v2')));
-    writes.push(await store.delete(b('user:2')));
-    writes.push(await store.put(b('user:3'), b('carol')));
-    const keys = ['user:1', 'user:2', 'user:3'];
+const MAX_DIFFERENCES_SHOWN = 10;
+/** How long the final reads wait for a snapshot covering the last writes. */
+const SETTLE_WAIT_MS = 10_000;
 
-    const reads: DemoReport['reads'] = [];
-    const scan: DemoReport['scan'] = [];
-    for (const w of writes) {
-      const row: { glt: string; [key: string]: string } = { glt: formatGlt(w.ts) };
-      for (const k of keys) row[k] = show(await store.get(b(k), w.ts));
-      reads.push(row);
-      scan.push({ glt: formatGlt(w.ts), keys: (await store.scan({ prefix: b('user:') }, w.ts)).map((r) => r.key.toString('utf8')) });
+async function scanAll(d: Deployment, region: string, prefix: string, glt: Glt): Promise<ScannedRow[]> {
+  const { rows } = await d.client.scan({ region, prefix, glt, waitMs: SETTLE_WAIT_MS });
+  const out: ScannedRow[] = [];
+  for await (const r of rows) out.push(r);
+  return out;
+}
+
+/**
+ * The GLT to compare at: the first committed snapshot at or above the newest acknowledged
+ * write (so the comparison covers every write), waiting up to SETTLE_WAIT_MS for it; else
+ * the newest GLT every region had reached.
+ */
+async function comparisonGlt(d: Deployment, r: LoadRunResult): Promise<Glt | undefined> {
+  const newest = r.writeLoad.newestTs();
+  const deadline = performance.now() + SETTLE_WAIT_MS;
+  while (newest !== undefined && performance.now() < deadline) {
+    try {
+      const s = await d.client.latestSnapshot();
+      if (compareGlt(s.glt, newest) >= 0) return s.glt;
+    } catch {
+      // none yet, or a failover: ask again
     }
-
-    const from = writes[1]!.ts;
-    const to = writes[3]!.ts;
-    const changed = await store.changes(from, to);
-
-    // A delta of everything, shipped to a replica (an in-memory store) and read back at every GLT.
-    const all = await store.changes(GLT_ZERO, GLT_MAX);
-    const delta = encodeDelta(all);
-    const rawBytes = payloadBytes(all);
-    const replica = new MemoryStore({ origin: 'eu-west-d1', clock: new Clock({ maxOffsetMs: 250 }) });
-    await replica.applyRemote(decodeDelta(delta));
-    let replicaAgrees = true;
-    for (const w of writes) {
-      for (const k of keys) replicaAgrees &&= show(await replica.get(b(k), w.ts)) === show(await store.get(b(k), w.ts));
-    }
-
-    // A round's worth of writes compresses: keys and values repeat their structure.
-    const bulkFrom = store.clock.stamp();
-    await Promise.all(Array.from({ length: BULK_WRITES }, (_, i) => store.put(b(`order:${String(i).padStart(6, '0')}`), b(JSON.stringify({ customer: `user:${i % 50}`, status: 'paid', amountCents: 1000 + i })))));
-    const bulk = await store.changes(bulkFrom, GLT_MAX);
-    const bulkDelta = encodeDelta(bulk);
-
-    const T: Glt = store.clock.now().latest;
-    await store.close(T);
-    const next = await store.put(b('user:4'), b('dave'));
-
-    return {
-      writes: writes.map((w) => ({ op: w.value === null ? 'delete' : 'put', key: w.key.toString('utf8'), value: show(w), ts: formatGlt(w.ts), origin: w.origin })),
-      reads,
-      scan,
-      changes: { from: formatGlt(from), to: formatGlt(to), versions: changed.map((v) => ({ key: v.key.toString('utf8'), value: show(v), ts: formatGlt(v.ts) })) },
-      delta: { versions: all.length, rawBytes, encodedBytes: delta.length, replicaAgrees },
-      bulkDelta: { versions: bulk.length, rawBytes: payloadBytes(bulk), encodedBytes: bulkDelta.length },
-      close: { closed: formatGlt(T), nextWrite: formatGlt(next.ts) },
-    };
-  } finally {
-    await store.shutdown();
-    await rm(dir, { recursive: true, force: true });
+    await new Promise((res) => setTimeout(res, d.topology.snapshot.intervalMs));
   }
+  return r.observer.commonFrontier();
 }
 
-function printReport(r: DemoReport): void {
-  const out = (s: string) => process.stdout.write(`${s}\n`);
-  out('AetherFlow store demo: one data node (us-east-d1) on LevelDB, MVCC with HLC timestamps (GLT = <wall ns>.<logical>)\n');
-  out('Writes, each stamped by the node clock:');
-  printTable(['op', 'key', 'value', 'GLT'], r.writes.map((w) => [w.op, w.key, w.value, w.ts]));
-  out('\nReads as of each write\'s GLT (the last-writer-wins version at or below it):');
-  printTable(['GLT', 'user:1', 'user:2', 'user:3'], r.reads.map((x) => [x.glt, x['user:1'], x['user:2'], x['user:3']]));
-  out('\nscan prefix "user:" at each GLT:');
-  printTable(['GLT', 'keys'], r.scan.map((s) => [s.glt, s.keys.join(', ') || '(none)']));
-  out(`\nchanges(${r.changes.from}, ${r.changes.to}] — one range scan of the change index:`);
-  printTable(['key', 'value', 'GLT'], r.changes.versions.map((v) => [v.key, v.value, v.ts]));
-  out(
-    `\ndelta of all ${r.delta.versions} versions: ${r.delta.rawBytes} bytes of keys, values and stamps → ${r.delta.encodedBytes} bytes encoded (LZ4, crc32, 24-byte header);` +
-      ` applied to a replica (eu-west-d1): ${r.delta.replicaAgrees ? 'reads at every GLT agree' : 'READS DIFFER'}`,
+/** Reads the most written key, and scans the demo's keys, at one committed GLT in every region. */
+async function checkAgreement(d: Deployment, r: LoadRunResult, prefix: string): Promise<Agreement> {
+  const regions = d.topology.regions.map((x) => x.name);
+  const glt = await comparisonGlt(d, r);
+  if (glt === undefined) throw new AetherError('SNAPSHOT_NOT_READY', 'not every region has a committed snapshot; nothing to compare');
+  const writes = r.writeLoad.acknowledged();
+  const model = new LwwModel(writes);
+  const counts = new Map<string, number>();
+  for (const w of writes) counts.set(w.key, (counts.get(w.key) ?? 0) + 1);
+  const present = [...counts].filter(([k]) => model.get(k, glt) !== null && !r.writeLoad.uncertainKeys().has(k)).sort((a, b) => b[1] - a[1]);
+  const key = present[0]?.[0] ?? r.writeLoad.key(0);
+  const reads = await Promise.all(
+    regions.map(async (region): Promise<RegionRead> => {
+      const g = await d.client.get(key, { region, glt, waitMs: SETTLE_WAIT_MS });
+      return { region, found: g.found, value: g.value?.toString('utf8') ?? null, version: g.version ? formatGlt(g.version) : null, origin: g.origin ?? null };
+    }),
   );
-  out(`delta of ${r.bulkDelta.versions} order writes: ${r.bulkDelta.rawBytes} bytes → ${r.bulkDelta.encodedBytes} bytes encoded (${(r.bulkDelta.encodedBytes / r.bulkDelta.rawBytes * 100).toFixed(0)}%)`);
-  out(`close(${r.close.closed}): the next write is stamped ${r.close.nextWrite}, above the closed GLT`);
+  const expected = model.get(key, glt);
+  const same = (a: RegionRead, b: RegionRead) => a.found === b.found && a.value === b.value && a.version === b.version && a.origin === b.origin;
+  const scans = await Promise.all(regions.map((region) => scanAll(d, region, prefix, glt)));
+  const differences: string[] = [];
+  // A failed write may have been applied anyway (a timeout): the model cannot vouch for its key.
+  const uncertain = r.writeLoad.uncertainKeys();
+  const modelDiffs = (rows: ScannedRow[]) => checkAgainstModel(model, glt, rows).filter((x) => !uncertain.has(x.key));
+  scans.forEach((rows, i) => {
+    for (const diff of checkSameSnapshot(scans[0]!, rows)) differences.push(`${regions[i]} vs ${regions[0]}: ${formatDifference(diff)}`);
+    for (const diff of modelDiffs(rows)) differences.push(`${regions[i]} vs model: ${formatDifference(diff)}`);
+  });
+  return {
+    glt: formatGlt(glt),
+    key,
+    reads,
+    keyAgrees: reads.every((x) => same(x, reads[0]!)),
+    keyMatchesModel: reads.every((x) => (expected === null ? !x.found : x.value === expected.value && x.version === formatGlt(expected.ts) && x.origin === expected.origin)),
+    scanRows: Object.fromEntries(regions.map((region, i) => [region, scans[i]!.length])),
+    scansAgree: scans.every((rows) => checkSameSnapshot(scans[0]!, rows).length === 0),
+    scansMatchModel: scans.every((rows) => modelDiffs(rows).length === 0),
+    differences: differences.slice(0, MAX_DIFFERENCES_SHOWN),
+  };
+}
+
+function summaryOf(r: LoadRunResult, budgetMs: number) {
+  const durations = r.rounds.map((x) => x.snapshot.durationMs).sort((a, b) => a - b);
+  return {
+    durationS: Math.round(r.durationS * 10) / 10,
+    roundsCommitted: r.rounds.length,
+    roundsAborted: r.counters.aborted,
+    roundP50Ms: percentile(durations, 50),
+    roundP99Ms: percentile(durations, 99),
+    budgetMs,
+    writesAcknowledged: r.load.acknowledged,
+    writesPerS: Math.round(r.load.writesPerS),
+    writesFailed: r.load.failures,
+    writesShed: r.load.shed,
+  };
+}
+
+const ms = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '   -' : x.toFixed(0).padStart(4));
+
+function tickLine(t: SecondTick, budgetMs: number): string {
+  const lag = Object.entries(t.lagMs)
+    .map(([region, v]) => `${region} ${ms(v)}`)
+    .join('  ');
+  return (
+    `${String(t.elapsedS).padStart(3)} s  rounds ${String(t.roundsTotal).padStart(5)} (+${String(t.roundsLastS).padStart(2)})  ` +
+    `round p50 ${ms(t.roundP50Ms)} p99 ${ms(t.roundP99Ms)} ms / budget ${budgetMs}  lag ms: ${lag}  writes ${ms(t.writesLastS)}/s` +
+    (t.failuresTotal > 0 ? `  (${t.failuresTotal} failed)` : '')
+  );
 }
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('demonstrate the data node store: writes, reads at several GLTs, a delete, changes(from, T], a delta shipped to a replica')
-    .action(async (_options: unknown, cmd: Command) => {
-      const report = await runDemo();
-      if ((cmd.optsWithGlobals() as { json?: boolean }).json) printJson(report);
-      else printReport(report);
+    .description('run the topology (default topology/local.yaml) with a mixed write load in every region and live snapshot figures, then show one key read at one GLT agreeing in every region')
+    .option('--duration <s>', 'seconds of load (Ctrl-C ends it sooner)', '20')
+    .option('--rate <n>', 'writes per second, total over all regions', '1000')
+    .option('--keys <n>', 'keyspace size', '1000')
+    .option('--seed <n>', 'seed of the write load', '1')
+    .addHelpText(
+      'after',
+      `
+Each line: seconds; rounds committed (total, +last second); round time p50/p99 against the
+budget; per region, how far its frontier trails the deployment's clock; writes/s.
+With --json: JSON lines ({"event": …}). Logs: .aetherflow/<name>/logs/.`,
+    )
+    .action(async (o: { duration: string; rate: string; keys: string; seed: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const durationS = Number(o.duration);
+      const ratePerS = Number(o.rate);
+      if (!(durationS > 0) || !(ratePerS > 0) || !(Number(o.keys) >= 1)) throw new AetherError('USAGE', '--duration, --rate and --keys must be positive numbers');
+      const topology = loadTopology(opts.topology);
+      const out = (s: string) => void process.stdout.write(`${s}\n`);
+      const budgetMs = topology.snapshot.budgetMs;
+      const prefix = `demo/${Date.now()}/`;
+      const onEvent = opts.json ? (e: LaunchEvent) => printJson({ event: e.type === 'process' ? `process-${e.state}` : e.type, ...('process' in e ? { id: e.process.id } : {}) }) : startProgress(topology, out);
+      await withStopSignal(async (stopRequested) => {
+        if (!opts.json) out(`AetherFlow demo: topology ${topology.name} (${topology.regions.map((r) => r.name).join(', ')}), a snapshot round every ${topology.snapshot.intervalMs} ms within ${budgetMs} ms`);
+        const d = await startDeployment(topology, onEvent);
+        try {
+          if (stopRequested()) return;
+          if (!opts.json) out(`all processes ready; waiting for the first committed snapshot, then ${ratePerS} writes/s (puts and deletes) in every region for ${durationS} s — Ctrl-C ends it sooner`);
+          const r = await runUnderLoad(d, {
+            ratePerS,
+            durationS,
+            seed: Number(o.seed),
+            keys: Number(o.keys),
+            keyPrefix: prefix,
+            stopRequested,
+            onSecond: (t) => (opts.json ? printJson({ event: 'second', ...t }) : out(tickLine(t, budgetMs))),
+          });
+          const summary = summaryOf(r, budgetMs);
+          const agreement = await checkAgreement(d, r, prefix);
+          if (opts.json) {
+            printJson({ event: 'agreement', ...agreement });
+            printJson({ event: 'summary', ...summary });
+          } else {
+            out(`\nread of "${agreement.key}" at GLT ${agreement.glt} (a snapshot every region has committed):`);
+            for (const x of agreement.reads) out(`  ${x.region.padEnd(10)} ${x.found ? `${JSON.stringify(x.value)}  version ${x.version} from ${x.origin}` : '(absent)'}`);
+            out(`  ${agreement.keyAgrees ? 'every region agrees' : 'REGIONS DISAGREE'}; ${agreement.keyMatchesModel ? 'equal to' : 'DIFFERENT FROM'} the last-writer-wins winner of the acknowledged writes`);
+            out(`scan of the demo's keys at that GLT: ${Object.entries(agreement.scanRows).map(([k, v]) => `${k} ${v} rows`).join(', ')} — ${agreement.scansAgree ? 'identical in every region' : 'DIFFERENT'}, ${agreement.scansMatchModel ? 'equal to the model' : 'NOT the model'}`);
+            for (const line of agreement.differences) out(`  ${line}`);
+            out(
+              `\nsummary: ${summary.roundsCommitted} rounds committed in ${summary.durationS} s (${summary.roundsAborted} aborted), round p50 ${ms(summary.roundP50Ms).trim()} ms, p99 ${ms(summary.roundP99Ms).trim()} ms (budget ${budgetMs} ms); ` +
+                `${summary.writesAcknowledged} writes acknowledged (${summary.writesPerS}/s)`,
+            );
+          }
+          if (!agreement.keyAgrees || !agreement.scansAgree || !agreement.scansMatchModel || !agreement.keyMatchesModel) {
+            throw new AetherError('INTERNAL', `regions disagree at GLT ${agreement.glt}: ${agreement.differences[0] ?? 'the key read differs'}`);
+          }
+        } finally {
+          await stopDeployment(d);
+        }
+      });
     });
 }
