@@ -9,6 +9,7 @@ import { registerSnapshots } from './snapshots.js';
 import { registerRoles } from './roles.js';
 import { registerUp } from './up.js';
 import { registerStatus } from './status.js';
+import { registerTop } from './top.js';
 import { registerSettings } from './settings.js';
 import { registerRender } from './render.js';
 import { registerDemo } from './demo.js';
@@ -18,4 +19,4 @@ import { registerChaos } from './chaos.js';
 export type Register = (program: Command) => void;
 
 /** Every command of the CLI, in the order `--help` lists them. */
-export const commands: readonly Register[] = [registerUp, registerStatus, registerPut, registerDel, registerGet, registerScan, registerSnapshots, registerBench, registerChaos, registerTopology, registerRender, registerSettings, registerRoles, registerDemo];
+export const commands: readonly Register[] = [registerUp, registerStatus, registerTop, registerPut, registerDel, registerGet, registerScan, registerSnapshots, registerBench, registerChaos, registerTopology, registerRender, registerSettings, registerRoles, registerDemo];
