@@ -49,7 +49,8 @@ export interface WorkloadResult {
   readonly shed: number;
   /** First write sent → last ack, seconds. */
   readonly elapsedS: number;
-  readonly firstError?: string;
+  readonly firstWriteError?: string;
+  readonly firstReadError?: string;
 }
 
 export type ReadOutcome = 'visible' | 'missing';
@@ -82,8 +83,9 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
   let inFlight = 0;
   let checks = 0;
   let lastAckMs = 0;
-  let firstError: string | undefined;
-  const noteError = (err: unknown) => void (firstError ??= err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err));
+  let firstWriteError: string | undefined;
+  let firstReadError: string | undefined;
+  const describe = (err: unknown) => (err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err));
   const n = system.regions.length;
   const pending = new Set<Promise<void>>();
 
@@ -97,7 +99,7 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
       token = await system.write(writer, key, value);
     } catch (err) {
       writeErrors++;
-      noteError(err);
+      firstWriteError ??= describe(err);
       return;
     } finally {
       inFlight--;
@@ -137,7 +139,7 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
         if (!missing) missingReads++;
         missing = true;
       } catch (err) {
-        noteError(err);
+        firstReadError ??= describe(err);
         if (performance.now() >= deadline) {
           visibilityErrors++;
           return;
@@ -178,6 +180,7 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
     unchecked,
     shed,
     elapsedS: ((lastAckMs || performance.now()) - started) / 1000,
-    ...(firstError !== undefined ? { firstError } : {}),
+    ...(firstWriteError !== undefined ? { firstWriteError } : {}),
+    ...(firstReadError !== undefined ? { firstReadError } : {}),
   };
 }

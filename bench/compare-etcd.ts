@@ -219,7 +219,8 @@ export async function runCompareEtcd(options: Options, topologyFile: string): Pr
 
   const figs = [...figuresOf('AetherFlow', afOutcome, visibilityTimeoutMs), ...figuresOf('etcd', etcdOutcome, visibilityTimeoutMs), ...goalFigures(afOutcome, etcdOutcome, visibilityTimeoutMs)];
   for (const [label, o] of [['AetherFlow', afOutcome], ['etcd', etcdOutcome]] as const) {
-    if (o.ok && o.result.firstError) log(`${label}: first error seen: ${o.result.firstError}`);
+    if (o.ok && o.result.firstWriteError) log(`${label}: first write error: ${o.result.firstWriteError}`);
+    if (o.ok && o.result.firstReadError) log(`${label}: first visibility read error: ${o.result.firstReadError}`);
   }
   if (options.json) printJson({ figures: figs });
   else printTable(['figure', 'measured', 'unit', 'goal', 'met'], figs.map((f) => [f.name, f.measured, f.unit, f.goal, f.met === null ? '' : f.met ? 'yes' : 'NO']));

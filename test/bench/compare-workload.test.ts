@@ -41,7 +41,7 @@ test('a write never visible is a timeout; a read lacking it is counted once per 
   t.is(r.visibilityTimeouts, 20);
   t.is(r.missingReads, 20);
   t.is(r.visibilityMs.length, 0);
-  t.is(r.firstError, 'Error: refused');
+  t.is(r.firstWriteError, 'Error: refused');
 });
 
 test('percentile is nearest-rank', (t) => {
