@@ -19,6 +19,8 @@ import { freePort } from '../topology/local-etcd.js';
 import { processAlive } from '../topology/supervisor.js';
 import type { ReadOutcome } from './compare-etcd-workload.js';
 
+const FIRST_SNAPSHOT_WAIT_MS = 30_000;
+
 interface TopologyDoc {
   name: string;
   etcd: { endpoints: string[]; dataDir: string };
@@ -97,6 +99,7 @@ export class AetherFlowDeployment {
         }
       }
       log(`  AetherFlow up: ${d.pids.size} processes, every region writable`);
+      await d.waitFirstSnapshot(FIRST_SNAPSHOT_WAIT_MS, log);
       return d;
     } catch (err) {
       await d.stop();
@@ -130,6 +133,24 @@ export class AetherFlowDeployment {
         }
       });
     });
+  }
+
+  /** Global snapshots as usual: the run starts once one is committed, or after waitMs anyway (then the reads measure that). */
+  private async waitFirstSnapshot(waitMs: number, log: (s: string) => void): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        const s = await this.client!.latestSnapshot();
+        log(`  first committed snapshot at GLT ${s.glt.wall}.${s.glt.logical}`);
+        return;
+      } catch {
+        if (Date.now() > deadline) {
+          log(`  no snapshot committed within ${waitMs / 1000} s of every region being writable; measuring anyway`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   async write(region: string, key: string, value: string): Promise<Glt> {
