@@ -2,6 +2,7 @@ import { Etcd3 } from 'etcd3';
 import { AetherError } from '../common/errors.js';
 import { endpointUrl, etcdCall } from '../cluster/etcd.js';
 import { writeSettings, mergeSettings } from '../cluster/settings.js';
+import { COORDINATOR_SIDE } from '../kernel/round-transport.js';
 import { processAlive } from '../topology/supervisor.js';
 import type { Deployment } from './deployment.js';
 
@@ -12,17 +13,12 @@ export interface Cut {
 }
 
 /**
- * The links that cut `region` off: both directions to every other region, and to every
- * coordinator candidate outside it (named by id, for links keyed by process rather than
- * region). A coordinator inside the region stays on its side of the cut.
+ * The cuts that isolate `region`: one against every other region and one against the
+ * coordinator side (kernel/round-transport.ts: a cut names two sides and works both ways).
  */
 export function regionCuts(d: Deployment, region: string): Cut[] {
   d.checkRegion(region);
-  const others = [...d.regionNames.filter((r) => r !== region), ...d.topology.coordinators.filter((c) => c.region !== region).map((c) => c.id)];
-  return others.flatMap((o) => [
-    { from: region, to: o },
-    { from: o, to: region },
-  ]);
+  return [...d.regionNames.filter((r) => r !== region), COORDINATOR_SIDE].map((to) => ({ from: region, to }));
 }
 
 async function currentPartitions(d: Deployment): Promise<readonly Cut[]> {

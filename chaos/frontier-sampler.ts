@@ -1,4 +1,4 @@
-import { compareGlt, formatGlt, parseGlt, type Glt } from '../glts/glt.js';
+import { GLT_ZERO, compareGlt, formatGlt, gltEquals, parseGlt, type Glt } from '../glts/glt.js';
 import { processAlive } from '../topology/supervisor.js';
 import type { Deployment } from './deployment.js';
 
@@ -17,7 +17,7 @@ export interface FrontierRegression {
  * Invariant M on frontiers, from outside: samples each region's elected leader's
  * frontier as it publishes it in the registry, and notes any sample below the highest
  * seen for that region — across leader failover and restarts. Entries of dead
- * processes (kept until their lease expires) are skipped.
+ * processes (kept until their lease expires) and frontiers not yet known are skipped.
  */
 export class FrontierSampler {
   readonly highest = new Map<string, Glt>();
@@ -48,6 +48,8 @@ export class FrontierSampler {
       const frontier = s.status?.['frontier'];
       if (s.role !== 'leader' || s.status?.['state'] !== 'leader' || typeof frontier !== 'string' || !s.region || !processAlive(s.pid)) continue;
       const f = parseGlt(frontier);
+      // A new term reports zero until it has read its data nodes' persisted frontier: not yet known, not a move back.
+      if (gltEquals(f, GLT_ZERO)) continue;
       this.samples++;
       const high = this.highest.get(s.region);
       if (high && compareGlt(f, high) < 0) {

@@ -45,17 +45,14 @@ export function planDrill(name: DrillName, durationMs: number, rng: Random, etcd
   return faults;
 }
 
-async function electedCoordinator(d: Deployment): Promise<{ id: string; region?: string; epoch: bigint } | undefined> {
-  const c = await currentLeader<{ id: string; region?: string }>(d.etcd, d.paths.electionPrefix(d.paths.coordinatorElection));
-  return c ? { id: c.value.id, ...(c.value.region ? { region: c.value.region } : {}), epoch: c.epoch } : undefined;
+async function electedCoordinator(d: Deployment): Promise<{ id: string; epoch: bigint } | undefined> {
+  const c = await currentLeader<{ id: string }>(d.etcd, d.paths.electionPrefix(d.paths.coordinatorElection));
+  return c ? { id: c.value.id, epoch: c.epoch } : undefined;
 }
 
-/** A region to fail: one that does not host the elected coordinator when there is such a region (seeded). */
-async function victimRegion(d: Deployment, rng: Random): Promise<string> {
-  const coordinatorRegion = (await electedCoordinator(d))?.region;
-  const candidates = d.regionNames.filter((r) => r !== coordinatorRegion);
-  const pool = candidates.length > 0 ? candidates : d.regionNames;
-  return pool[rng.int(pool.length)]!;
+/** A region to fail (seeded). */
+function victimRegion(d: Deployment, rng: Random): string {
+  return d.regionNames[rng.int(d.regionNames.length)]!;
 }
 
 const noHeal = async (): Promise<{ pids: number[] }> => ({ pids: [] });
@@ -64,12 +61,12 @@ const noHeal = async (): Promise<{ pids: number[] }> => ({ pids: [] });
 export async function injectFault(d: Deployment, kind: FaultKind, rng: Random): Promise<InjectedFault> {
   switch (kind) {
     case 'region-partition': {
-      const region = await victimRegion(d, rng);
+      const region = victimRegion(d, rng);
       await partitionRegion(d, region);
       return { kind, target: region, region, pids: [], heal: async () => (await healPartitions(d, region), { pids: [] }) };
     }
     case 'region-crash': {
-      const region = await victimRegion(d, rng);
+      const region = victimRegion(d, rng);
       const hold = await CrashHold.start(d, region);
       const first = hold.killed.map((k) => k.pid);
       return { kind, target: region, region, pids: first, heal: async () => ({ pids: (await hold.stop()).map((k) => k.pid).filter((p) => !first.includes(p)) }) };
