@@ -10,8 +10,15 @@ import type { Message } from './messages.js';
 
 /** Where the driver sends round messages (kernel/round-transport.ts in a deployment). */
 export interface MessageSink {
+  /** Sends `m` to a region's elected leader or COORDINATOR; returns the bytes sent (0: nobody to send to). */
   send(to: string, m: Message): number;
+  /** Whether `to` has an elected process to send to now. */
+  knows(to: string): boolean;
 }
+
+/** How long a new coordinator waits for every member region to have an elected leader before its first round. */
+export const PEERS_WAIT_MS = 5_000;
+const PEERS_POLL_MS = 50;
 
 /** The election term the driver persists under. */
 export interface Term {
@@ -55,6 +62,11 @@ export class CoordinatorDriver {
       this.log.warn({ err }, 'reading the commit log after winning failed; resigning');
       await this.election.resign().catch(() => {});
       return;
+    }
+    // Rounds begun before the members' leaders are elected would only get them excluded.
+    const deadline = this.now() + PEERS_WAIT_MS;
+    while (term === this.term && this.now() < deadline && !membership.members.every((m) => this.sink.knows(m))) {
+      await new Promise((resolve) => setTimeout(resolve, PEERS_POLL_MS));
     }
     if (term !== this.term) return;
     for (const r of this.regions) this.metrics.setMember(r, membership.members.includes(r));

@@ -86,6 +86,10 @@ export class RoundTransport {
     this.handler = handler;
   }
 
+  knows(to: string): boolean {
+    return this.directory.resolve(to) !== undefined;
+  }
+
   /** Sends without waiting; a message that cannot be delivered is lost (the round tolerates loss). Returns its encoded size. */
   send(to: string, m: Message): number {
     const address = this.directory.resolve(to);
