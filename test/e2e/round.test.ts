@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,10 +37,7 @@ function processesMentioning(d: string): number[] {
 
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'aetherflow-round-'));
-  const file = await copyLocalTopology(dir, 'round');
-  const topo = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: Record<string, number> };
-  topo.snapshot = { ...topo.snapshot, intervalMs: ROUND_MS, budgetMs: ROUND_MS, missThreshold: 3 };
-  writeFileSync(file, JSON.stringify(topo, null, 2));
+  const file = await copyLocalTopology(dir, 'round', { intervalMs: ROUND_MS, budgetMs: ROUND_MS, missThreshold: 3 });
   up = spawn(process.execPath, [CLI, 'up', '--json', '--topology', file], { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
   client = connect({ topologyFile: file });
   // Every region a member of a committed round.
