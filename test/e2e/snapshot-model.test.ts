@@ -73,9 +73,10 @@ test('scans at committed and random GLTs agree in every region and equal the LWW
   });
 
   await eventually(() => (total > 0 && ready.size === total ? true : undefined), 120_000, 'every process ready');
-  await eventually(() => client.latestSnapshot().then((s) => s, () => undefined), 60_000, 'a first committed snapshot');
-
   const regions = client.topology.regions.map((r) => r.name);
+  // A healthy start: a committed snapshot with every region a member.
+  await eventually(() => client.latestSnapshot().then((s) => (s.members.length === regions.length ? s : undefined), () => undefined), 60_000, 'a snapshot with every region a member');
+
   const prefix = `model/${seed}/`;
   // A small keyspace, so regions overwrite and delete each other's keys and LWW decides.
   const load = new WriteLoad(client, { regions, keyPrefix: prefix, ratePerS: 300, keys: 40, deleteFraction: 0.3, seed, maxWrites: 1200, maxDurationMs: 4000 });
