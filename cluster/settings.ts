@@ -17,7 +17,11 @@ export interface Settings {
   /** Reed-Solomon on Quantum links: adaptive (parity from measured loss, ≤ parityShards), fixed, or off. */
   readonly fec: { readonly mode: 'adaptive' | 'fixed' | 'off'; readonly dataShards: number; readonly parityShards: number };
   readonly logLevel: LogLevel;
-  /** Region pairs that cannot reach each other (chaos drills); applied by the link emulator. */
+  /**
+   * Pairs of sides that cannot reach each other (chaos drills): region names, or
+   * "coordinator" for the coordinator candidates. Both directions are cut, on the Quantum
+   * links between those sides' processes (kernel/round-transport.ts).
+   */
   readonly partitions: readonly { readonly from: string; readonly to: string }[];
 }
 
