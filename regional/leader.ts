@@ -42,7 +42,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
     const metrics = createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs });
     const commits = new CommitLog(rt.etcd, rt.paths, regions);
     const snapshotLog = await EtcdSnapshotLog.load(commits);
-    const server = await startLeaderServer({ address: spec.grpc, region: regionName, datanodes: region!.datanodes, snapshotLog });
+    const server = await startLeaderServer({ address: spec.grpc, region: regionName, datanodes: region!.datanodes, snapshotLog, metrics });
     rt.onShutdown(() => server.close());
     const clock = new Clock({ maxOffsetMs: topology.clock.maxOffsetMs });
     const directory = await PeerDirectory.open(rt.etcd, rt.paths, regions, rt.log);
