@@ -1,0 +1,100 @@
+import test from 'ava';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventually } from '../cluster/etcd-fixture.js';
+import { copyLocalTopology } from '../e2e/topology-copy.js';
+
+// Every drill in a short form, in turn, against ONE private deployment: topology/local.yaml
+// with its own ports and dirs in a temp dir and a 3-member local etcd, run by `up` from
+// dist/ (built by `make test`). A lost write or a broken invariant fails the build.
+// etcd-leader-kill goes before storm: `up` does not restart etcd members, so storm then
+// sees 2 live members and draws no second etcd kill.
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const NAME = 'chaos-ci';
+const DRILLS = ['region-partition', 'region-crash', 'coordinator-kill', 'leader-kill', 'datanode-kill', 'etcd-leader-kill', 'storm'] as const;
+const SHORT = ['--duration', '3', '--rate', '200', '--settle', '2', '--recover-timeout', '10', '--seed', '7'];
+
+interface DrillResult {
+  readonly passed: boolean;
+  readonly writes: { readonly acknowledged: number; readonly lost: number | null };
+  readonly invariants: { readonly sHeld: boolean; readonly dHeld: boolean; readonly mHeld: boolean };
+  readonly faults: readonly { readonly kind: string; readonly faultToNextCommitMs: number | null }[];
+  readonly problems: readonly string[];
+}
+
+/** Processes whose command line mentions `dir` (the topology copy, the data dirs). */
+function processesMentioning(dir: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+function drill(dir: string, topologyFile: string, name: string): Promise<{ report?: DrillResult; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, 'chaos', 'drill', name, ...SHORT, '--topology', topologyFile, '--json'], { cwd: dir, timeout: 90_000, maxBuffer: 16 << 20 }, (_err, stdout, stderr) => {
+      try {
+        resolve({ report: JSON.parse(stdout) as DrillResult, stderr });
+      } catch {
+        resolve({ stderr: `${stderr}\n${stdout}`.slice(-2000) });
+      }
+    });
+  });
+}
+
+test('every chaos drill, short, on one deployment: nothing acknowledged is lost and S, D, M hold', async (t) => {
+  t.timeout(330_000); // ~2 min when every drill passes; a failing one waits out its recovery timeouts
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-chaos-'));
+  const topologyFile = await copyLocalTopology(dir, NAME);
+  const topology = JSON.parse(readFileSync(topologyFile, 'utf8')) as { etcd: { members: number } };
+  topology.etcd.members = 3;
+  writeFileSync(topologyFile, JSON.stringify(topology, null, 2));
+  let up: ChildProcess | undefined;
+  t.teardown(() => {
+    if (up?.exitCode === null) up.kill('SIGKILL');
+    for (const pid of processesMentioning(dir)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  up = spawn(process.execPath, [CLI, 'up', '--json', '--topology', topologyFile], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  up.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  const readyIds = (): Set<string> => {
+    const ids = new Set<string>();
+    for (const line of out.split('\n').slice(0, -1)) {
+      if (!line.trim()) continue;
+      const e = JSON.parse(line) as { event: string; id?: string; state?: string };
+      if (e.event === 'process' && e.state === 'ready' && e.id) ids.add(e.id);
+    }
+    return ids;
+  };
+  await eventually(() => (readyIds().size >= 14 ? true : undefined), 120_000, 'every process ready');
+
+  const failures: string[] = [];
+  for (const name of DRILLS) {
+    const { report, stderr } = await drill(dir, topologyFile, name);
+    if (!report) {
+      failures.push(`${name}: no report (${stderr})`);
+      continue;
+    }
+    t.log(`${name}: ${report.writes.acknowledged} acknowledged, ${report.writes.lost} lost, S ${report.invariants.sHeld} D ${report.invariants.dHeld} M ${report.invariants.mHeld}, next round after ${report.faults.map((f) => `${f.kind} ${f.faultToNextCommitMs} ms`).join(', ')}`);
+    if (report.writes.acknowledged === 0) failures.push(`${name}: no write was acknowledged`);
+    if (!report.passed) failures.push(`${name}: ${report.writes.lost ?? 'unknown'} writes lost; ${report.problems.slice(0, 5).join(' | ')}`);
+  }
+  t.deepEqual(failures, []);
+
+  const exited = new Promise<void>((resolve) => up!.once('exit', () => resolve()));
+  up.kill('SIGTERM');
+  await exited;
+  t.deepEqual(processesMentioning(dir), []);
+});
