@@ -120,6 +120,7 @@ export class SnapshotObserver {
   }
 
   private recordFrontier(region: string, glt: Glt): void {
+    if (glt.wall === 0n) return; // no snapshot yet in this region: no frontier to measure
     const points = this.frontiers.get(region)!;
     const last = points[points.length - 1];
     if (last !== undefined && compareGlt(glt, last.glt) <= 0) return;
