@@ -87,6 +87,7 @@ function figuresOf(label: string, o: Outcome, visibilityTimeoutMs: number): Figu
     add('writes acknowledged', r.writeMs.length, `of ${r.attempted}`),
     add('write errors', r.writeErrors, 'writes'),
     add('writes shed (in-flight bound)', r.shed, 'writes'),
+    add('writes visible in another region', r.visibilityMs.length, 'writes'),
     add('visibility timeouts', r.visibilityTimeouts + r.visibilityErrors, 'writes'),
     add('writes not checked (check bound)', r.unchecked, 'writes'),
     add('reads at a consistent point that lacked the write', r.missingReads, 'writes'),
