@@ -14,6 +14,8 @@ import { LeaderRound, type LeaderAction, type LeaderConfig, type LeaderEvent } f
 
 /** Retry and back-off periods of the leader's round in a deployment (ms). */
 export const LEADER_ROUND_TIMING: Omit<LeaderConfig, 'region'> = { catchUpRetryMs: 200, joinRetryMs: 250, applyRetryMs: 100 };
+/** A round job slower than this is logged (debug): round time is mostly data node time. */
+const SLOW_JOB_MS = 20;
 /** How often the retention horizon is pushed to the data nodes. */
 export const GC_INTERVAL_MS = 1000;
 
@@ -114,8 +116,12 @@ export class LeaderDriver {
       case 'job': {
         const term = this.term;
         const jobId = a.job.jobId;
+        const kind = a.job.type;
+        const startMs = this.nowMs();
         this.o.runner.run(a.job).then(
           (result) => {
+            const tookMs = this.nowMs() - startMs;
+            if (tookMs > SLOW_JOB_MS) this.o.log.debug({ job: kind, tookMs: Math.round(tookMs) }, 'slow round job');
             if (term === this.term) this.feed({ type: 'jobDone', nowMs: this.nowMs(), jobId, result });
           },
           (err: unknown) => {
