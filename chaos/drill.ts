@@ -68,14 +68,17 @@ export interface DrillReport {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The first committed round that shows the system past the fault: for a region fault,
- * a round without the region; for a coordinator kill, a round of a newer epoch; for
- * other kills, any round observed after it.
+ * The first committed round that began after the fault and shows the system past it:
+ * for a region fault, a round without the region; for a coordinator kill, a round of a
+ * newer epoch; for other kills, any round. A round's T is the latest bound of the
+ * coordinator's clock at Begin (now + maxOffset), so T − maxOffset ≥ the fault's time
+ * means it began after the fault — a round already in flight does not count.
  */
-function nextRoundAfter(f: InjectedFault): (r: CommitRecord) => boolean {
-  if ((f.kind === 'region-partition' || f.kind === 'region-crash') && f.region) return (r) => !r.members.includes(f.region!);
-  if (f.kind === 'coordinator-kill' && f.epochBefore !== undefined) return (r) => r.epoch > f.epochBefore!;
-  return () => true;
+function nextRoundAfter(f: InjectedFault, atMs: number, maxOffsetMs: number): (r: CommitRecord) => boolean {
+  const began = (r: CommitRecord): boolean => Number(r.T.wall / 1_000_000n) - maxOffsetMs >= atMs;
+  if ((f.kind === 'region-partition' || f.kind === 'region-crash') && f.region) return (r) => began(r) && !r.members.includes(f.region!);
+  if (f.kind === 'coordinator-kill' && f.epochBefore !== undefined) return (r) => began(r) && r.epoch > f.epochBefore!;
+  return began;
 }
 
 /** Runs one drill against a running deployment and reports what happened. Every fault is healed before it returns, also on failure. */
@@ -93,7 +96,7 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
   const keys = 500;
   const client = connect({ topology: d.topology });
   const observer = await RoundObserver.start(d);
-  const frontiers = new FrontierSampler(d);
+  const frontiers = new FrontierSampler(client, regions, `${prefix}probe`);
   frontiers.start();
   const load = new WriteLoad(client, {
     regions,
@@ -158,7 +161,7 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
       rb = await readBack(client, { regions, prefix, keys, acked: load.acknowledged(), exclusions, glts });
     }
     const faults = injected.map((e): FaultReport => {
-      const next = observer.firstCommitAfter(e.atMs, nextRoundAfter(e.fault));
+      const next = observer.firstCommitAfter(e.atMs, nextRoundAfter(e.fault, e.atMs, d.topology.clock.maxOffsetMs));
       const region = e.fault.region;
       const regionFault = e.fault.kind === 'region-partition' || e.fault.kind === 'region-crash';
       const excluded = regionFault ? observer.firstMembershipAfter(e.atMs, (m) => !m.members.includes(region!)) : undefined;
@@ -179,7 +182,7 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
     const problems = [...(rb?.problems ?? []), ...(rb?.scanErrors.map((s) => `scan failed: ${s}`) ?? [])];
     if (!final) problems.unshift(`no round with every region committed within ${o.recoverTimeoutS}s after the load stopped: nothing could be read back`);
     if (observer.malformed > 0) problems.push(`${observer.malformed} malformed commit or membership records in etcd`);
-    for (const r of frontiers.regressions) problems.push(`frontier of ${r.region} moved back from ${r.from} to ${r.to} (leader ${r.leader})`);
+    for (const r of frontiers.regressions) problems.push(`frontier of ${r.region} moved back from ${r.from} to ${r.to}`);
     const mHeld = observer.gltsIncreasing() && frontiers.regressions.length === 0 && observer.malformed === 0;
     const lost = rb ? rb.lost : null;
     const report: Omit<DrillReport, 'figures'> = {

@@ -1,23 +1,24 @@
-import { GLT_ZERO, compareGlt, formatGlt, gltEquals, parseGlt, type Glt } from '../glts/glt.js';
-import { processAlive } from '../topology/supervisor.js';
-import type { Deployment } from './deployment.js';
+import type { AetherClient } from '../client/client.js';
+import { compareGlt, formatGlt, type Glt } from '../glts/glt.js';
 
 const SAMPLE_MS = 250;
 /** Bound on the backward moves a report names. */
 const MAX_REGRESSIONS = 20;
+/** A probe read is short: a region that cannot answer at once is simply not sampled this time. */
+const PROBE_TIMEOUT_MS = 1000;
 
 export interface FrontierRegression {
   readonly region: string;
   readonly from: string;
   readonly to: string;
-  readonly leader: string;
 }
 
 /**
- * Invariant M on frontiers, from outside: samples each region's elected leader's
- * frontier as it publishes it in the registry, and notes any sample below the highest
- * seen for that region — across leader failover and restarts. Entries of dead
- * processes (kept until their lease expires) and frontiers not yet known are skipped.
+ * Invariant M on frontiers, from outside: reads a probe key in each region at its
+ * frontier (a read without a GLT is served at the frontier and returns it), one region
+ * after another, and notes any frontier below the highest seen for that region — across
+ * leader failover and restarts. A region that cannot answer (crashed, electing) is
+ * skipped until it can.
  */
 export class FrontierSampler {
   readonly highest = new Map<string, Glt>();
@@ -26,12 +27,16 @@ export class FrontierSampler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
 
-  constructor(private readonly d: Deployment) {}
+  constructor(
+    private readonly client: AetherClient,
+    private readonly regions: readonly string[],
+    private readonly probeKey: string,
+  ) {}
 
   start(): void {
     const loop = (): void => {
       this.timer = setTimeout(() => {
-        this.running = this.sample().catch(() => {}).then(() => (this.timer === undefined ? undefined : loop()));
+        this.running = this.sample().then(() => (this.timer === undefined ? undefined : loop()));
       }, SAMPLE_MS);
     };
     loop();
@@ -44,17 +49,24 @@ export class FrontierSampler {
   }
 
   private async sample(): Promise<void> {
-    for (const s of await this.d.services()) {
-      const frontier = s.status?.['frontier'];
-      if (s.role !== 'leader' || s.status?.['state'] !== 'leader' || typeof frontier !== 'string' || !s.region || !processAlive(s.pid)) continue;
-      const f = parseGlt(frontier);
-      // A new term reports zero until it has read its data nodes' persisted frontier: not yet known, not a move back.
-      if (gltEquals(f, GLT_ZERO)) continue;
+    for (const region of this.regions) {
+      let f: Glt;
+      try {
+        f = (await withTimeout(this.client.get(this.probeKey, { region }), PROBE_TIMEOUT_MS)).glt;
+      } catch {
+        continue;
+      }
       this.samples++;
-      const high = this.highest.get(s.region);
+      const high = this.highest.get(region);
       if (high && compareGlt(f, high) < 0) {
-        if (this.regressions.length < MAX_REGRESSIONS) this.regressions.push({ region: s.region, from: formatGlt(high), to: frontier, leader: s.id });
-      } else this.highest.set(s.region, f);
+        if (this.regressions.length < MAX_REGRESSIONS) this.regressions.push({ region, from: formatGlt(high), to: formatGlt(f) });
+      } else this.highest.set(region, f);
     }
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('probe timed out')), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
