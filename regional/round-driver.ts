@@ -13,7 +13,7 @@ import type { RemoteJobRunner } from './remote-job-runner.js';
 import { LeaderRound, type LeaderAction, type LeaderConfig, type LeaderEvent } from './round.js';
 
 /** Retry and back-off periods of the leader's round in a deployment (ms). */
-export const LEADER_ROUND_TIMING: Omit<LeaderConfig, 'region'> = { catchUpRetryMs: 200, joinRetryMs: 250, applyRetryMs: 100 };
+export const LEADER_ROUND_TIMING: Omit<LeaderConfig, 'region'> = { catchUpRetryMs: 1000, joinRetryMs: 250, applyRetryMs: 100 };
 /** A round job slower than this is logged (debug): round time is mostly data node time. */
 const SLOW_JOB_MS = 20;
 /** How often the retention horizon is pushed to the data nodes. */
