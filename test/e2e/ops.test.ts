@@ -164,7 +164,8 @@ test.serial('status --json and top --once show the coordinator, every region and
   t.true(json.histogram.reduce((a, b) => a + b.count, 0) > 0);
 });
 
-test.serial('every log line is JSON with role, id and region; --log-level reached the children; Quantum and round events carry their trace ids', async (t) => {
+/** Every line of the role processes' logs, each checked to be JSON naming its process. */
+function logLines(t: { is(a: unknown, b: unknown, m?: string): void; true(a: boolean, m?: string): void }): Record<string, unknown>[] {
   const logDir = join(dir, '.aetherflow', NAME, 'logs');
   const ids = new Set([...topo.regions.flatMap((r) => [...r.leaders, ...r.datanodes]), ...topo.coordinators].map((x) => x.id));
   // etcd's own log is there too; the role processes' are named by id.
@@ -182,8 +183,16 @@ test.serial('every log line is JSON with role, id and region; --log-level reache
       lines.push(line);
     }
   }
+  return lines;
+}
+
+test.serial('every log line is JSON with role, id and region, and --log-level reached the children', (t) => {
   // pino's debug is 20: only with --log-level debug (the setting's default is info).
-  t.true(lines.some((l) => l['level'] === 20));
+  t.true(logLines(t).some((l) => l['level'] === 20));
+});
+
+test.serial('Quantum connection events carry the GUUID and round outcomes the GLT', (t) => {
+  const lines = logLines(t);
   const quantum = lines.filter((l) => String(l['msg']).startsWith('quantum '));
   t.true(quantum.length > 0, 'Quantum connection events are logged');
   for (const l of quantum) t.regex(String(l['guuid']), /^[0-9a-f]{32}$/);
