@@ -306,14 +306,16 @@ export function startProgress(topology: Topology, out: (line: string) => void): 
   const logDir = join(runtimeDir(topology), 'logs');
   let total = 0;
   let ready = 0;
+  let stopping = false;
   return (e) => {
+    if (e.type === 'stopping') stopping = true;
     if (e.type === 'etcd-starting') out(`starting a local etcd…`);
     else if (e.type === 'etcd-ready') out(`etcd ready at ${e.endpoints.join(', ')}`);
     else if (e.type === 'starting') {
       total = e.processes.length;
       out(`starting ${total} processes (data nodes, leaders, coordinators)…`);
     } else if (e.type === 'process' && e.state === 'ready' && e.restarts === 0) out(`  [${++ready}/${total}] ${e.process.id} ready`);
-    else if (e.type === 'process' && e.state === 'exited') out(`  ${e.process.id} exited (${e.signal ?? `code ${e.exitCode}`}); it is restarted — see ${join(logDir, `${e.process.id}.log`)}`);
+    else if (e.type === 'process' && e.state === 'exited' && !stopping) out(`  ${e.process.id} exited (${e.signal ?? `code ${e.exitCode}`}); it is restarted — see ${join(logDir, `${e.process.id}.log`)}`);
     else if (e.type === 'stopping') out('stopping every process it started…');
     else if (e.type === 'stopped') out('stopped');
   };
