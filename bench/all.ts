@@ -6,13 +6,15 @@
  * (plot.ts). A benchmark that fails (e.g. quantum without root) becomes a row, not a crash.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { AetherError } from '../common/errors.js';
+import { AetherError, toAetherError } from '../common/errors.js';
 import { printJson, printTable } from '../cli/output.js';
 import { cliCommand } from '../topology/launcher.js';
 import { loadTopology } from '../topology/load.js';
+import { AetherFlowDeployment } from './compare-etcd-aetherflow.js';
 import type { Figure } from './index.js';
 import { lossLatencyPoints, plotLossLatency, plotRoundTimes, roundTimePoints } from './plot.js';
 import { describeMachine, renderBlock, rewriteReport, type BenchRun, type Plot } from './report.js';
@@ -34,6 +36,12 @@ const FAST_ARGS: Readonly<Record<string, readonly string[]>> = {
   snapshot: ['--rate', '500', '--duration', '5'],
 };
 
+const FAST_DRILL_ARGS = ['--duration', '5', '--rate', '500', '--settle', '2'];
+/** The deployment the drills run against (as an operator runs them against `make demo`'s). */
+const DRILL_TOPOLOGY = 'topology/local.yaml';
+const DRILL_READY_TIMEOUT_MS = 120_000;
+const DRILL_CALL_TIMEOUT_MS = 10_000;
+
 const MAX_STDOUT_BYTES = 16 * 1024 * 1024;
 const STDERR_TAIL_BYTES = 2048;
 const KILL_GRACE_MS = 10_000;
@@ -45,16 +53,24 @@ let stopRequested = false;
 interface Job {
   readonly name: string;
   readonly args: readonly string[];
+  /** Drills run against a deployment: `bench all` starts one for them. */
+  readonly needsDeployment?: boolean;
+}
+
+/** Where a job runs: the deployment's topology and working directory, for drills. */
+interface JobPlace {
+  readonly cwd?: string;
+  readonly extraArgs: readonly string[];
 }
 
 /** Runs `aetherflow <args> --json` as a child; resolves with its figures or an error text. */
-function runJob(job: Job, timeoutMs: number): Promise<BenchRun> {
+function runJob(job: Job, timeoutMs: number, place: JobPlace = { extraArgs: [] }): Promise<BenchRun> {
   const { command, args } = cliCommand();
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const shown = `node dist/cli/main.js ${job.args.join(' ')} --json`;
   const started = performance.now();
   return new Promise((resolveRun) => {
-    const child = spawn(command, [...args, ...job.args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, [...args, ...job.args, ...place.extraArgs, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], ...(place.cwd ? { cwd: place.cwd } : {}) });
     // SIGTERM to `bench all` passes on to the running benchmark, which cleans up after itself.
     const forward = (signal: NodeJS.Signals) => {
       child.kill(signal);
@@ -149,9 +165,9 @@ function jobsOf(cmd: Command, o: Options): { jobs: Job[]; skipped: BenchRun[] } 
   const jobs: Job[] = [];
   const skipped: BenchRun[] = [];
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const consider = (name: string, args: string[]) => {
+  const consider = (name: string, args: string[], needsDeployment = false) => {
     if ((only && !only.has(name)) || skip.has(name)) skipped.push({ name, command: `node dist/cli/main.js ${args.join(' ')} --json`, date, status: 'skipped', reason: only ? 'not in --only' : 'in --skip' });
-    else jobs.push({ name, args });
+    else jobs.push({ name, args, needsDeployment });
   };
   for (const sub of bench.commands) {
     const name = sub.name();
@@ -165,7 +181,7 @@ function jobsOf(cmd: Command, o: Options): { jobs: Job[]; skipped: BenchRun[] } 
   const drillNames = drill?.registeredArguments[0]?.argChoices ?? [];
   if (!drill) skipped.push({ name: 'chaos drill', command: 'node dist/cli/main.js chaos drill NAME --json', date, status: 'skipped', reason: 'no `chaos drill` command is registered yet' });
   else if (drillNames.length === 0) skipped.push({ name: 'chaos drill', command: 'node dist/cli/main.js chaos drill NAME --json', date, status: 'skipped', reason: '`chaos drill` names no scenarios (argument choices)' });
-  for (const d of drillNames) consider(`drill ${d}`, ['chaos', 'drill', d, ...(o.fast ? ['--duration', '10'] : [])]);
+  for (const d of drillNames) consider(`drill ${d}`, ['chaos', 'drill', d, ...(o.fast ? FAST_DRILL_ARGS : [])], true);
   return { jobs, skipped };
 }
 
@@ -199,19 +215,51 @@ async function drawPlots(runs: readonly BenchRun[], docsDir: string, log: (s: st
   return { plots, notes };
 }
 
+/** Starts a deployment of DRILL_TOPOLOGY in a temp dir, runs every drill against it, stops it; a failed start fails each drill's row. */
+async function runDrills(drills: readonly Job[], runOne: (job: Job, place: JobPlace) => Promise<void>, runs: BenchRun[], log: (s: string) => void): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-bench-drills-'));
+  let deployment: AetherFlowDeployment | undefined;
+  const onSignal = () => {
+    deployment?.killNow();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    log(`bench all: starting ${DRILL_TOPOLOGY} for the drills…`);
+    try {
+      deployment = await AetherFlowDeployment.start(DRILL_TOPOLOGY, join(dir, 'deployment'), DRILL_READY_TIMEOUT_MS, DRILL_CALL_TIMEOUT_MS, log);
+    } catch (err) {
+      const e = toAetherError(err);
+      const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      for (const j of drills) runs.push({ name: j.name, command: `node dist/cli/main.js ${j.args.join(' ')} --json`, date, durationS: 0, status: 'failed', error: `the deployment for the drills did not start: ${e.code}: ${e.message}` });
+      return;
+    }
+    for (const job of drills) await runOne(job, { cwd: deployment.dir, extraArgs: ['--topology', deployment.topologyFile] });
+  } finally {
+    await deployment?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function runAll(cmd: Command, o: Options): Promise<BenchRun[]> {
   const timeoutMs = Number(o.timeoutMin) * 60_000;
   if (!(timeoutMs > 0)) throw new AetherError('USAGE', `--timeout-min must be a positive number, got ${o.timeoutMin}`);
   const log = (s: string) => void process.stderr.write(`${s}\n`);
   const { jobs, skipped } = jobsOf(cmd, o);
   const runs: BenchRun[] = [];
-  for (const job of jobs) {
+  const runOne = async (job: Job, place?: JobPlace) => {
     if (stopRequested) throw new AetherError('PROCESS', 'bench all interrupted; docs/BENCHMARKS.md left as it was');
     log(`bench all: ${job.name} (${job.args.join(' ')} --json)…`);
-    const run = await runJob(job, timeoutMs);
+    const run = await runJob(job, timeoutMs, place);
     log(run.status === 'ok' ? `  ${run.figures.length} figures in ${run.durationS.toFixed(0)} s` : run.status === 'failed' ? `  failed: ${run.error}` : '');
     runs.push(run);
-  }
+  };
+  for (const job of jobs.filter((j) => !j.needsDeployment)) await runOne(job);
+  const drills = jobs.filter((j) => j.needsDeployment);
+  if (drills.length > 0) await runDrills(drills, runOne, runs, log);
   if (stopRequested) throw new AetherError('PROCESS', 'bench all interrupted; docs/BENCHMARKS.md left as it was');
   runs.push(...skipped);
   const out = resolve(o.out);

@@ -64,7 +64,10 @@ export class AetherFlowDeployment {
   private constructor(
     private readonly up: ChildProcess,
     readonly regions: readonly string[],
-    private readonly dir: string,
+    /** `up`'s working directory: clients that find the local etcd through `.aetherflow/<name>/` run here. */
+    readonly dir: string,
+    /** The copied topology `up` runs. */
+    readonly topologyFile: string,
   ) {}
 
   /** Runs `up` in `dir` on a copy of `topologyFile`; resolves once every process answers /healthz and every region takes a write. */
@@ -81,7 +84,7 @@ export class AetherFlowDeployment {
     } finally {
       closeSync(errFd);
     }
-    const d = new AetherFlowDeployment(up, regions, dir);
+    const d = new AetherFlowDeployment(up, regions, dir, file);
     try {
       await d.waitUp(readyTimeoutMs, dir);
       const endpoints = readFileSync(join(dir, '.aetherflow', name, 'etcd-endpoints'), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
@@ -114,7 +117,8 @@ export class AetherFlowDeployment {
       const timer = setTimeout(() => reject(new AetherError('TIMEOUT', `aetherflow up not ready after ${timeoutMs} ms (${ready.size}/${total} processes); see ${dir}`)), timeoutMs);
       this.up.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new AetherError('PROCESS', `aetherflow up exited (${code ?? signal}) before it was ready; see ${join(dir, 'up.stderr.log')}`));
+        const lastLine = tail(join(dir, 'up.stderr.log'));
+        reject(new AetherError('PROCESS', `aetherflow up exited (${code ?? signal}) before it was ready${lastLine ? `: ${lastLine}` : ''}`));
       });
       createInterface({ input: this.up.stdout! }).on('line', (line) => {
         let e: UpEvent;
@@ -203,6 +207,15 @@ export class AetherFlowDeployment {
 function commandLine(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The last line of a log, or '' when there is none. */
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').pop()?.slice(0, 300) ?? '';
   } catch {
     return '';
   }
