@@ -151,11 +151,11 @@ test.serial('status --json and top --once show the coordinator, every region and
   t.timeout(60_000);
   const s = await eventually(async () => {
     const x = await status();
-    return x.rounds.length > 0 && x.regions.every((r) => r.frontier !== null) ? x : undefined;
-  }, 30_000, 'status with rounds and frontiers');
+    // Every region a member at that moment (a loaded machine excludes one now and then).
+    return x.rounds.length > 0 && x.regions.every((r) => r.frontier !== null && r.membership === 'member') ? x : undefined;
+  }, 30_000, 'status with rounds, frontiers and every region a member');
   t.truthy(s.coordinator?.epoch);
   t.deepEqual(s.regions.map((r) => r.name), REGIONS);
-  for (const r of s.regions) t.is(r.membership, 'member');
   t.deepEqual(s.excluded, []);
   t.is(s.roundStats.budgetMs, ROUND_MS);
   t.true(s.roundStats.count >= s.rounds.length);
