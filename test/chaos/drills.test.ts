@@ -16,7 +16,7 @@ import { copyLocalTopology } from '../e2e/topology-copy.js';
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const NAME = 'chaos-ci';
 const DRILLS = ['region-partition', 'region-crash', 'coordinator-kill', 'leader-kill', 'datanode-kill', 'etcd-leader-kill', 'storm'] as const;
-const SHORT = ['--duration', '3', '--rate', '200', '--settle', '2', '--recover-timeout', '10', '--seed', '7'];
+const SHORT = ['--duration', '3', '--rate', '200', '--settle', '2', '--recover-timeout', '8', '--seed', '7'];
 
 interface DrillResult {
   readonly passed: boolean;
