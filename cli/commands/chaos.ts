@@ -17,9 +17,14 @@ function positive(name: string, integer: boolean) {
   };
 }
 
-async function withDeployment<T>(cmd: Command, fn: (d: Deployment, opts: GlobalOptions) => Promise<T>): Promise<T> {
+/** Opens the deployment of the topology the global options name; `region`, when given, is checked first (bad input exits 2 without etcd). */
+async function withDeployment<T>(cmd: Command, fn: (d: Deployment, opts: GlobalOptions) => Promise<T>, region?: string): Promise<T> {
   const opts = globalOptions(cmd);
-  const d = Deployment.open(loadTopology(opts.topology));
+  const topology = loadTopology(opts.topology);
+  if (region !== undefined && !topology.regions.some((r) => r.name === region)) {
+    throw new AetherError('UNKNOWN_REGION', `no region ${JSON.stringify(region)} in the topology (known: ${topology.regions.map((r) => r.name).join(', ')})`);
+  }
+  const d = Deployment.open(topology);
   try {
     return await fn(d, opts);
   } finally {
@@ -73,7 +78,6 @@ Examples:
     .option('--duration <seconds>', 'heal by itself after this long (the command runs until then)', positive('--duration', false))
     .action(async (region: string, o: { mode: 'partition' | 'crash'; duration?: number }, cmd: Command) =>
       withDeployment(cmd, async (d, opts) => {
-        d.checkRegion(region);
         const durationMs = o.duration === undefined ? undefined : o.duration * 1000;
         if (o.mode === 'partition') {
           const partitions = await partitionRegion(d, region);
@@ -98,7 +102,7 @@ Examples:
         const killed = await hold.stop();
         if (opts.json) printJson({ region, mode: o.mode, durationS: o.duration, killed, restartedBy: 'up' });
         else say(opts, `${region} released after ${killed.length} kills; \`up\` restarts its processes`);
-      }),
+      }, region),
     );
 
   chaos
@@ -107,11 +111,10 @@ Examples:
     .argument('<region>')
     .action(async (region: string, _o: unknown, cmd: Command) =>
       withDeployment(cmd, async (d, opts) => {
-        d.checkRegion(region);
         const partitions = await healPartitions(d, region);
         if (opts.json) printJson({ region, healed: true, partitions });
         else say(opts, `${region} healed (${partitions.length} links still cut by other faults)`);
-      }),
+      }, region),
     );
 
   chaos
