@@ -1,9 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { AetherError } from '../common/errors.js';
-import type { Logger } from '../common/log.js';
+import { gltField, type Logger } from '../common/log.js';
 import type { AetherMetrics } from '../common/metrics.js';
 import type { Fence } from '../cluster/election.js';
-import { formatGlt } from '../glts/glt.js';
 import type { CommitLog } from './commit-log.js';
 import { Coordinator, type CoordinatorAction, type CoordinatorEvent, type PersistOutcome } from './coordinator.js';
 import type { Message } from './messages.js';
@@ -115,8 +114,8 @@ export class CoordinatorDriver {
         this.metrics.observeRoundPhase('ready', a.timings.beginToReadyMs);
         if (a.timings.persistMs !== null) this.metrics.observeRoundPhase('persist', a.timings.persistMs);
         this.metrics.observeRoundPhase('total', a.timings.totalMs);
-        if (a.outcome === 'aborted') this.log.warn({ T: formatGlt(a.T), roundId: a.roundId, blamed: a.blamed, members: a.members, ...a.timings }, 'round aborted');
-        else this.log.debug({ T: formatGlt(a.T), roundId: a.roundId, members: a.members, joined: a.joined, ...a.timings }, 'round committed');
+        if (a.outcome === 'aborted') this.log.warn({ ...gltField(a.T), roundId: a.roundId, blamed: a.blamed, members: a.members, ...a.timings }, 'round aborted');
+        else this.log.debug({ ...gltField(a.T), roundId: a.roundId, members: a.members, joined: a.joined, ...a.timings }, 'round committed');
         return;
       case 'membership':
         for (const r of this.regions) this.metrics.setMember(r, a.record.members.includes(r));

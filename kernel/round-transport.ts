@@ -77,6 +77,7 @@ export class RoundTransport {
       key,
       links,
       metrics: new QuantumMetrics(o.registry),
+      log: o.log,
       onError: (err) => o.log.warn({ err }, 'quantum endpoint error'),
     });
     return new RoundTransport(endpoint, o.directory, o.log, o.maxInFlight ?? 1024, sides, o.self);
