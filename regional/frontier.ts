@@ -12,14 +12,13 @@ interface Waiter {
 
 /**
  * A region's frontier: the greatest committed GLT it can serve exact reads at.
- * Invariant: never moves back (DESIGN.md invariant M). The snapshot round advances it on
- * Commit; until rounds run, the leader process may advance it to the time its data nodes
- * closed (Close(T) on every data node, then advance(T)), so reads see the region's own
- * writes.
+ * Invariant: never moves back (DESIGN.md invariant M). The snapshot round advances it
+ * once a committed round's deltas are applied to the region's data nodes.
  */
 export class Frontier {
   private value: Glt;
   private readonly waiters = new Set<Waiter>();
+  private readonly listeners = new Set<(t: Glt) => void>();
 
   constructor(initial: Glt = GLT_ZERO) {
     this.value = initial;
@@ -36,6 +35,13 @@ export class Frontier {
     for (const w of this.waiters) {
       if (compareGlt(w.t, t) <= 0) this.settle(w, true);
     }
+    for (const l of this.listeners) l(t);
+  }
+
+  /** Calls `listener` with the new frontier after every advance; returns the unsubscribe function. */
+  onAdvance(listener: (t: Glt) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Resolves true once the frontier is ≥ t, or false after waitMs. */
