@@ -104,6 +104,8 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
     keys,
     ratePerS: o.ratePerS,
     seed: o.seed,
+    // Puts only: a failed write's outcome is unknown, and a failed delete that landed could not be told from a lost put.
+    deleteFraction: 0,
     maxDurationMs: (o.durationS + 2 * o.settleS + o.recoverTimeoutS + 30) * 1000,
     maxWrites: Math.ceil(o.ratePerS * (o.durationS + 2 * o.settleS + o.recoverTimeoutS + 30)),
   });
