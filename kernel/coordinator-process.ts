@@ -10,6 +10,9 @@ import { PeerDirectory } from './peer-directory.js';
 import { CoordinatorDriver } from './round-driver.js';
 import { COORDINATOR_SIDE, RoundTransport } from './round-transport.js';
 
+/** Budget of a round that readmits a region (see CoordinatorConfig.joinBudgetMs). */
+const JOIN_BUDGET_MS = 1000;
+
 /** What a coordinator candidate announces in the coordinator election. */
 export interface CoordinatorCandidateInfo extends CandidateInfo {
   readonly region: string;
@@ -47,7 +50,7 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
     rt.settings.subscribe('partitions', (p) => transport.applyPartitions(p));
 
     const { intervalMs, budgetMs } = rt.settings.current.snapshot;
-    const coordinator = new Coordinator({ id, intervalMs, budgetMs, missThreshold: topology.snapshot.missThreshold }, new Clock({ maxOffsetMs: topology.clock.maxOffsetMs }));
+    const coordinator = new Coordinator({ id, intervalMs, budgetMs, joinBudgetMs: Math.max(budgetMs, JOIN_BUDGET_MS), missThreshold: topology.snapshot.missThreshold }, new Clock({ maxOffsetMs: topology.clock.maxOffsetMs }));
     const commits = new CommitLog(rt.etcd, rt.paths, regions);
 
     // A candidacy per term of campaigning: the Coordinator's `resign` (a persist whose

@@ -26,6 +26,14 @@ export interface CoordinatorConfig {
   readonly intervalMs: number;
   /** Begin → every Ready; over it the round is aborted. Invariant: budgetMs ≤ intervalMs (topology check). */
   readonly budgetMs: number;
+  /**
+   * The budget of a round that readmits a region (default budgetMs). The joiner re-stamps
+   * and ships everything it acknowledged while excluded; under write load that outgrows
+   * one budget, and with budgetMs alone an excluded region was never readmitted (bench
+   * snapshot: join, abort, join… for the whole run). Liveness only: S, D and M hold for
+   * any budget.
+   */
+  readonly joinBudgetMs?: number;
   /** Consecutive failed rounds a member may be blamed for before it is excluded. */
   readonly missThreshold: number;
 }
@@ -126,6 +134,7 @@ export class Coordinator {
     private readonly glts: GltSource,
   ) {
     assert(config.intervalMs > 0 && config.budgetMs > 0 && config.budgetMs <= config.intervalMs, 'need 0 < budgetMs ≤ intervalMs');
+    assert(config.joinBudgetMs === undefined || config.joinBudgetMs >= config.budgetMs, 'need joinBudgetMs ≥ budgetMs');
     assert(Number.isInteger(config.missThreshold) && config.missThreshold >= 1, 'missThreshold must be a positive integer');
   }
 
@@ -335,7 +344,7 @@ export class Coordinator {
       members,
       joining,
       beganAtMs: nowMs,
-      deadlineMs: nowMs + this.config.budgetMs,
+      deadlineMs: nowMs + (joining.size > 0 ? (this.config.joinBudgetMs ?? this.config.budgetMs) : this.config.budgetMs),
       ready: new Set(),
       waiting: new Map(),
     };

@@ -248,7 +248,7 @@ export class World {
 
   private newCoordinator(c: CoordProc): Coordinator {
     const clock: Clock = this.time.clock(c.skewNs, this.spec.maxOffsetMs);
-    return new Coordinator({ id: c.id, intervalMs: this.spec.intervalMs, budgetMs: this.spec.budgetMs, missThreshold: this.spec.missThreshold }, clock);
+    return new Coordinator({ id: c.id, intervalMs: this.spec.intervalMs, budgetMs: this.spec.budgetMs, joinBudgetMs: 4 * this.spec.budgetMs, missThreshold: this.spec.missThreshold }, clock);
   }
 
   private at(delayMs: number, ev: SimEvent): void {
