@@ -43,13 +43,9 @@ typecheck: node_modules/.installed
 test: deps build typecheck
 	$(NODE_BIN)/ava
 
-# Known to fail today, so kept out of `make test` (CI) until fixed; see README "Known
-# failures": the chaos drills and the model e2e test find writes whose timestamps moved
-# when their region was excluded and re-stamped (DESIGN.md rule D), which their checks
-# and read-your-write at the acknowledged ts do not yet handle, and lost writes in the
-# coordinator-kill and storm drills that are not yet explained.
+# The tests that find open bugs (README "Known failures"); `make test` shows them skipped.
 test-known-failing: deps build
-	$(NODE_BIN)/ava test/chaos/drills.test.ts test/e2e/snapshot-model.test.ts
+	AETHERFLOW_KNOWN_FAILING=1 $(NODE_BIN)/ava test/chaos/drills.test.ts test/e2e/snapshot-model.test.ts
 
 demo: deps build
 	node dist/cli/main.js demo
