@@ -20,6 +20,7 @@ import { printJson, printTable } from '../cli/output.js';
 import { GLT_MAX, type Glt } from '../glts/glt.js';
 import { encodeStoredValue, versionEntries } from '../datanode/keys.js';
 import { LevelStore } from '../datanode/level-store.js';
+import { Random } from '../transport/random.js';
 import type { Figure } from './index.js';
 
 interface Options {
@@ -41,18 +42,6 @@ const VERSIONS_PER_KEY = 10;
 const GET_SAMPLES = 20_000;
 const CLOCK = { maxOffsetMs: 250 };
 const ORIGIN = 'bench-d1';
-
-/** A deterministic PRNG (mulberry32) so every run reads the same keys. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const keyOf = (i: number) => Buffer.from(`user/${String(i).padStart(8, '0')}`);
 /** Half repeated text, half varying digits: compresses about as well as typical values. */
@@ -155,10 +144,10 @@ async function changesMs(keys: number, log: (s: string) => void): Promise<number
     await loadRaw(dir, keys);
     const store = await LevelStore.open({ path: dir, origin: ORIGIN, clock: CLOCK });
     try {
-      const rnd = prng(keys);
+      const rnd = new Random(keys);
       const from = store.clock.stamp();
       const puts = [];
-      for (let i = 0; i < CHANGED_KEYS; i++) puts.push(store.put(keyOf(Math.floor(rnd() * keys)), valueOf(i)));
+      for (let i = 0; i < CHANGED_KEYS; i++) puts.push(store.put(keyOf(rnd.int(keys)), valueOf(i)));
       const written = await Promise.all(puts);
       const to = written[written.length - 1]!.ts;
       const times: number[] = [];
@@ -187,11 +176,11 @@ async function getLatencyUs(): Promise<{ p50: number; p99: number }> {
         const written = await Promise.all(puts);
         stamps.push(written[written.length - 1]!.ts);
       }
-      const rnd = prng(7);
+      const rnd = new Random(7);
       const times: number[] = [];
       for (let i = 0; i < GET_SAMPLES; i++) {
-        const key = keyOf(Math.floor(rnd() * GET_KEYS));
-        const t = i % 2 === 0 ? GLT_MAX : stamps[Math.floor(rnd() * stamps.length)]!;
+        const key = keyOf(rnd.int(GET_KEYS));
+        const t = i % 2 === 0 ? GLT_MAX : stamps[rnd.int(stamps.length)]!;
         const started = performance.now();
         const r = await store.get(key, t);
         times.push((performance.now() - started) * 1000);

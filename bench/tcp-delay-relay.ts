@@ -26,6 +26,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { AetherError, assert } from '../common/errors.js';
+import { Random } from '../transport/random.js';
 
 /** One direction of a link. */
 export interface OneWay {
@@ -63,18 +64,6 @@ export interface TcpDelayRelayOptions {
 const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_HEAD_BYTES = 16 * 1024;
 
-/** mulberry32: small, seeded, good enough for jitter. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * One direction of a relayed connection. States: 'open' (reading), 'ending' (the source
  * ended; the queue still drains, then the destination is ended), 'done'.
@@ -87,7 +76,7 @@ class DelayedDirection {
   private timer: NodeJS.Timeout | undefined;
   private waitingForDrain = false;
   private state: 'open' | 'ending' | 'done' = 'open';
-  private readonly random: () => number;
+  private readonly random: Random;
 
   constructor(
     private readonly from: Socket,
@@ -96,7 +85,7 @@ class DelayedDirection {
     private readonly maxBufferedBytes: number,
     seed: number,
   ) {
-    this.random = prng(seed);
+    this.random = new Random(seed);
     to.on('drain', () => {
       this.waitingForDrain = false;
       this.release();
@@ -105,7 +94,7 @@ class DelayedDirection {
 
   push(chunk: Buffer): void {
     if (this.state !== 'open') return;
-    const jitter = this.link.jitterMs > 0 ? (this.random() * 2 - 1) * this.link.jitterMs : 0;
+    const jitter = this.link.jitterMs > 0 ? (this.random.next() * 2 - 1) * this.link.jitterMs : 0;
     const releaseAtMs = Math.max(performance.now() + Math.max(0, this.link.delayMs + jitter), this.lastReleaseAtMs);
     this.lastReleaseAtMs = releaseAtMs;
     this.queue.push({ chunk, releaseAtMs });
