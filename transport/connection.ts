@@ -85,17 +85,8 @@ export interface ConnectionObserver {
   onCongestion?(cwndBytes: number, pacingRateBytesPerSec: number): void;
 }
 
-export interface ConnectionOptions {
-  readonly role: 'initiator' | 'responder';
-  readonly guuid: Buffer;
-  /** This endpoint's instance id, sent in SYN so a peer notices a restart. */
-  readonly localInstance: Buffer;
-  readonly nowMs: number;
-  readonly congestion: CongestionController;
-  readonly auth: Authenticator;
-  readonly limits: StreamLimits;
-  readonly fec?: ConnectionFec;
-  readonly observer?: ConnectionObserver;
+/** Timing and size knobs of a connection; the endpoint's defaults suit a WAN of tens of ms RTT. */
+export interface ConnectionTuning {
   readonly maxPacketBytes: number;
   readonly rtt: RttOptions;
   readonly keepaliveMs: number;
@@ -110,6 +101,19 @@ export interface ConnectionOptions {
   readonly maxAheadPackets: number;
   /** Pacing may catch up this far when timers fire late, as one burst. */
   readonly pacingBurstMs: number;
+}
+
+export interface ConnectionOptions extends ConnectionTuning {
+  readonly role: 'initiator' | 'responder';
+  readonly guuid: Buffer;
+  /** This endpoint's instance id, sent in SYN so a peer notices a restart. */
+  readonly localInstance: Buffer;
+  readonly nowMs: number;
+  readonly congestion: CongestionController;
+  readonly auth: Authenticator;
+  readonly limits: StreamLimits;
+  readonly fec?: ConnectionFec;
+  readonly observer?: ConnectionObserver;
 }
 
 export interface ConnectionActions {

@@ -3,7 +3,7 @@ import { AetherError, assert } from '../common/errors.js';
 import { guuidField, type Logger } from '../common/log.js';
 import { Bbr } from './bbr.js';
 import { Authenticator } from './auth.js';
-import { Connection, INSTANCE_ID_BYTES, type ConnectionActions, type ConnectionObserver, type ConnectionStats } from './connection.js';
+import { Connection, INSTANCE_ID_BYTES, type ConnectionActions, type ConnectionObserver, type ConnectionStats, type ConnectionTuning } from './connection.js';
 import type { DatagramSocket } from './datagram-socket.js';
 import { LinkEmulator, type LinkConditions } from './emulator.js';
 import { FecDecoder, FecEncoder } from './fec.js';
@@ -11,26 +11,11 @@ import { LossEstimator } from './loss-estimator.js';
 import type { QuantumMetrics } from './metrics.js';
 import { encodePacket, Flag, GUUID_BYTES, hasFlag, peekGuuid, type DropReason } from './packet.js';
 import type { Random } from './random.js';
-import { defaultRttOptions, type RttOptions } from './rtt.js';
+import { defaultRttOptions } from './rtt.js';
 import { systemScheduler, type Scheduler } from './scheduler.js';
 import type { DeliveredMessage, StreamLimits } from './stream.js';
 import { defaultStreamLimits } from './stream.js';
 import { UdpSocket } from './udp-socket.js';
-
-/** Connection tuning; the defaults suit a WAN of tens of ms RTT. */
-export interface ConnectionTuning {
-  readonly maxPacketBytes: number;
-  readonly rtt: RttOptions;
-  readonly keepaliveMs: number;
-  readonly idleTimeoutMs: number;
-  readonly handshakeTimeoutMs: number;
-  readonly ackDelayMs: number;
-  readonly ackEveryPackets: number;
-  readonly maxSackBlocks: number;
-  readonly maxRanges: number;
-  readonly maxAheadPackets: number;
-  readonly pacingBurstMs: number;
-}
 
 export const defaultTuning: ConnectionTuning = {
   // Fits a 1500-byte MTU with room for IPv6 and a tunnel header; path MTU is not probed.

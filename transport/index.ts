@@ -3,7 +3,8 @@
  * and the snapshot round. Everything else in transport/ is internal.
  */
 export { Endpoint, defaultTuning, defaultFecOptions } from './endpoint.js';
-export type { EndpointOptions, ConnectionTuning, FecOptions, QuantumMessage, MessageHandler, SendOptions } from './endpoint.js';
+export type { EndpointOptions, FecOptions, QuantumMessage, MessageHandler, SendOptions } from './endpoint.js';
+export type { ConnectionTuning } from './connection.js';
 export type { ConnectionStats, ConnectionState } from './connection.js';
 export type { LinkConditions } from './emulator.js';
 export { LinkEmulator } from './emulator.js';

@@ -1,4 +1,5 @@
 import { assert } from '../common/errors.js';
+import { MinHeap } from '../common/min-heap.js';
 import type { Scheduler } from './scheduler.js';
 
 interface SimEvent {
@@ -15,8 +16,7 @@ interface SimEvent {
 export class SimClock implements Scheduler {
   private now: number;
   private order = 0;
-  /** Binary min-heap on (atMs, order). */
-  private readonly heap: SimEvent[] = [];
+  private readonly heap = new MinHeap<SimEvent>((a, b) => a.atMs < b.atMs || (a.atMs === b.atMs && a.order < b.order));
 
   constructor(startMs = 0) {
     this.now = startMs;
@@ -27,12 +27,12 @@ export class SimClock implements Scheduler {
   }
 
   get pending(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   schedule(atMs: number, fn: () => void): () => void {
     const e: SimEvent = { atMs: Math.max(atMs, this.now), order: this.order++, fn, cancelled: false };
-    this.push(e);
+    this.heap.push(e);
     return () => {
       e.cancelled = true;
     };
@@ -41,7 +41,7 @@ export class SimClock implements Scheduler {
   /** Runs the next event; false when none is left. */
   step(): boolean {
     for (;;) {
-      const e = this.pop();
+      const e = this.heap.pop();
       if (e === undefined) return false;
       if (e.cancelled) continue;
       assert(e.atMs >= this.now, 'simulated time never goes back');
@@ -59,44 +59,7 @@ export class SimClock implements Scheduler {
   }
 
   private peekTime(): number | undefined {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
-    return this.heap[0]?.atMs;
-  }
-
-  private less(a: SimEvent, b: SimEvent): boolean {
-    return a.atMs < b.atMs || (a.atMs === b.atMs && a.order < b.order);
-  }
-
-  private push(e: SimEvent): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  private pop(): SimEvent | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
+    while (this.heap.peek()?.cancelled) this.heap.pop();
+    return this.heap.peek()?.atMs;
   }
 }

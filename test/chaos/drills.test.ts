@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from '../e2e/topology-copy.js';
+import { processesMentioning } from '../e2e/deployment.js';
 
 // Every drill in a short form, in turn, against ONE private deployment: topology/local.yaml
 // with its own ports and dirs in a temp dir and a 3-member local etcd, run by `up` from
@@ -25,20 +26,6 @@ interface DrillResult {
   readonly invariants: { readonly sHeld: boolean; readonly dHeld: boolean; readonly mHeld: boolean };
   readonly faults: readonly { readonly kind: string; readonly faultToNextCommitMs: number | null }[];
   readonly problems: readonly string[];
-}
-
-/** Processes whose command line mentions `dir` (the topology copy, the data dirs). */
-function processesMentioning(dir: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 function drill(dir: string, topologyFile: string, name: string): Promise<{ report?: DrillResult; stderr: string }> {

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { connect, type AetherClient } from '../../client/client.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
+import { processesMentioning, removeDeployment } from './deployment.js';
 
 // Operations end to end: one `up` (from dist/) of a copy of topology/local.yaml, started
 // with --log-level debug; each metric moves as an operator expects, the logs parse, and
@@ -64,20 +65,6 @@ async function samples(id: string, name: string, labels: Record<string, string> 
   return found;
 }
 
-/** Processes whose command line mentions `d` (the topology copy, the data dirs). */
-function processesMentioning(d: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(d)) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'aetherflow-ops-'));
   file = await copyLocalTopology(dir, NAME);
@@ -100,15 +87,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   client?.close();
-  if (up && up.exitCode === null) {
-    const exited = new Promise((resolve) => up!.once('exit', resolve));
-    up.kill('SIGTERM');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
-  }
-  if (dir) {
-    for (const pid of processesMentioning(dir)) process.kill(pid, 'SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await removeDeployment(up, dir);
 });
 
 test.serial('a write bumps writes_total on the elected leader and mvcc_versions on its data node; reads count by result', async (t) => {

@@ -8,6 +8,7 @@ import { connect, type AetherClient, type SnapshotSummary } from '../../client/c
 import { compareGlt, formatGlt } from '../../glts/glt.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
+import { processesMentioning, removeDeployment } from './deployment.js';
 
 // Snapshot rounds end to end: `up` (from dist/) runs a copy of topology/local.yaml with
 // a real local etcd; one deployment for every case. The round budget is relaxed (the CI
@@ -20,20 +21,6 @@ const ROUND_MS = 200;
 let dir: string;
 let up: ChildProcess | undefined;
 let client: AetherClient;
-
-/** Processes whose command line mentions `dir` (the topology copy, the data dirs). */
-function processesMentioning(d: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(d)) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
 
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'aetherflow-round-'));
@@ -53,15 +40,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   client?.close();
-  if (up && up.exitCode === null) {
-    const exited = new Promise((resolve) => up!.once('exit', resolve));
-    up.kill('SIGTERM');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
-  }
-  if (dir) {
-    for (const pid of processesMentioning(dir)) process.kill(pid, 'SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await removeDeployment(up, dir);
 });
 
 test.serial('rounds commit: Snapshots.List grows with strictly increasing GLTs, the same in every region', async (t) => {

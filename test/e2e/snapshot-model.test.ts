@@ -12,6 +12,7 @@ import { compareGlt, formatGlt, glt, type Glt } from '../../glts/glt.js';
 import { Random } from '../../transport/random.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
+import { processesMentioning } from './deployment.js';
 
 // End to end on real processes (`up` from dist/, built by `make test`, on a private copy of
 // topology/local.yaml): concurrent random puts and deletes in every region, then scans at
@@ -21,19 +22,6 @@ import { copyLocalTopology } from './topology-copy.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const WAIT_MS = 15_000;
-
-function processesMentioning(dir: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
 
 async function scanAt(client: AetherClient, region: string, prefix: string, at: Glt): Promise<ScannedRow[]> {
   const { rows } = await client.scan({ region, prefix, glt: at, waitMs: WAIT_MS });

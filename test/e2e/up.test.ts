@@ -13,6 +13,7 @@ import { formatGlt } from '../../glts/glt.js';
 import { processAlive } from '../../topology/supervisor.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
+import { processesMentioning } from './deployment.js';
 
 // End to end on real processes: `up` (from dist/, built by `make test`) runs
 // topology/local.yaml — ports and data moved to a temp dir — with a real local etcd.
@@ -52,20 +53,6 @@ function startUp(dir: string, topologyFile: string): { up: ChildProcess; events:
 
 function readyPid(events: readonly UpEvent[], id: string, minRestarts = 0): number | undefined {
   return events.findLast((e) => e.event === 'process' && e.id === id && e.state === 'ready' && (e.restarts ?? 0) >= minRestarts)?.pid;
-}
-
-/** Processes whose command line mentions `dir` (the topology copy, the data dirs). */
-function processesMentioning(dir: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 test('up runs local.yaml: writes and reads, a data node and a leader die and recover, stop leaves nothing', async (t) => {

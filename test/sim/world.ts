@@ -14,6 +14,7 @@ import { Model, SimViolation } from './invariants.js';
 import { SimNetwork, type NetSpec } from './network.js';
 import { Rng } from './rng.js';
 import { SimTime } from './clock.js';
+import { MinHeap } from '../../common/min-heap.js';
 
 export type ProcessRef =
   | { readonly kind: 'coordinator'; readonly index: number }
@@ -98,48 +99,20 @@ interface Queued {
 
 /** A binary min-heap on (time, insertion order): equal times run in the order scheduled. */
 class EventQueue {
-  private readonly heap: Queued[] = [];
+  /** Ordered by (at, seq): seq breaks ties in insertion order, so a seed replays exactly. */
+  private readonly heap = new MinHeap<Queued>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq));
   private seq = 0;
 
   get size(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   push(at: number, ev: SimEvent): void {
-    const h = this.heap;
-    h.push({ at, seq: this.seq++, ev });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!EventQueue.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
+    this.heap.push({ at, seq: this.seq++, ev });
   }
 
   pop(): Queued | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && EventQueue.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && EventQueue.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-
-  private static less(a: Queued, b: Queued): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+    return this.heap.pop();
   }
 }
 
