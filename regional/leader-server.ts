@@ -33,9 +33,10 @@ export interface LeaderServerHandle extends ServerHandle {
   /** Called by the election: won (elected) or lost/following (standby, with the winner's address when known). */
   setLeadership(l: Leadership): void;
   /**
-   * Until snapshot rounds run: closes every data node at `t` (no write can be stamped ≤ t
-   * any more) and then advances the frontier to t, so reads see the region's own writes.
-   * NOT_LEADER unless elected.
+   * For a region served without snapshot rounds (the in-process client and CLI tests):
+   * closes every data node at `t` (no write can be stamped ≤ t any more) and then
+   * advances the frontier to t, so reads see the region's own writes. The leader process
+   * never calls it; there the round advances the frontier. NOT_LEADER unless elected.
    */
   closeAndAdvance(t: Glt): Promise<void>;
 }
