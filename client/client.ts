@@ -1,7 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
-import { AetherError } from '../common/errors.js';
+import { AetherError, isErrorCode } from '../common/errors.js';
+import { Batcher, type Outcome } from '../common/batcher.js';
 import { parseGlt, type Glt } from '../glts/glt.js';
-import type { GetResponse__Output, KeyValue__Output, ListResponse__Output, SnapshotInfo__Output, WriteResult__Output } from '../proto/load.js';
+import type { GetResponse__Output, KeyValue__Output, ListResponse__Output, SnapshotInfo__Output, WriteResponse__Output } from '../proto/load.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { fromServiceError } from '../proto/status.js';
 import { scanGltOf } from '../regional/kv-service.js';
@@ -81,6 +82,18 @@ export interface ScanOptions extends ReadOptions {
 
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 
+/** A put, or a delete when `value` is null. */
+interface Mutation {
+  readonly key: Buffer;
+  readonly value: Buffer | null;
+}
+
+/**
+ * How concurrent puts and deletes to one region are folded into KV.Write calls: at most
+ * this many writes or bytes per call and calls in flight, and writes waiting to be sent.
+ */
+const WRITE_BATCHING = { maxBatchItems: 512, maxBatchBytes: 4 << 20, maxBatchesInFlight: 4, maxQueuedItems: 16_384 } as const;
+
 /** The deployment's etcd endpoints when any are known; none is not an error here (discovery is optional). */
 function knownEtcdEndpoints(topology: Topology): string[] {
   try {
@@ -122,6 +135,7 @@ function toRow(kv: KeyValue__Output): ScanRow {
 export class AetherClient {
   readonly topology: Topology;
   private readonly regions = new Map<string, RegionLeaders>();
+  private readonly writers = new Map<string, Batcher<Mutation, WriteResult>>();
   private readonly defaultRegion: string | undefined;
   private readonly callTimeoutMs: number;
   private readonly discovery: LeaderDiscovery | undefined;
@@ -153,16 +167,36 @@ export class AetherClient {
     });
   }
 
+  /** The region's write batcher: its writes go out in KV.Write calls to the elected leader. */
+  private writer(region: string | undefined): Batcher<Mutation, WriteResult> {
+    const leaders = this.leaders(region);
+    let w = this.writers.get(leaders.region.name);
+    if (!w) {
+      w = new Batcher({
+        ...WRITE_BATCHING,
+        sizeOf: (m) => m.key.length + (m.value?.length ?? 0),
+        send: async (batch) => {
+          const mutations = batch.map((m) => (m.value === null ? { key: m.key, delete: true } : { key: m.key, value: m.value }));
+          const res = await leaders.call('Write', (s) => this.unary<WriteResponse__Output>(s, 'kv', 'Write', { mutations }));
+          if (res.outcomes.length !== batch.length) throw new AetherError('INTERNAL', `leader of ${leaders.region.name} answered ${res.outcomes.length} outcomes to ${batch.length} writes`);
+          return res.outcomes.map((o, i): Outcome<WriteResult> => {
+            if (o.code !== '') return { error: new AetherError(isErrorCode(o.code) ? o.code : 'INTERNAL', o.message, { details: { region: leaders.region.name } }) };
+            return { value: { key: batch[i]!.key, ts: fromTimestamp(o.result?.ts)!, origin: o.result!.origin } };
+          });
+        },
+      });
+      this.writers.set(leaders.region.name, w);
+    }
+    return w;
+  }
+
+  /** Concurrent writes to one region share KV.Write calls; each still gets its own version. */
   async put(key: Bytes, value: Bytes, o: RegionOption = {}): Promise<WriteResult> {
-    const k = bytes(key);
-    const res = await this.leaders(o.region).call('Put', (s) => this.unary<WriteResult__Output>(s, 'kv', 'Put', { key: k, value: bytes(value) }));
-    return { key: k, ts: fromTimestamp(res.ts)!, origin: res.origin };
+    return this.writer(o.region).submit({ key: bytes(key), value: bytes(value) });
   }
 
   async delete(key: Bytes, o: RegionOption = {}): Promise<WriteResult> {
-    const k = bytes(key);
-    const res = await this.leaders(o.region).call('Delete', (s) => this.unary<WriteResult__Output>(s, 'kv', 'Delete', { key: k }));
-    return { key: k, ts: fromTimestamp(res.ts)!, origin: res.origin };
+    return this.writer(o.region).submit({ key: bytes(key), value: null });
   }
 
   async get(key: Bytes, o: ReadOptions = {}): Promise<GetResult> {

@@ -43,8 +43,10 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<R
 export function dataNodeHandlers(store: Store): DataNodeHandlers {
   return {
     Info: unary(async () => ({ origin: store.origin, horizon: toTimestamp(store.horizon()) })),
-    Put: unary(async (req) => toWireVersion(await store.put(req.key, req.value))),
-    Delete: unary(async (req) => toWireVersion(await store.delete(req.key))),
+    // All at once, so the store's group commit writes them in as few batches as it can.
+    Write: unary(async (req) => ({
+      versions: (await Promise.all(req.mutations.map((m) => (m.delete ? store.delete(m.key) : store.put(m.key, m.value))))).map(toWireVersion),
+    })),
     Get: unary(async (req) => {
       const found = await store.get(req.key, requireGlt(req.glt, 'glt'));
       return found ? { found: true, version: toWireVersion(found) } : { found: false, version: null };

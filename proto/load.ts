@@ -50,6 +50,6 @@ export type { Timestamp, Timestamp__Output } from './generated/aetherflow/v1/Tim
 export type { SnapshotInfo, SnapshotInfo__Output } from './generated/aetherflow/v1/SnapshotInfo.js';
 export type { KeyValue, KeyValue__Output } from './generated/aetherflow/v1/KeyValue.js';
 export type { Version as WireVersion, Version__Output as WireVersion__Output } from './generated/aetherflow/internal/v1/Version.js';
-export type { WriteResult__Output } from './generated/aetherflow/v1/WriteResult.js';
+export type { WriteResponse__Output } from './generated/aetherflow/v1/WriteResponse.js';
 export type { GetResponse__Output } from './generated/aetherflow/v1/GetResponse.js';
 export type { ListResponse__Output } from './generated/aetherflow/v1/ListResponse.js';

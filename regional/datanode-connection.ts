@@ -7,6 +7,7 @@ import { MAX_MESSAGE_BYTES } from '../proto/server.js';
 import { fromServiceError } from '../proto/status.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { AetherError } from '../common/errors.js';
+import { Batcher } from '../common/batcher.js';
 
 /** Deadline of one call to a data node (LAN): a stuck node fails the request instead of holding it. */
 export const DATANODE_CALL_TIMEOUT_MS = 5_000;
@@ -21,9 +22,19 @@ function rangeFields(range: KeyRange) {
   return 'prefix' in range ? { prefix: range.prefix } : { start: range.start, end: range.end ?? Buffer.alloc(0) };
 }
 
+/** A local write to a data node: a put, or a delete when `value` is null. */
+interface Mutation {
+  readonly key: Buffer;
+  readonly value: Buffer | null;
+}
+
+/** How the leader folds concurrent client writes into Write calls to one data node. */
+const WRITE_BATCHING = { maxBatchItems: 512, maxBatchBytes: 4 << 20, maxBatchesInFlight: 4, maxQueuedItems: 16_384 } as const;
+
 /** A leader's connection to one of its data nodes (DataNode service), with typed, coded calls. */
 export class DataNodeConnection {
   private readonly client: DataNodeClientType;
+  private readonly writes: Batcher<Mutation, Version>;
 
   constructor(
     readonly id: string,
@@ -33,6 +44,17 @@ export class DataNodeConnection {
     this.client = new DataNodeClient(address, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    });
+    this.writes = new Batcher({
+      ...WRITE_BATCHING,
+      sizeOf: (m) => m.key.length + (m.value?.length ?? 0),
+      send: async (batch) => {
+        const res = await this.call<unknown, { versions: WireVersion__Output[] }>('Write', {
+          mutations: batch.map((m) => (m.value === null ? { key: m.key, delete: true } : { key: m.key, value: m.value })),
+        });
+        if (res.versions.length !== batch.length) throw new AetherError('INTERNAL', `data node ${this.id} answered ${res.versions.length} versions to ${batch.length} writes`);
+        return res.versions.map((v) => ({ value: fromWireVersion(v) }));
+      },
     });
   }
 
@@ -45,12 +67,12 @@ export class DataNodeConnection {
     });
   }
 
-  async put(key: Buffer, value: Buffer): Promise<Version> {
-    return fromWireVersion(await this.call('Put', { key, value }));
+  put(key: Buffer, value: Buffer): Promise<Version> {
+    return this.writes.submit({ key, value });
   }
 
-  async delete(key: Buffer): Promise<Version> {
-    return fromWireVersion(await this.call('Delete', { key }));
+  delete(key: Buffer): Promise<Version> {
+    return this.writes.submit({ key, value: null });
   }
 
   async get(key: Buffer, t: Glt): Promise<ReadResult | undefined> {

@@ -19,9 +19,11 @@ export interface KvLimits {
   readonly maxValueBytes: number;
   /** Longest a read may wait for the frontier. */
   readonly maxWaitMs: number;
+  /** Mutations in one Write call. */
+  readonly maxWriteMutations: number;
 }
 
-export const DEFAULT_KV_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1 << 20, maxWaitMs: 60_000 };
+export const DEFAULT_KV_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1 << 20, maxWaitMs: 60_000, maxWriteMutations: 10_000 };
 
 /** Initial metadata of a Scan: the GLT it reads at. */
 export const SCAN_GLT_KEY = 'aetherflow-glt';
@@ -162,6 +164,23 @@ export class KvService {
       },
       Delete: (call, cb) => {
         this.delete(call.request.key).then((v) => cb(null, this.written(v)), (err: unknown) => cb(toServiceError(err)));
+      },
+      Write: (call, cb) => {
+        const mutations = call.request.mutations;
+        (async () => {
+          requireElected(this.o.leadership(), this.o.region);
+          if (mutations.length > this.limits.maxWriteMutations) {
+            throw new AetherError('INVALID_ARGUMENT', `a Write of ${mutations.length} mutations exceeds ${this.limits.maxWriteMutations}`);
+          }
+          const settled = await Promise.allSettled(mutations.map((m) => (m.delete ? this.delete(m.key) : this.put(m.key, m.value))));
+          return {
+            outcomes: settled.map((s) => {
+              if (s.status === 'fulfilled') return { result: this.written(s.value) };
+              const e = toAetherError(s.reason);
+              return { code: e.code, message: e.message };
+            }),
+          };
+        })().then((res) => cb(null, res), (err: unknown) => cb(toServiceError(err)));
       },
       Get: (call, cb) => {
         const r = call.request;

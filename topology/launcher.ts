@@ -63,6 +63,13 @@ export function cliCommand(): { command: string; args: string[] } {
   return { command: process.execPath, args: [fileURLToPath(new URL('../cli/main.js', import.meta.url))] };
 }
 
+/** Extra Node flags for every role process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (Node refuses those in NODE_OPTIONS). */
+export const ROLE_NODE_FLAGS_ENV = 'AETHERFLOW_ROLE_NODE_FLAGS';
+
+function roleNodeFlags(): string[] {
+  return (process.env[ROLE_NODE_FLAGS_ENV] ?? '').split(/\s+/).filter((f) => f !== '');
+}
+
 /**
  * A running deployment on this machine (`aetherflow up`): a local etcd when the
  * topology names no endpoints, and every role process under a Supervisor. Logs go to
@@ -97,11 +104,12 @@ export class Launch {
     const launch = new Launch(topology, processes, supervisor, etcd, onEvent);
     onEvent({ type: 'starting', processes });
     const cli = cliCommand();
+    const nodeFlags = roleNodeFlags();
     for (const p of processes) {
       supervisor.add({
         id: p.id,
         command: cli.command,
-        args: [...cli.args, p.role, '--id', p.id, '--topology', topology.file, ...(options.logLevel ? ['--log-level', options.logLevel] : [])],
+        args: [...nodeFlags, ...cli.args, p.role, '--id', p.id, '--topology', topology.file, ...(options.logLevel ? ['--log-level', options.logLevel] : [])],
         env: { AETHERFLOW_SUPERVISOR_PID: String(process.pid) },
         logFile: join(logDir, `${p.id}.log`),
         healthUrl: `http://${p.metrics}/healthz`,
