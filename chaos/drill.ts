@@ -8,7 +8,8 @@ import { processAlive } from '../topology/supervisor.js';
 import { Random } from '../transport/random.js';
 import type { Deployment } from './deployment.js';
 import { FrontierSampler } from './frontier-sampler.js';
-import { readBack, type Exclusion, type ReadBackResult } from './read-back.js';
+import { CommitHistory } from './commit-history.js';
+import { readBack, type ReadBackResult } from './read-back.js';
 import { RoundObserver, type ObservedCommit } from './round-observer.js';
 import { injectFault, planDrill, type DrillName, type FaultKind, type InjectedFault } from './scenarios.js';
 
@@ -155,12 +156,12 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
     let final: ObservedCommit | undefined;
     while (!(final = observer.firstCommitAfter(loadStoppedMs + 1, (r) => regions.every((x) => r.members.includes(x)))) && Date.now() < finalBy) await sleep(100);
     const stats = load.stats();
-    const exclusions = exclusionsOf(observer, faultStartMs, regions);
-    const glts = checkGlts(observer, faultStartMs, faultEndMs, final);
+    const history = new CommitHistory([...(observer.prior ? [observer.prior] : []), ...observer.commits.map((c) => c.record)]);
+    const glts = checkGlts(observer, history, faultStartMs, faultEndMs, final);
     let rb: ReadBackResult | undefined;
     if (final) {
       say(`${name}: reading ${stats.acknowledged} acknowledged writes back at ${glts.length} GLTs in ${regions.length} regions`);
-      rb = await readBack(client, { regions, prefix, keys, acked: load.acknowledged(), exclusions, glts });
+      rb = await readBack(client, { regions, prefix, keys, acked: load.acknowledged(), history, glts });
     }
     const faults = injected.map((e): FaultReport => {
       const next = observer.firstCommitAfter(e.atMs, nextRoundAfter(e.fault, e.atMs, d.topology.clock.maxOffsetMs));
@@ -218,29 +219,22 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
   }
 }
 
-/** Regions excluded during the drill, with the watermark their membership record gives and when they were readmitted (on the load's clock). */
-function exclusionsOf(observer: RoundObserver, fromMs: number, regions: readonly string[]): Exclusion[] {
-  const out: Exclusion[] = [];
-  const toPerf = (dateMs: number): number => performance.now() - (Date.now() - dateMs);
-  for (const region of regions) {
-    const ex = observer.firstMembershipAfter(fromMs, (m) => m.excluded.some((e) => e.region === region));
-    if (!ex) continue;
-    const watermark = ex.record.excluded.find((e) => e.region === region)!.watermark;
-    const back = observer.firstMembershipAfter(ex.atMs, (m) => m.members.includes(region));
-    out.push({ region, watermark, readmittedAtMs: back ? toPerf(back.atMs) : Number.POSITIVE_INFINITY });
-  }
-  return out;
-}
+/** Snapshots right after readmissions checked besides the four below: where re-stamped writes show before later writes hide them. */
+const MAX_READMISSION_GLTS = 6;
 
-/** GLTs to compare regions at: the last commit before the fault, one during it, one after healing, and the final one. */
-function checkGlts(observer: RoundObserver, faultStartMs: number, faultEndMs: number, final: ObservedCommit | undefined): Glt[] {
+/**
+ * GLTs to compare regions at: the last commit before the fault, one during it, one after
+ * healing, the final one, and the first snapshots after readmissions (up to the final).
+ */
+function checkGlts(observer: RoundObserver, history: CommitHistory, faultStartMs: number, faultEndMs: number, final: ObservedCommit | undefined): Glt[] {
   if (!final) return [];
   const before = observer.commits.filter((c) => c.atMs < faultStartMs).at(-1);
   const during = observer.commitsBetween(faultStartMs, faultEndMs);
   const after = observer.commitsBetween(faultEndMs, final.atMs);
-  const picks = [before, during[Math.floor(during.length / 2)], after[Math.floor(after.length / 2)], final].filter((c): c is ObservedCommit => c !== undefined);
+  const picks = [before, during[Math.floor(during.length / 2)], after[Math.floor(after.length / 2)], final].filter((c): c is ObservedCommit => c !== undefined).map((c) => c.record.T);
+  picks.push(...history.afterReadmissions(MAX_READMISSION_GLTS).filter((T) => compareGlt(T, final.record.T) < 0));
   const out: Glt[] = [];
-  for (const c of picks) if (!out.some((g) => compareGlt(g, c.record.T) === 0)) out.push(c.record.T);
+  for (const T of picks) if (!out.some((g) => compareGlt(g, T) === 0)) out.push(T);
   return out.sort(compareGlt);
 }
 
@@ -282,7 +276,7 @@ export function formatDrillReport(r: DrillReport): string {
         (f.restartsKilled > 0 ? `; ${f.restartsKilled} restarts killed while held` : ''),
     ),
     `  rounds committed: ${r.rounds.before} before, ${r.rounds.during} during, ${r.rounds.after} after; longest gap ${r.longestGapMs} ms`,
-    `  writes: ${r.writes.acknowledged} acknowledged, ${r.writes.failed} failed, ${r.writes.shed} shed, ${r.writes.lost ?? 'unknown (not read back)'} lost, ${r.writes.restamped} re-stamped (${r.writes.restampUnseen} overwritten before they could be seen)`,
+    `  writes: ${r.writes.acknowledged} acknowledged, ${r.writes.failed} failed, ${r.writes.shed} shed, ${r.writes.lost ?? 'unknown (not read back)'} lost, ${r.writes.restamped} re-stamped (${r.writes.restampUnseen} more overwritten before any checked GLT)`,
     `  invariants: S ${r.invariants.sHeld ? 'held' : 'BROKEN'}, D ${r.invariants.dHeld ? 'held' : 'BROKEN'}, M ${r.invariants.mHeld ? 'held' : 'BROKEN'} (GLTs checked: ${r.checkedGlts.join(', ') || 'none'})`,
     ...r.problems.map((p) => `  problem: ${p}`),
     drillPassed(r) ? '  PASSED' : '  FAILED',

@@ -2,26 +2,19 @@ import type { AetherClient } from '../client/client.js';
 import { toAetherError } from '../common/errors.js';
 import { compareGlt, compareVersionOrder, formatGlt, type Glt } from '../glts/glt.js';
 import type { AcknowledgedWrite } from '../bench/workload.js';
-import { LwwModel, checkSameSnapshot, diffStates, formatDifference, scanState, type ModelEntry, type ScannedRow } from '../bench/lww-model.js';
-
-/** A region excluded during the drill: its writes above `watermark`, acknowledged before `readmittedAtMs`, are re-stamped on rejoin (rule D). */
-export interface Exclusion {
-  readonly region: string;
-  readonly watermark: Glt;
-  /** performance.now() time of readmission (the load's clock); Infinity if never readmitted. */
-  readonly readmittedAtMs: number;
-}
+import { LwwModel, checkSameSnapshot, diffStates, formatDifference, scanState, type ModelEntry, type ModelVersion, type ScannedRow } from '../bench/lww-model.js';
+import type { CommitHistory } from './commit-history.js';
 
 export interface ReadBackResult {
   /** Acknowledged writes whose version (or re-stamped version) some region does not hold at the final GLT. */
   readonly lost: number;
   /** Writes of excluded regions found under a new timestamp. */
   readonly restamped: number;
-  /** Writes due for re-stamping that no final scan shows (overwritten since): neither found nor lost. */
+  /** Writes due for re-stamping that no scan shows (overwritten before any checked GLT): neither found nor lost. */
   readonly restampUnseen: number;
   /** S: every region's scan equal at every checked GLT. */
   readonly sameSnapshot: boolean;
-  /** Every checked GLT's scans against the LWW model. */
+  /** Every checked GLT's scans against the LWW model, and every re-stamp where rule D puts it. */
   readonly modelHeld: boolean;
   readonly checkedGlts: string[];
   /** The first differences found, one line each. */
@@ -34,6 +27,8 @@ const MAX_PROBLEMS = 20;
 /** A scan at a GLT the region has not reached yet waits this long. */
 const SCAN_WAIT_MS = 5000;
 
+const text = (b: Buffer | string): string => (typeof b === 'string' ? b : b.toString('utf8'));
+
 async function scanAt(client: AetherClient, region: string, prefix: string, T: Glt, limit: number): Promise<ScannedRow[]> {
   const { rows } = await client.scan({ region, prefix, glt: T, waitMs: SCAN_WAIT_MS, limit });
   const out: ScannedRow[] = [];
@@ -41,33 +36,30 @@ async function scanAt(client: AetherClient, region: string, prefix: string, T: G
   return out;
 }
 
+/** Where a write re-stamped under rule D went: found under its new version, or never seen. */
+type Restamp = { readonly w: AcknowledgedWrite; readonly above: Glt; readonly to: ModelEntry | undefined };
+
 /**
- * Reads every acknowledged write back: scans every region at each GLT of `glts` (the
- * last is the final GLT, reached after healing, above every acknowledged write) and
+ * Reads every acknowledged write back: scans every region at each GLT of `glts` (sorted;
+ * the last is the final GLT, reached after healing, above every acknowledged write) and
  * compares regions with each other (S) and with the LWW model of the acknowledged
- * writes (D). Writes of excluded regions above their watermark are looked up under
- * their re-stamped version in the final scans (same unique value, same origin, newer
- * timestamp); at the final GLT, a key whose version is older than the model's winner
- * means an acknowledged write was lost.
+ * writes (D), which follows re-stamps exactly: `history` (the committed rounds) tells
+ * each write's fate (commit-history.ts). A write to be re-stamped is found in any scan
+ * by its unique value, same key and origin, at a ts above the frontier when its region
+ * rejoined; the model then holds it at that ts. One that no scan shows (overwritten
+ * before any checked GLT) is unseen; it is lost only if some final scan shows its key
+ * absent or at a version not above that frontier. Any other write is lost when some
+ * final scan shows its key absent or older than it.
  */
 export async function readBack(
   client: AetherClient,
-  o: { regions: readonly string[]; prefix: string; keys: number; acked: readonly AcknowledgedWrite[]; exclusions: readonly Exclusion[]; glts: readonly Glt[] },
+  o: { regions: readonly string[]; prefix: string; keys: number; acked: readonly AcknowledgedWrite[]; history: CommitHistory; glts: readonly Glt[] },
 ): Promise<ReadBackResult> {
   const problems: string[] = [];
   const scanErrors: string[] = [];
   const note = (p: string): void => void (problems.length < MAX_PROBLEMS && problems.push(p));
   const finalT = o.glts[o.glts.length - 1]!;
   const limit = o.keys + 1;
-
-  const dueRestamp = (w: AcknowledgedWrite): boolean =>
-    o.exclusions.some((e) => e.region === w.region && compareGlt(w.ts, e.watermark) > 0 && w.ackedAtMs < e.readmittedAtMs);
-  const model = new LwwModel();
-  const pending = new Map<string, AcknowledgedWrite>();
-  for (const w of o.acked) {
-    if (dueRestamp(w) && w.value !== null) pending.set(w.value, w);
-    else if (!dueRestamp(w)) model.add(w);
-  }
 
   const scans = new Map<string, Map<string, ScannedRow[]>>();
   for (const T of o.glts) {
@@ -82,17 +74,41 @@ export async function readBack(
     scans.set(formatGlt(T), byRegion);
   }
 
-  // Re-stamped versions: a final row carrying a value due for re-stamping, newer than the original.
-  let restamped = 0;
-  for (const rows of scans.get(formatGlt(finalT))?.values() ?? []) {
-    for (const r of rows) {
-      const w = pending.get(r.value.toString('utf8'));
-      if (w && compareGlt(r.version, w.ts) > 0) {
-        model.add({ key: w.key, value: w.value, ts: r.version, origin: r.origin });
-        pending.delete(w.value!);
-        restamped++;
+  // Every version any scan showed, by value (values are unique per write).
+  const seen = new Map<string, ModelVersion[]>();
+  for (const byRegion of scans.values()) {
+    for (const rows of byRegion.values()) {
+      for (const e of rows) {
+        const v: ModelVersion = { key: text(e.key), value: text(e.value), ts: e.version, origin: e.origin };
+        const list = seen.get(v.value!) ?? [];
+        if (!list.some((x) => x.key === v.key && x.origin === v.origin && compareGlt(x.ts, v.ts) === 0)) list.push(v);
+        seen.set(v.value!, list);
       }
     }
+  }
+
+  const model = new LwwModel();
+  const restamps: Restamp[] = [];
+  let restampBroken = false;
+  for (const w of o.acked) {
+    const fate = o.history.fate(w.region, w.ts);
+    if (fate.kind !== 'restamped') {
+      model.add(w);
+      continue;
+    }
+    const shown = (w.value === null ? [] : (seen.get(w.value) ?? [])).filter((v) => v.key === w.key && v.origin === w.origin);
+    // Re-stamped: a new ts, above the frontier at rejoin. At its original ts, or before the region rejoined, it is shown wrongly.
+    const isMoved = (v: ModelVersion): boolean => fate.rejoin !== undefined && compareGlt(v.ts, fate.above) > 0 && compareGlt(v.ts, w.ts) > 0;
+    const moved = shown.filter(isMoved);
+    const wrong = shown.filter((v) => !isMoved(v));
+    if (wrong.length > 0 || moved.length > 1) {
+      restampBroken = true;
+      const at = shown.map((v) => formatGlt(v.ts)).join(', ');
+      note(`D: ${w.key}=${JSON.stringify(w.value)} of ${w.region}, acknowledged at ${formatGlt(w.ts)}, due for re-stamping above ${formatGlt(fate.above)}${fate.rejoin ? '' : ' (not readmitted)'}, shown at ${at}`);
+    }
+    const to = moved[0];
+    restamps.push({ w, above: fate.above, to: to && { value: to.value!, ts: to.ts, origin: to.origin } });
+    if (to) model.add({ ...w, ts: to.ts });
   }
 
   // A write that failed at the client may still have landed (its outcome is unknown): a row
@@ -111,28 +127,36 @@ export async function readBack(
       if (diffs.length > 0) sameSnapshot = false;
       for (const d of diffs.slice(0, 3)) note(`S at ${formatGlt(T)}: ${first[0]} vs ${region}: ${formatDifference(d)}`);
     }
+    const expected = model.stateAt(T);
     for (const [region, rows] of byRegion) {
-      const diffs = diffStates(model.stateAt(T), scanState(rows)).filter((d) => !unacknowledgedLanded(d));
+      const diffs = diffStates(expected, scanState(rows)).filter((d) => !unacknowledgedLanded(d));
       if (diffs.length > 0) modelHeld = false;
       for (const d of diffs.slice(0, 3)) note(`model at ${formatGlt(T)} in ${region}: ${formatDifference(d)}`);
     }
   }
 
-  // Lost: at the final GLT a region shows a key older than the model's winner (or not at all).
-  const lostVersions = new Set<string>();
-  const expected = model.stateAt(finalT);
-  const older = (got: ModelEntry | undefined, want: ModelEntry): boolean => got === undefined || compareVersionOrder(got.ts, got.origin, want.ts, want.origin) < 0;
-  for (const rows of scans.get(formatGlt(finalT))?.values() ?? []) {
+  // Lost: a final scan shows the key absent, or older than the write (or, for an unseen
+  // re-stamp, not above the frontier it was to be re-stamped over).
+  const lost = new Set<AcknowledgedWrite>();
+  const restampOf = new Map(restamps.map((r) => [r.w, r]));
+  for (const [region, rows] of scans.get(formatGlt(finalT)) ?? []) {
     const got = scanState(rows);
-    for (const [key, want] of expected) if (older(got.get(key), want)) lostVersions.add(`${key}@${formatGlt(want.ts)}/${want.origin}`);
+    for (const w of o.acked) {
+      if (w.value === null || lost.has(w)) continue;
+      const g = got.get(w.key);
+      const r = restampOf.get(w);
+      const gone = r && !r.to ? g === undefined || compareGlt(g.ts, r.above) <= 0 : g === undefined || compareVersionOrder(g.ts, g.origin, r?.to?.ts ?? w.ts, w.origin) < 0;
+      if (!gone) continue;
+      lost.add(w);
+      note(`lost in ${region}: ${w.key}=${JSON.stringify(w.value)} of ${w.region}@${formatGlt(w.ts)}/${w.origin}${r ? (r.to ? ` re-stamped to ${formatGlt(r.to.ts)}` : ` (unseen re-stamp above ${formatGlt(r.above)})`) : ''}; final ${g ? `${JSON.stringify(g.value)}@${formatGlt(g.ts)}/${g.origin}` : 'absent'}`);
+    }
   }
-  for (const v of [...lostVersions].slice(0, 5)) note(`lost: ${v}`);
   return {
-    lost: lostVersions.size,
-    restamped,
-    restampUnseen: pending.size,
+    lost: lost.size,
+    restamped: restamps.filter((r) => r.to).length,
+    restampUnseen: restamps.filter((r) => !r.to).length,
     sameSnapshot: sameSnapshot && scanErrors.length === 0,
-    modelHeld,
+    modelHeld: modelHeld && !restampBroken,
     checkedGlts: o.glts.map(formatGlt),
     problems,
     scanErrors,

@@ -1,6 +1,7 @@
 import type { Watcher } from 'etcd3';
 import { etcdCall } from '../cluster/etcd.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
+import { CommitLog } from '../kernel/commit-log.js';
 import { decodeCommitRecord, decodeMembership, type CommitRecord, type MembershipRecord } from '../kernel/records.js';
 import type { Deployment } from './deployment.js';
 
@@ -26,6 +27,8 @@ const MAX_OBSERVED = 100_000;
 export class RoundObserver {
   readonly commits: ObservedCommit[] = [];
   readonly memberships: ObservedMembership[] = [];
+  /** The newest commit before the watch began (if older than every watched one): where the history of rule D starts. */
+  prior: CommitRecord | undefined;
   /** Records that failed to decode: a bug in whoever wrote them. */
   malformed = 0;
   private watchers: Watcher[] = [];
@@ -41,6 +44,9 @@ export class RoundObserver {
     o.watchers = [commits, membership];
     const m = await etcdCall('read membership', () => d.etcd.get(d.paths.membership).exec());
     if (m.kvs[0]) o.onMembership(m.kvs[0].value);
+    const last = await new CommitLog(d.etcd, d.paths, d.regionNames).last();
+    const firstWatched = o.commits[0]?.record.T;
+    if (last && (!firstWatched || compareGlt(last.T, firstWatched) < 0)) o.prior = last;
     return o;
   }
 

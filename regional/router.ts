@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { AetherError, assert } from '../common/errors.js';
 
 /** Virtual nodes per data node: enough that shares stay within a few percent of even. */
@@ -11,7 +11,8 @@ interface Point {
 
 /** 64 bits of SHA-256: stable across processes, platforms and releases (the mapping is persistent state). */
 function hash64(data: Buffer | string): bigint {
-  return createHash('sha256').update(data).digest().readBigUInt64BE(0);
+  // One-shot hash(): half the cost of createHash() per key, the same digest.
+  return hash('sha256', data, 'buffer').readBigUInt64BE(0);
 }
 
 /**
