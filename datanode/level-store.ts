@@ -55,14 +55,23 @@ type ChainedBatch = ReturnType<Level<Buffer, Buffer>['batch']>;
 type Op = { readonly type: 'put'; readonly key: Buffer; readonly value: Buffer } | { readonly type: 'del'; readonly key: Buffer };
 
 /**
- * One queued unit of work of the single writer. A `write` job is grouped with its
- * neighbours into one batch; `prepare` runs when the batch is formed (so stamps follow
- * the order batches reach LevelDB). An `exclusive` job (applyRemote, gc, restamp) reads
- * and writes alone, between batches.
+ * Queued work of the single writer. Write jobs are grouped with their neighbours into one
+ * batch; `prepare` runs when the batch is formed (so stamps follow the order batches
+ * reach LevelDB). An exclusive job (applyRemote, gc, restamp: the round's work) reads and
+ * writes alone, between batches, and goes ahead of every queued write: a round must not
+ * wait behind a backlog of client writes, and none of them is stamped yet, so none of
+ * them is passed over.
  */
-type Job =
-  | { readonly kind: 'write'; readonly prepare: (ops: Op[]) => void; readonly resolve: () => void; readonly reject: (err: unknown) => void }
-  | { readonly kind: 'exclusive'; readonly run: () => Promise<void>; readonly resolve: () => void; readonly reject: (err: unknown) => void };
+interface WriteJob {
+  readonly prepare: (ops: Op[]) => void;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+interface ExclusiveJob {
+  readonly run: () => Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
 
 /**
  * The MVCC Store on LevelDB (classic-level), key layout in keys.ts.
@@ -81,13 +90,22 @@ export class LevelStore implements Store {
 
   /** open → closing (queue drains, new calls refused) → shut. */
   private state: 'open' | 'closing' | 'shut' = 'open';
-  /** FIFO of work for the writer loop; length ≤ maxQueuedWrites + exclusive jobs + close/meta jobs. */
-  private readonly queue: Job[] = [];
-  /** Callers waiting for room in the queue. */
+  /** Writes not yet stamped, FIFO; length ≤ maxQueuedWrites. */
+  private readonly writes: WriteJob[] = [];
+  /** Exclusive jobs, FIFO, served before any queued write. */
+  private readonly exclusives: ExclusiveJob[] = [];
+  /** The exclusive job running now, if any: it may have stamped versions not yet written. */
+  private exclusiveRunning: Promise<void> | undefined;
+  /** Metadata writes (closed T, setMeta) in call order, outside the write queue. */
+  private metaWrites: Promise<void> = Promise.resolve();
+  /** Callers waiting for room in the write queue. */
   private readonly roomWaiters: (() => void)[] = [];
   /** True while the writer loop runs; at most one loop at a time. */
   private pumping = false;
-  /** Batches sealed and not yet settled, oldest first; length ≤ MAX_PIPELINED_BATCHES. */
+  /**
+   * Batches sealed and not yet settled, oldest first; length ≤ MAX_PIPELINED_BATCHES.
+   * Every write stamped so far is in one of them, settled, or in `exclusiveRunning`'s job.
+   */
   private readonly pipeline: Promise<void>[] = [];
   private drained: (() => void) | undefined;
   /** Raised before a GC batch is written, so a read that may see collected history fails instead. */
@@ -245,11 +263,12 @@ export class LevelStore implements Store {
   async close(t: Glt): Promise<void> {
     this.checkOpen();
     this.clock.advancePast(t);
-    // FIFO: when this job's batch resolves, every earlier batch — every write stamped ≤ t — has.
-    await this.enqueueWrite((ops) => {
-      this.closedT = maxGlt(this.closedT, t);
-      ops.push({ type: 'put', key: sysMetaKey('closed'), value: encodeGlt(this.closedT) });
-    });
+    // Queued writes are not stamped yet: from here on they are stamped above t. Only what
+    // is already stamped — the batches in the pipeline, an exclusive job's — must land, so
+    // close does not wait behind a backlog of client writes.
+    await Promise.all([...this.pipeline, this.exclusiveRunning]);
+    this.closedT = maxGlt(this.closedT, t);
+    await this.writeMeta(sysMetaKey('closed'), () => encodeGlt(this.closedT));
   }
 
   async gc(horizon: Glt): Promise<number> {
@@ -321,14 +340,31 @@ export class LevelStore implements Store {
 
   async setMeta(name: string, value: Glt): Promise<void> {
     this.checkOpen();
-    await this.enqueueWrite((ops) => void ops.push({ type: 'put', key: userMetaKey(name), value: encodeGlt(value) }));
+    await this.writeMeta(userMetaKey(name), () => encodeGlt(value));
+  }
+
+  /**
+   * One metadata entry, written directly (not behind queued client writes), after every
+   * earlier metadata write; `value` is read when its turn comes, so the closed T written
+   * last is the highest.
+   */
+  private writeMeta(key: Buffer, value: () => Buffer): Promise<void> {
+    const write = this.metaWrites.then(async () => {
+      try {
+        await this.db.put(key, value(), { sync: this.sync });
+      } catch (err) {
+        throw this.state === 'shut' ? storeClosedError(this.origin) : new StoreIoError('metadata write', err);
+      }
+    });
+    this.metaWrites = write.catch(() => undefined);
+    return write;
   }
 
   async shutdown(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closing';
-    if (this.pumping || this.queue.length > 0) await new Promise<void>((resolve) => (this.drained = resolve));
-    await Promise.all(this.pipeline);
+    if (this.pumping || this.writes.length > 0 || this.exclusives.length > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await Promise.all([...this.pipeline, this.metaWrites]);
     this.state = 'shut';
     try {
       await this.db.close();
@@ -367,49 +403,48 @@ export class LevelStore implements Store {
 
   /** Queues a write for the next batch; `prepare` appends its ops when the batch is formed. */
   private enqueueWrite(prepare: (ops: Op[]) => void): Promise<void> {
-    if (this.queue.length >= this.maxQueuedWrites) {
+    if (this.writes.length >= this.maxQueuedWrites) {
       return new Promise<void>((resolve) => this.roomWaiters.push(resolve)).then(() => this.enqueueWrite(prepare));
     }
     if (this.state !== 'open') return Promise.reject(storeClosedError(this.origin));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'write', prepare, resolve, reject });
+      this.writes.push({ prepare, resolve, reject });
       if (!this.pumping) void this.pump();
     });
   }
 
   private exclusive(run: () => Promise<void>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'exclusive', run, resolve, reject });
+      this.exclusives.push({ run, resolve, reject });
       void this.pump();
     });
   }
 
-  /** The writer loop: drains the queue, one batch or one exclusive job at a time. */
+  /** The writer loop: drains the queues, one batch or one exclusive job at a time, exclusive jobs first. */
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.queue.length > 0) {
+      while (this.exclusives.length > 0 || this.writes.length > 0) {
         // Let callers whose writes just resolved queue their next ones first, so they
         // join this batch instead of trickling into a batch of one.
         await new Promise<void>((resolve) => setImmediate(resolve));
-        const head = this.queue[0]!;
-        if (head.kind === 'exclusive') {
+        if (this.exclusives.length > 0) {
           await Promise.all(this.pipeline);
-          this.queue.shift();
-          this.wakeRoomWaiters();
-          await head.run().then(head.resolve, head.reject);
+          const job = this.exclusives.shift()!;
+          this.exclusiveRunning = job.run().then(job.resolve, job.reject);
+          await this.exclusiveRunning;
+          this.exclusiveRunning = undefined;
           continue;
         }
-        const jobs: Job[] = [];
-        const ops: Op[] = [];
-        while (jobs.length < this.maxBatchWrites && this.queue[0]?.kind === 'write') {
-          const job = this.queue.shift() as Extract<Job, { kind: 'write' }>;
-          jobs.push(job);
-          job.prepare(ops);
-        }
-        this.wakeRoomWaiters();
+        // Wait for room first, so stamping, sealing and entering the pipeline happen in one
+        // step: a stamped write is always in the pipeline (close relies on it).
         while (this.pipeline.length >= MAX_PIPELINED_BATCHES) await this.pipeline[0];
+        if (this.exclusives.length > 0) continue;
+        const jobs = this.writes.splice(0, this.maxBatchWrites);
+        const ops: Op[] = [];
+        for (const job of jobs) job.prepare(ops);
+        this.wakeRoomWaiters();
         // Chained on the previous batch: LevelDB applies batches in stamp order, and a
         // batch is acknowledged only after every earlier one was written.
         const previous = this.pipeline[this.pipeline.length - 1] ?? Promise.resolve();
@@ -430,7 +465,7 @@ export class LevelStore implements Store {
   }
 
   private wakeRoomWaiters(): void {
-    while (this.roomWaiters.length > 0 && this.queue.length < this.maxQueuedWrites) this.roomWaiters.shift()!();
+    while (this.roomWaiters.length > 0 && this.writes.length < this.maxQueuedWrites) this.roomWaiters.shift()!();
   }
 
   /** One atomic LevelDB batch, written now (exclusive jobs, with no batch in the pipeline). */

@@ -60,3 +60,30 @@ test('a full write queue makes writers wait, and every write still lands in orde
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('close(T) under a write backlog returns without waiting for queued writes, yet holds every write stamped ≤ T; an applied delta jumps the queue', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'aetherflow-level-close-'));
+  let nowNs = 1_763_751_000_000_000_000n;
+  const store = await LevelStore.open({ path: dir, origin: 'node-a', clock: { maxOffsetMs: MAX_OFFSET_MS, physicalNs: () => nowNs }, maxBatchWrites: 16 });
+  try {
+    const pending = Array.from({ length: 2000 }, (_, i) => store.put(Buffer.from(`k${i}`), Buffer.from(`v${i}`)));
+    let settled = 0;
+    for (const p of pending) void p.then(() => settled++);
+    // Let a few batches be stamped and enter the pipeline.
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    nowNs += 1_000_000n;
+    const T = { wall: nowNs, logical: 0 };
+    const remote = { key: Buffer.from('remote'), value: Buffer.from('r'), ts: { wall: nowNs - 500n, logical: 0 }, origin: 'node-b' };
+    await Promise.all([store.close(T), store.applyRemote([remote])]);
+    t.true(settled < pending.length, 'close and the delta did not wait for the whole backlog');
+    const closedAt = await store.changes(GLT_ZERO, T, { origin: 'node-a' });
+    const versions = await Promise.all(pending);
+    const atOrBelow = versions.filter((v) => compareGlt(v.ts, T) <= 0);
+    t.deepEqual(closedAt.map((v) => v.key.toString()), atOrBelow.map((v) => v.key.toString()), 'every write stamped ≤ T was readable when close returned');
+    t.true(versions.length > atOrBelow.length, 'writes queued at close were stamped above T');
+    t.is((await store.get(Buffer.from('remote'), T))?.origin, 'node-b');
+  } finally {
+    await store.shutdown();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
