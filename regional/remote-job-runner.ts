@@ -8,6 +8,9 @@ import type { JobResult, LeaderJob } from './round.js';
 import type { KeyRouter } from './round-jobs.js';
 import { FRONTIER_META, WATERMARK_META, type Watermarks } from './watermarks.js';
 
+/** Most collected versions kept for the next collect to build on (a backlog beyond this is collected afresh). */
+const MAX_REUSED_VERSIONS = 500_000;
+
 /**
  * Runs a leader's round jobs (regional/round.ts `LeaderJob`) on the region's data nodes
  * over gRPC, every node in parallel — the deployment's counterpart of
@@ -18,6 +21,14 @@ import { FRONTIER_META, WATERMARK_META, type Watermarks } from './watermarks.js'
 export class RemoteJobRunner {
   /** Per node: the frontier and watermark its meta holds (as last read or written). */
   private readonly meta = new Map<string, { frontier: Glt; watermark: Glt }>();
+  /**
+   * The last collect's result: own versions in (after, T]. While rounds abort the
+   * watermark stays put and each round would collect an ever longer (after, T] again; the
+   * next collect from the same `after` only collects (T, T'] and appends it, which is the
+   * same list, since close(T) let no later write land at or below T. Dropped by a re-stamp
+   * or an apply (both change what a node holds).
+   */
+  private collected: { readonly after: Glt; readonly T: Glt; readonly versions: readonly Version[] } | undefined;
 
   constructor(
     private readonly nodes: ReadonlyMap<string, DataNodeConnection>,
@@ -26,6 +37,8 @@ export class RemoteJobRunner {
 
   /** The region's frontier and watermark: the minimum over its nodes (a leader that died half-way left the older state on some). */
   async loadWatermarks(): Promise<Watermarks> {
+    // A new term: another leader may have re-stamped meanwhile.
+    this.collected = undefined;
     const read = await Promise.all(
       [...this.nodes].map(async ([id, n]) => {
         const [f, w] = await Promise.all([n.getMeta(FRONTIER_META), n.getMeta(WATERMARK_META)]);
@@ -40,6 +53,9 @@ export class RemoteJobRunner {
   async run(job: LeaderJob): Promise<JobResult> {
     switch (job.type) {
       case 'collect': {
+        const prior = this.collected;
+        this.collected = undefined;
+        const reuse = !job.restampAfter && prior !== undefined && compareGlt(prior.after, job.after) === 0 && compareGlt(prior.T, job.T) <= 0 ? prior : undefined;
         const lists = await Promise.all(
           [...this.nodes.values()].map(async (n) => {
             if (job.restampAfter) {
@@ -47,12 +63,16 @@ export class RemoteJobRunner {
               await n.close(job.T);
               await n.restamp(job.restampAfter);
             }
-            return decodeDelta((await n.close(job.T, job.after)).delta);
+            return decodeDelta((await n.close(job.T, reuse?.T ?? job.after)).delta);
           }),
         );
-        return { kind: 'collected', versions: mergeDeltas(lists) };
+        // Everything fresh is above reuse.T, so appending keeps the LWW order.
+        const versions = reuse ? reuse.versions.concat(mergeDeltas(lists)) : mergeDeltas(lists);
+        if (versions.length <= MAX_REUSED_VERSIONS) this.collected = { after: job.after, T: job.T, versions };
+        return { kind: 'collected', versions };
       }
       case 'apply': {
+        this.collected = undefined;
         const byNode = new Map<string, Version[]>();
         for (const v of job.versions) {
           const id = this.router.route(v.key);
