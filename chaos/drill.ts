@@ -66,6 +66,9 @@ export interface DrillReport {
   readonly figures: Figure[];
 }
 
+/** How long a membership record may trail the commit record it goes with (two etcd watches). */
+const MEMBERSHIP_LAG_MS = 300;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -151,12 +154,31 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
     await frontiers.stop();
   }
   try {
-    // The final GLT: a round of every region committed after the load stopped, above every acknowledged write.
+    // The final GLT: a round of every region committed after the load stopped, above every
+    // acknowledged write, and settled — every readmitted region has shipped its re-stamped
+    // writes — so that it holds every acknowledged write. Membership records may trail the
+    // commits they go with (two watches): a candidate is judged again a moment later.
     const finalBy = Date.now() + o.recoverTimeoutS * 1000;
+    const historyNow = (): CommitHistory =>
+      new CommitHistory(
+        [...(observer.prior ? [observer.prior] : []), ...observer.commits.map((c) => c.record)],
+        observer.memberships.flatMap((m) => m.record.excluded),
+      );
+    const settled = (h: CommitHistory): ObservedCommit | undefined =>
+      observer.firstCommitAfter(loadStoppedMs + 1, (r) => regions.every((x) => r.members.includes(x)) && h.settledAt(r.T));
     let final: ObservedCommit | undefined;
-    while (!(final = observer.firstCommitAfter(loadStoppedMs + 1, (r) => regions.every((x) => r.members.includes(x)))) && Date.now() < finalBy) await sleep(100);
+    for (;;) {
+      const candidate = settled(historyNow());
+      if (candidate) {
+        await sleep(MEMBERSHIP_LAG_MS);
+        final = settled(historyNow());
+        if (final) break;
+      }
+      if (Date.now() >= finalBy) break;
+      await sleep(100);
+    }
     const stats = load.stats();
-    const history = new CommitHistory([...(observer.prior ? [observer.prior] : []), ...observer.commits.map((c) => c.record)]);
+    const history = historyNow();
     const glts = checkGlts(observer, history, faultStartMs, faultEndMs, final);
     let rb: ReadBackResult | undefined;
     if (final) {
@@ -183,7 +205,7 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
       };
     });
     const problems = [...(rb?.problems ?? []), ...(rb?.scanErrors.map((s) => `scan failed: ${s}`) ?? [])];
-    if (!final) problems.unshift(`no round with every region committed within ${o.recoverTimeoutS}s after the load stopped: nothing could be read back`);
+    if (!final) problems.unshift(`no settled round with every region (every readmission shipped) committed within ${o.recoverTimeoutS}s after the load stopped: nothing could be read back`);
     if (observer.malformed > 0) problems.push(`${observer.malformed} malformed commit or membership records in etcd`);
     for (const r of frontiers.regressions) problems.push(`frontier of ${r.region} moved back from ${r.from} to ${r.to}`);
     const mHeld = observer.gltsIncreasing() && frontiers.regressions.length === 0 && observer.malformed === 0;

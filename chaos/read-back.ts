@@ -97,14 +97,19 @@ export async function readBack(
       continue;
     }
     const shown = (w.value === null ? [] : (seen.get(w.value) ?? [])).filter((v) => v.key === w.key && v.origin === w.origin);
-    // Re-stamped: a new ts, above the frontier at rejoin. At its original ts, or before the region rejoined, it is shown wrongly.
+    // Re-stamped: a newer ts, above the frontier at rejoin; at its original ts only when it may keep it; never before the region rejoined.
     const isMoved = (v: ModelVersion): boolean => fate.rejoin !== undefined && compareGlt(v.ts, fate.above) > 0 && compareGlt(v.ts, w.ts) > 0;
+    const isOriginal = (v: ModelVersion): boolean => fate.maybe && compareGlt(v.ts, w.ts) === 0;
     const moved = shown.filter(isMoved);
-    const wrong = shown.filter((v) => !isMoved(v));
-    if (wrong.length > 0 || moved.length > 1) {
+    const original = shown.filter(isOriginal);
+    if (shown.some((v) => !isMoved(v) && !isOriginal(v)) || moved.length + original.length > 1) {
       restampBroken = true;
       const at = shown.map((v) => formatGlt(v.ts)).join(', ');
-      note(`D: ${w.key}=${JSON.stringify(w.value)} of ${w.region}, acknowledged at ${formatGlt(w.ts)}, due for re-stamping above ${formatGlt(fate.above)}${fate.rejoin ? '' : ' (not readmitted)'}, shown at ${at}`);
+      note(`D: ${w.key}=${JSON.stringify(w.value)} of ${w.region}, acknowledged at ${formatGlt(w.ts)}, ${fate.maybe ? 'may be' : 'due for'} re-stamping above ${formatGlt(fate.above)}${fate.rejoin ? '' : ' (not readmitted)'}, shown at ${at}`);
+    }
+    if (original.length > 0 && moved.length === 0) {
+      model.add(w);
+      continue;
     }
     const to = moved[0];
     restamps.push({ w, above: fate.above, to: to && { value: to.value!, ts: to.ts, origin: to.origin } });
@@ -145,7 +150,9 @@ export async function readBack(
       if (w.value === null || lost.has(w)) continue;
       const g = got.get(w.key);
       const r = restampOf.get(w);
-      const gone = r && !r.to ? g === undefined || compareGlt(g.ts, r.above) <= 0 : g === undefined || compareVersionOrder(g.ts, g.origin, r?.to?.ts ?? w.ts, w.origin) < 0;
+      // An unseen re-stamp is newer than the original and above the frontier at rejoin.
+      const older = g === undefined || compareVersionOrder(g.ts, g.origin, r?.to?.ts ?? w.ts, w.origin) < 0;
+      const gone = older || (r !== undefined && !r.to && compareGlt(g.ts, r.above) <= 0);
       if (!gone) continue;
       lost.add(w);
       note(`lost in ${region}: ${w.key}=${JSON.stringify(w.value)} of ${w.region}@${formatGlt(w.ts)}/${w.origin}${r ? (r.to ? ` re-stamped to ${formatGlt(r.to.ts)}` : ` (unseen re-stamp above ${formatGlt(r.above)})`) : ''}; final ${g ? `${JSON.stringify(g.value)}@${formatGlt(g.ts)}/${g.origin}` : 'absent'}`);
