@@ -7,45 +7,19 @@
  * reported.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseDocument } from 'yaml';
 import { AetherError } from '../common/errors.js';
 import { connect, type AetherClient } from '../client/client.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
 import { cliCommand } from '../topology/launcher.js';
-import { freePort } from '../topology/local-etcd.js';
+import { copyTopology } from '../topology/copy.js';
+import { loadTopology } from '../topology/load.js';
 import { processAlive } from '../topology/supervisor.js';
 import type { ReadOutcome } from './compare-etcd-workload.js';
 
 const FIRST_SNAPSHOT_WAIT_MS = 30_000;
-
-interface TopologyDoc {
-  name: string;
-  etcd: { endpoints: string[]; dataDir: string };
-  regions: { name: string; leaders: Record<string, string>[]; datanodes: Record<string, string>[] }[];
-  coordinators: Record<string, string>[];
-}
-
-/** A copy of `source` in `dir` with fresh loopback ports, a local etcd and data dirs under `dir`; returns its path. */
-export async function copyTopology(source: string, dir: string, name: string): Promise<string> {
-  const data = parseDocument(readFileSync(source, 'utf8')).toJS() as TopologyDoc;
-  data.name = name;
-  data.etcd = { ...data.etcd, endpoints: [], dataDir: '.aetherflow/etcd' };
-  const port = async (): Promise<string> => `127.0.0.1:${await freePort()}`;
-  for (const r of data.regions) {
-    for (const l of r.leaders) for (const k of ['grpc', 'quantum', 'metrics']) l[k] = await port();
-    for (const d of r.datanodes) {
-      for (const k of ['grpc', 'metrics']) d[k] = await port();
-      d['dataDir'] = `.aetherflow/data/${d['id']}`;
-    }
-  }
-  for (const c of data.coordinators) for (const k of ['quantum', 'metrics']) c[k] = await port();
-  const file = join(dir, 'topology.yaml');
-  writeFileSync(file, JSON.stringify(data, null, 2)); // JSON is YAML
-  return file;
-}
 
 interface UpEvent {
   readonly event: string;
@@ -75,7 +49,7 @@ export class AetherFlowDeployment {
     const name = `cmp-${process.pid}`;
     mkdirSync(dir, { recursive: true });
     const file = await copyTopology(topologyFile, dir, name);
-    const regions = (parseDocument(readFileSync(file, 'utf8')).toJS() as TopologyDoc).regions.map((r) => r.name);
+    const regions = loadTopology(file).regions.map((r) => r.name);
     const { command, args } = cliCommand();
     const errFd = openSync(join(dir, 'up.stderr.log'), 'a');
     let up: ChildProcess;

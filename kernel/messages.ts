@@ -54,8 +54,14 @@ export interface Delta {
   readonly roundId: number;
   readonly T: Glt;
   readonly from: string;
-  /** The sender's watermark: it sends every own version above it. Never above prev.T. */
+  /**
+   * The delta holds every own version of the sender above `base`: its watermark (never
+   * above prev.T), or higher when the receiver said it holds the sender's versions up to
+   * there from rounds that did not commit (`holds`).
+   */
   readonly base: Glt;
+  /** How far the sender holds the receiver's own versions, shipped in rounds that did not commit (GLT 0: none). */
+  readonly holds: Glt;
   readonly versions: readonly Version[];
 }
 
@@ -180,6 +186,7 @@ export function messageToJson(m: Message): Json {
         T: gltToJson(m.T),
         from: m.from,
         base: gltToJson(m.base),
+        holds: gltToJson(m.holds),
       };
     case 'waiting':
       return {
@@ -250,6 +257,7 @@ export function messageFromJson(v: unknown, versions: readonly Version[] = []): 
         T: gltFromJson(o.T, 'T'),
         from: str(o.from, 'from'),
         base: gltFromJson(o.base, 'base'),
+        holds: gltFromJson(o.holds, 'holds'),
         versions,
       };
     case 'waiting':

@@ -189,6 +189,18 @@ export class LeaderRound {
   private known: { T: Glt; prevT: Glt; members: readonly string[] } = { T: GLT_ZERO, prevT: GLT_ZERO, members: [] };
   private membership: MembershipRecord | undefined;
   private round: OpenRound | undefined;
+  /**
+   * Per peer: its own versions in (from, upTo] that it shipped us in rounds that did not
+   * commit (yet). An abort leaves them valid — the sender closed upTo, so none of its own
+   * versions lands at or below it again short of a re-stamp, and a re-stamp comes in a
+   * delta based at or below prev.T, which replaces this — so the peer's next delta need
+   * only carry what is newer (we tell it `holds`). Without this, every aborted round left
+   * the next one more to ship, and under load rounds stopped committing. Never readable;
+   * trimmed as commits arrive. One entry per peer (≤ MAX_REGIONS).
+   */
+  private readonly held = new Map<string, { readonly from: Glt; readonly upTo: Glt; readonly versions: readonly Version[] }>();
+  /** Per peer: how far it said it holds our own versions; our next delta to it starts there. Cleared when we are excluded. */
+  private readonly peerHolds = new Map<string, Glt>();
   /** Deltas that arrived before their Begin (reordering), all of one round, one per sender. */
   private early: Delta[] = [];
   /** Committed rounds whose staged deltas await applying, in T order. */
@@ -359,10 +371,43 @@ export class LeaderRound {
   }
 
   private stage(r: OpenRound, d: Delta): void {
-    if (d.from === this.config.region || !r.members.includes(d.from) || !gltEquals(d.T, r.T)) return;
-    // A delta based above prev.T would leave a gap in the sender's versions.
-    if (compareGlt(d.base, r.prevT) > 0) return;
-    if (!r.received.has(d.from)) r.received.set(d.from, d.versions);
+    if (d.from === this.config.region || !r.members.includes(d.from) || !gltEquals(d.T, r.T) || r.received.has(d.from)) return;
+    this.peerHolds.set(d.from, d.holds);
+    const h = this.held.get(d.from);
+    let from: Glt;
+    let versions: readonly Version[];
+    if (compareGlt(d.base, r.prevT) <= 0) {
+      from = d.base;
+      versions = d.versions;
+    } else if (h && compareGlt(h.from, r.prevT) <= 0 && compareGlt(h.from, d.base) <= 0 && compareGlt(d.base, h.upTo) <= 0) {
+      // What we hold up to its base, then the delta: every version above base is in it, so the order holds.
+      from = h.from;
+      versions = h.versions.filter((v) => compareGlt(v.ts, d.base) <= 0).concat(d.versions);
+    } else {
+      // Based above prev.T with nothing held below it: a gap in the sender's versions.
+      return;
+    }
+    r.received.set(d.from, versions);
+    this.held.set(d.from, { from, upTo: d.T, versions });
+  }
+
+  /** How far we hold `peer`'s own versions from rounds that did not commit (GLT 0: nothing). */
+  private holdsOf(peer: string): Glt {
+    const h = this.held.get(peer);
+    return h && compareGlt(h.from, this.frontier) <= 0 ? h.upTo : GLT_ZERO;
+  }
+
+  /**
+   * Commit T with `members` is known: a member's held versions up to T are in it; an
+   * absent region's may be re-stamped when it rejoins, so nothing of it is kept. Excluded
+   * ourselves, our versions will be re-stamped: what peers said they hold no longer counts.
+   */
+  private trimHeld(T: Glt, members: readonly string[]): void {
+    for (const [peer, h] of this.held) {
+      if (!members.includes(peer) || compareGlt(h.upTo, T) <= 0) this.held.delete(peer);
+      else if (compareGlt(h.from, T) < 0) this.held.set(peer, { from: T, upTo: h.upTo, versions: h.versions.filter((v) => compareGlt(v.ts, T) > 0) });
+    }
+    if (!members.includes(this.config.region)) this.peerHolds.clear();
   }
 
   /**
@@ -373,6 +418,7 @@ export class LeaderRound {
   private learnCommit(T: Glt, prevT: Glt, members: readonly string[], out: LeaderAction[]): void {
     const me = this.config.region;
     if (compareGlt(T, this.known.T) > 0) this.known = { T, prevT, members };
+    this.trimHeld(T, members);
     // Our delta for T covered every own version up to T.
     if (members.includes(me)) this.watermark = maxGlt(this.watermark, T);
     const r = this.round;
@@ -420,8 +466,14 @@ export class LeaderRound {
       if (!r || r.collectJob !== jobId || result.kind !== 'collected') return;
       r.phase = 'exchanging';
       const base = r.joinWatermark ?? this.watermark;
-      const msg: Message = { type: 'delta', epoch: r.epoch, roundId: r.roundId, T: r.T, from: this.config.region, base, versions: result.versions };
-      for (const to of r.members) if (to !== this.config.region) out.push({ type: 'send', to, msg });
+      for (const to of r.members) {
+        if (to === this.config.region) continue;
+        // Only what the peer does not hold yet; a joining region re-stamped, so it sends all.
+        const holds = r.joinWatermark ? undefined : this.peerHolds.get(to);
+        const from = holds && compareGlt(holds, base) > 0 && compareGlt(holds, r.T) < 0 ? holds : base;
+        const versions = from === base ? result.versions : result.versions.filter((v) => compareGlt(v.ts, from) > 0);
+        out.push({ type: 'send', to, msg: { type: 'delta', epoch: r.epoch, roundId: r.roundId, T: r.T, from: this.config.region, base: from, holds: this.holdsOf(to), versions } });
+      }
       return;
     }
     assert(result.kind === 'applied', 'apply job answered with applied');

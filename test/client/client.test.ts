@@ -81,7 +81,7 @@ test('write, read at the frontier and at a GLT, scan in key order, delete', asyn
 });
 
 test('bad requests fail INVALID_ARGUMENT with their code and write nothing', async (t) => {
-  const r = await startTestRegion({ limits: { maxKeyBytes: 64, maxValueBytes: 1024, maxWaitMs: 1000 } });
+  const r = await startTestRegion({ limits: { maxKeyBytes: 64, maxValueBytes: 1024, maxWaitMs: 1000, maxWriteMutations: 100 } });
   const client = connect({ topology: r.topology, region: 'r1' });
   t.teardown(async () => {
     client.close();

@@ -69,7 +69,7 @@ test('a per-item error fails only that item; a failed send fails the whole batch
   await turn();
   release.shift()!();
   t.is(await ok, 'r1');
-  t.is((await t.throwsAsync(bad))?.['code' as never], 'KEY_TOO_LARGE');
+  t.is(((await t.throwsAsync(bad)) as AetherError).code, 'KEY_TOO_LARGE');
 
   const failing = new Batcher<number, string>({ ...BOUNDS, sizeOf: () => 1, send: () => Promise.reject(new AetherError('NOT_LEADER', 'standby')) });
   const all = await Promise.allSettled([failing.submit(1), failing.submit(2)]);

@@ -15,7 +15,7 @@ const v = (key: string, value: string | null, ts: Glt, origin: string): Version 
 
 const samples: Message[] = [
   { type: 'begin', epoch: 7n, roundId: 3, T: g(1763751000123456789n, 2), members: ['a', 'b'], joining: [{ region: 'b', watermark: g(5n) }], prev: { T: g(9n), prevT: g(4n), members: ['a'] } },
-  { type: 'delta', epoch: 7n, roundId: 3, T: g(10n), from: 'a', base: g(9n), versions: [v('k', 'x', g(10n), 'a-d1'), v('k2', null, g(9n, 1), 'a-d2')] },
+  { type: 'delta', epoch: 7n, roundId: 3, T: g(10n), from: 'a', base: g(9n), holds: g(8n), versions: [v('k', 'x', g(10n), 'a-d1'), v('k2', null, g(9n, 1), 'a-d2')] },
   { type: 'waiting', epoch: 7n, roundId: 3, T: g(10n), region: 'a', missing: ['b'], caughtUp: false },
   { type: 'ready', epoch: 7n, roundId: 3, T: g(10n), region: 'a', frontier: g(9n) },
   { type: 'commit', epoch: 7n, roundId: 3, T: g(10n), prevT: g(9n), members: ['a', 'b'] },
@@ -44,7 +44,7 @@ test('deltas of arbitrary versions round-trip, wide GLTs included', (t) => {
   });
   fc.assert(
     fc.property(fc.array(version, { maxLength: 8 }), glt, (versions, T) => {
-      const m: Message = { type: 'delta', epoch: 1n, roundId: 1, T, from: 'r', base: T, versions };
+      const m: Message = { type: 'delta', epoch: 1n, roundId: 1, T, from: 'r', base: T, holds: T, versions };
       const d = decodeMessage(encodeMessage(m));
       return d.ok && JSON.stringify(encodeMessage(d.value)) === JSON.stringify(encodeMessage(m));
     }),

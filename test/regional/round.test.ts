@@ -1,6 +1,6 @@
 import test from 'ava';
 import { AetherError } from '../../common/errors.js';
-import type { Glt } from '../../glts/glt.js';
+import { GLT_ZERO, type Glt } from '../../glts/glt.js';
 import type { Version } from '../../datanode/version.js';
 import { COORDINATOR, type Begin, type Message } from '../../kernel/messages.js';
 import { LeaderRound, type JobResult, type LeaderAction, type LeaderJob } from '../../regional/round.js';
@@ -23,7 +23,7 @@ function begin(T: bigint, over: Partial<Begin> = {}): Message {
 }
 
 function delta(from: string, T: bigint, versions: Version[], over: Partial<Extract<Message, { type: 'delta' }>> = {}): Message {
-  return { type: 'delta', epoch: 5n, roundId: 1, T: g(T), from, base: g(100n), versions, ...over };
+  return { type: 'delta', epoch: 5n, roundId: 1, T: g(T), from, base: g(100n), holds: GLT_ZERO, versions, ...over };
 }
 
 const msg = (l: LeaderRound, m: Message, nowMs = 1) => l.handle({ type: 'message', nowMs, msg: m });
@@ -209,4 +209,27 @@ test('a failed collect (a data node down) leaves the round; a failed apply is re
   const failed = l2.handle({ type: 'jobFailed', nowMs: 4, jobId: apply.jobId, error: new AetherError('UNAVAILABLE', 'down') });
   t.true(failed.some((x) => x.type === 'wakeAt' && x.atMs === 9));
   t.like(jobs(l2.handle({ type: 'tick', nowMs: 9 }))[0], { type: 'apply', frontier: g(200n) });
+});
+
+test('after an abort, what a peer shipped is held: its next delta carries only what is newer, and ours to it starts where it holds', (t) => {
+  const l = started();
+  const c1 = jobs(msg(l, begin(200n)))[0]!;
+  done(l, c1, { kind: 'collected', versions: [v('x', 150n, 'a-d1')] });
+  msg(l, delta('b', 200n, [v('y', 160n, 'b-d1')], { holds: g(200n) }));
+  msg(l, { type: 'abort', epoch: 5n, roundId: 1, T: g(200n) });
+
+  const c2 = jobs(msg(l, begin(300n, { roundId: 2 })))[0]!;
+  t.like(c2, { type: 'collect', after: g(100n) }, 'our watermark did not move');
+  const out = done(l, c2, { kind: 'collected', versions: [v('x', 150n, 'a-d1'), v('x2', 250n, 'a-d1')] });
+  const toB = sends(out, 'delta').find((d) => d.to === 'b')!.msg;
+  const toC = sends(out, 'delta').find((d) => d.to === 'c')!.msg;
+  t.like(toB, { base: g(200n), holds: g(200n) }, 'b holds ours up to 200; we hold b’s up to 200');
+  t.deepEqual(toB.type === 'delta' ? toB.versions.map((x) => x.key.toString()) : [], ['x2']);
+  t.like(toC, { base: g(100n), holds: GLT_ZERO });
+
+  msg(l, delta('b', 300n, [v('y2', 260n, 'b-d1')], { roundId: 2, base: g(200n) }));
+  const ready = sends(msg(l, delta('c', 300n, [], { roundId: 2 })), 'ready');
+  t.is(ready.length, 1, 'b’s delta based at 200 is complete with what we held');
+  const apply = jobs(msg(l, { type: 'commit', epoch: 5n, roundId: 2, T: g(300n), prevT: g(100n), members: ['a', 'b', 'c'] }))[0]!;
+  t.deepEqual(apply.type === 'apply' ? apply.versions.map((x) => x.key.toString()) : [], ['y', 'y2']);
 });

@@ -1,0 +1,52 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { freePort } from './local-etcd.js';
+
+/** Round settings a copy may change: tests on the shared CI machine relax them, as they check behaviour, not round time. */
+export interface SnapshotOverrides {
+  readonly intervalMs?: number;
+  readonly budgetMs?: number;
+  readonly missThreshold?: number;
+}
+
+interface TopologyDoc {
+  name: string;
+  etcd: { endpoints?: string[]; dataDir?: string; [k: string]: unknown };
+  snapshot: Record<string, number>;
+  regions: { name: string; leaders: Record<string, string>[]; datanodes: Record<string, string>[] }[];
+  coordinators: Record<string, string>[];
+}
+
+/**
+ * A copy of a topology in `dir` with its own free loopback ports, a local etcd and data
+ * directories under `dir` (absolute): a benchmark or a test starts from empty state and
+ * never meets a deployment already running on this machine. Links, regions and the rest
+ * stay as they are. Returns the copy's file.
+ */
+export async function copyTopology(source: string, dir: string, name: string, snapshot: SnapshotOverrides = {}): Promise<string> {
+  const data = parseDocument(readFileSync(source, 'utf8')).toJS() as TopologyDoc;
+  const root = resolve(dir);
+  data.name = name;
+  data.etcd = { ...data.etcd, endpoints: [], dataDir: join(root, '.aetherflow', 'etcd') };
+  data.snapshot = { ...data.snapshot, ...snapshot };
+  // freePort may hand out a port twice (it is free again once probed): every address distinct.
+  const used = new Set<number>();
+  const port = async (): Promise<string> => {
+    let p = await freePort();
+    while (used.has(p)) p = await freePort();
+    used.add(p);
+    return `127.0.0.1:${p}`;
+  };
+  for (const r of data.regions) {
+    for (const l of r.leaders) for (const k of ['grpc', 'quantum', 'metrics']) l[k] = await port();
+    for (const d of r.datanodes) {
+      for (const k of ['grpc', 'metrics']) d[k] = await port();
+      d['dataDir'] = join(root, '.aetherflow', 'data', d['id']!);
+    }
+  }
+  for (const c of data.coordinators) for (const k of ['quantum', 'metrics']) c[k] = await port();
+  const file = join(root, 'topology.yaml');
+  writeFileSync(file, JSON.stringify(data, null, 2)); // JSON is YAML
+  return file;
+}
