@@ -1,6 +1,6 @@
 import { connect } from '../client/client.js';
 import { AetherError } from '../common/errors.js';
-import { compareGlt, type Glt } from '../glts/glt.js';
+import { GLT_ZERO, compareGlt, type Glt } from '../glts/glt.js';
 import type { Figure } from '../bench/index.js';
 import { WriteLoad } from '../bench/workload.js';
 import type { CommitRecord } from '../kernel/records.js';
@@ -71,6 +71,21 @@ const MEMBERSHIP_LAG_MS = 300;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A storm's fault may find its target still down from the one before (`up` restarts it with a backoff): retried this long. */
+const INJECT_RETRY_MS = 15_000;
+
+async function injectWhenPossible(d: Deployment, kind: FaultKind, rng: Random): Promise<InjectedFault> {
+  const by = Date.now() + INJECT_RETRY_MS;
+  for (;;) {
+    try {
+      return await injectFault(d, kind, rng);
+    } catch (err) {
+      if (!(err instanceof AetherError && err.code === 'CHAOS_REFUSED') || Date.now() >= by) throw err;
+      await sleep(200);
+    }
+  }
+}
+
 /**
  * The first committed round that began after the fault and shows the system past it:
  * for a region fault, a round without the region; for a coordinator kill, a round of a
@@ -119,6 +134,7 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
   let faultStartMs = 0;
   let faultEndMs = 0;
   let loadStoppedMs = 0;
+  let failure: { readonly err: unknown } | undefined;
   try {
     load.start();
     say(`${name}: load ${o.ratePerS} writes/s over ${regions.join(', ')}; settling ${o.settleS}s`);
@@ -128,7 +144,7 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
     for (const p of plan) {
       const wait = faultStartMs + p.atMs - Date.now();
       if (wait > 0) await sleep(wait);
-      const fault = await injectFault(d, p.kind, rng);
+      const fault = await injectWhenPossible(d, p.kind, rng);
       const entry = { fault, atMs: Date.now(), healedAtMs: 0, restarts: [] as number[] };
       injected.push(entry);
       active.push(fault);
@@ -147,6 +163,8 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
     const readmitBy = faultEndMs + o.recoverTimeoutS * 1000;
     while (Date.now() < readmitBy && !observer.firstCommitAfter(faultEndMs, (r) => regions.every((x) => r.members.includes(x)))) await sleep(100);
     await sleep(o.settleS * 1000);
+  } catch (err) {
+    failure = { err };
   } finally {
     for (const f of active.splice(0)) await f.heal().catch(() => {});
     await load.stop();
@@ -154,6 +172,8 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
     await frontiers.stop();
   }
   try {
+    // The watches and the client would keep the process alive.
+    if (failure) throw failure.err;
     // The final GLT: a round of every region committed after the load stopped, above every
     // acknowledged write, and settled — every readmitted region has shipped its re-stamped
     // writes — so that it holds every acknowledged write. Membership records may trail the
@@ -164,8 +184,10 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
         [...(observer.prior ? [observer.prior] : []), ...observer.commits.map((c) => c.record)],
         observer.memberships.flatMap((m) => m.record.excluded),
       );
+    // A round committed after the load stopped may have closed before the last writes: T at or above every acknowledged ts.
+    const newest = load.newestTs() ?? GLT_ZERO;
     const settled = (h: CommitHistory): ObservedCommit | undefined =>
-      observer.firstCommitAfter(loadStoppedMs + 1, (r) => regions.every((x) => r.members.includes(x)) && h.settledAt(r.T));
+      observer.firstCommitAfter(loadStoppedMs + 1, (r) => compareGlt(r.T, newest) >= 0 && regions.every((x) => r.members.includes(x)) && h.settledAt(r.T));
     let final: ObservedCommit | undefined;
     for (;;) {
       const candidate = settled(historyNow());

@@ -2,8 +2,9 @@ import type { AetherClient } from '../client/client.js';
 import { toAetherError } from '../common/errors.js';
 import { compareGlt, compareVersionOrder, formatGlt, type Glt } from '../glts/glt.js';
 import type { AcknowledgedWrite } from '../bench/workload.js';
-import { LwwModel, checkSameSnapshot, diffStates, formatDifference, scanState, type ModelEntry, type ModelVersion, type ScannedRow } from '../bench/lww-model.js';
+import { checkSameSnapshot, diffStates, formatDifference, scanState, type ModelEntry, type ScannedRow } from '../bench/lww-model.js';
 import type { CommitHistory } from './commit-history.js';
+import { restampedModel } from './restamped-model.js';
 
 export interface ReadBackResult {
   /** Acknowledged writes whose version (or re-stamped version) some region does not hold at the final GLT. */
@@ -27,17 +28,12 @@ const MAX_PROBLEMS = 20;
 /** A scan at a GLT the region has not reached yet waits this long. */
 const SCAN_WAIT_MS = 5000;
 
-const text = (b: Buffer | string): string => (typeof b === 'string' ? b : b.toString('utf8'));
-
 async function scanAt(client: AetherClient, region: string, prefix: string, T: Glt, limit: number): Promise<ScannedRow[]> {
   const { rows } = await client.scan({ region, prefix, glt: T, waitMs: SCAN_WAIT_MS, limit });
   const out: ScannedRow[] = [];
   for await (const r of rows) out.push(r);
   return out;
 }
-
-/** Where a write re-stamped under rule D went: found under its new version, or never seen. */
-type Restamp = { readonly w: AcknowledgedWrite; readonly above: Glt; readonly to: ModelEntry | undefined };
 
 /**
  * Reads every acknowledged write back: scans every region at each GLT of `glts` (sorted;
@@ -74,47 +70,9 @@ export async function readBack(
     scans.set(formatGlt(T), byRegion);
   }
 
-  // Every version any scan showed, by value (values are unique per write).
-  const seen = new Map<string, ModelVersion[]>();
-  for (const byRegion of scans.values()) {
-    for (const rows of byRegion.values()) {
-      for (const e of rows) {
-        const v: ModelVersion = { key: text(e.key), value: text(e.value), ts: e.version, origin: e.origin };
-        const list = seen.get(v.value!) ?? [];
-        if (!list.some((x) => x.key === v.key && x.origin === v.origin && compareGlt(x.ts, v.ts) === 0)) list.push(v);
-        seen.set(v.value!, list);
-      }
-    }
-  }
-
-  const model = new LwwModel();
-  const restamps: Restamp[] = [];
-  let restampBroken = false;
-  for (const w of o.acked) {
-    const fate = o.history.fate(w.region, w.ts);
-    if (fate.kind !== 'restamped') {
-      model.add(w);
-      continue;
-    }
-    const shown = (w.value === null ? [] : (seen.get(w.value) ?? [])).filter((v) => v.key === w.key && v.origin === w.origin);
-    // Re-stamped: a newer ts, above the frontier at rejoin; at its original ts only when it may keep it; never before the region rejoined.
-    const isMoved = (v: ModelVersion): boolean => fate.rejoin !== undefined && compareGlt(v.ts, fate.above) > 0 && compareGlt(v.ts, w.ts) > 0;
-    const isOriginal = (v: ModelVersion): boolean => fate.maybe && compareGlt(v.ts, w.ts) === 0;
-    const moved = shown.filter(isMoved);
-    const original = shown.filter(isOriginal);
-    if (shown.some((v) => !isMoved(v) && !isOriginal(v)) || moved.length + original.length > 1) {
-      restampBroken = true;
-      const at = shown.map((v) => formatGlt(v.ts)).join(', ');
-      note(`D: ${w.key}=${JSON.stringify(w.value)} of ${w.region}, acknowledged at ${formatGlt(w.ts)}, ${fate.maybe ? 'may be' : 'due for'} re-stamping above ${formatGlt(fate.above)}${fate.rejoin ? '' : ' (not readmitted)'}, shown at ${at}`);
-    }
-    if (original.length > 0 && moved.length === 0) {
-      model.add(w);
-      continue;
-    }
-    const to = moved[0];
-    restamps.push({ w, above: fate.above, to: to && { value: to.value!, ts: to.ts, origin: to.origin } });
-    if (to) model.add({ ...w, ts: to.ts });
-  }
+  const rows = [...scans.values()].flatMap((byRegion) => [...byRegion.values()].flat());
+  const { model, restamps, violations } = restampedModel(o.acked, o.history, rows);
+  for (const v of violations.slice(0, 5)) note(v);
 
   // A write that failed at the client may still have landed (its outcome is unknown): a row
   // newer than the model's winner whose value no acknowledged write carries is such a write.
@@ -163,7 +121,7 @@ export async function readBack(
     restamped: restamps.filter((r) => r.to).length,
     restampUnseen: restamps.filter((r) => !r.to).length,
     sameSnapshot: sameSnapshot && scanErrors.length === 0,
-    modelHeld: modelHeld && !restampBroken,
+    modelHeld: modelHeld && violations.length === 0,
     checkedGlts: o.glts.map(formatGlt),
     problems,
     scanErrors,
