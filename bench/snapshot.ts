@@ -165,12 +165,16 @@ export class SnapshotObserver {
     return common;
   }
 
-  /** Resolves once a round has been seen; SNAPSHOT_NOT_READY after `timeoutMs`. */
+  /**
+   * Resolves once a round with every region as a member has been seen — the deployment is
+   * whole (at start-up a region whose data nodes came up last may be excluded and rejoin
+   * first), so a load starts from steady state; SNAPSHOT_NOT_READY after `timeoutMs`.
+   */
   async firstRound(timeoutMs: number, stopRequested: () => boolean = () => false): Promise<void> {
     const deadline = performance.now() + timeoutMs;
-    while (this.rounds.length === 0) {
+    while (!this.rounds.some((r) => this.regions.every((x) => r.snapshot.members.includes(x)))) {
       if (stopRequested()) return;
-      if (performance.now() > deadline) throw new AetherError('SNAPSHOT_NOT_READY', `no snapshot was committed within ${Math.round(timeoutMs / 1000)} s of the deployment being ready; see the coordinator's and leaders' logs`);
+      if (performance.now() > deadline) throw new AetherError('SNAPSHOT_NOT_READY', `no snapshot with every region committed within ${Math.round(timeoutMs / 1000)} s of the deployment being ready; see the coordinator's and leaders' logs`);
       await sleep(50);
     }
   }
@@ -594,7 +598,7 @@ export function registerSnapshotBench(bench: Command): void {
       await withStopSignal(async (stopRequested) => {
         const d = await startDeployment(copy, opts.json ? () => {} : startProgress(copy, log));
         try {
-          if (!opts.json) log(`all processes ready; waiting for the first committed snapshot, then ${ratePerS} writes/s for ${durationS} s…`);
+          if (!opts.json) log(`all processes ready; waiting for a committed snapshot with every region, then ${ratePerS} writes/s for ${durationS} s…`);
           const r = await runUnderLoad(d, {
             ratePerS,
             durationS,

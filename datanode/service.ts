@@ -73,8 +73,15 @@ export function dataNodeHandlers(store: Store): DataNodeHandlers {
       return { delta: encodeDelta(versions), versions: versions.length };
     }),
     ApplyDelta: unary(async (req) => {
-      const versions = decodeDelta(req.delta);
+      const versions = req.delta.length === 0 ? [] : decodeDelta(req.delta);
+      const raise = req.raise_meta.map((m) => ({ name: m.name, value: requireGlt(m.value, `raise_meta ${m.name}`) }));
       await store.applyRemote(versions);
+      const horizon = fromTimestamp(req.gc_horizon);
+      if (horizon) await store.gc(horizon);
+      for (const m of raise) {
+        const current = await store.getMeta(m.name);
+        if (current === undefined || compareGlt(m.value, current) > 0) await store.setMeta(m.name, m.value);
+      }
       return { versions: versions.length };
     }),
     Gc: unary(async (req) => ({ dropped: String(await store.gc(requireGlt(req.horizon, 'horizon'))) })),

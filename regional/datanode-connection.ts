@@ -98,8 +98,14 @@ export class DataNodeConnection {
     return this.call('Close', { to: toTimestamp(to), from: from ? toTimestamp(from) : null, want_delta: from !== undefined, all_origins: options.allOrigins ?? false });
   }
 
-  async applyDelta(delta: Buffer): Promise<number> {
-    return (await this.call<unknown, { versions: number }>('ApplyDelta', { delta })).versions;
+  /** Applies `delta` (may be empty), then gc to `gcHorizon`, then raises each `raiseMeta` value (never lowers it): one round trip. */
+  async applyDelta(delta: Buffer, o: { readonly gcHorizon?: Glt; readonly raiseMeta?: readonly { readonly name: string; readonly value: Glt }[] } = {}): Promise<number> {
+    const req = {
+      delta,
+      gc_horizon: o.gcHorizon ? toTimestamp(o.gcHorizon) : null,
+      raise_meta: (o.raiseMeta ?? []).map((m) => ({ name: m.name, value: toTimestamp(m.value) })),
+    };
+    return (await this.call<unknown, { versions: number }>('ApplyDelta', req)).versions;
   }
 
   async gc(horizon: Glt): Promise<number> {

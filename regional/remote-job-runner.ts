@@ -80,14 +80,8 @@ export class RemoteJobRunner {
           if (!list) byNode.set(id, (list = []));
           list.push(v);
         }
-        await Promise.all(
-          [...byNode].map(async ([id, list]) => {
-            const n = this.nodes.get(id);
-            if (!n) throw new AetherError('UNKNOWN_ID', `router named unknown data node ${id}`);
-            await n.applyDelta(encodeDelta(list));
-          }),
-        );
-        await Promise.all([...this.nodes].map(([id, n]) => this.finishApply(id, n, job)));
+        for (const id of byNode.keys()) if (!this.nodes.has(id)) throw new AetherError('UNKNOWN_ID', `router named unknown data node ${id}`);
+        await Promise.all([...this.nodes].map(([id, n]) => this.applyOn(id, n, byNode.get(id) ?? [], job)));
         return { kind: 'applied' };
       }
       case 'fetch': {
@@ -101,14 +95,19 @@ export class RemoteJobRunner {
     }
   }
 
-  /** gc when asked, then the node's meta — after the versions it covers are applied. */
-  private async finishApply(id: string, n: DataNodeConnection, job: Extract<LeaderJob, { type: 'apply' }>): Promise<void> {
-    if (job.horizon) await n.gc(job.horizon);
+  /**
+   * One node's share of a committed round in one call: its versions, gc when asked, then
+   * the frontier and watermark its meta lacks — after the versions they cover. Skipped
+   * when the node has nothing to do.
+   */
+  private async applyOn(id: string, n: DataNodeConnection, versions: readonly Version[], job: Extract<LeaderJob, { type: 'apply' }>): Promise<void> {
     const m = this.meta.get(id) ?? { frontier: GLT_ZERO, watermark: GLT_ZERO };
-    await Promise.all([
-      compareGlt(job.frontier, m.frontier) > 0 ? n.setMeta(FRONTIER_META, job.frontier) : undefined,
-      compareGlt(job.watermark, m.watermark) > 0 ? n.setMeta(WATERMARK_META, job.watermark) : undefined,
-    ]);
+    const raiseMeta = [
+      ...(compareGlt(job.frontier, m.frontier) > 0 ? [{ name: FRONTIER_META, value: job.frontier }] : []),
+      ...(compareGlt(job.watermark, m.watermark) > 0 ? [{ name: WATERMARK_META, value: job.watermark }] : []),
+    ];
+    if (versions.length === 0 && !job.horizon && raiseMeta.length === 0) return;
+    await n.applyDelta(versions.length === 0 ? Buffer.alloc(0) : encodeDelta(versions), { ...(job.horizon ? { gcHorizon: job.horizon } : {}), raiseMeta });
     this.meta.set(id, { frontier: maxGlt(m.frontier, job.frontier), watermark: maxGlt(m.watermark, job.watermark) });
   }
 }

@@ -61,6 +61,10 @@ test('close returns the own versions of (from, to] as a delta another node appli
   await a.conn.setMeta('frontier', to);
   t.deepEqual(await a.conn.getMeta('frontier'), to);
   t.is(await a.conn.getMeta('nothing'), undefined);
+  // ApplyDelta with no versions only raises metadata, never lowers it.
+  t.is(await a.conn.applyDelta(Buffer.alloc(0), { raiseMeta: [{ name: 'frontier', value: GLT_ZERO }, { name: 'watermark', value: to }] }), 0);
+  t.deepEqual(await a.conn.getMeta('frontier'), to);
+  t.deepEqual(await a.conn.getMeta('watermark'), to);
 
   await a.conn.put(Buffer.from('k2'), Buffer.from('two'));
   const restamped = await a.conn.restamp(to);
