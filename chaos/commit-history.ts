@@ -21,7 +21,9 @@ export interface Exclusion {
  *    the frontier when the region rejoined (the GLT committed before the round `rejoin`
  *    that readmitted it). `rejoin` undefined: not readmitted yet, so no snapshot may
  *    hold the write. When excluded again before that version was shipped, it is
- *    re-stamped again: the latest exclusion decides. `maybe`: ts is above `rejoin` but
+ *    re-stamped again: the latest exclusion decides. The round after `rejoin`,
+ *    `shippedBy`, ships the re-stamped version: its new ts is at or below that round's T.
+ *    `maybe`: ts is above `rejoin` but
  *    not above the round after it — that collect closes at `rejoin` first and re-stamps
  *    next, so a write acknowledged in between (still excluded, never shipped) may be
  *    re-stamped too, or keep its ts;
@@ -29,7 +31,7 @@ export interface Exclusion {
  */
 export type WriteFate =
   | { readonly kind: 'original' }
-  | { readonly kind: 'restamped'; readonly above: Glt; readonly rejoin: Glt | undefined; readonly maybe: boolean }
+  | { readonly kind: 'restamped'; readonly above: Glt; readonly rejoin: Glt | undefined; readonly shippedBy: Glt | undefined; readonly maybe: boolean }
   | { readonly kind: 'open' };
 
 /**
@@ -81,7 +83,7 @@ export class CommitHistory {
           maybe = false;
         }
         const above = j > 0 ? maxGlt(this.rounds[j - 1]!.T, watermark) : watermark;
-        return { kind: 'restamped', above, rejoin: this.rounds[j]?.T, maybe };
+        return { kind: 'restamped', above, rejoin: this.rounds[j]?.T, shippedBy: this.rounds[j + 1]?.T, maybe };
       }
     }
     return this.firstAbove(ts, true) === this.rounds.length ? { kind: 'open' } : { kind: 'original' };

@@ -37,15 +37,11 @@ async function scanAt(client: AetherClient, region: string, prefix: string, T: G
 
 /**
  * Reads every acknowledged write back: scans every region at each GLT of `glts` (sorted;
- * the last is the final GLT, reached after healing, above every acknowledged write) and
- * compares regions with each other (S) and with the LWW model of the acknowledged
- * writes (D), which follows re-stamps exactly: `history` (the committed rounds) tells
- * each write's fate (commit-history.ts). A write to be re-stamped is found in any scan
- * by its unique value, same key and origin, at a ts above the frontier when its region
- * rejoined; the model then holds it at that ts. One that no scan shows (overwritten
- * before any checked GLT) is unseen; it is lost only if some final scan shows its key
- * absent or at a version not above that frontier. Any other write is lost when some
- * final scan shows its key absent or older than it.
+ * the last is the final GLT: settled, at or above every acknowledged ts) and compares
+ * regions with each other (S) and with the LWW model of the acknowledged writes under
+ * rule D (restamped-model.ts: each re-stamped write where a scan shows it). A write is
+ * lost when some final scan shows its key absent or older than it — for a re-stamp no
+ * scan showed, not above the frontier it was to be re-stamped over.
  */
 export async function readBack(
   client: AetherClient,

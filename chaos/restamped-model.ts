@@ -12,9 +12,18 @@ export interface Restamp {
 }
 
 export interface RestampedModel {
-  /** The LWW model of the acknowledged writes, each at the version rule D gives it (unseen re-stamps left out). */
+  /** The LWW model of the acknowledged writes, each at the version rule D gives it (unseen re-stamped puts left out). */
   readonly model: LwwModel;
   readonly restamps: readonly Restamp[];
+  /**
+   * Whether the model cannot vouch for `key` at T. An unseen re-stamped put is left out
+   * and harmless: no scan shows it, so it is the winner at no checked T. An unseen
+   * re-stamped delete (a tombstone shows in no scan) is not: its new ts lies somewhere in
+   * (above, shippedBy]. Below that window it changes nothing; inside it the model is
+   * blind; above it, blind only while the key's newest version ≤ T lies in the window
+   * with it (their order is unknown) — when none does, the delete is placed at shippedBy.
+   */
+  blindAt(key: string, T: Glt): boolean;
   /** Rows that show a write where rule D does not allow it, one line each. */
   readonly violations: readonly string[];
 }
@@ -43,10 +52,17 @@ export function restampedModel(acked: readonly AcknowledgedWrite[], history: Com
   const model = new LwwModel();
   const restamps: Restamp[] = [];
   const violations: string[] = [];
+  const unseenDeletes: { readonly w: AcknowledgedWrite; readonly above: Glt; readonly shippedBy: Glt | undefined }[] = [];
+  /** The ts of every version placed in the model, by key. */
+  const placed = new Map<string, Glt[]>();
+  const place = (v: ModelVersion): void => {
+    model.add(v);
+    placed.set(v.key, [...(placed.get(v.key) ?? []), v.ts]);
+  };
   for (const w of acked) {
     const fate = history.fate(w.region, w.ts);
     if (fate.kind !== 'restamped') {
-      model.add(w);
+      place(w);
       continue;
     }
     const shown = (w.value === null ? [] : (seen.get(w.value) ?? [])).filter((v) => v.key === w.key && v.origin === w.origin);
@@ -61,12 +77,27 @@ export function restampedModel(acked: readonly AcknowledgedWrite[], history: Com
       );
     }
     if (original.length > 0 && moved.length === 0) {
-      model.add(w);
+      place(w);
       continue;
     }
     const to = moved[0];
     restamps.push({ w, above: fate.above, to: to && { value: to.value!, ts: to.ts, origin: to.origin } });
-    if (to) model.add({ ...w, ts: to.ts });
+    if (to) place({ ...w, ts: to.ts });
+    else if (w.value === null) unseenDeletes.push({ w, above: fate.above, shippedBy: fate.shippedBy });
   }
-  return { model, restamps, violations };
+  const windows = new Map<string, { readonly above: Glt; readonly shippedBy: Glt | undefined; readonly alone: boolean }[]>();
+  for (const { w, above, shippedBy } of unseenDeletes) {
+    const inWindow = (ts: Glt): boolean => compareGlt(ts, above) > 0 && (shippedBy === undefined || compareGlt(ts, shippedBy) <= 0);
+    const alone = shippedBy !== undefined && !(placed.get(w.key) ?? []).some(inWindow);
+    windows.set(w.key, [...(windows.get(w.key) ?? []), { above, shippedBy, alone }]);
+    if (alone) model.add({ ...w, ts: shippedBy });
+  }
+  const blindAt = (key: string, T: Glt): boolean =>
+    (windows.get(key) ?? []).some((d) => {
+      if (compareGlt(T, d.above) <= 0) return false;
+      if (d.shippedBy === undefined || compareGlt(T, d.shippedBy) < 0) return true;
+      const end = d.shippedBy;
+      return !d.alone && !(placed.get(key) ?? []).some((ts) => compareGlt(ts, end) > 0 && compareGlt(ts, T) <= 0);
+    });
+  return { model, restamps, violations, blindAt };
 }

@@ -1,7 +1,6 @@
 import test from 'ava';
-import { knownFailing } from '../support/known-failing.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +39,7 @@ function drill(dir: string, topologyFile: string, name: string): Promise<{ repor
   });
 }
 
-knownFailing('drills: re-stamped writes counted as lost or wrong; unexplained lost writes after coordinator-kill and storm')('every chaos drill, short, on one deployment: nothing acknowledged is lost and S, D, M hold', async (t) => {
+test('every chaos drill, short, on one deployment: nothing acknowledged is lost and S, D, M hold', async (t) => {
   t.timeout(330_000); // ~2 min when every drill passes; a failing one waits out its recovery timeouts
   const dir = mkdtempSync(join(tmpdir(), 'aetherflow-chaos-'));
   const topologyFile = await copyLocalTopology(dir, NAME);
