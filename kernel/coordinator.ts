@@ -104,6 +104,10 @@ interface Round {
   readonly ready: Set<string>;
   /** Latest progress of each member that reported without being Ready. */
   readonly waiting: Map<string, { readonly missing: readonly string[]; readonly caughtUp: boolean }>;
+  /** What the last Ready said of its region's collect and exchange (the critical path). */
+  lastReady?: { readonly collectMs: number; readonly exchangeMs: number };
+  /** The commit record being persisted. */
+  record?: CommitRecord;
   readyAtMs?: number;
   persistId?: number;
   persistStartMs?: number;
@@ -207,6 +211,7 @@ export class Coordinator {
         if (this.state !== 'collecting' || !r || msg.epoch !== this.epoch || msg.roundId !== r.roundId || !r.members.includes(msg.region)) return;
         r.ready.add(msg.region);
         r.waiting.delete(msg.region);
+        r.lastReady = { collectMs: msg.collectMs, exchangeMs: msg.exchangeMs };
         if (r.ready.size === r.members.length) this.commit(r, nowMs, out);
         return;
       case 'waiting': {
@@ -243,8 +248,11 @@ export class Coordinator {
       roundId: r.roundId,
       members: r.members,
       beginToReadyMs: nowMs - r.beganAtMs,
+      collectMs: r.lastReady?.collectMs ?? 0,
+      exchangeMs: r.lastReady?.exchangeMs ?? 0,
       coordinator: this.config.id,
     };
+    r.record = record;
     out.push({ type: 'persist', persistId: r.persistId, epoch: this.epoch, commit: record, ...(r.joining.size > 0 ? { membership: this.readmitted(r) } : {}) });
   }
 
@@ -282,17 +290,9 @@ export class Coordinator {
       return;
     }
     // The commit record is durable: only now may anyone learn of it.
-    assert(r && r.readyAtMs !== undefined && r.persistStartMs !== undefined, 'a committing round');
+    assert(r && r.readyAtMs !== undefined && r.persistStartMs !== undefined && r.record !== undefined, 'a committing round');
     assert(!this.last || compareGlt(r.T, this.last.T) > 0, 'committed GLTs strictly increase');
-    this.last = {
-      T: r.T,
-      prevT: r.prevT,
-      epoch: this.epoch!,
-      roundId: r.roundId,
-      members: r.members,
-      beginToReadyMs: r.readyAtMs - r.beganAtMs,
-      coordinator: this.config.id,
-    };
+    this.last = r.record;
     if (r.joining.size > 0) {
       this.membership = this.readmitted(r);
       out.push({ type: 'membership', record: this.membership, excluded: [], readmitted: [...r.joining.keys()] });

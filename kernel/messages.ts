@@ -10,6 +10,7 @@ import {
   gltFromJson,
   gltToJson,
   int,
+  num,
   obj,
   str,
   strList,
@@ -90,6 +91,10 @@ export interface Ready {
   readonly T: Glt;
   readonly region: string;
   readonly frontier: Glt;
+  /** Where the region's time went, as its leader measured it: Begin → own delta sent (close and collect)… */
+  readonly collectMs: number;
+  /** …and own delta sent → Ready (the peers' deltas, and any catching up). */
+  readonly exchangeMs: number;
 }
 
 /** Step 5, after the commit record is durable: apply the staged deltas and advance to T. */
@@ -199,7 +204,16 @@ export function messageToJson(m: Message): Json {
         caughtUp: m.caughtUp,
       };
     case 'ready':
-      return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T), region: m.region, frontier: gltToJson(m.frontier) };
+      return {
+        type: m.type,
+        epoch: m.epoch.toString(),
+        roundId: m.roundId,
+        T: gltToJson(m.T),
+        region: m.region,
+        frontier: gltToJson(m.frontier),
+        collectMs: m.collectMs,
+        exchangeMs: m.exchangeMs,
+      };
     case 'commit':
       return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T), prevT: gltToJson(m.prevT), members: [...m.members] };
     case 'abort':
@@ -278,6 +292,8 @@ export function messageFromJson(v: unknown, versions: readonly Version[] = []): 
         T: gltFromJson(o.T, 'T'),
         region: str(o.region, 'region'),
         frontier: gltFromJson(o.frontier, 'frontier'),
+        collectMs: num(o.collectMs, 'collectMs'),
+        exchangeMs: num(o.exchangeMs, 'exchangeMs'),
       };
     case 'commit':
       return {

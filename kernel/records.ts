@@ -19,8 +19,15 @@ export interface CommitRecord {
   readonly roundId: number;
   /** Regions whose deltas the snapshot holds; exactly the round's members. */
   readonly members: readonly string[];
-  /** Phase timing known when the record is written: Begin → last Ready. */
+  /** Phase timing known when the record is written: Begin → last Ready… */
   readonly beginToReadyMs: number;
+  /**
+   * …and, of it, what the region whose Ready came last (the round's critical path)
+   * spent collecting and exchanging; the rest is messages in transit and waiting to be
+   * handled. 0 in records written before they were kept.
+   */
+  readonly collectMs: number;
+  readonly exchangeMs: number;
   readonly coordinator: string;
 }
 
@@ -53,6 +60,8 @@ export function commitRecordToJson(r: CommitRecord): Json {
     roundId: r.roundId,
     members: [...r.members],
     beginToReadyMs: r.beginToReadyMs,
+    collectMs: r.collectMs,
+    exchangeMs: r.exchangeMs,
     coordinator: r.coordinator,
   };
 }
@@ -66,6 +75,8 @@ export function commitRecordFromJson(v: unknown, path = 'commit'): CommitRecord 
     roundId: int(o.roundId, `${path}.roundId`),
     members: strList(o.members, `${path}.members`, MAX_REGIONS),
     beginToReadyMs: num(o.beginToReadyMs, `${path}.beginToReadyMs`),
+    collectMs: o.collectMs === undefined ? 0 : num(o.collectMs, `${path}.collectMs`),
+    exchangeMs: o.exchangeMs === undefined ? 0 : num(o.exchangeMs, `${path}.exchangeMs`),
     coordinator: str(o.coordinator, `${path}.coordinator`),
   };
 }

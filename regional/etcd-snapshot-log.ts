@@ -13,7 +13,12 @@ function snapshotOf(r: CommitRecord): CommittedSnapshot {
     members: r.members,
     // The record is written when every member is Ready: what it knows is Begin → Ready.
     durationMs: r.beginToReadyMs,
-    phases: [{ name: 'begin-to-ready', ms: r.beginToReadyMs }],
+    // The critical path's collect and exchange, and the rest of Begin → Ready: messages in transit and queued.
+    phases: [
+      { name: 'collect', ms: r.collectMs },
+      { name: 'exchange', ms: r.exchangeMs },
+      { name: 'transit', ms: Math.max(0, r.beginToReadyMs - r.collectMs - r.exchangeMs) },
+    ],
     epoch: r.epoch,
     committedAtMs: Number(r.T.wall / 1_000_000n),
   };

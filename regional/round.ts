@@ -110,6 +110,9 @@ interface OpenRound {
   /** Set when this round readmits us: re-stamp own versions above it. */
   readonly joinWatermark: Glt | undefined;
   phase: RoundPhase;
+  /** When the Begin was handled, and when our own delta went out (phase timings in Ready). */
+  readonly beganAtMs: number;
+  collectedAtMs: number | undefined;
   collectJob: number | undefined;
   /** Staged deltas of the other members, not readable until Commit. */
   readonly received: Map<string, readonly Version[]>;
@@ -272,7 +275,7 @@ export class LeaderRound {
         if (!this.membership || ev.record.version > this.membership.version) this.membership = ev.record;
         break;
       case 'jobDone':
-        this.onJobDone(ev.jobId, ev.result, out);
+        this.onJobDone(ev.jobId, ev.result, ev.nowMs, out);
         break;
       case 'jobFailed':
         this.onJobFailed(ev.jobId, ev.error, ev.nowMs, out);
@@ -285,7 +288,7 @@ export class LeaderRound {
   private onMessage(msg: Message, nowMs: number, out: LeaderAction[]): void {
     switch (msg.type) {
       case 'begin':
-        this.onBegin(msg, out);
+        this.onBegin(msg, nowMs, out);
         return;
       case 'delta':
         this.onDelta(msg);
@@ -322,7 +325,7 @@ export class LeaderRound {
     }
   }
 
-  private onBegin(msg: Begin, out: LeaderAction[]): void {
+  private onBegin(msg: Begin, nowMs: number, out: LeaderAction[]): void {
     const me = this.config.region;
     if (msg.epoch < this.epoch) return;
     const r = this.round;
@@ -345,6 +348,8 @@ export class LeaderRound {
       prevT: msg.prev.T,
       joinWatermark: join?.watermark,
       phase: 'collecting',
+      beganAtMs: nowMs,
+      collectedAtMs: undefined,
       collectJob: undefined,
       received: new Map(),
       lastReport: undefined,
@@ -446,7 +451,7 @@ export class LeaderRound {
     out.push({ type: 'job', job: { type: 'fetch', jobId, from: msg.from, to, ownOnly: msg.mode === 'own' } });
   }
 
-  private onJobDone(jobId: number, result: JobResult, out: LeaderAction[]): void {
+  private onJobDone(jobId: number, result: JobResult, nowMs: number, out: LeaderAction[]): void {
     const donor = this.donorJobs.get(jobId);
     if (donor) {
       this.donorJobs.delete(jobId);
@@ -465,6 +470,7 @@ export class LeaderRound {
       const r = this.round;
       if (!r || r.collectJob !== jobId || result.kind !== 'collected') return;
       r.phase = 'exchanging';
+      r.collectedAtMs = nowMs;
       const base = r.joinWatermark ?? this.watermark;
       for (const to of r.members) {
         if (to === this.config.region) continue;
@@ -544,7 +550,12 @@ export class LeaderRound {
       const caughtUp = gltEquals(this.frontier, r.prevT);
       if (missing.length === 0 && caughtUp) {
         r.phase = 'ready';
-        out.push({ type: 'send', to: COORDINATOR, msg: { type: 'ready', epoch: r.epoch, roundId: r.roundId, T: r.T, region: me, frontier: this.frontier } });
+        const collectedAtMs = r.collectedAtMs ?? nowMs;
+        out.push({
+          type: 'send',
+          to: COORDINATOR,
+          msg: { type: 'ready', epoch: r.epoch, roundId: r.roundId, T: r.T, region: me, frontier: this.frontier, collectMs: Math.max(0, collectedAtMs - r.beganAtMs), exchangeMs: Math.max(0, nowMs - collectedAtMs) },
+        });
       } else {
         const report = `${missing.join(',')}|${caughtUp}`;
         if (report !== r.lastReport) {

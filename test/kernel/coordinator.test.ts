@@ -22,7 +22,7 @@ function elected(c: Coordinator, membership: MembershipRecord = initialMembershi
 }
 
 function ready(c: Coordinator, b: Begin, region: string, nowMs: number) {
-  return c.handle({ type: 'message', nowMs, msg: { type: 'ready', epoch: b.epoch, roundId: b.roundId, T: b.T, region, frontier: b.prev.T } });
+  return c.handle({ type: 'message', nowMs, msg: { type: 'ready', epoch: b.epoch, roundId: b.roundId, T: b.T, region, frontier: b.prev.T, collectMs: 2, exchangeMs: 3 } });
 }
 
 test('a follower does nothing; once elected it begins a round at the latest bound of GLTS.now()', (t) => {
@@ -50,7 +50,7 @@ test('persist before announce: Commit goes out only after the commit record is d
   t.is(p.epoch, 5n);
   t.deepEqual(p.commit?.T, b.T);
   t.deepEqual(p.commit?.members, ['a', 'b']);
-  t.is(p.commit?.beginToReadyMs, 7);
+  t.like(p.commit, { beginToReadyMs: 7, collectMs: 2, exchangeMs: 3 }, 'the phases of the region whose Ready came last');
   t.is(c.currentState, 'committing');
   const done = c.handle({ type: 'persisted', nowMs: 9, persistId: p.persistId, outcome: 'ok' });
   t.deepEqual(sends(done, 'commit').map((s) => s.to), ['a', 'b']);
@@ -63,8 +63,8 @@ test('persist before announce: Commit goes out only after the commit record is d
 test('Ready of another epoch or round is ignored', (t) => {
   const c = new Coordinator(CONFIG, glts(1000n).source);
   const b = sends(elected(c), 'begin')[0]!.msg as Begin;
-  c.handle({ type: 'message', nowMs: 1, msg: { type: 'ready', epoch: 4n, roundId: b.roundId, T: b.T, region: 'a', frontier: g(0n) } });
-  c.handle({ type: 'message', nowMs: 1, msg: { type: 'ready', epoch: 5n, roundId: b.roundId + 1, T: b.T, region: 'a', frontier: g(0n) } });
+  c.handle({ type: 'message', nowMs: 1, msg: { type: 'ready', epoch: 4n, roundId: b.roundId, T: b.T, region: 'a', frontier: g(0n), collectMs: 0, exchangeMs: 0 } });
+  c.handle({ type: 'message', nowMs: 1, msg: { type: 'ready', epoch: 5n, roundId: b.roundId + 1, T: b.T, region: 'a', frontier: g(0n), collectMs: 0, exchangeMs: 0 } });
   const as = ready(c, b, 'b', 2);
   t.is(persists(as).length, 0);
   t.is(c.currentState, 'collecting');
@@ -123,7 +123,7 @@ test('when nobody reports, nobody is blamed (the coordinator is the one cut off)
 test('an excluded region that asks to rejoin takes part in the next round with its watermark; its commit readmits it atomically', (t) => {
   const c = new Coordinator(CONFIG, glts(1000n).source);
   const membership: MembershipRecord = { version: 3, members: ['a'], excluded: [{ region: 'b', watermark: g(500n) }] };
-  const last: CommitRecord = { T: g(900n), prevT: g(800n), epoch: 4n, roundId: 9, members: ['a'], beginToReadyMs: 1, coordinator: 'c0' };
+  const last: CommitRecord = { T: g(900n), prevT: g(800n), epoch: 4n, roundId: 9, members: ['a'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c0' };
   let b = sends(elected(c, membership, last), 'begin')[0]!.msg as Begin;
   t.deepEqual(b.members, ['a']);
   c.handle({ type: 'message', nowMs: 1, msg: { type: 'join', region: 'b', frontier: g(400n) } });
@@ -142,7 +142,7 @@ test('an excluded region that asks to rejoin takes part in the next round with i
 
 test('M across failover: a new coordinator picks T strictly above the last commit it reads, even with a clock behind', (t) => {
   const c = new Coordinator(CONFIG, glts(100n).source);
-  const last: CommitRecord = { T: g(5000n, 3), prevT: g(4000n), epoch: 4n, roundId: 9, members: ['a', 'b'], beginToReadyMs: 1, coordinator: 'c0' };
+  const last: CommitRecord = { T: g(5000n, 3), prevT: g(4000n), epoch: 4n, roundId: 9, members: ['a', 'b'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c0' };
   const b = sends(elected(c, initialMembership(['a', 'b']), last, 6n), 'begin')[0]!.msg as Begin;
   t.deepEqual(b.T, g(5000n, 4));
   t.deepEqual(b.prev, { T: g(5000n, 3), prevT: g(4000n), members: ['a', 'b'] });

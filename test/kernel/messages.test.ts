@@ -17,7 +17,7 @@ const samples: Message[] = [
   { type: 'begin', epoch: 7n, roundId: 3, T: g(1763751000123456789n, 2), members: ['a', 'b'], joining: [{ region: 'b', watermark: g(5n) }], prev: { T: g(9n), prevT: g(4n), members: ['a'] } },
   { type: 'delta', epoch: 7n, roundId: 3, T: g(10n), from: 'a', base: g(9n), holds: g(8n), versions: [v('k', 'x', g(10n), 'a-d1'), v('k2', null, g(9n, 1), 'a-d2')] },
   { type: 'waiting', epoch: 7n, roundId: 3, T: g(10n), region: 'a', missing: ['b'], caughtUp: false },
-  { type: 'ready', epoch: 7n, roundId: 3, T: g(10n), region: 'a', frontier: g(9n) },
+  { type: 'ready', epoch: 7n, roundId: 3, T: g(10n), region: 'a', frontier: g(9n), collectMs: 0, exchangeMs: 0 },
   { type: 'commit', epoch: 7n, roundId: 3, T: g(10n), prevT: g(9n), members: ['a', 'b'] },
   { type: 'abort', epoch: 7n, roundId: 3, T: g(10n) },
   { type: 'join', region: 'b', frontier: g(2n) },
@@ -95,7 +95,7 @@ test('bad input never throws: a coded error naming the field', (t) => {
 });
 
 test('etcd records round-trip and reject garbage', (t) => {
-  const c: CommitRecord = { T: g(10n, 1), prevT: g(9n), epoch: 3n, roundId: 4, members: ['a', 'b'], beginToReadyMs: 1.5, coordinator: 'c1' };
+  const c: CommitRecord = { T: g(10n, 1), prevT: g(9n), epoch: 3n, roundId: 4, members: ['a', 'b'], beginToReadyMs: 1.5, collectMs: 0, exchangeMs: 0, coordinator: 'c1' };
   const dc = decodeCommitRecord(encodeCommitRecord(c));
   t.true(dc.ok);
   if (dc.ok) t.deepEqual(dc.value, c);

@@ -28,7 +28,7 @@ test.after.always(async () => {
 const REGIONS = ['r1', 'r2'];
 
 function record(T: Glt, prevT: Glt, epoch: bigint): CommitRecord {
-  return { T, prevT, epoch, roundId: 1, members: REGIONS, beginToReadyMs: 1, coordinator: 'c' };
+  return { T, prevT, epoch, roundId: 1, members: REGIONS, beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c' };
 }
 
 async function elect(paths: ReturnType<typeof clusterPaths>, id: string): Promise<ElectionCandidate> {
@@ -94,7 +94,7 @@ test.serial('an old coordinator that lost its election cannot get a round commit
   // Its term ends; the new coordinator is elected before the members are Ready.
   await old.resign();
   await eventually(() => (fresh.isLeader ? true : undefined), 10_000, 'new elected');
-  for (const region of REGIONS) driver.message({ type: 'ready', epoch: begin.epoch, roundId: begin.roundId, T: begin.T, region, frontier: glt(0n) });
+  for (const region of REGIONS) driver.message({ type: 'ready', epoch: begin.epoch, roundId: begin.roundId, T: begin.T, region, frontier: glt(0n), collectMs: 0, exchangeMs: 0 });
   await eventually(() => (coordinator.currentState === 'follower' ? true : undefined), 10_000, 'old coordinator stepped down');
   t.false(sent.some((s) => s.msg.type === 'commit'), 'no Commit announced');
   t.is(await log.last(), undefined, 'no commit record written');

@@ -4,7 +4,7 @@ import type { CommitRecord } from '../../kernel/records.js';
 import { EtcdSnapshotLog } from '../../regional/etcd-snapshot-log.js';
 import { Frontier } from '../../regional/frontier.js';
 
-const record = (T: Glt, prevT: Glt): CommitRecord => ({ T, prevT, epoch: 7n, roundId: 1, members: ['a', 'b'], beginToReadyMs: 3, coordinator: 'c1' });
+const record = (T: Glt, prevT: Glt): CommitRecord => ({ T, prevT, epoch: 7n, roundId: 1, members: ['a', 'b'], beginToReadyMs: 3, collectMs: 0, exchangeMs: 0, coordinator: 'c1' });
 const walls = (xs: readonly { glt: Glt }[]) => xs.map((s) => s.glt.wall);
 
 test('a region reports a committed snapshot only once its frontier reached it', async (t) => {

@@ -42,7 +42,7 @@ test('a full round: close and collect above the watermark, exchange, stage, Read
   t.like(sends(out, 'waiting')[0], { to: COORDINATOR, msg: { missing: ['b', 'c'], caughtUp: true } });
   t.is(sends(msg(l, delta('b', 200n, [v('y', 160n, 'b-d1')])), 'ready').length, 0);
   const ready = sends(msg(l, delta('c', 200n, [v('z', 120n, 'c-d1')])), 'ready');
-  t.like(ready[0], { to: COORDINATOR, msg: { type: 'ready', T: g(200n), region: 'a' } });
+  t.like(ready[0], { to: COORDINATOR, msg: { type: 'ready', T: g(200n), region: 'a', collectMs: 1, exchangeMs: 0 } }, 'Begin at 1 ms, collected at 2; an event stamped earlier counts as 0, never negative');
   t.is(l.roundPhase, 'ready');
   t.deepEqual(l.currentFrontier, g(100n), 'staged, not readable');
   const apply = jobs(msg(l, { type: 'commit', epoch: 5n, roundId: 1, T: g(200n), prevT: g(100n), members: ['a', 'b', 'c'] }))[0]!;
@@ -66,7 +66,7 @@ test('messages of a lower epoch are ignored; the highest epoch seen is kept', (t
 
 test('a commit record of a higher epoch (etcd watch) makes older coordinators stale', (t) => {
   const l = started();
-  l.handle({ type: 'committed', nowMs: 1, record: { T: g(100n), prevT: g(90n), epoch: 9n, roundId: 1, members: ['a', 'b', 'c'], beginToReadyMs: 1, coordinator: 'c2' } });
+  l.handle({ type: 'committed', nowMs: 1, record: { T: g(100n), prevT: g(90n), epoch: 9n, roundId: 1, members: ['a', 'b', 'c'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c2' } });
   t.is(l.currentEpoch, 9n);
   t.is(jobs(msg(l, begin(200n))).length, 0, 'a Begin of epoch 5 is ignored');
 });
@@ -124,13 +124,13 @@ test('the etcd watch also delivers a missed Commit', (t) => {
   done(l, jobs(msg(l, begin(200n)))[0]!, { kind: 'collected', versions: [] });
   msg(l, delta('b', 200n, []));
   msg(l, delta('c', 200n, []));
-  const out = l.handle({ type: 'committed', nowMs: 5, record: { T: g(200n), prevT: g(100n), epoch: 5n, roundId: 1, members: ['a', 'b', 'c'], beginToReadyMs: 1, coordinator: 'c' } });
+  const out = l.handle({ type: 'committed', nowMs: 5, record: { T: g(200n), prevT: g(100n), epoch: 5n, roundId: 1, members: ['a', 'b', 'c'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c' } });
   t.like(jobs(out)[0], { type: 'apply', frontier: g(200n) });
 });
 
 test('behind the last commit: asks one peer for everything and every member for its own versions, applies the first complete answer', (t) => {
   const l = started(g(100n), g(100n));
-  const out = l.handle({ type: 'committed', nowMs: 5, record: { T: g(200n), prevT: g(100n), epoch: 5n, roundId: 1, members: ['a', 'b', 'c'], beginToReadyMs: 1, coordinator: 'c' } });
+  const out = l.handle({ type: 'committed', nowMs: 5, record: { T: g(200n), prevT: g(100n), epoch: 5n, roundId: 1, members: ['a', 'b', 'c'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c' } });
   const reqs = sends(out, 'catchup-request');
   t.deepEqual(reqs.map((r) => [r.to, r.msg.type === 'catchup-request' && r.msg.mode]), [['b', 'all'], ['b', 'own'], ['c', 'own']]);
   const own = (region: string, versions: Version[]): Message => ({ type: 'catchup', reqId: (reqs[1]!.msg as { reqId: number }).reqId, mode: 'own', region, from: g(100n), to: g(200n), full: false, horizon: g(0n), versions });
@@ -142,7 +142,7 @@ test('behind the last commit: asks one peer for everything and every member for 
 
 test('a full state transfer sets the GC horizon; a refusal rotates to the next donor', (t) => {
   const l = started(g(50n), g(50n));
-  const out = l.handle({ type: 'committed', nowMs: 5, record: { T: g(200n), prevT: g(150n), epoch: 5n, roundId: 1, members: ['a', 'b', 'c'], beginToReadyMs: 1, coordinator: 'c' } });
+  const out = l.handle({ type: 'committed', nowMs: 5, record: { T: g(200n), prevT: g(150n), epoch: 5n, roundId: 1, members: ['a', 'b', 'c'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c' } });
   const req = sends(out, 'catchup-request');
   t.is(req.length, 1, 'no replay: more than one commit behind');
   const reqId = (req[0]!.msg as { reqId: number }).reqId;
@@ -187,7 +187,7 @@ test('rejoin: excluded, it asks to be readmitted and fetches committed snapshots
 test('while excluded, fetched snapshots never move the frontier', (t) => {
   const l = new LeaderRound(CONFIG);
   l.handle({ type: 'started', nowMs: 0, frontier: g(100n), watermark: g(100n), last: undefined, membership: { version: 2, members: ['b', 'c'], excluded: [{ region: 'a', watermark: g(100n) }] } });
-  const out = l.handle({ type: 'committed', nowMs: 1, record: { T: g(300n), prevT: g(200n), epoch: 5n, roundId: 1, members: ['b', 'c'], beginToReadyMs: 1, coordinator: 'c' } });
+  const out = l.handle({ type: 'committed', nowMs: 1, record: { T: g(300n), prevT: g(200n), epoch: 5n, roundId: 1, members: ['b', 'c'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c' } });
   const req = sends(out, 'catchup-request')[0]!;
   const apply = jobs(msg(l, { type: 'catchup', reqId: (req.msg as { reqId: number }).reqId, mode: 'all', region: req.to, from: g(100n), to: g(300n), full: true, horizon: g(250n), versions: [] }, 2))[0]!;
   t.like(apply, { type: 'apply', frontier: g(100n) });
