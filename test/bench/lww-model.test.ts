@@ -57,7 +57,7 @@ test('a scan equal to the model passes; any changed, missing or extra row is rep
       const i = pick % rows.length;
       const missing = checkSameSnapshot(rows, rows.filter((_, j) => j !== i));
       eq(missing.map((d) => [d.key, d.got]), [[rows[i]!.key.toString(), null]]);
-      const changed = rows.map((r, j) => (j === i ? { ...r, value: Buffer.concat([r.value, Buffer.from('!')]) } : r));
+      const changed = rows.map((r, j) => (j === i ? { ...r, value: Buffer.concat([Buffer.from(r.value), Buffer.from('!')]) } : r));
       const diff = checkAgainstModel(m, T, changed);
       is(diff.length, 1);
       is(diff[0]!.key, rows[i]!.key.toString());

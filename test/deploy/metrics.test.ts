@@ -24,7 +24,7 @@ test('the catalog registers exactly the metrics of issue 7, with their types and
   t.deepEqual(json.map((m) => m.name).sort(), Object.keys(expected).sort());
   t.deepEqual([...METRIC_NAMES].sort(), Object.keys(expected).sort());
   for (const m of json) {
-    t.is(m.type as string, expected[m.name]!.type, m.name);
+    t.is(String(m.type), expected[m.name]!.type, m.name);
     const metric = registry.getSingleMetric(m.name) as unknown as { labelNames: readonly string[] };
     t.deepEqual([...metric.labelNames], [...expected[m.name]!.labels], m.name);
   }

@@ -17,7 +17,7 @@ const run = promisify(execFile);
 /** promtool comes from Debian's prometheus package (`make deps` installs it). */
 async function promtool(t: { log: (s: string) => void }, args: string[]): Promise<void> {
   const { stdout, stderr } = await run('promtool', args, { cwd: rulesDir, timeout: 60_000 });
-  t.log(stdout.trim(), stderr.trim());
+  t.log(`${stdout.trim()}\n${stderr.trim()}`);
 }
 
 test('promtool check rules: alerts.yml is valid', async (t) => {
@@ -88,7 +88,7 @@ async function exported(): Promise<Map<string, Set<string>>> {
   for (const m of await registry.getMetricsAsJSON()) {
     const own = (registry.getSingleMetric(m.name) as unknown as { labelNames: readonly string[] }).labelNames;
     const labels = new Set([...own, ...defaults]);
-    if (m.type === 'histogram') {
+    if (String(m.type) === 'histogram') {
       names.set(`${m.name}_bucket`, new Set([...labels, 'le']));
       names.set(`${m.name}_sum`, labels);
       names.set(`${m.name}_count`, labels);

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { connect, type AetherClient } from '../../client/client.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
-import { processesMentioning, removeDeployment } from './deployment.js';
+import { removeDeployment } from './deployment.js';
 
 // Operations end to end: one `up` (from dist/) of a copy of topology/local.yaml, started
 // with --log-level debug; each metric moves as an operator expects, the logs parse, and

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,7 @@ import { connect, type AetherClient, type SnapshotSummary } from '../../client/c
 import { compareGlt, formatGlt } from '../../glts/glt.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
-import { processesMentioning, removeDeployment } from './deployment.js';
+import { removeDeployment } from './deployment.js';
 
 // Snapshot rounds end to end: `up` (from dist/) runs a copy of topology/local.yaml with
 // a real local etcd; one deployment for every case. The round budget is relaxed (the CI

@@ -5,7 +5,7 @@ import { Random } from '../../transport/random.js';
 import type { SimSocket } from '../../transport/sim-network.js';
 import { A, B, run, seedFromEnv, simPair } from './sim.js';
 
-async function counter(c: { get(): Promise<{ values: { value: number; labels: Record<string, string | number> }[] }> }, label?: [string, string]): Promise<number> {
+async function counter(c: { get(): Promise<{ values: { value: number; labels: Record<string, string | number | undefined> }[] }> }, label?: [string, string]): Promise<number> {
   return (await c.get()).values.filter((v) => label === undefined || v.labels[label[0]] === label[1]).reduce((s, v) => s + v.value, 0);
 }
 
