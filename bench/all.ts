@@ -37,6 +37,7 @@ const FAST_ARGS: Readonly<Record<string, readonly string[]>> = {
 };
 
 const FAST_DRILL_ARGS = ['--duration', '5', '--rate', '500', '--settle', '2'];
+const WAN_TOPOLOGY = 'topology/wan.yaml';
 /** The deployment the drills run against (as an operator runs them against `make demo`'s). */
 const DRILL_TOPOLOGY = 'topology/local.yaml';
 const DRILL_READY_TIMEOUT_MS = 120_000;
@@ -176,6 +177,9 @@ function jobsOf(cmd: Command, o: Options): { jobs: Job[]; skipped: BenchRun[] } 
   }
   if (!bench.commands.some((c) => c.name() === 'snapshot')) {
     skipped.push({ name: 'snapshot', command: 'node dist/cli/main.js bench snapshot --json', date, status: 'skipped', reason: 'no `bench snapshot` command is registered yet' });
+  } else {
+    // Its second goal is on the WAN topology (p99 round time ≤ the network floor + 10 ms).
+    consider('snapshot wan', ['bench', 'snapshot', '--topology', WAN_TOPOLOGY, ...(o.fast ? (FAST_ARGS['snapshot'] ?? []) : [])]);
   }
   const drill = program.commands.find((c) => c.name() === 'chaos')?.commands.find((c) => c.name() === 'drill');
   const drillNames = drill?.registeredArguments[0]?.argChoices ?? [];
