@@ -8,6 +8,7 @@ import { checkAgainstModel, checkSameSnapshot, formatDifference, type ScannedRow
 import { WriteLoad } from '../../bench/workload.js';
 import { CommitHistory, type WriteFate } from '../../chaos/commit-history.js';
 import { Deployment } from '../../chaos/deployment.js';
+import { healPartitions, partitionRegion } from '../../chaos/faults.js';
 import { restampedModel } from '../../chaos/restamped-model.js';
 import { RoundObserver } from '../../chaos/round-observer.js';
 import { connect, type AetherClient } from '../../client/client.js';
@@ -115,7 +116,7 @@ test('scans at committed and random GLTs agree in every region and equal the LWW
   const lo = writes[0]!.ts.wall;
   const span = lastGlt.wall - lo;
   for (let i = 0; i < 4; i++) picks.push({ glt: glt(lo + (span * BigInt(rng.int(1000))) / 1000n, rng.int(3)), why: 'random, at or below the frontier' });
-  const scans = [];
+  const scans: ScannedRow[][][] = [];
   for (const p of picks) scans.push(await Promise.all(regions.map((region) => scanAt(client, region, prefix, p.glt))));
 
   // The model of rule D: every write at its ts, or re-stamped where a scan shows it. It cannot
@@ -178,6 +179,32 @@ test('scans at committed and random GLTs agree in every region and equal the LWW
       t.is(after.value?.toString('utf8'), value, where);
       t.is(after.origin, w.origin, where);
       t.true(after.version !== undefined && compareGlt(after.version, fate.above) > 0 && compareGlt(after.version, w.ts) > 0, where);
+    }
+  }
+
+  // Rule D on purpose: a write a region acknowledges while excluded (cut off from the others
+  // and the coordinator) is in no snapshot at its ts; after healing it is re-stamped above the
+  // frontier when the region rejoined, and every region reads it there.
+  const cut = regions[rng.int(regions.length)]!;
+  await partitionRegion(deployment, cut);
+  let excludedWrite;
+  try {
+    await eventually(() => observer.memberships.at(-1)?.record.excluded.some((e) => e.region === cut) || undefined, 30_000, `${cut} excluded`);
+    // The partition cuts Quantum links between regions; the region still takes writes.
+    excludedWrite = await client.put(`${prefix}excluded/${cut}`, `while ${cut} was excluded`, { region: cut });
+  } finally {
+    await healPartitions(deployment, cut);
+  }
+  const fate = await settledFate(cut, excludedWrite.ts);
+  t.like(fate, { kind: 'restamped', maybe: false }, `${cut}'s write at ${formatGlt(excludedWrite.ts)} while excluded`);
+  if (fate.kind === 'restamped') {
+    const at = await settledAbove(fate.rejoin!, `a settled snapshot after ${cut} rejoined`);
+    t.log(`${cut}'s write at ${formatGlt(excludedWrite.ts)} while excluded: re-stamped above ${formatGlt(fate.above)}, read at ${formatGlt(at)}`);
+    for (const to of regions) {
+      const r = await client.get(`${prefix}excluded/${cut}`, { region: to, minGlt: at, waitMs: WAIT_MS });
+      t.is(r.value?.toString('utf8'), `while ${cut} was excluded`, `${cut} → ${to}`);
+      t.is(r.origin, excludedWrite.origin, `${cut} → ${to}`);
+      t.true(r.version !== undefined && compareGlt(r.version, fate.above) > 0 && compareGlt(r.version, excludedWrite.ts) > 0, `${cut} → ${to}: re-stamped above ${formatGlt(fate.above)}`);
     }
   }
 
