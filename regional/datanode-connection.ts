@@ -58,10 +58,11 @@ export class DataNodeConnection {
     });
   }
 
-  private call<Req, Res>(method: string, req: Req): Promise<Res> {
+  /** `waitForReady`: a node not up yet is waited for (up to the deadline) instead of failing at once. */
+  private call<Req, Res>(method: string, req: Req, waitForReady = false): Promise<Res> {
     const fn = (this.client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void>)[method]!;
     return new Promise((resolve, reject) => {
-      fn.call(this.client, req, { deadline: Date.now() + this.timeoutMs }, (err, res) =>
+      fn.call(this.client, req, { deadline: Date.now() + this.timeoutMs, waitForReady }, (err, res) =>
         err ? reject(fromServiceError(err, `data node ${this.id} (${this.address}) ${method}`)) : resolve(res as Res),
       );
     });
@@ -116,8 +117,9 @@ export class DataNodeConnection {
     return this.call('Restamp', { after: toTimestamp(after) });
   }
 
-  async getMeta(name: string): Promise<Glt | undefined> {
-    const res = await this.call<unknown, { found: boolean; value: Parameters<typeof fromTimestamp>[0] }>('GetMeta', { name });
+  /** With `waitForReady`, waits for a node still starting (a leader's first read of its state) rather than failing. */
+  async getMeta(name: string, o: { readonly waitForReady?: boolean } = {}): Promise<Glt | undefined> {
+    const res = await this.call<unknown, { found: boolean; value: Parameters<typeof fromTimestamp>[0] }>('GetMeta', { name }, o.waitForReady ?? false);
     return res.found ? fromTimestamp(res.value) : undefined;
   }
 

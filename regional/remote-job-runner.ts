@@ -41,7 +41,9 @@ export class RemoteJobRunner {
     this.collected = undefined;
     const read = await Promise.all(
       [...this.nodes].map(async ([id, n]) => {
-        const [f, w] = await Promise.all([n.getMeta(FRONTIER_META), n.getMeta(WATERMARK_META)]);
+        // At start-up a data node may come up after its leader: wait for it rather than fail and
+        // retry later, by when the coordinator may have excluded the silent region.
+        const [f, w] = await Promise.all([n.getMeta(FRONTIER_META, { waitForReady: true }), n.getMeta(WATERMARK_META, { waitForReady: true })]);
         const m = { frontier: f ?? GLT_ZERO, watermark: w ?? GLT_ZERO };
         this.meta.set(id, m);
         return m;
