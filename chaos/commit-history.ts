@@ -1,6 +1,6 @@
 import { compareGlt, maxGlt, type Glt } from '../glts/glt.js';
 
-/** A committed round as rule D sees it: its GLT and its members (etcd's commit record, or Snapshots.List). */
+/** A committed round as rule D sees it: its GLT and its members (etcd's commit record). */
 export interface CommittedRound {
   readonly T: Glt;
   readonly members: readonly string[];
@@ -23,10 +23,9 @@ export interface Exclusion {
  *    hold the write. When excluded again before that version was shipped, it is
  *    re-stamped again: the latest exclusion decides. The round after `rejoin`,
  *    `shippedBy`, ships the re-stamped version: its new ts is at or below that round's T.
- *    `maybe`: ts is above `rejoin` but
- *    not above the round after it — that collect closes at `rejoin` first and re-stamps
- *    next, so a write acknowledged in between (still excluded, never shipped) may be
- *    re-stamped too, or keep its ts;
+ *    `maybe`: ts is above `rejoin` but not above the round after it — that collect closes
+ *    at `rejoin` first and re-stamps next, so a write acknowledged in between (still
+ *    excluded, never shipped) may be re-stamped too, or keep its ts;
  *  - `open`: no round covers ts yet.
  */
 export type WriteFate =
@@ -60,10 +59,6 @@ export class CommitHistory {
       if (!ws.some((w) => compareGlt(w, e.watermark) === 0)) ws.push(e.watermark);
       this.exclusions.set(e.region, ws);
     }
-  }
-
-  get length(): number {
-    return this.rounds.length;
   }
 
   fate(region: string, ts: Glt): WriteFate {
