@@ -21,6 +21,9 @@ import { MAX_REGIONS, type CommitRecord, type MembershipRecord } from './records
  */
 export type CoordinatorState = 'follower' | 'idle' | 'collecting' | 'committing' | 'excluding';
 
+/** The longest a readmitting round may take once its join budget has doubled after failures. */
+export const MAX_JOIN_BUDGET_MS = 16_000;
+
 export interface CoordinatorConfig {
   readonly id: string;
   readonly intervalMs: number;
@@ -30,8 +33,10 @@ export interface CoordinatorConfig {
    * The budget of a round that readmits a region (default budgetMs). The joiner re-stamps
    * and ships everything it acknowledged while excluded; under write load that outgrows
    * one budget, and with budgetMs alone an excluded region was never readmitted (bench
-   * snapshot: join, abort, join… for the whole run). Liveness only: S, D and M hold for
-   * any budget.
+   * snapshot: join, abort, join… for the whole run). It doubles after each readmission
+   * of that region that ran out of it, up to MAX_JOIN_BUDGET_MS: a region excluded for
+   * long has a backlog no fixed budget covers, and every attempt re-stamps it all again.
+   * Liveness only: S, D and M hold for any budget.
    */
   readonly joinBudgetMs?: number;
   /** Consecutive failed rounds a member may be blamed for before it is excluded. */
@@ -124,6 +129,8 @@ export class Coordinator {
   private membership: MembershipRecord | undefined;
   /** Consecutive rounds each member was blamed for; reset when it is not blamed. */
   private readonly misses = new Map<string, number>();
+  /** Per region, readmitting rounds in a row that ran out of budget (this term). Bounded by MAX_REGIONS. */
+  private readonly failedJoins = new Map<string, number>();
   /** Excluded regions that asked to rejoin; they join the next round. Bounded by MAX_REGIONS. */
   private readonly pendingJoins = new Set<string>();
   private round: Round | undefined;
@@ -188,6 +195,7 @@ export class Coordinator {
     this.lastBegunT = ev.last?.T ?? GLT_ZERO;
     this.membership = ev.membership;
     this.misses.clear();
+    this.failedJoins.clear();
     this.pendingJoins.clear();
     this.round = undefined;
     this.pendingMembership = undefined;
@@ -298,6 +306,7 @@ export class Coordinator {
       out.push({ type: 'membership', record: this.membership, excluded: [], readmitted: [...r.joining.keys()] });
     }
     for (const m of r.members) this.misses.delete(m);
+    for (const j of r.joining.keys()) this.failedJoins.delete(j);
     for (const m of r.members) out.push({ type: 'send', to: m, msg: { type: 'commit', epoch: this.epoch!, roundId: r.roundId, T: r.T, prevT: r.prevT, members: r.members } });
     out.push({
       type: 'round',
@@ -322,6 +331,13 @@ export class Coordinator {
     else if (this.state === 'idle') out.push({ type: 'wakeAt', atMs: this.nextRoundAtMs });
   }
 
+  /** budgetMs, or for a round that readmits regions, the join budget doubled per failed attempt of the most-failed joiner. */
+  private budgetFor(joining: ReadonlyMap<string, Glt>): number {
+    if (joining.size === 0 || this.config.joinBudgetMs === undefined) return this.config.budgetMs;
+    const failed = Math.max(0, ...[...joining.keys()].map((j) => this.failedJoins.get(j) ?? 0));
+    return Math.min(this.config.joinBudgetMs * 2 ** failed, Math.max(MAX_JOIN_BUDGET_MS, this.config.joinBudgetMs));
+  }
+
   private begin(nowMs: number, out: CoordinatorAction[]): void {
     const m = this.membership!;
     const joining = new Map<string, Glt>();
@@ -344,7 +360,7 @@ export class Coordinator {
       members,
       joining,
       beganAtMs: nowMs,
-      deadlineMs: nowMs + (joining.size > 0 ? (this.config.joinBudgetMs ?? this.config.budgetMs) : this.config.budgetMs),
+      deadlineMs: nowMs + this.budgetFor(joining),
       ready: new Set(),
       waiting: new Map(),
     };
@@ -372,6 +388,7 @@ export class Coordinator {
    * A member blamed missThreshold times in a row is excluded, never the last one standing.
    */
   private abort(r: Round, nowMs: number, out: CoordinatorAction[]): void {
+    for (const j of r.joining.keys()) this.failedJoins.set(j, (this.failedJoins.get(j) ?? 0) + 1);
     for (const to of r.members) out.push({ type: 'send', to, msg: { type: 'abort', epoch: this.epoch!, roundId: r.roundId, T: r.T } });
     const reported = new Set([...r.ready, ...r.waiting.keys()]);
     const blamed = new Set<string>();

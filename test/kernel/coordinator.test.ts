@@ -148,3 +148,31 @@ test('M across failover: a new coordinator picks T strictly above the last commi
   t.deepEqual(b.prev, { T: g(5000n, 3), prevT: g(4000n), members: ['a', 'b'] });
   t.is(b.epoch, 6n);
 });
+
+test('a readmitting round that runs out of its budget gets twice the budget at the next attempt, up to a bound', (t) => {
+  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 100 }, glts(1000n).source);
+  const membership: MembershipRecord = { version: 3, members: ['a'], excluded: [{ region: 'b', watermark: g(500n) }] };
+  const last: CommitRecord = { T: g(900n), prevT: g(800n), epoch: 4n, roundId: 9, members: ['a'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c0' };
+  let b = sends(elected(c, membership, last), 'begin')[0]!.msg as Begin;
+  let nowMs = 0;
+  const budgets: number[] = [];
+  for (let attempt = 0; attempt < 10; attempt++) {
+    c.handle({ type: 'message', nowMs, msg: { type: 'join', region: 'b', frontier: g(400n) } });
+    // The round without b commits; the next one readmits b, which never gets Ready.
+    const p = persists(ready(c, b, 'a', nowMs + 1))[0]!;
+    c.handle({ type: 'persisted', nowMs: nowMs + 2, persistId: p.persistId, outcome: 'ok' });
+    nowMs += 50;
+    const as = c.handle({ type: 'tick', nowMs });
+    b = sends(as, 'begin')[0]!.msg as Begin;
+    t.deepEqual(b.joining.map((j) => j.region), ['b']);
+    const wake = as.find((a) => a.type === 'wakeAt');
+    budgets.push(wake && wake.type === 'wakeAt' ? wake.atMs - nowMs : Number.NaN);
+    ready(c, b, 'a', nowMs + 1);
+    nowMs += budgets[budgets.length - 1]!;
+    const next = c.handle({ type: 'tick', nowMs });
+    t.truthy(next.find((a) => a.type === 'round' && a.outcome === 'aborted'));
+    nowMs += 50;
+    b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
+  }
+  t.deepEqual(budgets, [100, 200, 400, 800, 1600, 3200, 6400, 12800, 16000, 16000]);
+});
