@@ -230,9 +230,10 @@ async function runDrills(drills: readonly Job[], runOne: (job: Job, place: JobPl
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    log(`bench all: starting ${DRILL_TOPOLOGY} for the drills…`);
+    log(`bench all: starting ${DRILL_TOPOLOGY} (3-member etcd) for the drills…`);
     try {
-      deployment = await AetherFlowDeployment.start(DRILL_TOPOLOGY, join(dir, 'deployment'), DRILL_READY_TIMEOUT_MS, DRILL_CALL_TIMEOUT_MS, log);
+      // A 3-member etcd, so etcd-leader-kill has a leader to kill and a quorum left.
+      deployment = await AetherFlowDeployment.start(DRILL_TOPOLOGY, join(dir, 'deployment'), DRILL_READY_TIMEOUT_MS, DRILL_CALL_TIMEOUT_MS, log, 3);
     } catch (err) {
       const e = toAetherError(err);
       const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');

@@ -45,10 +45,10 @@ export class AetherFlowDeployment {
   ) {}
 
   /** Runs `up` in `dir` on a copy of `topologyFile`; resolves once every process answers /healthz and every region takes a write. */
-  static async start(topologyFile: string, dir: string, readyTimeoutMs: number, callTimeoutMs: number, log: (s: string) => void): Promise<AetherFlowDeployment> {
+  static async start(topologyFile: string, dir: string, readyTimeoutMs: number, callTimeoutMs: number, log: (s: string) => void, etcdMembers?: 1 | 3): Promise<AetherFlowDeployment> {
     const name = `cmp-${process.pid}`;
     mkdirSync(dir, { recursive: true });
-    const file = await copyTopology(topologyFile, dir, name);
+    const file = await copyTopology(topologyFile, dir, name, {}, etcdMembers);
     const regions = loadTopology(file).regions.map((r) => r.name);
     const { command, args } = cliCommand();
     const errFd = openSync(join(dir, 'up.stderr.log'), 'a');

@@ -24,11 +24,12 @@ interface TopologyDoc {
  * never meets a deployment already running on this machine. Links, regions and the rest
  * stay as they are. Returns the copy's file.
  */
-export async function copyTopology(source: string, dir: string, name: string, snapshot: SnapshotOverrides = {}): Promise<string> {
+/** `etcdMembers`: the local etcd's size (3 for drills that fail its leader); default as in the source. */
+export async function copyTopology(source: string, dir: string, name: string, snapshot: SnapshotOverrides = {}, etcdMembers?: 1 | 3): Promise<string> {
   const data = parseDocument(readFileSync(source, 'utf8')).toJS() as TopologyDoc;
   const root = resolve(dir);
   data.name = name;
-  data.etcd = { ...data.etcd, endpoints: [], dataDir: join(root, '.aetherflow', 'etcd') };
+  data.etcd = { ...data.etcd, endpoints: [], dataDir: join(root, '.aetherflow', 'etcd'), ...(etcdMembers ? { members: etcdMembers } : {}) };
   data.snapshot = { ...data.snapshot, ...snapshot };
   // freePort may hand out a port twice (it is free again once probed): every address distinct.
   const used = new Set<number>();
