@@ -1,7 +1,7 @@
-import { Lease, Range, type Campaign, type Election, type Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { Lease, Range, type Campaign, type Election, type Etcd3, type IKeyValue } from 'etcd3';
 import { AetherError, assert } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
-import { etcdCall, etcdError } from './etcd.js';
+import { etcdCall, etcdError, watchPrefixReads } from './etcd.js';
 
 /**
  * What a candidate announces in its election key: its id, and whatever peers need to
@@ -282,31 +282,10 @@ export async function watchLeader<V extends CandidateInfo = CandidateInfo>(
   log: Logger = silentLogger(),
 ): Promise<() => Promise<void>> {
   let lastKey: string | undefined | null = null;
-  let closed = false;
-  // One refresh at a time, so an older read never overwrites a newer one.
-  let chain: Promise<void> = Promise.resolve();
-  const queue = (): void => {
-    chain = chain.then(refresh);
+  const onRead = (leader: ElectedLeader<V> | undefined): void => {
+    if (leader?.key === lastKey) return;
+    lastKey = leader?.key;
+    onLeader(leader);
   };
-  const refresh = async (): Promise<void> => {
-    try {
-      const leader = await currentLeader<V>(client, electionPrefix);
-      if (closed || leader?.key === lastKey) return;
-      lastKey = leader?.key;
-      onLeader(leader);
-    } catch (err) {
-      log.warn({ err }, 'reading the election failed; waiting for the next change');
-    }
-  };
-  const watcher: Watcher = await etcdCall('watch election', () => client.watch().prefix(electionPrefix).create());
-  watcher.on('put', queue);
-  watcher.on('delete', queue);
-  watcher.on('connected', queue); // after a reconnect, changes may have been missed
-  watcher.on('error', (err) => log.warn({ err: etcdError('election watch', err) }, 'election watch failed'));
-  queue();
-  await chain;
-  return async () => {
-    closed = true;
-    await watcher.cancel().catch(() => {});
-  };
+  return watchPrefixReads(client, electionPrefix, 'election', () => currentLeader<V>(client, electionPrefix), onRead, log);
 }

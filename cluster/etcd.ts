@@ -1,6 +1,7 @@
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { Etcd3, isRecoverableError } from 'etcd3';
 import { AetherError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
 
 export type { Etcd3 } from 'etcd3';
 
@@ -43,4 +44,45 @@ export function connectEtcd(endpoints: readonly string[], options: { dialTimeout
       watchBackoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 1000 }).next(),
     },
   });
+}
+
+/**
+ * Watches `prefix` and, now and after every change (and every watch reconnect, after
+ * which changes may have been missed), calls `read` and hands the result to `onValue`.
+ * One read at a time, so an older read never overwrites a newer one; a failed read is
+ * logged and waits for the next change. Resolves after the first read; returns the
+ * function that stops watching.
+ */
+export async function watchPrefixReads<T>(
+  client: Etcd3,
+  prefix: string,
+  what: string,
+  read: () => Promise<T>,
+  onValue: (value: T) => void,
+  log: Logger,
+): Promise<() => Promise<void>> {
+  let closed = false;
+  let chain: Promise<void> = Promise.resolve();
+  const refresh = async (): Promise<void> => {
+    try {
+      const value = await read();
+      if (!closed) onValue(value);
+    } catch (err) {
+      log.warn({ err }, `reading the ${what} failed; waiting for the next change`);
+    }
+  };
+  const queue = (): void => {
+    chain = chain.then(refresh);
+  };
+  const watcher = await etcdCall(`watch ${what}`, () => client.watch().prefix(prefix).create());
+  watcher.on('put', queue);
+  watcher.on('delete', queue);
+  watcher.on('connected', queue);
+  watcher.on('error', (err) => log.warn({ err: etcdError(`${what} watch`, err) }, `${what} watch failed`));
+  queue();
+  await chain;
+  return async () => {
+    closed = true;
+    await watcher.cancel().catch(() => {});
+  };
 }

@@ -1,7 +1,7 @@
-import type { Etcd3, Lease, Watcher } from 'etcd3';
+import type { Etcd3, Lease } from 'etcd3';
 import { AetherError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
-import { etcdCall, etcdError } from './etcd.js';
+import { etcdCall, etcdError, watchPrefixReads } from './etcd.js';
 import type { ClusterPaths } from './paths.js';
 
 export type ServiceRole = 'datanode' | 'leader' | 'coordinator';
@@ -127,29 +127,5 @@ export async function watchServices(
   onChange: (services: ServiceRecord[]) => void,
   log: Logger = silentLogger(),
 ): Promise<() => Promise<void>> {
-  let closed = false;
-  // One refresh at a time, so an older read never overwrites a newer one.
-  let chain: Promise<void> = Promise.resolve();
-  const queue = (): void => {
-    chain = chain.then(refresh);
-  };
-  const refresh = async (): Promise<void> => {
-    try {
-      const services = await listServices(client, paths);
-      if (!closed) onChange(services);
-    } catch (err) {
-      log.warn({ err }, 'listing services failed; waiting for the next change');
-    }
-  };
-  const watcher: Watcher = await etcdCall('watch services', () => client.watch().prefix(paths.servicesPrefix).create());
-  watcher.on('put', queue);
-  watcher.on('delete', queue);
-  watcher.on('connected', queue);
-  watcher.on('error', (err) => log.warn({ err: etcdError('services watch', err) }, 'services watch failed'));
-  queue();
-  await chain;
-  return async () => {
-    closed = true;
-    await watcher.cancel().catch(() => {});
-  };
+  return watchPrefixReads(client, paths.servicesPrefix, 'services', () => listServices(client, paths), onChange, log);
 }
