@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,8 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   }
 }
 
-test.serial('put, get, scan, del and snapshots through the CLI, tables and JSON', async (t) => {
+/** A test region and the CLI arguments naming its topology, written to a temp file; both removed at teardown. */
+async function regionWithTopologyFile(t: ExecutionContext): Promise<{ r: Awaited<ReturnType<typeof startTestRegion>>; base: string[] }> {
   const r = await startTestRegion();
   const dir = mkdtempSync(join(tmpdir(), 'aetherflow-cli-'));
   t.teardown(async () => {
@@ -35,7 +36,11 @@ test.serial('put, get, scan, del and snapshots through the CLI, tables and JSON'
   const { file: _file, ...doc } = r.topology;
   const topo = join(dir, 'topo.yaml');
   writeFileSync(topo, stringify(doc));
-  const base = ['--topology', topo];
+  return { r, base: ['--topology', topo] };
+}
+
+test.serial('put, get, scan, del and snapshots through the CLI, tables and JSON', async (t) => {
+  const { r, base } = await regionWithTopologyFile(t);
 
   const put = await cli([...base, '--json', 'put', 'user:1', 'alice', '--region', 'r1']);
   t.is(put.code, 0, put.err);
@@ -66,16 +71,7 @@ test.serial('put, get, scan, del and snapshots through the CLI, tables and JSON'
 });
 
 test.serial('errors print error[CODE] and exit 2 for bad input', async (t) => {
-  const r = await startTestRegion();
-  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-cli-'));
-  t.teardown(async () => {
-    await r.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const { file: _file, ...doc } = r.topology;
-  const topo = join(dir, 'topo.yaml');
-  writeFileSync(topo, stringify(doc));
-  const base = ['--topology', topo];
+  const { base } = await regionWithTopologyFile(t);
 
   const region = await cli([...base, 'put', 'k', 'v', '--region', 'mars']);
   t.is(region.code, 2);
