@@ -369,7 +369,7 @@ export interface LoadRunResult {
 const FRESHNESS_SAMPLE_MS = 10;
 /** Writes whose visibility is computed (evenly spread) — the rest add nothing but time. */
 const MAX_VISIBILITY_SAMPLES = 20_000;
-/** Wait for the first committed snapshot this long once every process is ready. */
+/** Wait this long for a committed snapshot with every region once every process is ready. */
 export const FIRST_ROUND_TIMEOUT_MS = 60_000;
 
 function sub(a: RoundCounters, b: RoundCounters): RoundCounters {

@@ -29,7 +29,7 @@ interface Pending<I, R> {
  * requests into BatchCommands: one RPC carries every item submitted in the same turn of
  * the event loop, and while `maxBatchesInFlight` batches are out the next one grows
  * instead of a call per item. Each caller still gets its own item's outcome. The cost of
- * an RPC (HTTP/2 stream, headers, callbacks: tens of µs on each side) is paid per batch.
+ * an RPC (HTTP/2 stream, headers, callbacks on both sides) is paid per batch.
  *
  * States per item: queued (in `queue`) → in flight (in a sent batch) → settled.
  */

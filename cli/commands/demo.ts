@@ -176,7 +176,7 @@ With --json: JSON lines ({"event": …}). Logs: .aetherflow/<name>/logs/.`,
         const d = await startDeployment(topology, onEvent);
         try {
           if (stopRequested()) return;
-          if (!opts.json) out(`all processes ready; waiting for the first committed snapshot, then ${ratePerS} writes/s (puts and deletes) in every region for ${durationS} s — Ctrl-C ends it sooner`);
+          if (!opts.json) out(`all processes ready; waiting for a committed snapshot with every region, then ${ratePerS} writes/s (puts and deletes) in every region for ${durationS} s — Ctrl-C ends it sooner`);
           const r = await runUnderLoad(d, {
             ratePerS,
             durationS,
