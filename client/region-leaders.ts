@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AetherError } from '../common/errors.js';
 import { KvClient, SnapshotsClient, type KVClient, type SnapshotsClientType } from '../proto/load.js';
-import { MAX_MESSAGE_BYTES } from '../proto/server.js';
+import { CHANNEL_OPTIONS } from '../proto/channel-options.js';
 import { fromServiceError } from '../proto/status.js';
 import type { RegionSpec } from '../topology/types.js';
 
@@ -55,9 +55,8 @@ export class RegionLeaders {
   private stubsFor(address: string): LeaderStubs {
     let s = this.stubs.get(address);
     if (!s) {
-      const opts = { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES };
       const creds = grpc.credentials.createInsecure();
-      s = { address, kv: new KvClient(address, creds, opts), snapshots: new SnapshotsClient(address, creds, opts) };
+      s = { address, kv: new KvClient(address, creds, CHANNEL_OPTIONS), snapshots: new SnapshotsClient(address, creds, CHANNEL_OPTIONS) };
       this.stubs.set(address, s);
     }
     return s;

@@ -3,7 +3,7 @@ import type { KeyRange, ReadResult } from '../datanode/store.js';
 import type { Version } from '../datanode/version.js';
 import type { Glt } from '../glts/glt.js';
 import { DataNodeClient, type DataNodeClientType, type WireVersion__Output } from '../proto/load.js';
-import { MAX_MESSAGE_BYTES } from '../proto/server.js';
+import { CHANNEL_OPTIONS } from '../proto/channel-options.js';
 import { fromServiceError } from '../proto/status.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { AetherError } from '../common/errors.js';
@@ -41,10 +41,7 @@ export class DataNodeConnection {
     readonly address: string,
     private readonly timeoutMs = DATANODE_CALL_TIMEOUT_MS,
   ) {
-    this.client = new DataNodeClient(address, grpc.credentials.createInsecure(), {
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-    });
+    this.client = new DataNodeClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     this.writes = new Batcher({
       ...WRITE_BATCHING,
       sizeOf: (m) => m.key.length + (m.value?.length ?? 0),
