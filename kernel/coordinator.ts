@@ -106,6 +106,13 @@ interface Round {
   readonly joining: ReadonlyMap<string, Glt>;
   readonly beganAtMs: number;
   readonly deadlineMs: number;
+  /**
+   * By when every member that is not joining must have reported (Ready or Waiting); a
+   * silent one aborts the round then. deadlineMs in a plain round; in a readmitting round
+   * missThreshold × budgetMs (capped at deadlineMs), so that a member failing during a
+   * long join budget is found about as fast as in plain rounds.
+   */
+  readonly reportByMs: number;
   readonly ready: Set<string>;
   /** Latest progress of each member that reported without being Ready. */
   readonly waiting: Map<string, { readonly missing: readonly string[]; readonly caughtUp: boolean }>;
@@ -323,12 +330,23 @@ export class Coordinator {
     this.state = 'idle';
   }
 
-  /** Time-driven transitions: the collect deadline, then starting the next round. */
+  /** Time-driven transitions: the report and collect deadlines, then starting the next round. */
   private advance(nowMs: number, out: CoordinatorAction[]): void {
-    if (this.state === 'collecting' && this.round && nowMs >= this.round.deadlineMs) this.abort(this.round, nowMs, out);
+    const r = this.round;
+    if (this.state === 'collecting' && r) {
+      if (nowMs >= r.deadlineMs) this.abort(r, nowMs, out, true);
+      else if (nowMs >= r.reportByMs && this.anySilent(r)) this.abort(r, nowMs, out, false);
+    }
     if (this.state === 'idle' && nowMs >= this.nextRoundAtMs) this.begin(nowMs, out);
-    if (this.state === 'collecting') out.push({ type: 'wakeAt', atMs: this.round!.deadlineMs });
-    else if (this.state === 'idle') out.push({ type: 'wakeAt', atMs: this.nextRoundAtMs });
+    if (this.state === 'collecting') {
+      const c = this.round!;
+      out.push({ type: 'wakeAt', atMs: nowMs < c.reportByMs && this.anySilent(c) ? c.reportByMs : c.deadlineMs });
+    } else if (this.state === 'idle') out.push({ type: 'wakeAt', atMs: this.nextRoundAtMs });
+  }
+
+  /** Whether a member that is not joining has not reported yet in round `r`. */
+  private anySilent(r: Round): boolean {
+    return r.members.some((m) => !r.joining.has(m) && !r.ready.has(m) && !r.waiting.has(m));
   }
 
   /** budgetMs, or for a round that readmits regions, the join budget doubled per failed attempt of the most-failed joiner. */
@@ -353,6 +371,7 @@ export class Coordinator {
     // T = the latest bound of the uncertainty interval, strictly above every T used before (M).
     const T = maxGlt(this.glts.now().latest, nextGlt(maxGlt(lastT, this.lastBegunT)));
     this.lastBegunT = T;
+    const deadlineMs = nowMs + this.budgetFor(joining);
     const r: Round = {
       roundId: this.nextRoundId++,
       T,
@@ -360,7 +379,8 @@ export class Coordinator {
       members,
       joining,
       beganAtMs: nowMs,
-      deadlineMs: nowMs + this.budgetFor(joining),
+      deadlineMs,
+      reportByMs: joining.size === 0 ? deadlineMs : Math.min(deadlineMs, nowMs + this.config.budgetMs * this.config.missThreshold),
       ready: new Set(),
       waiting: new Map(),
     };
@@ -386,9 +406,11 @@ export class Coordinator {
    *    caught up names itself); on a tie the greatest name only — a cut link between two
    *    regions names both, and excluding one of them is enough.
    * A member blamed missThreshold times in a row is excluded, never the last one standing.
+   * `budgetSpent`: the round ran to its deadline, so its joiners ran out of their budget
+   * (not so when a silent member ended it at reportByMs).
    */
-  private abort(r: Round, nowMs: number, out: CoordinatorAction[]): void {
-    for (const j of r.joining.keys()) this.failedJoins.set(j, (this.failedJoins.get(j) ?? 0) + 1);
+  private abort(r: Round, nowMs: number, out: CoordinatorAction[], budgetSpent: boolean): void {
+    if (budgetSpent) for (const j of r.joining.keys()) this.failedJoins.set(j, (this.failedJoins.get(j) ?? 0) + 1);
     for (const to of r.members) out.push({ type: 'send', to, msg: { type: 'abort', epoch: this.epoch!, roundId: r.roundId, T: r.T } });
     const reported = new Set([...r.ready, ...r.waiting.keys()]);
     const blamed = new Set<string>();

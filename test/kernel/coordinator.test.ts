@@ -165,9 +165,9 @@ test('a readmitting round that runs out of its budget gets twice the budget at t
     const as = c.handle({ type: 'tick', nowMs });
     b = sends(as, 'begin')[0]!.msg as Begin;
     t.deepEqual(b.joining.map((j) => j.region), ['b']);
-    const wake = as.find((a) => a.type === 'wakeAt');
+    // Once every member but the joiner reported, the round waits for the join budget.
+    const wake = ready(c, b, 'a', nowMs + 1).find((a) => a.type === 'wakeAt');
     budgets.push(wake && wake.type === 'wakeAt' ? wake.atMs - nowMs : Number.NaN);
-    ready(c, b, 'a', nowMs + 1);
     nowMs += budgets[budgets.length - 1]!;
     const next = c.handle({ type: 'tick', nowMs });
     t.truthy(next.find((a) => a.type === 'round' && a.outcome === 'aborted'));
@@ -175,4 +175,31 @@ test('a readmitting round that runs out of its budget gets twice the budget at t
     b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
   }
   t.deepEqual(budgets, [100, 200, 400, 800, 1600, 3200, 6400, 12800, 16000, 16000]);
+});
+
+test('a member silent in a readmitting round aborts it after missThreshold × budgetMs, and the join budget does not double', (t) => {
+  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 1000 }, glts(1000n).source);
+  const membership: MembershipRecord = { version: 3, members: ['a', 'b'], excluded: [{ region: 'j', watermark: g(500n) }] };
+  const last: CommitRecord = { T: g(900n), prevT: g(800n), epoch: 4n, roundId: 9, members: ['a', 'b'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c0' };
+  const first = sends(elected(c, membership, last), 'begin')[0]!.msg as Begin;
+  c.handle({ type: 'message', nowMs: 1, msg: { type: 'join', region: 'j', frontier: g(400n) } });
+  ready(c, first, 'a', 2);
+  const p = persists(ready(c, first, 'b', 3))[0]!;
+  c.handle({ type: 'persisted', nowMs: 4, persistId: p.persistId, outcome: 'ok' });
+  const as = c.handle({ type: 'tick', nowMs: 50 });
+  const b = sends(as, 'begin')[0]!.msg as Begin;
+  t.deepEqual(b.joining.map((j) => j.region), ['j']);
+  t.true(as.some((a) => a.type === 'wakeAt' && a.atMs === 50 + 2 * 40), 'wakes when the members must have reported');
+  // a reports; b is silent (it failed): the round ends at 2 × 40 ms, not after the join budget.
+  c.handle({ type: 'message', nowMs: 60, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region: 'a', missing: ['j'], caughtUp: true } });
+  t.false(c.handle({ type: 'tick', nowMs: 129 }).some((a) => a.type === 'round'));
+  const ended = c.handle({ type: 'tick', nowMs: 130 }).find((a) => a.type === 'round');
+  t.like(ended, { outcome: 'aborted', blamed: ['b', 'j'] });
+  // j asks again: its next readmitting round has the same join budget, not twice it.
+  c.handle({ type: 'message', nowMs: 131, msg: { type: 'join', region: 'j', frontier: g(400n) } });
+  const again = c.handle({ type: 'tick', nowMs: 180 });
+  const b2 = sends(again, 'begin')[0]!.msg as Begin;
+  t.deepEqual(b2.joining.map((j) => j.region), ['j']);
+  const wake = ready(c, b2, 'a', 181).concat(ready(c, b2, 'b', 182)).filter((a) => a.type === 'wakeAt').at(-1);
+  t.like(wake, { type: 'wakeAt', atMs: 180 + 1000 });
 });
