@@ -108,10 +108,9 @@ interface Round {
   readonly deadlineMs: number;
   /**
    * By when every member that is not joining must have reported (Ready or Waiting); a
-   * silent one aborts the round then, as does an exchange that only waits for deltas
-   * (`exchangeStuck`). deadlineMs in a plain round; in a readmitting round missThreshold ×
-   * budgetMs (capped at deadlineMs), so that a member failing during a long join budget
-   * is found about as fast as in plain rounds.
+   * silent one aborts the round then. deadlineMs in a plain round; in a readmitting round
+   * missThreshold × budgetMs (capped at deadlineMs), so that a member failing during a
+   * long join budget is found about as fast as in plain rounds.
    */
   readonly reportByMs: number;
   readonly ready: Set<string>;
@@ -344,27 +343,18 @@ export class Coordinator {
     const r = this.round;
     if (this.state === 'collecting' && r) {
       if (nowMs >= r.deadlineMs) this.abort(r, nowMs, out, true);
-      else if (nowMs >= r.reportByMs && (this.anySilent(r) || this.exchangeStuck(r))) this.abort(r, nowMs, out, false);
+      else if (nowMs >= r.reportByMs && this.anySilent(r)) this.abort(r, nowMs, out, false);
     }
     if (this.state === 'idle' && nowMs >= this.nextRoundAtMs) this.begin(nowMs, out);
     if (this.state === 'collecting') {
       const c = this.round!;
-      out.push({ type: 'wakeAt', atMs: nowMs < c.reportByMs && (this.anySilent(c) || this.exchangeStuck(c)) ? c.reportByMs : c.deadlineMs });
+      out.push({ type: 'wakeAt', atMs: nowMs < c.reportByMs && this.anySilent(c) ? c.reportByMs : c.deadlineMs });
     } else if (this.state === 'idle') out.push({ type: 'wakeAt', atMs: this.nextRoundAtMs });
   }
 
   /** Whether a member that is not joining has not reported yet in round `r`. */
   private anySilent(r: Round): boolean {
     return r.members.some((m) => !r.joining.has(m) && !r.ready.has(m) && !r.waiting.has(m));
-  }
-
-  /**
-   * Whether round `r` waits only for deltas: everyone reported (a region reports once its
-   * collect is done and its deltas are out) and is caught up. Past reportByMs those deltas
-   * were lost (a Quantum connection reset with them): more join budget would not bring them.
-   */
-  private exchangeStuck(r: Round): boolean {
-    return r.members.every((m) => r.ready.has(m) || r.waiting.has(m)) && [...r.waiting.values()].every((w) => w.caughtUp);
   }
 
   /** budgetMs, or for a round that readmits regions, the join budget doubled per failed attempt of the most-failed joiner. */

@@ -222,38 +222,3 @@ test('a joiner that asks to join again, past budgetMs into the round that readmi
   t.deepEqual(again.joining.map((x) => x.region), ['j']);
   t.like(ready(c, again, 'a', 101).find((a) => a.type === 'wakeAt'), { atMs: 100 + 1000 }, 'the same join budget');
 });
-
-test('a readmitting round that only waits for deltas past missThreshold × budgetMs lost them: it ends then, and the join budget does not double', (t) => {
-  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 1000 }, glts(1000n).source);
-  const membership: MembershipRecord = { version: 3, members: ['a'], excluded: [{ region: 'j', watermark: g(500n) }] };
-  const last: CommitRecord = { T: g(900n), prevT: g(800n), epoch: 4n, roundId: 9, members: ['a'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c0' };
-  const first = sends(elected(c, membership, last), 'begin')[0]!.msg as Begin;
-  c.handle({ type: 'message', nowMs: 1, msg: { type: 'join', region: 'j', frontier: g(400n) } });
-  const p = persists(ready(c, first, 'a', 2))[0]!;
-  c.handle({ type: 'persisted', nowMs: 3, persistId: p.persistId, outcome: 'ok' });
-  const b = sends(c.handle({ type: 'tick', nowMs: 50 }), 'begin')[0]!.msg as Begin;
-  const waiting = (region: string, missing: string[], caughtUp: boolean, nowMs: number) =>
-    c.handle({ type: 'message', nowMs, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region, missing, caughtUp } });
-  waiting('a', ['j'], true, 55);
-  const out = waiting('j', ['a'], true, 60);
-  t.like(out.find((a) => a.type === 'wakeAt'), { atMs: 50 + 2 * 40 });
-  t.like(c.handle({ type: 'tick', nowMs: 130 }).find((a) => a.type === 'round'), { outcome: 'aborted', roundId: b.roundId });
-  c.handle({ type: 'message', nowMs: 131, msg: { type: 'join', region: 'j', frontier: g(400n) } });
-  const again = sends(c.handle({ type: 'tick', nowMs: 180 }), 'begin')[0]!.msg as Begin;
-  t.deepEqual(again.joining.map((x) => x.region), ['j']);
-  t.like(ready(c, again, 'a', 181).find((a) => a.type === 'wakeAt'), { atMs: 180 + 1000 }, 'the same join budget');
-});
-
-test('a readmitting round whose joiner is still catching up runs on to its join budget', (t) => {
-  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 1000 }, glts(1000n).source);
-  const membership: MembershipRecord = { version: 3, members: ['a'], excluded: [{ region: 'j', watermark: g(500n) }] };
-  const first = sends(elected(c, membership), 'begin')[0]!.msg as Begin;
-  c.handle({ type: 'message', nowMs: 1, msg: { type: 'join', region: 'j', frontier: g(400n) } });
-  const p = persists(ready(c, first, 'a', 2))[0]!;
-  c.handle({ type: 'persisted', nowMs: 3, persistId: p.persistId, outcome: 'ok' });
-  const b = sends(c.handle({ type: 'tick', nowMs: 50 }), 'begin')[0]!.msg as Begin;
-  c.handle({ type: 'message', nowMs: 55, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region: 'a', missing: ['j'], caughtUp: true } });
-  c.handle({ type: 'message', nowMs: 60, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region: 'j', missing: [], caughtUp: false } });
-  t.false(c.handle({ type: 'tick', nowMs: 500 }).some((a) => a.type === 'round'));
-  t.like(c.handle({ type: 'tick', nowMs: 1050 }).find((a) => a.type === 'round'), { outcome: 'aborted' });
-});
