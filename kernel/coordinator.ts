@@ -240,14 +240,6 @@ export class Coordinator {
         return;
       }
       case 'join':
-        // A joiner of the open round asks again: it is not in the round (it never got the
-        // Begin, or its collect failed), which would only wait out its join budget. A join
-        // sent before the Begin reached it arrives within about a round trip: past budgetMs
-        // it cannot be that. Not the joiner running out of budget: no doubling.
-        if (this.state === 'collecting' && r && r.joining.has(msg.region) && nowMs - r.beganAtMs >= this.config.budgetMs) {
-          out.push({ type: 'log', level: 'info', event: 'joiner-absent', fields: { region: msg.region, roundId: r.roundId } });
-          this.abort(r, nowMs, out, false);
-        }
         if (this.membership?.excluded.some((e) => e.region === msg.region) && this.pendingJoins.size < MAX_REGIONS) {
           if (!this.pendingJoins.has(msg.region)) out.push({ type: 'log', level: 'info', event: 'join-requested', fields: { region: msg.region } });
           this.pendingJoins.add(msg.region);

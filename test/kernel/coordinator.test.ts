@@ -203,22 +203,3 @@ test('a member silent in a readmitting round aborts it after missThreshold × bu
   const wake = ready(c, b2, 'a', 181).concat(ready(c, b2, 'b', 182)).filter((a) => a.type === 'wakeAt').at(-1);
   t.like(wake, { type: 'wakeAt', atMs: 180 + 1000 });
 });
-
-test('a joiner that asks to join again, past budgetMs into the round that readmits it, is not in it: the round ends then, and its join budget does not double', (t) => {
-  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 1000 }, glts(1000n).source);
-  const membership: MembershipRecord = { version: 3, members: ['a'], excluded: [{ region: 'j', watermark: g(500n) }] };
-  const last: CommitRecord = { T: g(900n), prevT: g(800n), epoch: 4n, roundId: 9, members: ['a'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c0' };
-  const first = sends(elected(c, membership, last), 'begin')[0]!.msg as Begin;
-  const join = (nowMs: number) => c.handle({ type: 'message', nowMs, msg: { type: 'join', region: 'j', frontier: g(400n) } });
-  join(1);
-  const p = persists(ready(c, first, 'a', 2))[0]!;
-  c.handle({ type: 'persisted', nowMs: 3, persistId: p.persistId, outcome: 'ok' });
-  const b = sends(c.handle({ type: 'tick', nowMs: 50 }), 'begin')[0]!.msg as Begin;
-  t.deepEqual(b.joining.map((x) => x.region), ['j']);
-  ready(c, b, 'a', 51);
-  t.false(join(60).some((a) => a.type === 'round'), 'within budgetMs the join may have been sent before the Begin arrived');
-  t.like(join(90).find((a) => a.type === 'round'), { outcome: 'aborted', roundId: b.roundId });
-  const again = sends(c.handle({ type: 'tick', nowMs: 100 }), 'begin')[0]!.msg as Begin;
-  t.deepEqual(again.joining.map((x) => x.region), ['j']);
-  t.like(ready(c, again, 'a', 101).find((a) => a.type === 'wakeAt'), { atMs: 100 + 1000 }, 'the same join budget');
-});
