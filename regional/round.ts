@@ -31,9 +31,8 @@ import { mergeDeltas } from './merge.js';
  * peer at or past the target, or each member's own versions for the one commit it lacks
  * (which works even when no region applied that commit yet). An excluded region keeps
  * fetching committed snapshots without moving its frontier, so the round that readmits
- * it has nothing to catch up, and asks to be readmitted while its data nodes answer (its
- * last store job succeeded); in that round it re-stamps (close, restamp, collect) and
- * only then may its frontier follow.
+ * it has nothing to catch up; there it re-stamps (close, restamp, collect) and only
+ * then may its frontier follow.
  */
 export type LeaderPhase = 'starting' | 'running';
 export type RoundPhase = 'collecting' | 'exchanging' | 'ready';
@@ -216,13 +215,6 @@ export class LeaderRound {
   private donorIndex = 0;
   private readonly donorJobs = new Map<number, { readonly requester: string; readonly reqId: number; readonly mode: CatchUpMode; readonly from: Glt; readonly to: Glt }>();
   private lastJoinAtMs = -Infinity;
-  /**
-   * Whether our last own store job (collect or apply) succeeded; true at start, which read
-   * every data node's meta. While excluded we ask to be readmitted only when it is true
-   * (the catch-up applies while excluded tell): a round that readmits us while a data node
-   * is down waits out its whole join budget, and every member waits with it.
-   */
-  private storeAnswers = true;
   private nextJobId = 1;
   private nextReqId = 1;
 
@@ -474,7 +466,6 @@ export class LeaderRound {
     const j = this.job;
     if (!j || j.id !== jobId) return;
     this.job = undefined;
-    this.storeAnswers = true;
     if (j.kind === 'collect') {
       const r = this.round;
       if (!r || r.collectJob !== jobId || result.kind !== 'collected') return;
@@ -515,7 +506,6 @@ export class LeaderRound {
     const j = this.job;
     if (!j || j.id !== jobId) return;
     this.job = undefined;
-    this.storeAnswers = false;
     out.push({ type: 'log', level: 'warn', event: `${j.kind}-failed`, fields: { code: error.code } });
     if (j.kind === 'collect') {
       // Without our own delta the round cannot complete; peers and the coordinator see us silent.
@@ -574,15 +564,14 @@ export class LeaderRound {
         }
       }
     }
-    const mayJoin = this.isExcluded && this.storeAnswers && !this.round?.joinWatermark;
-    if (mayJoin && nowMs - this.lastJoinAtMs >= this.config.joinRetryMs) {
+    if (this.isExcluded && !this.round?.joinWatermark && nowMs - this.lastJoinAtMs >= this.config.joinRetryMs) {
       this.lastJoinAtMs = nowMs;
       out.push({ type: 'send', to: COORDINATOR, msg: { type: 'join', region: me, frontier: this.frontier } });
     }
     const wakes: number[] = [];
     if (this.catchUp && !this.catchUp.reply) wakes.push(this.catchUp.sentAtMs + this.config.catchUpRetryMs);
     if (this.replay) wakes.push(this.replay.sentAtMs + this.config.catchUpRetryMs);
-    if (mayJoin) wakes.push(this.lastJoinAtMs + this.config.joinRetryMs);
+    if (this.isExcluded && !this.round?.joinWatermark) wakes.push(this.lastJoinAtMs + this.config.joinRetryMs);
     if (!this.job && nowMs < this.applyRetryAtMs) wakes.push(this.applyRetryAtMs);
     const next = Math.min(...wakes.filter((w) => w > nowMs));
     if (Number.isFinite(next)) out.push({ type: 'wakeAt', atMs: next });
@@ -632,9 +621,7 @@ export class LeaderRound {
     else if (r?.joinWatermark && compareGlt(r.prevT, this.fetched) > 0) target = r.prevT;
     const applying = this.job?.kind === 'apply' ? this.job.source : undefined;
     const c = this.catchUp;
-    // A reply that arrived is applied even when newer commits are known (its apply may be
-    // waiting on a data node): asking again meanwhile would only load the donors.
-    if (c && applying !== 'catchup' && (!target || !gltEquals(c.from, this.fetched) || (compareGlt(c.to, target) < 0 && !c.reply))) this.catchUp = undefined;
+    if (c && applying !== 'catchup' && (!target || !gltEquals(c.from, this.fetched) || compareGlt(c.to, target) < 0)) this.catchUp = undefined;
     const p = this.replay;
     if (p && applying !== 'replay' && (!target || !gltEquals(p.from, this.fetched) || !gltEquals(p.to, target))) this.replay = undefined;
     if (!target) return;

@@ -162,31 +162,26 @@ test('as a donor: serves up to its frontier, its own versions up to its watermar
   t.like(sends(msg(l, { type: 'catchup-request', reqId: 3, mode: 'all', region: 'b', from: g(200n), to: g(300n) }))[0], { msg: { type: 'catchup-refused' } });
 });
 
-test('rejoin: excluded, it fetches committed snapshots without advancing, asks to be readmitted while its data nodes answer; the readmitting round re-stamps, then advances', (t) => {
+test('rejoin: excluded, it asks to be readmitted and fetches committed snapshots without advancing; the readmitting round re-stamps, then advances', (t) => {
   const l = new LeaderRound(CONFIG);
   const out = l.handle({ type: 'started', nowMs: 0, frontier: g(100n), watermark: g(100n), last: undefined, membership: { version: 2, members: ['b', 'c'], excluded: [{ region: 'a', watermark: g(100n) }] } });
   t.like(sends(out, 'join')[0], { to: COORDINATOR, msg: { type: 'join', region: 'a' } });
-  const req = sends(l.handle({ type: 'committed', nowMs: 1, record: { T: g(300n), prevT: g(200n), epoch: 5n, roundId: 1, members: ['b', 'c'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c' } }), 'catchup-request')[0]!;
-  t.like(req.msg, { from: g(100n), to: g(300n) });
-  const fetch = jobs(msg(l, { type: 'catchup', reqId: (req.msg as { reqId: number }).reqId, mode: 'all', region: req.to, from: g(100n), to: g(300n), full: false, horizon: g(0n), versions: [v('y', 250n, 'b-d1')] }, 2))[0]!;
-  t.like(fetch, { type: 'apply', frontier: g(100n) }, 'excluded: the frontier stays');
-  l.handle({ type: 'jobFailed', nowMs: 3, jobId: fetch.jobId, error: new AetherError('UNAVAILABLE', 'down') });
-  const retried = jobs(l.handle({ type: 'tick', nowMs: 8 }))[0]!;
-  t.is(sends(l.handle({ type: 'tick', nowMs: 20 }), 'join').length, 0, 'not while a data node fails');
-  t.is(sends(l.handle({ type: 'tick', nowMs: 25 }), 'join').length, 0);
-  t.like(sends(done(l, retried, { kind: 'applied' }, 26), 'join')[0], { to: COORDINATOR, msg: { type: 'join', region: 'a' } });
-  t.is(sends(l.handle({ type: 'tick', nowMs: 29 }), 'join').length, 0, 'not before joinRetryMs');
+  t.is(sends(l.handle({ type: 'tick', nowMs: 5 }), 'join').length, 0, 'not before joinRetryMs');
+  t.is(sends(l.handle({ type: 'tick', nowMs: 20 }), 'join').length, 1);
   const prev = { T: g(300n), prevT: g(200n), members: ['b', 'c'] };
-  const began = msg(l, begin(400n, { joining: [{ region: 'a', watermark: g(100n) }], prev }), 30);
+  const began = msg(l, begin(400n, { joining: [{ region: 'a', watermark: g(100n) }], prev }), 21);
   const collect = jobs(began)[0]!;
   t.like(collect, { type: 'collect', T: g(400n), after: g(100n), restampAfter: g(100n) });
-  const after = done(l, collect, { kind: 'collected', versions: [] }, 31);
+  const req = sends(began, 'catchup-request').find((x) => x.msg.type === 'catchup-request' && x.msg.mode === 'all')!;
+  t.like(req.msg, { from: g(100n), to: g(300n) });
+  msg(l, { type: 'catchup', reqId: (req.msg as { reqId: number }).reqId, mode: 'all', region: req.to, from: g(100n), to: g(300n), full: false, horizon: g(0n), versions: [v('y', 250n, 'b-d1')] }, 21);
+  const after = done(l, collect, { kind: 'collected', versions: [] }, 22);
   t.like(sends(after, 'delta')[0], { msg: { base: g(100n), versions: [] } });
-  const advance = jobs(after)[0]!;
-  t.like(advance, { type: 'apply', frontier: g(300n) }, 'after the re-stamp, its frontier may follow what it fetched');
+  const fetch = jobs(after)[0]!;
+  t.like(fetch, { type: 'apply', frontier: g(300n) }, 'after the re-stamp, its frontier may follow what it fetched');
   msg(l, delta('b', 400n, [], { base: g(300n) }));
   msg(l, delta('c', 400n, [], { base: g(300n) }));
-  t.is(sends(done(l, advance, { kind: 'applied' }, 32), 'ready').length, 1);
+  t.is(sends(done(l, fetch, { kind: 'applied' }, 23), 'ready').length, 1);
 });
 
 test('while excluded, fetched snapshots never move the frontier', (t) => {
