@@ -177,29 +177,39 @@ test('a readmitting round that runs out of its budget gets twice the budget at t
   t.deepEqual(budgets, [100, 200, 400, 800, 1600, 3200, 6400, 12800, 16000, 16000]);
 });
 
-test('a member silent in a readmitting round aborts it after missThreshold × budgetMs, and the join budget does not double', (t) => {
-  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 1000 }, glts(1000n).source);
+test('a member silent in a readmitting round whose join budget doubled aborts it after the first join budget, and the budget does not double for it', (t) => {
+  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 100 }, glts(1000n).source);
   const membership: MembershipRecord = { version: 3, members: ['a', 'b'], excluded: [{ region: 'j', watermark: g(500n) }] };
   const last: CommitRecord = { T: g(900n), prevT: g(800n), epoch: 4n, roundId: 9, members: ['a', 'b'], beginToReadyMs: 1, collectMs: 0, exchangeMs: 0, coordinator: 'c0' };
-  const first = sends(elected(c, membership, last), 'begin')[0]!.msg as Begin;
-  c.handle({ type: 'message', nowMs: 1, msg: { type: 'join', region: 'j', frontier: g(400n) } });
-  ready(c, first, 'a', 2);
-  const p = persists(ready(c, first, 'b', 3))[0]!;
-  c.handle({ type: 'persisted', nowMs: 4, persistId: p.persistId, outcome: 'ok' });
-  const as = c.handle({ type: 'tick', nowMs: 50 });
-  const b = sends(as, 'begin')[0]!.msg as Begin;
-  t.deepEqual(b.joining.map((j) => j.region), ['j']);
-  t.true(as.some((a) => a.type === 'wakeAt' && a.atMs === 50 + 2 * 40), 'wakes when the members must have reported');
-  // a reports; b is silent (it failed): the round ends at 2 × 40 ms, not after the join budget.
-  c.handle({ type: 'message', nowMs: 60, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region: 'a', missing: ['j'], caughtUp: true } });
-  t.false(c.handle({ type: 'tick', nowMs: 129 }).some((a) => a.type === 'round'));
-  const ended = c.handle({ type: 'tick', nowMs: 130 }).find((a) => a.type === 'round');
-  t.like(ended, { outcome: 'aborted', blamed: ['b', 'j'] });
-  // j asks again: its next readmitting round has the same join budget, not twice it.
-  c.handle({ type: 'message', nowMs: 131, msg: { type: 'join', region: 'j', frontier: g(400n) } });
-  const again = c.handle({ type: 'tick', nowMs: 180 });
-  const b2 = sends(again, 'begin')[0]!.msg as Begin;
-  t.deepEqual(b2.joining.map((j) => j.region), ['j']);
-  const wake = ready(c, b2, 'a', 181).concat(ready(c, b2, 'b', 182)).filter((a) => a.type === 'wakeAt').at(-1);
-  t.like(wake, { type: 'wakeAt', atMs: 180 + 1000 });
+  const join = (nowMs: number) => c.handle({ type: 'message', nowMs, msg: { type: 'join', region: 'j', frontier: g(400n) } });
+  const commitPlain = (b: Begin, nowMs: number) => {
+    ready(c, b, 'a', nowMs);
+    const p = persists(ready(c, b, 'b', nowMs + 1))[0]!;
+    c.handle({ type: 'persisted', nowMs: nowMs + 2, persistId: p.persistId, outcome: 'ok' });
+  };
+  commitPlain(sends(elected(c, membership, last), 'begin')[0]!.msg as Begin, 1);
+  join(4);
+  // First attempt: j never gets Ready; the round runs out of its 100 ms join budget.
+  const b1 = sends(c.handle({ type: 'tick', nowMs: 50 }), 'begin')[0]!.msg as Begin;
+  t.deepEqual(b1.joining.map((x) => x.region), ['j']);
+  ready(c, b1, 'a', 51);
+  ready(c, b1, 'b', 52);
+  join(149);
+  const out = c.handle({ type: 'tick', nowMs: 150 });
+  t.like(out.find((a) => a.type === 'round'), { outcome: 'aborted', roundId: b1.roundId });
+  const b2 = sends(out, 'begin')[0]!.msg as Begin;
+  t.deepEqual(b2.joining.map((x) => x.region), ['j']);
+  t.true(out.some((a) => a.type === 'wakeAt' && a.atMs === 150 + 100), 'members must report within the first join budget, not the doubled one');
+  // a reports; b is silent (it failed): the round ends at 100 ms, not after 200.
+  c.handle({ type: 'message', nowMs: 160, msg: { type: 'waiting', epoch: b2.epoch, roundId: b2.roundId, T: b2.T, region: 'a', missing: ['j'], caughtUp: true } });
+  t.false(c.handle({ type: 'tick', nowMs: 249 }).some((a) => a.type === 'round'));
+  const ended = c.handle({ type: 'tick', nowMs: 250 });
+  t.like(ended.find((a) => a.type === 'round'), { outcome: 'aborted', blamed: ['b', 'j'] });
+  commitPlain(sends(ended, 'begin')[0]!.msg as Begin, 251);
+  join(254);
+  // j's next readmitting round has the doubled budget of before, not twice it.
+  const b4 = sends(c.handle({ type: 'tick', nowMs: 300 }), 'begin')[0]!.msg as Begin;
+  t.deepEqual(b4.joining.map((x) => x.region), ['j']);
+  ready(c, b4, 'a', 301);
+  t.like(ready(c, b4, 'b', 302).find((a) => a.type === 'wakeAt'), { atMs: 300 + 200 });
 });
