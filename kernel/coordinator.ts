@@ -21,6 +21,9 @@ import { MAX_REGIONS, type CommitRecord, type MembershipRecord } from './records
  */
 export type CoordinatorState = 'follower' | 'idle' | 'collecting' | 'committing' | 'excluding';
 
+/** Rounds a region may be blamed for right after its readmission before misses count (see `grace`). */
+export const READMITTED_GRACE_ROUNDS = 20;
+
 /** The longest a readmitting round may take once its join budget has doubled after failures. */
 export const MAX_JOIN_BUDGET_MS = 16_000;
 
@@ -138,6 +141,16 @@ export class Coordinator {
   private membership: MembershipRecord | undefined;
   /** Consecutive rounds each member was blamed for; reset when it is not blamed. */
   private readonly misses = new Map<string, number>();
+  /**
+   * Regions readmitted since the last commit, and how many rounds each may still be
+   * blamed for without it counting as a miss. A readmitted region ships its re-stamped
+   * backlog in the rounds after its readmission; under load that takes more than one
+   * budget, and peers hold what arrived in rounds that did not commit, so each try ships
+   * less. Excluding it after missThreshold of those made it re-stamp and ship all of it
+   * again, without end (the full-length drills). Cleared by any commit. Bounded by
+   * MAX_REGIONS.
+   */
+  private readonly grace = new Map<string, number>();
   /** Per region, readmitting rounds in a row that ran out of budget (this term). Bounded by MAX_REGIONS. */
   private readonly failedJoins = new Map<string, number>();
   /** Excluded regions that asked to rejoin; they join the next round. Bounded by MAX_REGIONS. */
@@ -204,6 +217,7 @@ export class Coordinator {
     this.lastBegunT = ev.last?.T ?? GLT_ZERO;
     this.membership = ev.membership;
     this.misses.clear();
+    this.grace.clear();
     this.failedJoins.clear();
     this.pendingJoins.clear();
     this.round = undefined;
@@ -315,6 +329,8 @@ export class Coordinator {
       out.push({ type: 'membership', record: this.membership, excluded: [], readmitted: [...r.joining.keys()] });
     }
     for (const m of r.members) this.misses.delete(m);
+    this.grace.clear();
+    for (const j of r.joining.keys()) this.grace.set(j, READMITTED_GRACE_ROUNDS);
     for (const j of r.joining.keys()) this.failedJoins.delete(j);
     for (const m of r.members) out.push({ type: 'send', to: m, msg: { type: 'commit', epoch: this.epoch!, roundId: r.roundId, T: r.T, prevT: r.prevT, members: r.members } });
     out.push({
@@ -432,6 +448,11 @@ export class Coordinator {
     const m = this.membership!;
     const exclude: string[] = [];
     for (const x of m.members) {
+      const g = this.grace.get(x) ?? 0;
+      if (blamed.has(x) && g > 0) {
+        this.grace.set(x, g - 1);
+        continue;
+      }
       const n = blamed.has(x) ? (this.misses.get(x) ?? 0) + 1 : 0;
       this.misses.set(x, n);
       if (n >= this.config.missThreshold) exclude.push(x);

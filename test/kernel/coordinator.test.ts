@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Coordinator, type CoordinatorAction } from '../../kernel/coordinator.js';
+import { Coordinator, READMITTED_GRACE_ROUNDS, type CoordinatorAction } from '../../kernel/coordinator.js';
 import type { Begin, Message } from '../../kernel/messages.js';
 import { initialMembership, type CommitRecord, type MembershipRecord } from '../../kernel/records.js';
 import { compareGlt, type Glt } from '../../glts/glt.js';
@@ -212,4 +212,36 @@ test('a member silent in a readmitting round whose join budget doubled aborts it
   t.deepEqual(b4.joining.map((x) => x.region), ['j']);
   ready(c, b4, 'a', 301);
   t.like(ready(c, b4, 'b', 302).find((a) => a.type === 'wakeAt'), { atMs: 300 + 200 });
+});
+
+test('a region just readmitted may miss rounds while it ships its backlog: its misses count only after READMITTED_GRACE_ROUNDS or a commit', (t) => {
+  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 100 }, glts(1000n).source);
+  const membership: MembershipRecord = { version: 3, members: ['a'], excluded: [{ region: 'j', watermark: g(500n) }] };
+  let b = sends(elected(c, membership), 'begin')[0]!.msg as Begin;
+  c.handle({ type: 'message', nowMs: 1, msg: { type: 'join', region: 'j', frontier: g(400n) } });
+  let nowMs = 2;
+  const commit = (members: string[]) => {
+    let p;
+    for (const m of members) p = persists(ready(c, b, m, nowMs++))[0];
+    c.handle({ type: 'persisted', nowMs: nowMs++, persistId: p!.persistId, outcome: 'ok' });
+  };
+  const next = () => {
+    nowMs += 50;
+    b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
+  };
+  commit(['a']);
+  next();
+  t.deepEqual(b.joining.map((x) => x.region), ['j']);
+  commit(['a', 'j']);
+  t.deepEqual(c.currentMembership?.members, ['a', 'j']);
+  // j is readmitted; it is late in every round after (a is Ready, j silent).
+  const lateRound = () => {
+    next();
+    ready(c, b, 'a', nowMs + 1);
+    nowMs += 40;
+    return c.handle({ type: 'tick', nowMs });
+  };
+  for (let i = 0; i < READMITTED_GRACE_ROUNDS; i++) t.false(lateRound().some((a) => a.type === 'persist'), `no exclusion in grace round ${i + 1}`);
+  t.false(lateRound().some((a) => a.type === 'persist'), 'the first miss that counts');
+  t.like(persists(lateRound())[0], { membership: { members: ['a'], excluded: [{ region: 'j' }] } });
 });
