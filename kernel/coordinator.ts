@@ -330,8 +330,10 @@ export class Coordinator {
     }
     for (const m of r.members) this.misses.delete(m);
     this.grace.clear();
-    for (const j of r.joining.keys()) this.grace.set(j, READMITTED_GRACE_ROUNDS);
-    for (const j of r.joining.keys()) this.failedJoins.delete(j);
+    for (const j of r.joining.keys()) {
+      this.grace.set(j, READMITTED_GRACE_ROUNDS);
+      this.failedJoins.delete(j);
+    }
     for (const m of r.members) out.push({ type: 'send', to: m, msg: { type: 'commit', epoch: this.epoch!, roundId: r.roundId, T: r.T, prevT: r.prevT, members: r.members } });
     out.push({
       type: 'round',

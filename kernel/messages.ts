@@ -170,54 +170,38 @@ export interface CatchUpRefused {
 export type Message = Begin | Delta | Waiting | Ready | Commit | Abort | JoinRequest | CatchUpRequest | CatchUp | CatchUpRefused;
 export type MessageType = Message['type'];
 
+/** What every message of a round carries: the coordinator's epoch, the round, its T. */
+type RoundHead = Pick<Begin, 'epoch' | 'roundId' | 'T'>;
+
+function roundHeadToJson(m: RoundHead): { epoch: string; roundId: number; T: Json } {
+  return { epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T) };
+}
+
+function roundHeadFromJson(o: Record<string, unknown>): RoundHead {
+  return { epoch: u64(o.epoch, 'epoch'), roundId: int(o.roundId, 'roundId'), T: gltFromJson(o.T, 'T') };
+}
+
 /** The message without its versions (those are framed separately, see encodeMessage). */
 export function messageToJson(m: Message): Json {
   switch (m.type) {
     case 'begin':
       return {
         type: m.type,
-        epoch: m.epoch.toString(),
-        roundId: m.roundId,
-        T: gltToJson(m.T),
+        ...roundHeadToJson(m),
         members: [...m.members],
         joining: m.joining.map((j) => ({ region: j.region, watermark: gltToJson(j.watermark) })),
         prev: { T: gltToJson(m.prev.T), prevT: gltToJson(m.prev.prevT), members: [...m.prev.members] },
       };
     case 'delta':
-      return {
-        type: m.type,
-        epoch: m.epoch.toString(),
-        roundId: m.roundId,
-        T: gltToJson(m.T),
-        from: m.from,
-        base: gltToJson(m.base),
-        holds: gltToJson(m.holds),
-      };
+      return { type: m.type, ...roundHeadToJson(m), from: m.from, base: gltToJson(m.base), holds: gltToJson(m.holds) };
     case 'waiting':
-      return {
-        type: m.type,
-        epoch: m.epoch.toString(),
-        roundId: m.roundId,
-        T: gltToJson(m.T),
-        region: m.region,
-        missing: [...m.missing],
-        caughtUp: m.caughtUp,
-      };
+      return { type: m.type, ...roundHeadToJson(m), region: m.region, missing: [...m.missing], caughtUp: m.caughtUp };
     case 'ready':
-      return {
-        type: m.type,
-        epoch: m.epoch.toString(),
-        roundId: m.roundId,
-        T: gltToJson(m.T),
-        region: m.region,
-        frontier: gltToJson(m.frontier),
-        collectMs: m.collectMs,
-        exchangeMs: m.exchangeMs,
-      };
+      return { type: m.type, ...roundHeadToJson(m), region: m.region, frontier: gltToJson(m.frontier), collectMs: m.collectMs, exchangeMs: m.exchangeMs };
     case 'commit':
-      return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T), prevT: gltToJson(m.prevT), members: [...m.members] };
+      return { type: m.type, ...roundHeadToJson(m), prevT: gltToJson(m.prevT), members: [...m.members] };
     case 'abort':
-      return { type: m.type, epoch: m.epoch.toString(), roundId: m.roundId, T: gltToJson(m.T) };
+      return { type: m.type, ...roundHeadToJson(m) };
     case 'join':
       return { type: m.type, region: m.region, frontier: gltToJson(m.frontier) };
     case 'catchup-request':
@@ -252,9 +236,7 @@ export function messageFromJson(v: unknown, versions: readonly Version[] = []): 
       const prev = obj(o.prev, 'prev');
       return {
         type,
-        epoch: u64(o.epoch, 'epoch'),
-        roundId: int(o.roundId, 'roundId'),
-        T: gltFromJson(o.T, 'T'),
+        ...roundHeadFromJson(o),
         members: strList(o.members, 'members', MAX_REGIONS),
         joining: arr(o.joining, 'joining', MAX_REGIONS).map((x, i) => {
           const j = obj(x, `joining[${i}]`);
@@ -266,9 +248,7 @@ export function messageFromJson(v: unknown, versions: readonly Version[] = []): 
     case 'delta':
       return {
         type,
-        epoch: u64(o.epoch, 'epoch'),
-        roundId: int(o.roundId, 'roundId'),
-        T: gltFromJson(o.T, 'T'),
+        ...roundHeadFromJson(o),
         from: str(o.from, 'from'),
         base: gltFromJson(o.base, 'base'),
         holds: gltFromJson(o.holds, 'holds'),
@@ -277,9 +257,7 @@ export function messageFromJson(v: unknown, versions: readonly Version[] = []): 
     case 'waiting':
       return {
         type,
-        epoch: u64(o.epoch, 'epoch'),
-        roundId: int(o.roundId, 'roundId'),
-        T: gltFromJson(o.T, 'T'),
+        ...roundHeadFromJson(o),
         region: str(o.region, 'region'),
         missing: strList(o.missing, 'missing', MAX_REGIONS),
         caughtUp: bool(o.caughtUp, 'caughtUp'),
@@ -287,25 +265,16 @@ export function messageFromJson(v: unknown, versions: readonly Version[] = []): 
     case 'ready':
       return {
         type,
-        epoch: u64(o.epoch, 'epoch'),
-        roundId: int(o.roundId, 'roundId'),
-        T: gltFromJson(o.T, 'T'),
+        ...roundHeadFromJson(o),
         region: str(o.region, 'region'),
         frontier: gltFromJson(o.frontier, 'frontier'),
         collectMs: num(o.collectMs, 'collectMs'),
         exchangeMs: num(o.exchangeMs, 'exchangeMs'),
       };
     case 'commit':
-      return {
-        type,
-        epoch: u64(o.epoch, 'epoch'),
-        roundId: int(o.roundId, 'roundId'),
-        T: gltFromJson(o.T, 'T'),
-        prevT: gltFromJson(o.prevT, 'prevT'),
-        members: strList(o.members, 'members', MAX_REGIONS),
-      };
+      return { type, ...roundHeadFromJson(o), prevT: gltFromJson(o.prevT, 'prevT'), members: strList(o.members, 'members', MAX_REGIONS) };
     case 'abort':
-      return { type, epoch: u64(o.epoch, 'epoch'), roundId: int(o.roundId, 'roundId'), T: gltFromJson(o.T, 'T') };
+      return { type, ...roundHeadFromJson(o) };
     case 'join':
       return { type, region: str(o.region, 'region'), frontier: gltFromJson(o.frontier, 'frontier') };
     case 'catchup-request':
