@@ -32,7 +32,8 @@ export interface RoleHealth {
  */
 export class RoleRuntime {
   readonly health: RoleHealth = { ready: false, detail: () => ({}) };
-  private readonly cleanups: (() => Promise<void>)[] = [];
+  /** Run in reverse order at shutdown, each named for the log when it overruns. */
+  private readonly cleanups: { readonly name: string; readonly run: () => Promise<void> }[] = [];
   private registration: ServiceRegistration | undefined;
   private shuttingDown: Promise<void> | undefined;
   /** The status last written to the registry, as JSON. */
@@ -66,22 +67,22 @@ export class RoleRuntime {
     registry.setDefaultLabels({ role: identity.role, id: identity.id, ...(identity.region ? { region: identity.region } : {}) });
     collectDefaultMetrics({ register: registry });
     const rt = new RoleRuntime(topology, identity, log, etcd, paths, settings, registry);
-    rt.cleanups.push(async () => {
+    rt.onShutdown('etcd client', async () => {
       await settings.close();
       etcd.close();
     });
     settings.subscribe('logLevel', (level) => (log.level = level));
     const metrics = await MetricsServer.start(identity.metrics, registry, () => rt.healthReport()).catch(async (err: unknown) => {
-      await rt.runCleanups();
+      await rt.shutdown('metrics server failed to start');
       throw err;
     });
-    rt.cleanups.push(() => metrics.close());
+    rt.onShutdown('metrics server', () => metrics.close());
     return rt;
   }
 
-  /** Registers a cleanup; they run in reverse order at shutdown. */
-  onShutdown(cleanup: () => Promise<void>): void {
-    this.cleanups.push(cleanup);
+  /** Registers a cleanup; they run in reverse order at shutdown, within SHUTDOWN_BUDGET_MS together. */
+  onShutdown(name: string, cleanup: () => Promise<void>): void {
+    this.cleanups.push({ name, run: cleanup });
   }
 
   /** Publishes the process in the service registry and reports ready. */
@@ -129,33 +130,68 @@ export class RoleRuntime {
           if (!processAlive(parent)) stop('supervisor gone');
         }, 1000);
         timer.unref();
-        this.cleanups.push(async () => clearInterval(timer));
+        this.onShutdown('supervisor check', async () => clearInterval(timer));
       }
     });
   }
 
-  /** Deregisters, then runs the cleanups in reverse order; errors are logged, never thrown. */
+  /**
+   * Deregisters, then runs the cleanups in reverse order; errors are logged, never
+   * thrown. The whole of it is bounded by SHUTDOWN_BUDGET_MS: a step still running when
+   * the budget is spent is logged by name and left behind (the process exits anyway, see
+   * exitWhenDrained), so a stuck etcd or peer cannot turn a SIGTERM into a SIGKILL.
+   */
   shutdown(why: string): Promise<void> {
     this.shuttingDown ??= (async () => {
       this.log.info({ why }, 'shutting down');
       this.health.ready = false;
-      await this.registration?.close();
-      await this.runCleanups();
+      const deadlineMs = Date.now() + SHUTDOWN_BUDGET_MS;
+      const registration = this.registration;
+      const steps = [...(registration ? [{ name: 'registration', run: () => registration.close() }] : []), ...this.cleanups.reverse()];
+      this.cleanups.length = 0;
+      for (const step of steps) await this.runStep(step, deadlineMs);
       this.log.info('stopped');
     })();
     return this.shuttingDown;
   }
 
-  private async runCleanups(): Promise<void> {
-    for (const cleanup of this.cleanups.reverse()) {
-      await cleanup().catch((err: unknown) => this.log.error({ err }, 'cleanup failed'));
-    }
-    this.cleanups.length = 0;
+  private async runStep(step: { readonly name: string; readonly run: () => Promise<void> }, deadlineMs: number): Promise<void> {
+    const startedMs = Date.now();
+    const done = step.run().then(
+      () => true,
+      (err: unknown) => {
+        this.log.error({ err, step: step.name }, 'shutdown step failed');
+        return true;
+      },
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const overran = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadlineMs - startedMs))));
+    const finished = await Promise.race([done, overran]);
+    clearTimeout(timer);
+    if (!finished) this.log.warn({ step: step.name, budgetMs: SHUTDOWN_BUDGET_MS, tookMs: Date.now() - startedMs }, 'shutdown step overran the budget; going on without it');
   }
 
   private healthReport(): Health {
     return { ok: this.health.ready, detail: { role: this.identity.role, id: this.identity.id, ...this.health.detail() } };
   }
+}
+
+/** What a role's orderly shutdown may take; the supervisor SIGKILLs after 5 s. */
+export const SHUTDOWN_BUDGET_MS = 3000;
+/** How long a stopped role waits for its event loop to drain before it exits anyway. */
+const EXIT_DRAIN_MS = 1000;
+
+/**
+ * After an orderly stop the event loop drains by itself; a handle left open (a lease
+ * keepalive, a socket, a timer) would keep the process up until the supervisor's
+ * SIGKILL. After EXIT_DRAIN_MS such handles are logged by type and the process exits
+ * with its exit code. The timer is unref'd: it never keeps the process up itself.
+ */
+export function exitWhenDrained(log: Logger): void {
+  setTimeout(() => {
+    log.warn({ resources: process.getActiveResourcesInfo() }, 'handles still open after stopping; exiting');
+    process.exit();
+  }, EXIT_DRAIN_MS).unref();
 }
 
 let earlySignal: NodeJS.Signals | undefined;

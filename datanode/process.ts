@@ -20,10 +20,10 @@ export async function runDatanode(topology: Topology, id: string): Promise<void>
   try {
     const dataDir = resolve(spec.dataDir);
     const level = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs } });
-    rt.onShutdown(() => level.shutdown());
+    rt.onShutdown('store', () => level.shutdown());
     const store = await CountedStore.open(level, createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs }));
     const server = await startDatanodeServer({ address: spec.grpc, store });
-    rt.onShutdown(() => server.close());
+    rt.onShutdown('grpc server', () => server.close());
     rt.health.detail = () => ({ dataDir });
     await rt.ready();
   } catch (err) {

@@ -35,7 +35,7 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
     const regions = topology.regions.map((r) => r.name);
     const metrics = createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs });
     const directory = await PeerDirectory.open(rt.etcd, rt.paths, regions, rt.log);
-    rt.onShutdown(() => directory.close());
+    rt.onShutdown('peer directory', () => directory.close());
     const transport = await RoundTransport.open({
       topology,
       address: spec.quantum,
@@ -45,7 +45,7 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
       registry: rt.registry,
       log: rt.log,
     });
-    rt.onShutdown(() => transport.close());
+    rt.onShutdown('quantum transport', () => transport.close());
     transport.applyPartitions(rt.settings.current.partitions);
     rt.settings.subscribe('partitions', (p) => transport.applyPartitions(p));
 
@@ -92,7 +92,7 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
       });
       e.start();
     };
-    rt.onShutdown(async () => {
+    rt.onShutdown('election', async () => {
       shuttingDown = true;
       driver.stop();
       await election.resign();
@@ -100,7 +100,7 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
     rt.health.detail = status;
     metrics.setElected('coordinator', id, false);
     const publisher = setInterval(() => void rt.publishStatus(status()), STATUS_INTERVAL_MS);
-    rt.onShutdown(async () => clearInterval(publisher));
+    rt.onShutdown('status publisher', async () => clearInterval(publisher));
     campaign();
     await rt.ready(status());
   } catch (err) {

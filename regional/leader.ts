@@ -45,12 +45,12 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
     const frontier = new Frontier();
     const snapshotLog = await EtcdSnapshotLog.load(commits, frontier);
     const server = await startLeaderServer({ address: spec.grpc, region: regionName, datanodes: region!.datanodes, frontier, snapshotLog, metrics });
-    rt.onShutdown(() => server.close());
+    rt.onShutdown('grpc server', () => server.close());
     const clock = new Clock({ maxOffsetMs: topology.clock.maxOffsetMs });
     const directory = await PeerDirectory.open(rt.etcd, rt.paths, regions, rt.log);
-    rt.onShutdown(() => directory.close());
+    rt.onShutdown('peer directory', () => directory.close());
     const transport = await RoundTransport.open({ topology, address: spec.quantum, self: regionName, linkRegion: regionName, directory, registry: rt.registry, log: rt.log });
-    rt.onShutdown(() => transport.close());
+    rt.onShutdown('quantum transport', () => transport.close());
     transport.applyPartitions(rt.settings.current.partitions);
     rt.settings.subscribe('partitions', (p) => transport.applyPartitions(p));
 
@@ -77,7 +77,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       },
       rt.log,
     );
-    rt.onShutdown(stopCommitWatch);
+    rt.onShutdown('commit watch', stopCommitWatch);
 
     const election = new ElectionCandidate<LeaderCandidateInfo>(
       rt.etcd,
@@ -86,7 +86,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       { id, region: regionName, grpc: spec.grpc, quantum: spec.quantum },
       { log: rt.log },
     );
-    rt.onShutdown(async () => {
+    rt.onShutdown('election', async () => {
       // Resign first, so the standby takes over without waiting for the lease to expire.
       driver.stop();
       await election.resign();
@@ -110,7 +110,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       known = l;
       if (!election.isLeader) standby();
     }, rt.log);
-    rt.onShutdown(stopWatch);
+    rt.onShutdown('leader watch', stopWatch);
     const beginTerm = async (): Promise<void> => {
       while (election.isLeader) {
         try {
@@ -141,7 +141,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       driver.reportLag();
       void rt.publishStatus(status());
     }, STATUS_INTERVAL_MS);
-    rt.onShutdown(async () => clearInterval(publisher));
+    rt.onShutdown('status publisher', async () => clearInterval(publisher));
 
     election.start();
     await rt.ready(status());

@@ -44,6 +44,8 @@ export interface ProcessEvent {
   readonly signal?: NodeJS.Signals | null;
   /** In backing-off: the delay before the next start. */
   readonly delayMs?: number;
+  /** In stopped: how long the child took to exit after SIGTERM (SIGKILL after stopGraceMs). */
+  readonly stopMs?: number;
 }
 
 export interface SupervisorOptions {
@@ -64,6 +66,8 @@ class Supervised {
   restarts = 0;
   backoffMs: number;
   startedAtMs = 0;
+  /** When SIGTERM was sent (state stopping). */
+  stopSignalledAtMs = 0;
   timer: NodeJS.Timeout | undefined;
   exited: Promise<void> = Promise.resolve();
   /** Every pid this spec ever ran as. */
@@ -152,6 +156,7 @@ export class Supervisor {
     }
     if (p.state !== 'stopping') {
       this.transition(p, 'stopping');
+      p.stopSignalledAtMs = Date.now();
       signalGroup(p.child!, 'SIGTERM');
       const kill = setTimeout(() => signalGroup(p.child!, 'SIGKILL'), this.o.stopGraceMs);
       await p.exited;
@@ -232,7 +237,7 @@ export class Supervisor {
     clearTimeout(p.timer);
     p.child = undefined;
     if (p.state === 'stopping') {
-      this.transition(p, 'stopped', { exitCode: code, signal });
+      this.transition(p, 'stopped', { exitCode: code, signal, stopMs: Date.now() - p.stopSignalledAtMs });
       return;
     }
     if (Date.now() - p.startedAtMs >= this.o.stableAfterMs) p.backoffMs = this.o.restartBaseMs;

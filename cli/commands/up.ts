@@ -82,6 +82,8 @@ function progressPrinter(logDir: string): (e: LaunchEvent) => void {
           out(`exited       ${what} pid ${e.pid ?? '-'} (${e.signal ?? `code ${e.exitCode}`}); log: ${join(logDir, `${p.id}.log`)}`);
         } else if (e.state === 'backing-off') {
           out(`restarting   ${what} in ${e.delayMs} ms`);
+        } else if (e.state === 'stopped' && e.stopMs !== undefined && e.exitCode !== 0) {
+          out(`stopped uncleanly ${what} (${e.signal ?? `code ${e.exitCode}`} ${e.stopMs} ms after SIGTERM); log: ${join(logDir, `${p.id}.log`)}`);
         }
         break;
       }

@@ -24,6 +24,9 @@ test('restarts a child that dies, with backoff; stop leaves no process behind', 
   t.is(events.at(-1)!.restarts, 1);
   await sup.stop();
   t.is(sup.state('c1'), 'stopped');
+  const stopped = events.at(-1)!;
+  t.is(stopped.signal, 'SIGKILL');
+  t.true(stopped.stopMs! >= 2000, `stopMs ${stopped.stopMs}`);
   t.deepEqual(sup.allPids().filter(processAlive), []);
   t.regex(readFileSync(join(dir, 'logs', 'c1.log'), 'utf8'), /ready \d+\nready \d+/);
 });

@@ -51,6 +51,14 @@ function startUp(dir: string, topologyFile: string): { up: ChildProcess; events:
   return { up, events };
 }
 
+function logTail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch (err) {
+    return `(unreadable: ${String(err)})`;
+  }
+}
+
 function readyPid(events: readonly UpEvent[], id: string, minRestarts = 0): number | undefined {
   return events.findLast((e) => e.event === 'process' && e.id === id && e.state === 'ready' && (e.restarts ?? 0) >= minRestarts)?.pid;
 }
@@ -129,9 +137,11 @@ test('up runs local.yaml: writes and reads, a data node and a leader die and rec
   t.is(await exited, 0);
   t.true(events.some((e) => e.event === 'stopped'));
   // Every role process shut down by itself on SIGTERM (none needed the SIGKILL fallback).
-  const stops = events.filter((e) => e.event === 'process' && e.state === 'stopped') as (UpEvent & { exitCode?: number | null })[];
+  const stops = events.filter((e) => e.event === 'process' && e.state === 'stopped') as (UpEvent & { exitCode?: number | null; signal?: string | null; stopMs?: number })[];
   t.is(stops.length, 14);
-  t.deepEqual(stops.filter((e) => e.exitCode !== 0).map((e) => e.id), []);
+  const unclean = stops.filter((e) => e.exitCode !== 0);
+  for (const e of unclean) t.log(`${e.id} exited ${e.exitCode ?? e.signal} ${e.stopMs} ms after SIGTERM; its log ends:\n${logTail(join(dir, '.aetherflow', NAME, 'logs', `${e.id}.log`), 15)}`);
+  t.deepEqual(unclean.map((e) => e.id), []);
   t.deepEqual([...reported].filter(processAlive), []);
   t.deepEqual(processesMentioning(dir), []);
 });
