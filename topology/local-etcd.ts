@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { AetherError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
 import type { Topology } from './types.js';
@@ -20,6 +20,15 @@ import type { Topology } from './types.js';
  * Ports are picked free on the first start and kept in `<dataDir>/ports.json`: etcd
  * stores its peer URLs in its data directory, so a restarted cluster must reuse them.
  */
+
+/**
+ * The local etcd runs at this niceness (through nice(1), so every Go thread inherits it):
+ * on one machine the role processes and a write load can saturate every core, and an
+ * etcd starved of CPU answered lease keepalives and reads after 0.5-1.5 s, so every
+ * 1 s lease lapsed and every election changed hands. Lowering it needs root
+ * (CAP_SYS_NICE); without, nice(1) warns in the member's log and runs it unchanged.
+ */
+export const ETCD_NICE = -10;
 
 export interface LocalEtcdMember {
   readonly name: string;
@@ -77,6 +86,7 @@ export class LocalEtcd {
     const initialCluster = ports.map((p, i) => `${names[i]}=http://127.0.0.1:${p.peer}`).join(',');
     const children: ChildProcess[] = [];
     const members: LocalEtcdMember[] = [];
+    const binary = etcdBinary();
     for (const [i, p] of ports.entries()) {
       const name = names[i]!;
       const memberDir = join(dataDir, name);
@@ -104,7 +114,7 @@ export class LocalEtcd {
       const out = openSync(join(logDir, `etcd-${name}.log`), 'a');
       let child: ChildProcess;
       try {
-        child = spawn('etcd', args, { stdio: ['ignore', out, out], detached: true });
+        child = spawn('nice', ['-n', String(ETCD_NICE), binary, ...args], { stdio: ['ignore', out, out], detached: true });
       } finally {
         closeSync(out);
       }
@@ -159,6 +169,15 @@ async function healthy(clientUrl: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** etcd's path on PATH; nice(1) would only report a missing one as its own exit code. */
+function etcdBinary(): string {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    const candidate = join(dir, 'etcd');
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  throw new AetherError('PROCESS', 'cannot start etcd: no etcd on PATH (`make deps` installs it)');
 }
 
 function spawned(child: ChildProcess): Promise<number> {
