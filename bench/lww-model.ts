@@ -77,15 +77,17 @@ export class LwwModel {
     this.add({ key: v!.key, value: v!.value, ts: to.ts, origin: to.origin });
   }
 
+  /** The key's greatest version ≤ T, a delete included. */
+  newest(key: string, T: Glt): ModelVersion | null {
+    const vs = this.byKey.get(key) ?? [];
+    for (let i = vs.length - 1; i >= 0; i--) if (compareGlt(vs[i]!.ts, T) <= 0) return vs[i]!;
+    return null;
+  }
+
   /** The key's visible version at T: its greatest version ≤ T, unless that is a delete. */
   get(key: string, T: Glt): ModelEntry | null {
-    const vs = this.byKey.get(key);
-    if (!vs) return null;
-    for (let i = vs.length - 1; i >= 0; i--) {
-      const v = vs[i]!;
-      if (compareGlt(v.ts, T) <= 0) return v.value === null ? null : { value: v.value, ts: v.ts, origin: v.origin };
-    }
-    return null;
+    const v = this.newest(key, T);
+    return v === null || v.value === null ? null : { value: v.value, ts: v.ts, origin: v.origin };
   }
 
   /** Every visible key at T, in key byte order (the order a scan returns). */

@@ -66,9 +66,6 @@ export interface DrillReport {
   readonly figures: Figure[];
 }
 
-/** How long a membership record may trail the commit record it goes with (two etcd watches). */
-const MEMBERSHIP_LAG_MS = 300;
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A storm's fault may find its target still down from the one before (`up` restarts it with a backoff): retried this long. */
@@ -178,29 +175,11 @@ export async function runDrill(d: Deployment, name: DrillName, o: DrillOptions):
     // acknowledged write, and settled — every readmitted region has shipped its re-stamped
     // writes — so that it holds every acknowledged write. Membership records may trail the
     // commits they go with (two watches): a candidate is judged again a moment later.
-    const finalBy = Date.now() + o.recoverTimeoutS * 1000;
-    const historyNow = (): CommitHistory =>
-      new CommitHistory(
-        [...(observer.prior ? [observer.prior] : []), ...observer.commits.map((c) => c.record)],
-        observer.memberships.flatMap((m) => m.record.excluded),
-      );
-    // A round committed after the load stopped may have closed before the last writes: T at or above every acknowledged ts.
     const newest = load.newestTs() ?? GLT_ZERO;
-    const settled = (h: CommitHistory): ObservedCommit | undefined =>
-      observer.firstCommitAfter(loadStoppedMs + 1, (r) => compareGlt(r.T, newest) >= 0 && regions.every((x) => r.members.includes(x)) && h.settledAt(r.T));
-    let final: ObservedCommit | undefined;
-    for (;;) {
-      const candidate = settled(historyNow());
-      if (candidate) {
-        await sleep(MEMBERSHIP_LAG_MS);
-        final = settled(historyNow());
-        if (final) break;
-      }
-      if (Date.now() >= finalBy) break;
-      await sleep(100);
-    }
+    // A round committed after the load stopped may have closed before the last writes: T at or above every acknowledged ts.
+    const final = await observer.settledCommit(regions, newest, loadStoppedMs + 1, Date.now() + o.recoverTimeoutS * 1000);
     const stats = load.stats();
-    const history = historyNow();
+    const history = observer.history();
     const glts = checkGlts(observer, history, faultStartMs, faultEndMs, final);
     let rb: ReadBackResult | undefined;
     if (final) {

@@ -67,7 +67,7 @@ export async function readBack(
   }
 
   const rows = [...scans.values()].flatMap((byRegion) => [...byRegion.values()].flat());
-  const { model, restamps, violations } = restampedModel(o.acked, o.history, rows);
+  const { model, restamps, violations, blindAt } = restampedModel(o.acked, o.history, rows);
   for (const v of violations.slice(0, 5)) note(v);
 
   // A write that failed at the client may still have landed (its outcome is unknown): a row
@@ -88,16 +88,23 @@ export async function readBack(
     }
     const expected = model.stateAt(T);
     for (const [region, rows] of byRegion) {
-      const diffs = diffStates(expected, scanState(rows)).filter((d) => !unacknowledgedLanded(d));
+      const diffs = diffStates(expected, scanState(rows)).filter((d) => !unacknowledgedLanded(d) && !blindAt(d.key, T));
       if (diffs.length > 0) modelHeld = false;
       for (const d of diffs.slice(0, 3)) note(`model at ${formatGlt(T)} in ${region}: ${formatDifference(d)}`);
     }
   }
 
   // Lost: a final scan shows the key absent, or older than the write (or, for an unseen
-  // re-stamp, not above the frontier it was to be re-stamped over).
+  // re-stamp, not above the frontier it was to be re-stamped over) — absent is no loss
+  // when the key's last version is an acknowledged delete that is (or may be) newer than
+  // the write, or when an unseen re-stamped delete leaves the model blind there
+  // (restamped-model.ts).
   const lost = new Set<AcknowledgedWrite>();
   const restampOf = new Map(restamps.map((r) => [r.w, r]));
+  const deletedAfter = (key: string, ts: Glt, origin: string): boolean => {
+    const last = model.newest(key, finalT);
+    return last !== null && last.value === null && compareVersionOrder(last.ts, last.origin, ts, origin) > 0;
+  };
   for (const [region, rows] of scans.get(formatGlt(finalT)) ?? []) {
     const got = scanState(rows);
     for (const w of o.acked) {
@@ -107,7 +114,9 @@ export async function readBack(
       // An unseen re-stamp is newer than the original and above the frontier at rejoin.
       const older = g === undefined || compareVersionOrder(g.ts, g.origin, r?.to?.ts ?? w.ts, w.origin) < 0;
       const gone = older || (r !== undefined && !r.to && compareGlt(g.ts, r.above) <= 0);
-      if (!gone) continue;
+      // An unseen re-stamp's new ts is only known to be above r.above: a delete above that may be newer.
+      const excused = g === undefined && (deletedAfter(w.key, r ? (r.to?.ts ?? r.above) : w.ts, w.origin) || blindAt(w.key, finalT));
+      if (!gone || excused) continue;
       lost.add(w);
       note(`lost in ${region}: ${w.key}=${JSON.stringify(w.value)} of ${w.region}@${formatGlt(w.ts)}/${w.origin}${r ? (r.to ? ` re-stamped to ${formatGlt(r.to.ts)}` : ` (unseen re-stamp above ${formatGlt(r.above)})`) : ''}; final ${g ? `${JSON.stringify(g.value)}@${formatGlt(g.ts)}/${g.origin}` : 'absent'}`);
     }

@@ -2,6 +2,7 @@ import type { Watcher } from 'etcd3';
 import { etcdCall } from '../cluster/etcd.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
 import { CommitLog } from '../kernel/commit-log.js';
+import { CommitHistory } from './commit-history.js';
 import { decodeCommitRecord, decodeMembership, type CommitRecord, type MembershipRecord } from '../kernel/records.js';
 import type { Deployment } from './deployment.js';
 
@@ -18,6 +19,9 @@ export interface ObservedMembership {
 
 /** Bound on what one drill keeps: far above a drill's rounds (20/s for minutes). */
 const MAX_OBSERVED = 100_000;
+/** Membership records may trail the commits they go with (two watches): a settled-looking commit is judged again this much later. */
+const MEMBERSHIP_LAG_MS = 300;
+const POLL_MS = 100;
 
 /**
  * Watches a deployment's commit records and membership in etcd while a drill runs:
@@ -81,6 +85,34 @@ export class RoundObserver {
     return Math.max(gap, toMs - last);
   }
 
+  /** The observed rounds and exclusions, as rule D judges writes by them. */
+  history(): CommitHistory {
+    return new CommitHistory(
+      [...(this.prior ? [this.prior] : []), ...this.commits.map((c) => c.record)],
+      this.memberships.flatMap((m) => m.record.excluded),
+    );
+  }
+
+  /**
+   * The first commit observed at or after `afterMs` (Date.now()) of every region of
+   * `regions`, at or above `newest`, and settled (CommitHistory.settledAt: every region
+   * readmitted meanwhile has shipped its re-stamped writes), so that it holds every write
+   * acknowledged at or below `newest`. Waits for one until `deadlineMs`.
+   */
+  async settledCommit(regions: readonly string[], newest: Glt, afterMs: number, deadlineMs: number): Promise<ObservedCommit | undefined> {
+    const settled = (h: CommitHistory): ObservedCommit | undefined =>
+      this.firstCommitAfter(afterMs, (r) => compareGlt(r.T, newest) >= 0 && regions.every((x) => r.members.includes(x)) && h.settledAt(r.T));
+    for (;;) {
+      if (settled(this.history())) {
+        await sleep(MEMBERSHIP_LAG_MS);
+        const final = settled(this.history());
+        if (final) return final;
+      }
+      if (Date.now() >= deadlineMs) return undefined;
+      await sleep(POLL_MS);
+    }
+  }
+
   /** M over the observed records: GLTs strictly increase in the order etcd delivered them. */
   gltsIncreasing(): boolean {
     for (let i = 1; i < this.commits.length; i++) if (compareGlt(this.commits[i - 1]!.record.T, this.commits[i]!.record.T) >= 0) return false;
@@ -103,4 +135,8 @@ export class RoundObserver {
     if (!r.ok) this.malformed++;
     else if (this.memberships.length < MAX_OBSERVED) this.memberships.push({ record: r.value, atMs: Date.now() });
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
-import { checkAgainstModel, checkSameSnapshot, formatDifference, LwwModel, type ScannedRow } from '../../bench/lww-model.js';
+import { checkSameSnapshot, formatDifference, type ScannedRow } from '../../bench/lww-model.js';
 import { percentile } from '../../bench/compare-etcd-workload.js';
 import { runUnderLoad, startDeployment, startProgress, stopDeployment, withStopSignal, type Deployment, type LoadRunResult, type SecondTick } from '../../bench/snapshot.js';
+import { Deployment as ClusterView } from '../../chaos/deployment.js';
+import { readBack } from '../../chaos/read-back.js';
+import { RoundObserver } from '../../chaos/round-observer.js';
 import { AetherError } from '../../common/errors.js';
-import { compareGlt, formatGlt, type Glt } from '../../glts/glt.js';
+import { GLT_ZERO, formatGlt, type Glt } from '../../glts/glt.js';
 import { loadTopology } from '../../topology/load.js';
 import type { LaunchEvent } from '../../topology/launcher.js';
 import { printJson } from '../output.js';
@@ -30,13 +33,18 @@ interface Agreement {
   readonly key: string;
   readonly reads: RegionRead[];
   readonly keyAgrees: boolean;
-  /** Regions left out of some round during the load (the model is not checked on their keys). */
+  /** Regions left out of some round during the load: their unshipped writes were re-stamped when they rejoined (rule D). */
   readonly excludedRegions: string[];
+  /** The key's read equals what the acknowledged writes make of it under rule D (the read-back covers it with every other key). */
   readonly keyMatchesModel: boolean;
   /** Rows of the demo's keys in each region's scan at the GLT. */
   readonly scanRows: Record<string, number>;
   readonly scansAgree: boolean;
+  /** Every region's scan equals the LWW model of the acknowledged writes, re-stamps where rule D puts them (chaos/read-back.ts). */
   readonly scansMatchModel: boolean;
+  /** Acknowledged writes no region's scan holds (must be 0), and writes found under a new timestamp. */
+  readonly lost: number;
+  readonly restamped: number;
   readonly differences: string[];
 }
 
@@ -52,67 +60,54 @@ async function scanAll(d: Deployment, region: string, prefix: string, glt: Glt):
 }
 
 /**
- * The GLT to compare at: the first committed snapshot at or above the newest acknowledged
- * write (so the comparison covers every write), waiting up to SETTLE_WAIT_MS for it; else
- * the newest GLT every region had reached.
+ * The GLT to compare at: the first round of every region committed after the load stopped,
+ * at or above the newest acknowledged write, and settled — every region readmitted
+ * meanwhile has shipped its re-stamped writes — so it holds every acknowledged write;
+ * waiting up to SETTLE_WAIT_MS.
  */
-async function comparisonGlt(d: Deployment, r: LoadRunResult): Promise<Glt | undefined> {
-  const newest = r.writeLoad.newestTs();
-  const deadline = performance.now() + SETTLE_WAIT_MS;
-  while (newest !== undefined && performance.now() < deadline) {
-    try {
-      const s = await d.client.latestSnapshot();
-      if (compareGlt(s.glt, newest) >= 0) return s.glt;
-    } catch {
-      // none yet, or a failover: ask again
-    }
-    await new Promise((res) => setTimeout(res, d.topology.snapshot.intervalMs));
-  }
-  return r.observer.commonFrontier();
+async function comparisonGlt(d: Deployment, r: LoadRunResult, rounds: RoundObserver, loadStoppedMs: number): Promise<Glt | undefined> {
+  const regions = d.topology.regions.map((x) => x.name);
+  return (await rounds.settledCommit(regions, r.writeLoad.newestTs() ?? GLT_ZERO, loadStoppedMs, Date.now() + SETTLE_WAIT_MS))?.record.T;
 }
 
-/** Reads the most written key, and scans the demo's keys, at one committed GLT in every region. */
-async function checkAgreement(d: Deployment, r: LoadRunResult, prefix: string): Promise<Agreement> {
+/** Reads the most written key, and every acknowledged write back (chaos/read-back.ts), at one settled GLT in every region. */
+async function checkAgreement(d: Deployment, r: LoadRunResult, rounds: RoundObserver, loadStoppedMs: number, prefix: string, keys: number): Promise<Agreement> {
   const regions = d.topology.regions.map((x) => x.name);
-  const glt = await comparisonGlt(d, r);
-  if (glt === undefined) throw new AetherError('SNAPSHOT_NOT_READY', 'not every region has a committed snapshot; nothing to compare');
+  const glt = await comparisonGlt(d, r, rounds, loadStoppedMs);
+  if (glt === undefined) throw new AetherError('SNAPSHOT_NOT_READY', `no settled snapshot of every region above the last write within ${SETTLE_WAIT_MS / 1000} s; nothing to compare`);
   const writes = r.writeLoad.acknowledged();
-  const model = new LwwModel(writes);
-  // The plain LWW model cannot vouch for a key written by a failed write (it may have been
-  // applied: a timeout) or by a region excluded meanwhile (its unshipped writes are re-stamped
-  // when it rejoins, DESIGN.md rule D); the regions must agree on every key all the same.
-  const excluded = new Set(r.rounds.flatMap((x) => regions.filter((region) => !x.snapshot.members.includes(region))));
-  const uncertain = new Set([...r.writeLoad.uncertainKeys(), ...writes.filter((w) => excluded.has(w.region)).map((w) => w.key)]);
-  // The most written key the model vouches for and that is present at the GLT, else the most written.
+  const history = rounds.history();
+  const excluded = regions.filter((region) => rounds.memberships.some((m) => m.record.excluded.some((e) => e.region === region)) || rounds.commits.some((c) => !c.record.members.includes(region)));
   const counts = new Map<string, number>();
   for (const w of writes) counts.set(w.key, (counts.get(w.key) ?? 0) + 1);
-  const ranked = [...counts].sort((a, b) => b[1] - a[1]).map(([k]) => k);
-  const key = ranked.find((k) => !uncertain.has(k) && model.get(k, glt) !== null) ?? ranked[0] ?? r.writeLoad.key(0);
+  const key = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? r.writeLoad.key(0);
   const reads = await Promise.all(
     regions.map(async (region): Promise<RegionRead> => {
       const g = await d.client.get(key, { region, glt, waitMs: SETTLE_WAIT_MS });
       return { region, found: g.found, value: g.value?.toString('utf8') ?? null, version: g.version ? formatGlt(g.version) : null, origin: g.origin ?? null };
     }),
   );
-  const expected = model.get(key, glt);
   const same = (a: RegionRead, b: RegionRead) => a.found === b.found && a.value === b.value && a.version === b.version && a.origin === b.origin;
   const scans = await Promise.all(regions.map((region) => scanAll(d, region, prefix, glt)));
   const differences: string[] = [];
-  const modelDiffs = (rows: ScannedRow[]) => checkAgainstModel(model, glt, rows).filter((x) => !uncertain.has(x.key));
   scans.forEach((rows, i) => {
     for (const diff of checkSameSnapshot(scans[0]!, rows)) differences.push(`${regions[i]} vs ${regions[0]}: ${formatDifference(diff)}`);
-    for (const diff of modelDiffs(rows)) differences.push(`${regions[i]} vs model: ${formatDifference(diff)}`);
   });
+  const rb = await readBack(d.client, { regions, prefix, keys, acked: writes, history, glts: [glt] });
+  differences.push(...rb.problems, ...rb.scanErrors.map((e) => `scan failed: ${e}`));
+  const modelHeld = rb.modelHeld && rb.lost === 0 && rb.scanErrors.length === 0;
   return {
     glt: formatGlt(glt),
     key,
     reads,
     keyAgrees: reads.every((x) => same(x, reads[0]!)),
-    excludedRegions: [...excluded],
-    keyMatchesModel: uncertain.has(key) || reads.every((x) => (expected === null ? !x.found : x.value === expected.value && x.version === formatGlt(expected.ts) && x.origin === expected.origin)),
+    excludedRegions: excluded,
+    keyMatchesModel: modelHeld,
     scanRows: Object.fromEntries(regions.map((region, i) => [region, scans[i]!.length])),
     scansAgree: scans.every((rows) => checkSameSnapshot(scans[0]!, rows).length === 0),
-    scansMatchModel: scans.every((rows) => modelDiffs(rows).length === 0),
+    scansMatchModel: modelHeld,
+    lost: rb.lost,
+    restamped: rb.restamped,
     differences: differences.slice(0, MAX_DIFFERENCES_SHOWN),
   };
 }
@@ -174,7 +169,10 @@ With --json: JSON lines ({"event": …}). Logs: .aetherflow/<name>/logs/.`,
       await withStopSignal(async (stopRequested) => {
         if (!opts.json) out(`AetherFlow demo: topology ${topology.name} (${topology.regions.map((r) => r.name).join(', ')}), a snapshot round every ${topology.snapshot.intervalMs} ms within ${budgetMs} ms`);
         const d = await startDeployment(topology, onEvent);
+        const cluster = ClusterView.open(topology);
+        let rounds: RoundObserver | undefined;
         try {
+          rounds = await RoundObserver.start(cluster);
           if (stopRequested()) return;
           if (!opts.json) out(`all processes ready; waiting for a committed snapshot with every region, then ${ratePerS} writes/s (puts and deletes) in every region for ${durationS} s — Ctrl-C ends it sooner`);
           const r = await runUnderLoad(d, {
@@ -186,27 +184,30 @@ With --json: JSON lines ({"event": …}). Logs: .aetherflow/<name>/logs/.`,
             stopRequested,
             onSecond: (t) => (opts.json ? printJson({ event: 'second', ...t }) : out(tickLine(t, budgetMs))),
           });
+          const loadStoppedMs = Date.now();
           const summary = summaryOf(r, budgetMs);
-          const agreement = await checkAgreement(d, r, prefix);
+          const agreement = await checkAgreement(d, r, rounds, loadStoppedMs, prefix, Number(o.keys));
           if (opts.json) {
             printJson({ event: 'agreement', ...agreement });
             printJson({ event: 'summary', ...summary });
           } else {
-            out(`\nread of "${agreement.key}" at GLT ${agreement.glt} (a snapshot every region has committed):`);
+            out(`\nread of "${agreement.key}" at GLT ${agreement.glt} (a settled snapshot every region has committed):`);
             for (const x of agreement.reads) out(`  ${x.region.padEnd(10)} ${x.found ? `${JSON.stringify(x.value)}  version ${x.version} from ${x.origin}` : '(absent)'}`);
             out(`  ${agreement.keyAgrees ? 'every region agrees' : 'REGIONS DISAGREE'}; ${agreement.keyMatchesModel ? 'equal to' : 'DIFFERENT FROM'} the last-writer-wins winner of the acknowledged writes`);
-            out(`scan of the demo's keys at that GLT: ${Object.entries(agreement.scanRows).map(([k, v]) => `${k} ${v} rows`).join(', ')} — ${agreement.scansAgree ? 'identical in every region' : 'DIFFERENT'}, ${agreement.scansMatchModel ? 'equal to the model' : 'NOT the model'}`);
-            if (agreement.excludedRegions.length > 0) out(`  (left out of some rounds meanwhile: ${agreement.excludedRegions.join(', ')} — their writes are re-stamped on rejoin, so the model is checked on the other keys only)`);
+            out(`scan of the demo's keys at that GLT: ${Object.entries(agreement.scanRows).map(([k, v]) => `${k} ${v} rows`).join(', ')} — ${agreement.scansAgree ? 'identical in every region' : 'DIFFERENT'}, ${agreement.scansMatchModel ? 'equal to the model' : 'NOT the model'}; ${agreement.lost} acknowledged writes lost`);
+            if (agreement.excludedRegions.length > 0) out(`  (left out of some rounds meanwhile: ${agreement.excludedRegions.join(', ')} — their unshipped writes were re-stamped when they rejoined, rule D; ${agreement.restamped} found under their new timestamps)`);
             for (const line of agreement.differences) out(`  ${line}`);
             out(
               `\nsummary: ${summary.roundsCommitted} rounds committed in ${summary.durationS} s (${summary.roundsAborted} aborted), round p50 ${ms(summary.roundP50Ms).trim()} ms, p99 ${ms(summary.roundP99Ms).trim()} ms (budget ${budgetMs} ms); ` +
                 `${summary.writesAcknowledged} writes acknowledged (${summary.writesPerS}/s)`,
             );
           }
-          if (!agreement.keyAgrees || !agreement.scansAgree || !agreement.scansMatchModel || !agreement.keyMatchesModel) {
+          if (!agreement.keyAgrees || !agreement.scansAgree || !agreement.scansMatchModel) {
             throw new AetherError('INTERNAL', `regions disagree at GLT ${agreement.glt}: ${agreement.differences[0] ?? 'the key read differs'}`);
           }
         } finally {
+          await rounds?.stop();
+          cluster.close();
           await stopDeployment(d);
         }
       });

@@ -37,7 +37,14 @@ test('the model at any T is the greatest (ts, origin) ≤ T per key, deletes hid
       const m = new LwwModel(shuffled);
       const got = new Map([...m.stateAt(T)].map(([k, e]) => [k, e.value]));
       eq([...got].sort(), [...reference(vs, T)].sort());
-      for (const k of KEYS) is(m.get(k, T)?.value ?? null, reference(vs, T).get(k) ?? null);
+      for (const k of KEYS) {
+        is(m.get(k, T)?.value ?? null, reference(vs, T).get(k) ?? null);
+        // newest: the same greatest version, a delete included.
+        const candidates = vs.filter((v) => v.key === k && (v.ts.wall < T.wall || (v.ts.wall === T.wall && v.ts.logical <= T.logical)));
+        const best = candidates.reduce<ModelVersion | null>((b, v) => (b === null || compareVersionOrder(v.ts, v.origin, b.ts, b.origin) > 0 ? v : b), null);
+        const fields = (v: ModelVersion | null) => v && { key: v.key, value: v.value, ts: v.ts, origin: v.origin };
+        eq(fields(m.newest(k, T)), fields(best));
+      }
     }),
   );
   t.pass();
