@@ -11,15 +11,13 @@ import { connect, type AetherClient, type SnapshotSummary } from '../client/clie
 import { currentLeader } from '../cluster/election.js';
 import { connectEtcd } from '../cluster/etcd.js';
 import { clusterPaths } from '../cluster/paths.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AetherError, assert, toAetherError } from '../common/errors.js';
 import { systemPhysicalNs } from '../glts/clock.js';
 import { compareGlt, gltDiffMs, maxGlt, nextGlt, type Glt } from '../glts/glt.js';
 import { globalOptions } from '../cli/program.js';
 import { printJson, printTable } from '../cli/output.js';
-import { copyTopology } from '../topology/copy.js';
+import { withScratchCopy } from '../topology/copy.js';
 import { loadTopology } from '../topology/load.js';
 import { Launch, type LaunchEvent } from '../topology/launcher.js';
 import { etcdEndpoints, runtimeDir } from '../topology/local-etcd.js';
@@ -591,30 +589,28 @@ export function registerSnapshotBench(bench: Command): void {
       if (!(ratePerS > 0) || !(durationS > 0) || !(Number(o.keys) >= 1)) throw new AetherError('USAGE', '--rate, --duration and --keys must be positive numbers');
       const topology = loadTopology(opts.topology);
       const log = (s: string) => void process.stderr.write(`${s}\n`);
-      // A fresh copy (own ports, etcd and data under a temp dir): every run starts from empty
-      // state, not from whatever an earlier run or an `up` of this topology left behind.
-      const scratch = mkdtempSync(join(tmpdir(), 'aetherflow-bench-snapshot-'));
-      const copy = loadTopology(await copyTopology(topology.file, scratch, `${topology.name}-bench`));
-      await withStopSignal(async (stopRequested) => {
-        const d = await startDeployment(copy, opts.json ? () => {} : startProgress(copy, log));
-        try {
-          if (!opts.json) log(`all processes ready; waiting for a committed snapshot with every region, then ${ratePerS} writes/s for ${durationS} s…`);
-          const r = await runUnderLoad(d, {
-            ratePerS,
-            durationS,
-            seed: Number(o.seed),
-            keys: Number(o.keys),
-            keyPrefix: `bench/${Date.now()}/`,
-            stopRequested,
-            ...(opts.json ? {} : { onSecond: (t: SecondTick) => log(`  ${t.elapsedS} s: ${t.roundsLastS} rounds (p99 ${t.roundP99Ms.toFixed(1)} ms), ${t.writesLastS.toFixed(0)} writes/s`) }),
-          });
-          const region = await coordinatorRegion(copy);
-          const report = benchReport(topology, ratePerS, { coordinatorRegion: region, ...roundNetworkFloor(topology, region) }, r);
-          if (opts.json) printJson(report);
-          else printHuman(report, r);
-        } finally {
-          await stopDeployment(d);
-        }
-      }).finally(() => rmSync(scratch, { recursive: true, force: true }));
+      await withScratchCopy(topology, 'bench', (copy) =>
+        withStopSignal(async (stopRequested) => {
+          const d = await startDeployment(copy, opts.json ? () => {} : startProgress(copy, log));
+          try {
+            if (!opts.json) log(`all processes ready; waiting for a committed snapshot with every region, then ${ratePerS} writes/s for ${durationS} s…`);
+            const r = await runUnderLoad(d, {
+              ratePerS,
+              durationS,
+              seed: Number(o.seed),
+              keys: Number(o.keys),
+              keyPrefix: `bench/${Date.now()}/`,
+              stopRequested,
+              ...(opts.json ? {} : { onSecond: (t: SecondTick) => log(`  ${t.elapsedS} s: ${t.roundsLastS} rounds (p99 ${t.roundP99Ms.toFixed(1)} ms), ${t.writesLastS.toFixed(0)} writes/s`) }),
+            });
+            const region = await coordinatorRegion(copy);
+            const report = benchReport(topology, ratePerS, { coordinatorRegion: region, ...roundNetworkFloor(topology, region) }, r);
+            if (opts.json) printJson(report);
+            else printHuman(report, r);
+          } finally {
+            await stopDeployment(d);
+          }
+        }),
+      );
     });
 }

@@ -1,7 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { freePort } from './local-etcd.js';
+import { loadTopology } from './load.js';
+import type { Topology } from './types.js';
 
 /** Round settings a copy may change: tests on the shared CI machine relax them, as they check behaviour, not round time. */
 export interface SnapshotOverrides {
@@ -50,4 +53,19 @@ export async function copyTopology(source: string, dir: string, name: string, sn
   const file = join(root, 'topology.yaml');
   writeFileSync(file, JSON.stringify(data, null, 2)); // JSON is YAML
   return file;
+}
+
+/**
+ * Runs `fn` on a fresh copy of `topology` (copyTopology, named `<name>-<suffix>`) in a new
+ * temp dir, removed afterwards: a benchmark or a demo starts from empty state, not from
+ * whatever an earlier run or an `up` of the topology left behind, and never meets one
+ * running.
+ */
+export async function withScratchCopy<T>(topology: Topology, suffix: string, fn: (copy: Topology) => Promise<T>): Promise<T> {
+  const scratch = mkdtempSync(join(tmpdir(), `aetherflow-${suffix}-`));
+  try {
+    return await fn(loadTopology(await copyTopology(topology.file, scratch, `${topology.name}-${suffix}`)));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }

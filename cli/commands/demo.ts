@@ -7,17 +7,19 @@ import { readBack } from '../../chaos/read-back.js';
 import { RoundObserver } from '../../chaos/round-observer.js';
 import { AetherError } from '../../common/errors.js';
 import { GLT_ZERO, formatGlt, type Glt } from '../../glts/glt.js';
+import { withScratchCopy } from '../../topology/copy.js';
 import { loadTopology } from '../../topology/load.js';
 import type { LaunchEvent } from '../../topology/launcher.js';
 import { printJson } from '../output.js';
 import { globalOptions } from '../program.js';
 
 /**
- * `aetherflow demo` (`make demo`): the topology (default topology/local.yaml, with a local
- * etcd) on this machine, a mixed write load in every region, one line a second of live
- * snapshot figures; then one key read at one committed GLT in every region, and each
- * region's scan at that GLT, shown to agree with each other and with the LWW model of the
- * acknowledged writes. Stops everything it started.
+ * `aetherflow demo` (`make demo`): a fresh copy of the topology (default
+ * topology/local.yaml; own ports, a local etcd, data in a temp dir) on this machine, a
+ * mixed write load in every region, one line a second of live snapshot figures; then one
+ * key read at one settled GLT in every region, and every acknowledged write read back
+ * there in every region, shown to agree with each other and with the LWW model under
+ * rule D. Stops everything it started.
  */
 
 interface RegionRead {
@@ -144,7 +146,7 @@ function tickLine(t: SecondTick, budgetMs: number): string {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the topology (default topology/local.yaml) with a mixed write load in every region and live snapshot figures, then show one key read at one GLT agreeing in every region')
+    .description('run a fresh copy of the topology (default topology/local.yaml) with a mixed write load in every region and live snapshot figures, then show one key read at one GLT agreeing in every region')
     .option('--duration <s>', 'seconds of load (Ctrl-C ends it sooner)', '20')
     .option('--rate <n>', 'writes per second, total over all regions', '1000')
     .option('--keys <n>', 'keyspace size', '1000')
@@ -154,20 +156,22 @@ export function registerDemo(program: Command): void {
       `
 Each line: seconds; rounds committed (total, +last second); round time p50/p99 against the
 budget; per region, how far its frontier trails the deployment's clock; writes/s.
-With --json: JSON lines ({"event": …}). Logs: .aetherflow/<name>/logs/.`,
+With --json: JSON lines ({"event": …}). Logs: .aetherflow/<name>-demo/logs/.`,
     )
     .action(async (o: { duration: string; rate: string; keys: string; seed: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const durationS = Number(o.duration);
       const ratePerS = Number(o.rate);
       if (!(durationS > 0) || !(ratePerS > 0) || !(Number(o.keys) >= 1)) throw new AetherError('USAGE', '--duration, --rate and --keys must be positive numbers');
-      const topology = loadTopology(opts.topology);
+      const source = loadTopology(opts.topology);
       const out = (s: string) => void process.stdout.write(`${s}\n`);
-      const budgetMs = topology.snapshot.budgetMs;
+      const budgetMs = source.snapshot.budgetMs;
       const prefix = `demo/${Date.now()}/`;
-      const onEvent = opts.json ? (e: LaunchEvent) => printJson({ event: e.type === 'process' ? `process-${e.state}` : e.type, ...('process' in e ? { id: e.process.id } : {}) }) : startProgress(topology, out);
-      await withStopSignal(async (stopRequested) => {
-        if (!opts.json) out(`AetherFlow demo: topology ${topology.name} (${topology.regions.map((r) => r.name).join(', ')}), a snapshot round every ${topology.snapshot.intervalMs} ms within ${budgetMs} ms`);
+      // On a fresh copy: data an earlier run left behind made a region that had fallen more
+      // than retentionSec behind rejoin through a full state transfer, slower than a demo waits.
+      await withScratchCopy(source, 'demo', (topology) => withStopSignal(async (stopRequested) => {
+        const onEvent = opts.json ? (e: LaunchEvent) => printJson({ event: e.type === 'process' ? `process-${e.state}` : e.type, ...('process' in e ? { id: e.process.id } : {}) }) : startProgress(topology, out);
+        if (!opts.json) out(`AetherFlow demo: topology ${source.name} (${topology.regions.map((r) => r.name).join(', ')}), a snapshot round every ${topology.snapshot.intervalMs} ms within ${budgetMs} ms, on a fresh copy of it`);
         const d = await startDeployment(topology, onEvent);
         const cluster = ClusterView.open(topology);
         let rounds: RoundObserver | undefined;
@@ -210,6 +214,6 @@ With --json: JSON lines ({"event": …}). Logs: .aetherflow/<name>/logs/.`,
           cluster.close();
           await stopDeployment(d);
         }
-      });
+      }));
     });
 }
