@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { freePort } from './local-etcd.js';
+import { assert } from '../common/errors.js';
 import { loadTopology } from './load.js';
+import { PORT_BLOCK_SIZE, reservePortBlock } from './port-block.js';
 import type { Topology } from './types.js';
 
 /** Round settings a copy may change: tests on the shared CI machine relax them, as they check behaviour, not round time. */
@@ -22,7 +23,8 @@ interface TopologyDoc {
 }
 
 /**
- * A copy of a topology in `dir` with its own free loopback ports, a local etcd and data
+ * A copy of a topology in `dir` with its own free loopback ports (a block reserved for this
+ * process, topology/port-block.ts), a local etcd and data
  * directories under `dir` (absolute): a benchmark or a test starts from empty state and
  * never meets a deployment already running on this machine. Links, regions and the rest
  * stay as they are. Returns the copy's file.
@@ -34,12 +36,10 @@ export async function copyTopology(source: string, dir: string, name: string, sn
   data.name = name;
   data.etcd = { ...data.etcd, endpoints: [], dataDir: join(root, '.aetherflow', 'etcd'), ...(etcdMembers ? { members: etcdMembers } : {}) };
   data.snapshot = { ...data.snapshot, ...snapshot };
-  // freePort may hand out a port twice (it is free again once probed): every address distinct.
-  const used = new Set<number>();
+  const ports = await reservePortBlock();
   const port = async (): Promise<string> => {
-    let p = await freePort();
-    while (used.has(p)) p = await freePort();
-    used.add(p);
+    const p = ports.shift();
+    assert(p !== undefined, `a copy needs at most ${PORT_BLOCK_SIZE} ports`);
     return `127.0.0.1:${p}`;
   };
   for (const r of data.regions) {
