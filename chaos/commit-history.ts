@@ -61,6 +61,11 @@ export class CommitHistory {
     }
   }
 
+  /** Every region excluded at some point of this history (a membership record, or a round without it). */
+  excludedRegions(): string[] {
+    return [...this.exclusions.keys()].sort();
+  }
+
   fate(region: string, ts: Glt): WriteFate {
     // Only the latest exclusion below ts can matter: an earlier one was readmitted at or below it.
     const w = (this.exclusions.get(region) ?? []).filter((x) => compareGlt(x, ts) < 0).sort(compareGlt).at(-1);

@@ -22,6 +22,8 @@ export interface ReadBackResult {
   readonly problems: string[];
   /** Scans that failed (a region that cannot serve a committed GLT), by region and code. */
   readonly scanErrors: string[];
+  /** Rows each region's scan at the final GLT returned. */
+  readonly finalRows: Record<string, number>;
 }
 
 const MAX_PROBLEMS = 20;
@@ -130,5 +132,6 @@ export async function readBack(
     checkedGlts: o.glts.map(formatGlt),
     problems,
     scanErrors,
+    finalRows: Object.fromEntries([...(scans.get(formatGlt(finalT)) ?? [])].map(([region, rows]) => [region, rows.length])),
   };
 }

@@ -138,8 +138,9 @@ export class RoleRuntime {
   /**
    * Deregisters, then runs the cleanups in reverse order; errors are logged, never
    * thrown. The whole of it is bounded by SHUTDOWN_BUDGET_MS: a step still running when
-   * the budget is spent is logged by name and left behind (the process exits anyway, see
-   * exitWhenDrained), so a stuck etcd or peer cannot turn a SIGTERM into a SIGKILL.
+   * the budget is spent is logged by name and left behind, and the process exits even if
+   * its event loop does not drain (exitWhenDrained), so a stuck etcd or peer cannot turn
+   * a SIGTERM into a SIGKILL.
    */
   shutdown(why: string): Promise<void> {
     this.shuttingDown ??= (async () => {
@@ -151,6 +152,7 @@ export class RoleRuntime {
       this.cleanups.length = 0;
       for (const step of steps) await this.runStep(step, deadlineMs);
       this.log.info('stopped');
+      exitWhenDrained(this.log);
     })();
     return this.shuttingDown;
   }
@@ -177,7 +179,7 @@ export class RoleRuntime {
 }
 
 /** What a role's orderly shutdown may take; the supervisor SIGKILLs after 5 s. */
-export const SHUTDOWN_BUDGET_MS = 3000;
+const SHUTDOWN_BUDGET_MS = 3000;
 /** How long a stopped role waits for its event loop to drain before it exits anyway. */
 const EXIT_DRAIN_MS = 1000;
 
@@ -187,7 +189,7 @@ const EXIT_DRAIN_MS = 1000;
  * SIGKILL. After EXIT_DRAIN_MS such handles are logged by type and the process exits
  * with its exit code. The timer is unref'd: it never keeps the process up itself.
  */
-export function exitWhenDrained(log: Logger): void {
+function exitWhenDrained(log: Logger): void {
   setTimeout(() => {
     log.warn({ resources: process.getActiveResourcesInfo() }, 'handles still open after stopping; exiting');
     process.exit();

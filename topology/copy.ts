@@ -37,19 +37,19 @@ export async function copyTopology(source: string, dir: string, name: string, sn
   data.etcd = { ...data.etcd, endpoints: [], dataDir: join(root, '.aetherflow', 'etcd'), ...(etcdMembers ? { members: etcdMembers } : {}) };
   data.snapshot = { ...data.snapshot, ...snapshot };
   const ports = await reservePortBlock();
-  const port = async (): Promise<string> => {
+  const port = (): string => {
     const p = ports.shift();
     assert(p !== undefined, `a copy needs at most ${PORT_BLOCK_SIZE} ports`);
     return `127.0.0.1:${p}`;
   };
   for (const r of data.regions) {
-    for (const l of r.leaders) for (const k of ['grpc', 'quantum', 'metrics']) l[k] = await port();
+    for (const l of r.leaders) for (const k of ['grpc', 'quantum', 'metrics']) l[k] = port();
     for (const d of r.datanodes) {
-      for (const k of ['grpc', 'metrics']) d[k] = await port();
+      for (const k of ['grpc', 'metrics']) d[k] = port();
       d['dataDir'] = join(root, '.aetherflow', 'data', d['id']!);
     }
   }
-  for (const c of data.coordinators) for (const k of ['quantum', 'metrics']) c[k] = await port();
+  for (const c of data.coordinators) for (const k of ['quantum', 'metrics']) c[k] = port();
   const file = join(root, 'topology.yaml');
   writeFileSync(file, JSON.stringify(data, null, 2)); // JSON is YAML
   return file;

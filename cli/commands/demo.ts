@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { checkSameSnapshot, formatDifference, type ScannedRow } from '../../bench/lww-model.js';
 import { percentile } from '../../bench/compare-etcd-workload.js';
 import { runUnderLoad, startDeployment, startProgress, stopDeployment, withStopSignal, type Deployment, type LoadRunResult, type SecondTick } from '../../bench/snapshot.js';
 import { Deployment as ClusterView } from '../../chaos/deployment.js';
@@ -54,13 +53,6 @@ const MAX_DIFFERENCES_SHOWN = 10;
 /** How long the final reads wait for a snapshot covering the last writes. */
 const SETTLE_WAIT_MS = 10_000;
 
-async function scanAll(d: Deployment, region: string, prefix: string, glt: Glt): Promise<ScannedRow[]> {
-  const { rows } = await d.client.scan({ region, prefix, glt, waitMs: SETTLE_WAIT_MS });
-  const out: ScannedRow[] = [];
-  for await (const r of rows) out.push(r);
-  return out;
-}
-
 /**
  * The GLT to compare at: the first round of every region committed after the load stopped,
  * at or above the newest acknowledged write, and settled — every region readmitted
@@ -79,7 +71,6 @@ async function checkAgreement(d: Deployment, r: LoadRunResult, rounds: RoundObse
   if (glt === undefined) throw new AetherError('SNAPSHOT_NOT_READY', `no settled snapshot of every region above the last write within ${SETTLE_WAIT_MS / 1000} s; nothing to compare`);
   const writes = r.writeLoad.acknowledged();
   const history = rounds.history();
-  const excluded = regions.filter((region) => rounds.memberships.some((m) => m.record.excluded.some((e) => e.region === region)) || rounds.commits.some((c) => !c.record.members.includes(region)));
   const counts = new Map<string, number>();
   for (const w of writes) counts.set(w.key, (counts.get(w.key) ?? 0) + 1);
   const key = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? r.writeLoad.key(0);
@@ -90,27 +81,21 @@ async function checkAgreement(d: Deployment, r: LoadRunResult, rounds: RoundObse
     }),
   );
   const same = (a: RegionRead, b: RegionRead) => a.found === b.found && a.value === b.value && a.version === b.version && a.origin === b.origin;
-  const scans = await Promise.all(regions.map((region) => scanAll(d, region, prefix, glt)));
-  const differences: string[] = [];
-  scans.forEach((rows, i) => {
-    for (const diff of checkSameSnapshot(scans[0]!, rows)) differences.push(`${regions[i]} vs ${regions[0]}: ${formatDifference(diff)}`);
-  });
   const rb = await readBack(d.client, { regions, prefix, keys, acked: writes, history, glts: [glt] });
-  differences.push(...rb.problems, ...rb.scanErrors.map((e) => `scan failed: ${e}`));
   const modelHeld = rb.modelHeld && rb.lost === 0 && rb.scanErrors.length === 0;
   return {
     glt: formatGlt(glt),
     key,
     reads,
     keyAgrees: reads.every((x) => same(x, reads[0]!)),
-    excludedRegions: excluded,
+    excludedRegions: history.excludedRegions(),
     keyMatchesModel: modelHeld,
-    scanRows: Object.fromEntries(regions.map((region, i) => [region, scans[i]!.length])),
-    scansAgree: scans.every((rows) => checkSameSnapshot(scans[0]!, rows).length === 0),
+    scanRows: rb.finalRows,
+    scansAgree: rb.sameSnapshot,
     scansMatchModel: modelHeld,
     lost: rb.lost,
     restamped: rb.restamped,
-    differences: differences.slice(0, MAX_DIFFERENCES_SHOWN),
+    differences: [...rb.problems, ...rb.scanErrors.map((e) => `scan failed: ${e}`)].slice(0, MAX_DIFFERENCES_SHOWN),
   };
 }
 

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import { catchEarlySignals, exitWhenDrained } from '../../cluster/role-runtime.js';
-import { LOG_LEVELS, LOG_LEVEL_ENV, createLogger } from '../../common/log.js';
+import { catchEarlySignals } from '../../cluster/role-runtime.js';
+import { LOG_LEVELS, LOG_LEVEL_ENV } from '../../common/log.js';
 import { runDatanode } from '../../datanode/process.js';
 import { runCoordinator } from '../../kernel/coordinator-process.js';
 import { runLeader } from '../../regional/leader.js';
@@ -26,11 +26,7 @@ export function registerRoles(program: Command): void {
         catchEarlySignals();
         if (o.logLevel) process.env[LOG_LEVEL_ENV] = o.logLevel;
         const topology = loadTopology(globalOptions(cmd).topology);
-        try {
-          await role.run(topology, o.id);
-        } finally {
-          exitWhenDrained(createLogger({ role: role.name, id: o.id }));
-        }
+        await role.run(topology, o.id);
       });
   }
 }

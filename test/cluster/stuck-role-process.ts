@@ -1,7 +1,7 @@
 // A role process whose shutdown cannot finish on its own: one cleanup never settles and
 // one handle is never closed. argv: <topology file> <etcd endpoints, comma-separated>.
 // Logs JSON lines on stdout like every role; prints "ready" once registered.
-import { RoleRuntime, exitWhenDrained } from '../../cluster/role-runtime.js';
+import { RoleRuntime } from '../../cluster/role-runtime.js';
 import { loadTopology } from '../../topology/load.js';
 
 const [file, endpoints] = process.argv.slice(2) as [string, string];
@@ -15,4 +15,3 @@ setInterval(() => {}, 1000);
 await rt.ready();
 process.stdout.write('ready\n');
 await stopped;
-exitWhenDrained(rt.log);
