@@ -5,7 +5,7 @@ import { Clock } from '../glts/clock.js';
 import { formatGlt } from '../glts/glt.js';
 import type { Topology } from '../topology/types.js';
 import { CommitLog } from './commit-log.js';
-import { Coordinator } from './coordinator.js';
+import { Coordinator, silenceMsFor } from './coordinator.js';
 import { PeerDirectory } from './peer-directory.js';
 import { CoordinatorDriver } from './round-driver.js';
 import { COORDINATOR_SIDE, RoundTransport } from './round-transport.js';
@@ -50,7 +50,7 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
     rt.settings.subscribe('partitions', (p) => transport.applyPartitions(p));
 
     const { intervalMs, budgetMs } = rt.settings.current.snapshot;
-    const coordinator = new Coordinator({ id, intervalMs, budgetMs, joinBudgetMs: Math.max(budgetMs, JOIN_BUDGET_MS), missThreshold: topology.snapshot.missThreshold }, new Clock({ maxOffsetMs: topology.clock.maxOffsetMs }));
+    const coordinator = new Coordinator({ id, intervalMs, budgetMs, joinBudgetMs: Math.max(budgetMs, JOIN_BUDGET_MS), missThreshold: topology.snapshot.missThreshold, silenceMs: silenceMsFor(budgetMs) }, new Clock({ maxOffsetMs: topology.clock.maxOffsetMs }));
     const commits = new CommitLog(rt.etcd, rt.paths, regions);
 
     // A candidacy per term of campaigning: the Coordinator's `resign` (a persist whose

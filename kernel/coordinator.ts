@@ -24,6 +24,17 @@ export type CoordinatorState = 'follower' | 'idle' | 'collecting' | 'committing'
 /** Rounds a region may be blamed for right after its readmission before misses count (see `grace`). */
 export const READMITTED_GRACE_ROUNDS = 20;
 
+/**
+ * A member blamed missThreshold rounds in a row that was heard from within silenceMs is
+ * slow, not gone: it is excluded only once blamed this many times missThreshold rounds.
+ */
+export const HEARD_MISS_FACTOR = 5;
+
+/** CoordinatorConfig.silenceMs for a round budget: two budgets, and no less than 200 ms, so a region stalled by a busy machine for a few rounds stays in. */
+export function silenceMsFor(budgetMs: number): number {
+  return Math.max(200, 2 * budgetMs);
+}
+
 /** The longest a readmitting round may take once its join budget has doubled after failures. */
 export const MAX_JOIN_BUDGET_MS = 16_000;
 
@@ -44,6 +55,17 @@ export interface CoordinatorConfig {
   readonly joinBudgetMs?: number;
   /** Consecutive failed rounds a member may be blamed for before it is excluded. */
   readonly missThreshold: number;
+  /**
+   * A blamed member counts as gone (excluded after missThreshold misses) only when nothing
+   * of it — a Ready or Waiting of any round of this term, a join — arrived for this long.
+   * One heard from meanwhile is slow, and is excluded after HEARD_MISS_FACTOR ×
+   * missThreshold misses. On 2 shared cores every region often misses a 50 ms budget or
+   * two; with missThreshold alone that excluded and readmitted a region every second or
+   * so (55 membership changes in 25 s at 200 writes/s), and a region partitioned while it
+   * was the last member standing held every other region out until it healed (CI's storm
+   * drill). A crashed or cut-off region is still excluded about silenceMs after its fault.
+   */
+  readonly silenceMs: number;
 }
 
 /** GLTS: the uncertainty interval around now (glts/clock.ts `Clock` satisfies it). */
@@ -119,6 +141,8 @@ interface Round {
    */
   readonly reportByMs: number;
   readonly ready: Set<string>;
+  /** Members that said they cannot take part (their collect failed); the round is aborted on the first. */
+  readonly unable: Set<string>;
   /** Latest progress of each member that reported without being Ready. */
   readonly waiting: Map<string, { readonly missing: readonly string[]; readonly caughtUp: boolean }>;
   /** What the last Ready said of its region's collect and exchange (the critical path). */
@@ -153,6 +177,8 @@ export class Coordinator {
   private readonly grace = new Map<string, number>();
   /** Per region, readmitting rounds in a row that ran out of budget (this term). Bounded by MAX_REGIONS. */
   private readonly failedJoins = new Map<string, number>();
+  /** When each region of the membership last sent anything this term (or the election, if later). Bounded by MAX_REGIONS. */
+  private readonly heardAtMs = new Map<string, number>();
   /** Excluded regions that asked to rejoin; they join the next round. Bounded by MAX_REGIONS. */
   private readonly pendingJoins = new Set<string>();
   private round: Round | undefined;
@@ -169,6 +195,7 @@ export class Coordinator {
     assert(config.intervalMs > 0 && config.budgetMs > 0 && config.budgetMs <= config.intervalMs, 'need 0 < budgetMs ≤ intervalMs');
     assert(config.joinBudgetMs === undefined || config.joinBudgetMs >= config.budgetMs, 'need joinBudgetMs ≥ budgetMs');
     assert(Number.isInteger(config.missThreshold) && config.missThreshold >= 1, 'missThreshold must be a positive integer');
+    assert(config.silenceMs >= 0, 'silenceMs must not be negative');
   }
 
   get currentState(): CoordinatorState {
@@ -220,6 +247,8 @@ export class Coordinator {
     this.grace.clear();
     this.failedJoins.clear();
     this.pendingJoins.clear();
+    this.heardAtMs.clear();
+    for (const x of [...ev.membership.members, ...ev.membership.excluded.map((e) => e.region)]) this.heardAtMs.set(x, ev.nowMs);
     this.round = undefined;
     this.pendingMembership = undefined;
     this.nextRoundAtMs = ev.nowMs;
@@ -236,6 +265,8 @@ export class Coordinator {
 
   private onMessage(msg: Message, nowMs: number, out: CoordinatorAction[]): void {
     if (this.state === 'follower') return;
+    // A late report of an earlier round still shows its region alive and connected.
+    if ((msg.type === 'join' || ((msg.type === 'ready' || msg.type === 'waiting') && msg.epoch === this.epoch)) && this.heardAtMs.has(msg.region)) this.heardAtMs.set(msg.region, nowMs);
     const r = this.round;
     switch (msg.type) {
       case 'ready':
@@ -244,6 +275,11 @@ export class Coordinator {
         r.waiting.delete(msg.region);
         r.lastReady = { collectMs: msg.collectMs, exchangeMs: msg.exchangeMs };
         if (r.ready.size === r.members.length) this.commit(r, nowMs, out);
+        return;
+      case 'unable':
+        if (this.state !== 'collecting' || !r || msg.epoch !== this.epoch || msg.roundId !== r.roundId || !r.members.includes(msg.region)) return;
+        r.unable.add(msg.region);
+        this.abort(r, nowMs, out, false);
         return;
       case 'waiting': {
         if (this.state !== 'collecting' || !r || msg.epoch !== this.epoch || msg.roundId !== r.roundId || !r.members.includes(msg.region)) return;
@@ -402,6 +438,7 @@ export class Coordinator {
       deadlineMs,
       reportByMs: Math.min(deadlineMs, nowMs + (this.config.joinBudgetMs ?? this.config.budgetMs)),
       ready: new Set(),
+      unable: new Set(),
       waiting: new Map(),
     };
     this.round = r;
@@ -420,12 +457,15 @@ export class Coordinator {
 
   /**
    * Out of budget. Blame, so that one broken region or link costs the fewest exclusions:
+   *  - a member said it is unable (its collect failed): that one;
    *  - nobody reported: the coordinator itself is the likely one cut off — no one;
    *  - some members silent: those (the others most likely wait on them);
    *  - everyone reported: the member(s) the most reports name as missing (a member not
    *    caught up names itself); on a tie the greatest name only — a cut link between two
    *    regions names both, and excluding one of them is enough.
-   * A member blamed missThreshold times in a row is excluded, never the last one standing.
+   * A member blamed missThreshold times in a row is excluded if it was silent for silenceMs
+   * or said it is unable (HEARD_MISS_FACTOR times as many misses if neither), never the
+   * last one standing.
    * `budgetSpent`: the round ran to its deadline, so its joiners ran out of their budget
    * (not so when a silent member ended it at reportByMs).
    */
@@ -435,7 +475,9 @@ export class Coordinator {
     const reported = new Set([...r.ready, ...r.waiting.keys()]);
     const blamed = new Set<string>();
     const silent = r.members.filter((m) => !reported.has(m));
-    if (reported.size > 0 && silent.length > 0) {
+    if (r.unable.size > 0) {
+      for (const m of r.unable) blamed.add(m);
+    } else if (reported.size > 0 && silent.length > 0) {
       for (const m of silent) blamed.add(m);
     } else if (reported.size > 0) {
       const named = new Map<string, number>();
@@ -457,7 +499,8 @@ export class Coordinator {
       }
       const n = blamed.has(x) ? (this.misses.get(x) ?? 0) + 1 : 0;
       this.misses.set(x, n);
-      if (n >= this.config.missThreshold) exclude.push(x);
+      const gone = r.unable.has(x) || nowMs - (this.heardAtMs.get(x) ?? Number.NEGATIVE_INFINITY) >= this.config.silenceMs;
+      if (n >= this.config.missThreshold * (gone ? 1 : HEARD_MISS_FACTOR)) exclude.push(x);
     }
     if (exclude.length === m.members.length) {
       const spare = [...reported].filter((x) => m.members.includes(x)).sort()[0];

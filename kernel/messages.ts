@@ -83,6 +83,21 @@ export interface Waiting {
   readonly caughtUp: boolean;
 }
 
+/**
+ * A leader cannot take part in round T: its collect failed (a data node is down). The
+ * coordinator aborts the round at once instead of waiting out its budget — a readmitting
+ * round's budget is up to 16 s, all of it lost to every region.
+ */
+export interface Unable {
+  readonly type: 'unable';
+  readonly epoch: bigint;
+  readonly roundId: number;
+  readonly T: Glt;
+  readonly region: string;
+  /** The error code of what failed. */
+  readonly code: string;
+}
+
 /** Step 4: the region holds its own and every member's delta for T, and every snapshot up to prev.T. */
 export interface Ready {
   readonly type: 'ready';
@@ -167,7 +182,7 @@ export interface CatchUpRefused {
   readonly frontier: Glt;
 }
 
-export type Message = Begin | Delta | Waiting | Ready | Commit | Abort | JoinRequest | CatchUpRequest | CatchUp | CatchUpRefused;
+export type Message = Begin | Delta | Waiting | Unable | Ready | Commit | Abort | JoinRequest | CatchUpRequest | CatchUp | CatchUpRefused;
 export type MessageType = Message['type'];
 
 /** What every message of a round carries: the coordinator's epoch, the round, its T. */
@@ -196,6 +211,8 @@ export function messageToJson(m: Message): Json {
       return { type: m.type, ...roundHeadToJson(m), from: m.from, base: gltToJson(m.base), holds: gltToJson(m.holds) };
     case 'waiting':
       return { type: m.type, ...roundHeadToJson(m), region: m.region, missing: [...m.missing], caughtUp: m.caughtUp };
+    case 'unable':
+      return { type: m.type, ...roundHeadToJson(m), region: m.region, code: m.code };
     case 'ready':
       return { type: m.type, ...roundHeadToJson(m), region: m.region, frontier: gltToJson(m.frontier), collectMs: m.collectMs, exchangeMs: m.exchangeMs };
     case 'commit':
@@ -262,6 +279,8 @@ export function messageFromJson(v: unknown, versions: readonly Version[] = []): 
         missing: strList(o.missing, 'missing', MAX_REGIONS),
         caughtUp: bool(o.caughtUp, 'caughtUp'),
       };
+    case 'unable':
+      return { type, ...roundHeadFromJson(o), region: str(o.region, 'region'), code: str(o.code, 'code') };
     case 'ready':
       return {
         type,

@@ -508,8 +508,13 @@ export class LeaderRound {
     this.job = undefined;
     out.push({ type: 'log', level: 'warn', event: `${j.kind}-failed`, fields: { code: error.code } });
     if (j.kind === 'collect') {
-      // Without our own delta the round cannot complete; peers and the coordinator see us silent.
-      if (this.round?.collectJob === jobId) this.round = undefined;
+      // Without our own delta the round cannot complete: say so, rather than leave the
+      // coordinator waiting out its budget.
+      const r = this.round;
+      if (r?.collectJob === jobId) {
+        this.round = undefined;
+        out.push({ type: 'send', to: COORDINATOR, msg: { type: 'unable', epoch: r.epoch, roundId: r.roundId, T: r.T, region: this.config.region, code: error.code } });
+      }
       return;
     }
     this.applyRetryAtMs = nowMs + this.config.applyRetryMs;

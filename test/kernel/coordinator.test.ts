@@ -1,11 +1,11 @@
 import test from 'ava';
-import { Coordinator, READMITTED_GRACE_ROUNDS, type CoordinatorAction } from '../../kernel/coordinator.js';
+import { Coordinator, HEARD_MISS_FACTOR, READMITTED_GRACE_ROUNDS, type CoordinatorAction } from '../../kernel/coordinator.js';
 import type { Begin, Message } from '../../kernel/messages.js';
 import { initialMembership, type CommitRecord, type MembershipRecord } from '../../kernel/records.js';
 import { compareGlt, type Glt } from '../../glts/glt.js';
 
 const g = (wall: bigint, logical = 0): Glt => ({ wall, logical });
-const CONFIG = { id: 'c1', intervalMs: 50, budgetMs: 40, missThreshold: 2 };
+const CONFIG = { id: 'c1', intervalMs: 50, budgetMs: 40, missThreshold: 2, silenceMs: 80 };
 
 /** A GLTS whose reading the test sets. */
 function glts(start: bigint) {
@@ -112,6 +112,40 @@ test('out of budget: Abort; a member blamed missThreshold rounds in a row is exc
   t.deepEqual(sends(as, 'begin').map((s) => s.to), ['a', 'b']);
 });
 
+test('a blamed member heard from within silenceMs is slow, not gone: excluded only after HEARD_MISS_FACTOR × missThreshold misses', (t) => {
+  const c = new Coordinator(CONFIG, glts(1000n).source);
+  let b = sends(elected(c, initialMembership(['a', 'b'])), 'begin')[0]!.msg as Begin;
+  let nowMs = 0;
+  const excludedAfter: number[] = [];
+  for (let round = 1; round <= HEARD_MISS_FACTOR * CONFIG.missThreshold; round++) {
+    ready(c, b, 'a', nowMs + 1);
+    const late = b;
+    nowMs += 40;
+    const as = c.handle({ type: 'tick', nowMs });
+    if (persists(as).length > 0) {
+      excludedAfter.push(round);
+      break;
+    }
+    // b's Ready of the aborted round arrives late: b is alive.
+    ready(c, late, 'b', nowMs + 5);
+    nowMs += 10;
+    b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
+  }
+  t.deepEqual(excludedAfter, [HEARD_MISS_FACTOR * CONFIG.missThreshold]);
+  t.deepEqual(c.currentState, 'excluding');
+});
+
+test('a blamed member silent for silenceMs is excluded after missThreshold misses, counted from the election', (t) => {
+  const c = new Coordinator(CONFIG, glts(1000n).source);
+  let b = sends(elected(c, initialMembership(['a', 'b'])), 'begin')[0]!.msg as Begin;
+  ready(c, b, 'a', 1);
+  t.is(persists(c.handle({ type: 'tick', nowMs: 40 })).length, 0);
+  b = sends(c.handle({ type: 'tick', nowMs: 50 }), 'begin')[0]!.msg as Begin;
+  ready(c, b, 'a', 51);
+  // Two misses, but b was "heard" at the election 90 ms ago; silenceMs is 80.
+  t.like(persists(c.handle({ type: 'tick', nowMs: 90 }))[0], { membership: { members: ['a'], excluded: [{ region: 'b' }] } });
+});
+
 test('when nobody reports, nobody is blamed (the coordinator is the one cut off)', (t) => {
   const c = new Coordinator({ ...CONFIG, missThreshold: 1 }, glts(1000n).source);
   elected(c);
@@ -138,6 +172,38 @@ test('an excluded region that asks to rejoin takes part in the next round with i
   t.deepEqual(p.membership, { version: 4, members: ['a', 'b'], excluded: [] });
   const as = c.handle({ type: 'persisted', nowMs: 53, persistId: p.persistId, outcome: 'ok' });
   t.like(as.find((a) => a.type === 'membership'), { readmitted: ['b'] });
+});
+
+test('a member that is unable (its collect failed) ends the round at once; a joiner unable does not double its budget; a member unable missThreshold times is excluded', (t) => {
+  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 1000 }, glts(1000n).source);
+  const membership: MembershipRecord = { version: 3, members: ['a', 'b'], excluded: [{ region: 'j', watermark: g(500n) }] };
+  let b = sends(elected(c, membership), 'begin')[0]!.msg as Begin;
+  c.handle({ type: 'message', nowMs: 1, msg: { type: 'join', region: 'j', frontier: g(400n) } });
+  ready(c, b, 'a', 2);
+  c.handle({ type: 'persisted', nowMs: 4, persistId: persists(ready(c, b, 'b', 3))[0]!.persistId, outcome: 'ok' });
+  const unable = (region: string, nowMs: number) => c.handle({ type: 'message', nowMs, msg: { type: 'unable', epoch: b.epoch, roundId: b.roundId, T: b.T, region, code: 'UNAVAILABLE' } });
+  const joinRound = () => {
+    b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
+    t.deepEqual(b.joining.map((x) => x.region), ['j']);
+    const as = unable('j', nowMs + 5);
+    t.like(as.find((a) => a.type === 'round'), { outcome: 'aborted', blamed: ['j'], timings: { totalMs: 5 } });
+    t.is(persists(as).length, 0);
+    c.handle({ type: 'message', nowMs: nowMs + 6, msg: { type: 'join', region: 'j', frontier: g(400n) } });
+    nowMs += 50;
+  };
+  let nowMs = 50;
+  joinRound();
+  joinRound();
+  const third = c.handle({ type: 'tick', nowMs });
+  b = sends(third, 'begin')[0]!.msg as Begin;
+  t.is(third.flatMap((a) => (a.type === 'wakeAt' ? [a.atMs] : []))[0], nowMs + 1000, 'the join budget did not double');
+  // a is heard from (its Ready) yet unable twice: excluded.
+  c.handle({ type: 'message', nowMs: nowMs + 1, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region: 'b', missing: ['a'], caughtUp: true } });
+  t.is(persists(unable('a', nowMs + 2)).length, 0);
+  nowMs += 50;
+  b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
+  ready(c, b, 'a', nowMs + 1);
+  t.like(persists(unable('a', nowMs + 2))[0], { membership: { members: ['b'], excluded: [{ region: 'j' }, { region: 'a' }] } });
 });
 
 test('M across failover: a new coordinator picks T strictly above the last commit it reads, even with a clock behind', (t) => {

@@ -17,6 +17,7 @@ const samples: Message[] = [
   { type: 'begin', epoch: 7n, roundId: 3, T: g(1763751000123456789n, 2), members: ['a', 'b'], joining: [{ region: 'b', watermark: g(5n) }], prev: { T: g(9n), prevT: g(4n), members: ['a'] } },
   { type: 'delta', epoch: 7n, roundId: 3, T: g(10n), from: 'a', base: g(9n), holds: g(8n), versions: [v('k', 'x', g(10n), 'a-d1'), v('k2', null, g(9n, 1), 'a-d2')] },
   { type: 'waiting', epoch: 7n, roundId: 3, T: g(10n), region: 'a', missing: ['b'], caughtUp: false },
+  { type: 'unable', epoch: 7n, roundId: 3, T: g(10n), region: 'a', code: 'UNAVAILABLE' },
   { type: 'ready', epoch: 7n, roundId: 3, T: g(10n), region: 'a', frontier: g(9n), collectMs: 0, exchangeMs: 0 },
   { type: 'commit', epoch: 7n, roundId: 3, T: g(10n), prevT: g(9n), members: ['a', 'b'] },
   { type: 'abort', epoch: 7n, roundId: 3, T: g(10n) },

@@ -84,7 +84,7 @@ test.serial('an old coordinator that lost its election cannot get a round commit
   const metrics = createAetherMetrics(new Registry(), { budgetMs: 10_000 });
   let now = glt(BigInt(Date.now()) * 1_000_000n);
   const clock = { now: () => ({ earliest: now, latest: now }) };
-  const coordinator = new Coordinator({ id: 'old', intervalMs: 10_000, budgetMs: 10_000, missThreshold: 2 }, clock);
+  const coordinator = new Coordinator({ id: 'old', intervalMs: 10_000, budgetMs: 10_000, missThreshold: 2, silenceMs: 20_000 }, clock);
   const driver = new CoordinatorDriver(coordinator, { send: (to, msg) => (sent.push({ to, msg }), 1), knows: () => true }, log, { fence: () => oldFence, resign: async () => {} }, metrics, silentLogger(), REGIONS);
   await driver.elected(oldFence.epoch);
   const begin = sent.find((s) => s.msg.type === 'begin')?.msg;

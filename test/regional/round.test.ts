@@ -196,11 +196,15 @@ test('while excluded, fetched snapshots never move the frontier', (t) => {
   t.deepEqual(l.currentFrontier, g(100n));
 });
 
-test('a failed collect (a data node down) leaves the round; a failed apply is retried', (t) => {
+test('a failed collect (a data node down) leaves the round and tells the coordinator; a failed apply is retried', (t) => {
   const l = started();
   const collect = jobs(msg(l, begin(200n)))[0]!;
-  l.handle({ type: 'jobFailed', nowMs: 2, jobId: collect.jobId, error: new AetherError('UNAVAILABLE', 'down') });
+  const out = l.handle({ type: 'jobFailed', nowMs: 2, jobId: collect.jobId, error: new AetherError('UNAVAILABLE', 'down') });
   t.is(l.roundPhase, undefined);
+  t.deepEqual(
+    out.flatMap((a) => (a.type === 'send' ? [a] : [])),
+    [{ type: 'send', to: COORDINATOR, msg: { type: 'unable', epoch: 5n, roundId: 1, T: g(200n), region: 'a', code: 'UNAVAILABLE' } }],
+  );
   const l2 = started();
   done(l2, jobs(msg(l2, begin(200n)))[0]!, { kind: 'collected', versions: [] });
   msg(l2, delta('b', 200n, []));

@@ -3,7 +3,7 @@ import type { Clock } from '../../glts/clock.js';
 import { GLT_ZERO, compareGlt, formatGlt, maxGlt, minGlt, type Glt } from '../../glts/glt.js';
 import { MemoryDisk, MemoryStore } from '../../datanode/memory-store.js';
 import type { Version } from '../../datanode/version.js';
-import { Coordinator, type CoordinatorAction } from '../../kernel/coordinator.js';
+import { Coordinator, silenceMsFor, type CoordinatorAction } from '../../kernel/coordinator.js';
 import { COORDINATOR, decodeMessage, encodeMessage, type Message } from '../../kernel/messages.js';
 import { initialMembership, type CommitRecord, type MembershipRecord } from '../../kernel/records.js';
 import { LeaderRound, type LeaderAction, type LeaderEvent, type LeaderJob } from '../../regional/round.js';
@@ -221,7 +221,7 @@ export class World {
 
   private newCoordinator(c: CoordProc): Coordinator {
     const clock: Clock = this.time.clock(c.skewNs, this.spec.maxOffsetMs);
-    return new Coordinator({ id: c.id, intervalMs: this.spec.intervalMs, budgetMs: this.spec.budgetMs, joinBudgetMs: 4 * this.spec.budgetMs, missThreshold: this.spec.missThreshold }, clock);
+    return new Coordinator({ id: c.id, intervalMs: this.spec.intervalMs, budgetMs: this.spec.budgetMs, joinBudgetMs: 4 * this.spec.budgetMs, missThreshold: this.spec.missThreshold, silenceMs: silenceMsFor(this.spec.budgetMs) }, clock);
   }
 
   private at(delayMs: number, ev: SimEvent): void {
