@@ -48,8 +48,9 @@ export interface CoordinatorConfig {
    * and ships everything it acknowledged while excluded; under write load that outgrows
    * one budget, and with budgetMs alone an excluded region was never readmitted (bench
    * snapshot: join, abort, join… for the whole run). It doubles after each readmission
-   * of that region that ran out of it, up to MAX_JOIN_BUDGET_MS: a region excluded for
-   * long has a backlog no fixed budget covers, and every attempt re-stamps it all again.
+   * of that region that ran out of it with the region blamed, up to MAX_JOIN_BUDGET_MS: a
+   * region excluded for long has a backlog no fixed budget covers, and every attempt
+   * re-stamps it all again.
    * Liveness only: S, D and M hold for any budget.
    */
   readonly joinBudgetMs?: number;
@@ -466,11 +467,10 @@ export class Coordinator {
    * A member blamed missThreshold times in a row is excluded if it was silent for silenceMs
    * or said it is unable (HEARD_MISS_FACTOR times as many misses if neither), never the
    * last one standing.
-   * `budgetSpent`: the round ran to its deadline, so its joiners ran out of their budget
+   * `budgetSpent`: the round ran to its deadline, so a blamed joiner ran out of its budget
    * (not so when a silent member ended it at reportByMs).
    */
   private abort(r: Round, nowMs: number, out: CoordinatorAction[], budgetSpent: boolean): void {
-    if (budgetSpent) for (const j of r.joining.keys()) this.failedJoins.set(j, (this.failedJoins.get(j) ?? 0) + 1);
     for (const to of r.members) out.push({ type: 'send', to, msg: { type: 'abort', epoch: this.epoch!, roundId: r.roundId, T: r.T } });
     const reported = new Set([...r.ready, ...r.waiting.keys()]);
     const blamed = new Set<string>();
@@ -489,6 +489,8 @@ export class Coordinator {
       const top = [...named].filter(([, n]) => n === most && n > 0).map(([x]) => x).sort();
       if (top.length > 0) blamed.add(top[top.length - 1]!);
     }
+    // Only a joiner that held the round up doubles its budget; one that failed for another member's sake has no bigger backlog than before.
+    if (budgetSpent) for (const j of r.joining.keys()) if (blamed.has(j)) this.failedJoins.set(j, (this.failedJoins.get(j) ?? 0) + 1);
     const m = this.membership!;
     const exclude: string[] = [];
     for (const x of m.members) {

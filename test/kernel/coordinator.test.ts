@@ -243,6 +243,32 @@ test('a readmitting round that runs out of its budget gets twice the budget at t
   t.deepEqual(budgets, [100, 200, 400, 800, 1600, 3200, 6400, 12800, 16000, 16000]);
 });
 
+test('a readmitting round that runs out of its budget for another member\'s sake does not double the joiner\'s budget', (t) => {
+  const c = new Coordinator({ ...CONFIG, joinBudgetMs: 100 }, glts(1000n).source);
+  const membership: MembershipRecord = { version: 3, members: ['a', 'c'], excluded: [{ region: 'b', watermark: g(500n) }] };
+  let b = sends(elected(c, membership), 'begin')[0]!.msg as Begin;
+  let nowMs = 0;
+  const budgets: number[] = [];
+  const waiting = (region: string, missing: string[], at: number) => c.handle({ type: 'message', nowMs: at, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region, missing, caughtUp: true } });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    c.handle({ type: 'message', nowMs, msg: { type: 'join', region: 'b', frontier: g(400n) } });
+    ready(c, b, 'a', nowMs + 1);
+    c.handle({ type: 'persisted', nowMs: nowMs + 3, persistId: persists(ready(c, b, 'c', nowMs + 2))[0]!.persistId, outcome: 'ok' });
+    nowMs += 50;
+    b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
+    // a and the joiner b both lack c's delta: c is blamed, not b.
+    waiting('a', ['c'], nowMs + 1);
+    waiting('c', [], nowMs + 1);
+    const wake = waiting('b', ['c'], nowMs + 1).find((a) => a.type === 'wakeAt');
+    budgets.push(wake && wake.type === 'wakeAt' ? wake.atMs - nowMs : Number.NaN);
+    nowMs += budgets[budgets.length - 1]!;
+    t.like(c.handle({ type: 'tick', nowMs }).find((a) => a.type === 'round'), { outcome: 'aborted', blamed: ['c'] });
+    nowMs += 50;
+    b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
+  }
+  t.deepEqual(budgets, [100, 100, 100]);
+});
+
 test('a member silent in a readmitting round whose join budget doubled aborts it after the first join budget, and the budget does not double for it', (t) => {
   const c = new Coordinator({ ...CONFIG, joinBudgetMs: 100 }, glts(1000n).source);
   const membership: MembershipRecord = { version: 3, members: ['a', 'b'], excluded: [{ region: 'j', watermark: g(500n) }] };
