@@ -135,6 +135,29 @@ test('a blamed member heard from within silenceMs is slow, not gone: excluded on
   t.deepEqual(c.currentState, 'excluding');
 });
 
+test('when blame moves from member to member (a saturated machine), one blamed HEARD_MISS_FACTOR × missThreshold times since the last commit is excluded', (t) => {
+  const c = new Coordinator(CONFIG, glts(1000n).source);
+  let b = sends(elected(c, initialMembership(['a', 'b', 'c'])), 'begin')[0]!.msg as Begin;
+  let nowMs = 0;
+  const waiting = (region: string, missing: string[]) => c.handle({ type: 'message', nowMs: nowMs + 1, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region, missing, caughtUp: true } });
+  for (let round = 1; round <= 4 * HEARD_MISS_FACTOR * CONFIG.missThreshold; round++) {
+    const target = round % 2 === 1 ? 'b' : 'c';
+    for (const x of ['a', 'b', 'c']) waiting(x, x === target ? [] : [target]);
+    nowMs += 40;
+    const as = c.handle({ type: 'tick', nowMs });
+    t.like(as.find((a) => a.type === 'round'), { blamed: [target] });
+    const p = persists(as)[0];
+    if (p) {
+      t.is(round, 2 * HEARD_MISS_FACTOR * CONFIG.missThreshold - 1, 'b, blamed every other round, at its tenth blame');
+      t.deepEqual(p.membership?.members, ['a', 'c']);
+      return;
+    }
+    nowMs += 10;
+    b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
+  }
+  t.fail('no one was excluded');
+});
+
 test('a blamed member silent for silenceMs is excluded after missThreshold misses, counted from the election', (t) => {
   const c = new Coordinator(CONFIG, glts(1000n).source);
   let b = sends(elected(c, initialMembership(['a', 'b'])), 'begin')[0]!.msg as Begin;
