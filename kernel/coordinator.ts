@@ -28,7 +28,7 @@ export const READMITTED_GRACE_ROUNDS = 20;
  * A member heard from within silenceMs is slow, not gone: it is excluded only once blamed
  * in this many times missThreshold rounds since the last commit, in a row or not.
  */
-export const HEARD_MISS_FACTOR = 5;
+export const HEARD_MISS_FACTOR = 10;
 
 /** CoordinatorConfig.silenceMs for a round budget: two budgets, and no less than 200 ms, so a region stalled by a busy machine for a few rounds stays in. */
 export function silenceMsFor(budgetMs: number): number {
