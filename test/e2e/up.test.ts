@@ -59,8 +59,14 @@ function logTail(file: string, lines: number): string {
   }
 }
 
-function readyPid(events: readonly UpEvent[], id: string, minRestarts = 0): number | undefined {
-  return events.findLast((e) => e.event === 'process' && e.id === id && e.state === 'ready' && (e.restarts ?? 0) >= minRestarts)?.pid;
+/** The pid of `id`'s latest ready event at index `from` or later. */
+function readyPid(events: readonly UpEvent[], id: string, from = 0): number | undefined {
+  return events.slice(from).findLast((e) => e.event === 'process' && e.id === id && e.state === 'ready')?.pid;
+}
+
+/** Restarts before any fault: a process that died by itself (CI saw one) is worth its log. */
+function unplannedRestarts(events: readonly UpEvent[]): string[] {
+  return [...new Set(events.filter((e) => e.event === 'process' && (e.restarts ?? 0) > 0).map((e) => e.id!))];
 }
 
 test('up runs local.yaml: writes and reads, a data node and a leader die and recover, stop leaves nothing', async (t) => {
@@ -99,10 +105,12 @@ test('up runs local.yaml: writes and reads, a data node and a leader die and rec
 
   // SIGKILL the data node holding e2e:a: up restarts it, and the value is still there.
   const victim = w.origin;
+  for (const id of unplannedRestarts(events)) t.log(`${id} restarted before any fault; its log ends:\n${logTail(join(dir, '.aetherflow', NAME, 'logs', `${id}.log`), 15)}`);
   const victimPid = readyPid(events, victim)!;
+  const killedDataNodeAt = events.length;
   process.kill(victimPid, 'SIGKILL');
-  await eventually(() => readyPid(events, victim, 1), 30_000, `${victim} restarted`);
-  t.not(readyPid(events, victim, 1), victimPid);
+  const restartedPid = await eventually(() => readyPid(events, victim, killedDataNodeAt), 30_000, `${victim} restarted`);
+  t.not(restartedPid, victimPid);
   const again = await client.get('e2e:a', { region: 'us-east', minGlt: w.ts, waitMs: 5000 });
   t.is(again.value?.toString(), 'alpha');
   t.is(again.version && formatGlt(again.version), formatGlt(w.ts));
@@ -114,6 +122,7 @@ test('up runs local.yaml: writes and reads, a data node and a leader die and rec
   etcd = connectEtcd(readFileSync(join(dir, '.aetherflow', NAME, 'etcd-endpoints'), 'utf8').trim().split('\n'));
   const paths = clusterPaths(NAME);
   const killedAt = Date.now();
+  const killedLeaderAt = events.length;
   process.kill(readyPid(events, oldLeader)!, 'SIGKILL');
   const newLeader = await eventually(async () => {
     const l = await currentLeader(etcd!, paths.electionPrefix(paths.leaderElection('us-east')));
@@ -127,7 +136,7 @@ test('up runs local.yaml: writes and reads, a data node and a leader die and rec
   t.is((await client.get('e2e:a', { region: 'us-east' })).value?.toString(), 'alpha');
   const r2 = await client.get('e2e:c', { region: 'us-east', minGlt: w2.ts, waitMs: 5000 });
   t.is(r2.value?.toString(), 'gamma');
-  await eventually(() => readyPid(events, oldLeader, 1), 30_000, `${oldLeader} restarted`);
+  await eventually(() => readyPid(events, oldLeader, killedLeaderAt), 30_000, `${oldLeader} restarted`);
 
   // Stop: up stops everything it started.
   const reported = new Set<number>([...events.flatMap((e) => (e.pid !== undefined ? [e.pid] : [])), ...events.flatMap((e) => e.pids ?? [])]);
