@@ -133,15 +133,16 @@ test.serial('a committed round bumps snapshot_rounds_total{committed} and snapsh
 });
 
 test.serial('status --json and top --once show the coordinator, every region and the rounds against the budget', async (t) => {
-  t.timeout(60_000);
+  t.timeout(90_000);
   const s = await eventually(async () => {
     const x = await status();
-    // Every region a member at that moment (a loaded machine excludes one now and then).
-    return x.rounds.length > 0 && x.regions.every((r) => r.frontier !== null && r.membership === 'member') ? x : undefined;
-  }, 30_000, 'status with rounds, frontiers and every region a member');
+    return x.rounds.length > 0 && x.regions.every((r) => r.frontier !== null) ? x : undefined;
+  }, 60_000, 'status with rounds and every frontier');
   t.truthy(s.coordinator?.epoch);
   t.deepEqual(s.regions.map((r) => r.name), REGIONS);
-  t.deepEqual(s.excluded, []);
+  // On a loaded machine a region is excluded now and then (once for over 30 s in a
+  // clean-clone run): status must agree with itself, whatever the membership is.
+  t.deepEqual(s.excluded.map((e) => e.region).sort(), s.regions.filter((r) => r.membership === 'excluded').map((r) => r.name).sort());
   t.is(s.roundStats.budgetMs, ROUND_MS);
   t.true(s.roundStats.count >= s.rounds.length);
 
@@ -193,8 +194,13 @@ test.serial('Quantum connection events carry the GUUID and round outcomes the GL
 });
 
 test.serial('a failed region drops region_member on the coordinator and shows as excluded in status', async (t) => {
-  t.timeout(60_000);
-  const coordinator = (await status()).coordinator!.id;
+  t.timeout(120_000);
+  // Every region a member before the fault (on a loaded machine one is excluded now and then).
+  const before = await eventually(async () => {
+    const x = await status();
+    return x.coordinator && x.regions.every((r) => r.membership === 'member') ? x : undefined;
+  }, 60_000, 'every region a member');
+  const coordinator = before.coordinator!.id;
   const cuts = [...REGIONS.filter((r) => r !== 'ap-south'), 'coordinator'].map((to) => ({ from: 'ap-south', to }));
   await cli('settings', 'set', `partitions=${JSON.stringify(cuts)}`);
   try {
