@@ -177,7 +177,7 @@ export class AetherClient {
         sizeOf: (m) => m.key.length + (m.value?.length ?? 0),
         send: async (batch) => {
           const mutations = batch.map((m) => (m.value === null ? { key: m.key, delete: true } : { key: m.key, value: m.value }));
-          const res = await leaders.call('Write', (s) => this.unary<WriteResponse__Output>(s, 'kv', 'Write', { mutations }));
+          const res = await leaders.call('Write', (s) => this.unary<WriteResponse__Output>(s, 'kv', 'Write', { mutations }), { idempotent: false });
           if (res.outcomes.length !== batch.length) throw new AetherError('INTERNAL', `leader of ${leaders.region.name} answered ${res.outcomes.length} outcomes to ${batch.length} writes`);
           return res.outcomes.map((o, i): Outcome<WriteResult> => {
             if (o.code !== '') return { error: new AetherError(isErrorCode(o.code) ? o.code : 'INTERNAL', o.message, { details: { region: leaders.region.name } }) };

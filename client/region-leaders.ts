@@ -17,9 +17,25 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 40, baseDelayMs: 25, maxDelayMs: 400, deadlineMs: 6_000 };
 
-/** Errors that mean "try another candidate or try again": the request was not served. */
+/** Errors that mean "try another candidate or try again": no answer came from an elected leader. */
 function isRetryable(e: AetherError): boolean {
   return e.code === 'NOT_LEADER' || e.code === 'UNAVAILABLE' || e.code === 'CONNECTION_CLOSED' || e.code === 'CONNECTION_RESET';
+}
+
+/**
+ * Errors after which a call is known not to have been served: a standby refused it, or it
+ * never left this process. A write is retried only after these; after any other failure it
+ * may have been applied, and applying it again would make its value appear twice, at two
+ * timestamps (etcd's client does not retry its mutations either, and CockroachDB answers
+ * such a failure with an ambiguous result).
+ */
+function surelyNotServed(e: AetherError): boolean {
+  return e.code === 'NOT_LEADER' || e.details['neverSent'] === true;
+}
+
+export interface CallOptions {
+  /** Whether running the call twice is harmless (reads). A write is not: it is retried only when surely not served. Default true. */
+  readonly idempotent?: boolean;
 }
 
 export interface LeaderStubs {
@@ -63,7 +79,8 @@ export class RegionLeaders {
   }
 
   /** Runs `fn` against the elected leader, retrying on failover; errors come back as AetherErrors. */
-  async call<T>(what: string, fn: (stubs: LeaderStubs) => Promise<T>): Promise<T> {
+  async call<T>(what: string, fn: (stubs: LeaderStubs) => Promise<T>, options: CallOptions = {}): Promise<T> {
+    const idempotent = options.idempotent ?? true;
     const started = Date.now();
     let address = (!this.confirmed && (await this.discovered())) || this.preferred;
     let sinceBackoff = 0;
@@ -78,6 +95,12 @@ export class RegionLeaders {
       } catch (err) {
         const e = fromServiceError(err, `${what} at ${this.region.name} leader ${address}`);
         if (!isRetryable(e)) throw e;
+        if (!idempotent && !surelyNotServed(e)) {
+          throw new AetherError('OUTCOME_UNKNOWN', `${what} at ${this.region.name} leader ${address} failed after it may have been applied, so it was not retried: ${e.message}`, {
+            cause: e,
+            details: { region: this.region.name, ...e.details },
+          });
+        }
         last = e;
         this.confirmed = false;
       }

@@ -30,6 +30,12 @@ const byStatus: Partial<Record<number, ErrorCode>> = {
   [grpc.status.CANCELLED]: 'CONNECTION_CLOSED',
 };
 
+/**
+ * How grpc-js words a call it failed before sending anything: no connection to pick, or the
+ * channel closed first. Any other transport failure may come after the server got the call.
+ */
+const NEVER_SENT = ['No connection established', 'Channel closed before call started'];
+
 /** Rebuilds the AetherError a server sent; a plain gRPC failure (no server, deadline) gets the nearest code. */
 export function fromServiceError(err: unknown, context: string): AetherError {
   if (err instanceof AetherError) return err;
@@ -53,5 +59,7 @@ export function fromServiceError(err: unknown, context: string): AetherError {
     const prefix = `${sent}: `;
     return new AetherError(sent, text.startsWith(prefix) ? text.slice(prefix.length) : text, { cause: err, details });
   }
+  // Only a call that never left this process is known not to have been served.
+  if (se.code === grpc.status.UNAVAILABLE && NEVER_SENT.some((p) => text.startsWith(p))) details['neverSent'] = true;
   return new AetherError(byStatus[se.code] ?? 'INTERNAL', `${context}: ${text}`, { cause: err, details });
 }

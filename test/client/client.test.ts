@@ -3,7 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { connect } from '../../index.js';
 import { AetherError } from '../../common/errors.js';
 import { compareGlt, formatGlt, nextGlt, type Glt } from '../../glts/glt.js';
-import { KvClient, type KVClient } from '../../proto/load.js';
+import { KvClient, KvService, type KVClient } from '../../proto/load.js';
+import { startServer } from '../../proto/server.js';
 import { fromServiceError } from '../../proto/status.js';
 import { startTestRegion, type TestRegion } from './cluster.js';
 
@@ -163,6 +164,48 @@ test('a standby answers NOT_LEADER with the leader; the client follows it and su
   const quick = connect({ topology: r.topology, region: 'r1', retry: { deadlineMs: 200 } });
   t.teardown(() => quick.close());
   t.is(await codeOf(quick.put('k', 'v3')), 'NOT_LEADER');
+});
+
+test('a write whose leader dies after receiving it fails OUTCOME_UNKNOWN and is not sent again; one never sent is retried', async (t) => {
+  const r = await startTestRegion();
+  // A leader that receives writes and dies before answering (SIGKILL mid-call).
+  let received = 0;
+  let dying: Promise<void> | undefined;
+  const dies = await startServer('127.0.0.1:0', [
+    [
+      KvService,
+      {
+        Write: () => {
+          received++;
+          dying = dies.close(0);
+        },
+      },
+    ],
+  ]);
+  const region = r.topology.regions[0]!;
+  const elected = region.leaders.find((l) => l.grpc === r.leaders[0]!.address)!;
+  const topology = { ...r.topology, regions: [{ ...region, leaders: [{ ...elected, id: 'r1-dies', grpc: dies.address }, elected] }] };
+  const client = connect({ topology, region: 'r1', retry: { deadlineMs: 3000 } });
+  t.teardown(async () => {
+    client.close();
+    await dies.close(0);
+    await r.close();
+  });
+
+  const e = await client.put('k', 'v1').then(
+    () => undefined,
+    (err: unknown) => err as AetherError,
+  );
+  t.is(e?.code, 'OUTCOME_UNKNOWN');
+  await dying;
+  t.is(received, 1);
+  t.is(await versionCount(r), 0); // not sent to the other candidate
+
+  // Now nothing listens there: the call never leaves the client, so it goes to the next candidate.
+  const w = await client.put('k', 'v2');
+  t.true(w.origin.startsWith('r1-d'));
+  t.is(received, 1);
+  t.is(await versionCount(r), 1);
 });
 
 test('an unreachable region fails UNAVAILABLE after bounded retries', async (t) => {
