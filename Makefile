@@ -6,7 +6,7 @@ export npm_config_update_notifier := false
 export npm_config_fund := false
 export npm_config_audit := false
 
-.PHONY: all deps etcd promtool build test demo bench clean typecheck
+.PHONY: all deps etcd promtool netns-tools build test demo bench clean typecheck
 
 all: build
 
@@ -34,6 +34,15 @@ promtool:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	  command -v promtool >/dev/null || { echo "promtool still not on PATH"; exit 1; }; }
 
+# ip and nft (bench quantum drops packets in network namespaces) from Debian's iproute2
+# and nftables packages when they are not on PATH.
+netns-tools:
+	@command -v ip >/dev/null 2>&1 && command -v nft >/dev/null 2>&1 || { \
+	  echo "installing ip and nft from Debian's iproute2 and nftables packages"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends iproute2 nftables >/dev/null; \
+	  command -v ip >/dev/null && command -v nft >/dev/null || { echo "ip or nft still not on PATH"; exit 1; }; }
+
 build: node_modules/.installed
 	npm run --silent build
 
@@ -51,7 +60,7 @@ test: deps build typecheck
 demo: deps build
 	node dist/cli/main.js demo
 
-bench: deps build
+bench: deps netns-tools build
 	node dist/cli/main.js bench all
 
 clean:
