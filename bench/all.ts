@@ -203,12 +203,13 @@ async function drawPlots(runs: readonly BenchRun[], docsDir: string, log: (s: st
   const plots: Plot[] = [];
   const notes: string[] = [];
   const figuresOf = (name: string) => runs.flatMap((r) => (r.status === 'ok' && r.name === name ? r.figures : []));
-  const rounds = roundTimePoints(figuresOf('snapshot'));
+  // Both topologies, one series each: when no local round commits (a saturated machine) wan's still show.
+  const rounds = roundTimePoints([...figuresOf('snapshot'), ...figuresOf('snapshot wan')]);
   if (rounds.length > 0) {
     const file = join(plotsDir, 'round-time.png');
     await plotRoundTimes(rounds, budgetMs(), file);
     plots.push({ title: 'Snapshot round time distribution', path: relative(docsDir, file) });
-  } else notes.push('round-time plot not drawn: no round-time figures from `bench snapshot` in this run');
+  } else notes.push('round-time plot not drawn: no round-time figures from `bench snapshot` (local or wan) in this run');
   const loss = lossLatencyPoints(figuresOf('quantum'));
   if (loss.length > 0) {
     const file = join(plotsDir, 'quantum-vs-tcp-latency.png');
