@@ -74,6 +74,7 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
       regions,
     );
     transport.onMessage((m) => driver.message(m));
+    transport.onHeard((region) => driver.heard(region));
     const status = (): Record<string, unknown> => ({
       state: election.state,
       ...(election.epoch !== undefined ? { epoch: election.epoch.toString(), round: coordinator.currentState } : {}),

@@ -30,6 +30,8 @@ function streamOf(m: Message): number {
  */
 export class RoundTransport {
   private handler: (m: Message) => void = () => {};
+  /** Set only where liveness is wanted (the coordinator): a leader skips the lookup per packet. */
+  private heardHandler: ((side: string) => void) | undefined;
   /** Sends whose outcome is not yet known; bounded so a dead peer cannot pile up promises. */
   private inFlight = 0;
 
@@ -73,18 +75,33 @@ export class RoundTransport {
     const emulated = topologyLinks(o.topology, o.linkRegion);
     // Every topology peer gets an emulated link, perfect ones too, so a partition can cut it.
     const links = (peer: string) => emulated(peer) ?? (sides.has(peer) ? { delayMs: 0, jitterMs: 0, loss: 0 } : undefined);
+    let received: (peer: string) => void = () => {};
     const endpoint = await Endpoint.bind(o.address, {
       key,
       links,
       metrics: new QuantumMetrics(o.registry),
       log: o.log,
       onError: (err) => o.log.warn({ err }, 'quantum endpoint error'),
+      onReceived: (peer) => received(peer),
     });
-    return new RoundTransport(endpoint, o.directory, o.log, o.maxInFlight ?? 1024, sides, o.self);
+    const transport = new RoundTransport(endpoint, o.directory, o.log, o.maxInFlight ?? 1024, sides, o.self);
+    received = (peer) => transport.received(peer);
+    return transport;
   }
 
   onMessage(handler: (m: Message) => void): void {
     this.handler = handler;
+  }
+
+  /** `handler(side)` for every packet from the elected peer of a side (a region's leader), a standby's not counted. */
+  onHeard(handler: (side: string) => void): void {
+    this.heardHandler = handler;
+  }
+
+  private received(peer: string): void {
+    if (this.heardHandler === undefined) return;
+    const side = this.sides.get(peer);
+    if (side !== undefined && this.directory.resolve(side) === peer) this.heardHandler(side);
   }
 
   knows(to: string): boolean {

@@ -68,6 +68,8 @@ export interface EndpointOptions {
   readonly onError?: (err: unknown) => void;
   /** Connection events (connect, handshake, close, reset, timeout), each with its `guuid` as trace id. */
   readonly log?: Logger;
+  /** Each authenticated datagram from `peer`: it is alive, whatever its messages are waiting on (it still acks). */
+  readonly onReceived?: (peer: string) => void;
 }
 
 export interface QuantumMessage {
@@ -273,7 +275,18 @@ export class Endpoint {
   private connectionOptions(role: 'initiator' | 'responder', peer: string, guuid: Buffer): ConstructorParameters<typeof Connection>[0] {
     const nowMs = this.scheduler.nowMs();
     const t = this.tuning;
-    const observer: ConnectionObserver | undefined = this.options.metrics?.observer(peer);
+    const counted: ConnectionObserver | undefined = this.options.metrics?.observer(peer);
+    const onReceived = this.options.onReceived;
+    const observer: ConnectionObserver | undefined =
+      onReceived === undefined
+        ? counted
+        : {
+            ...counted,
+            onPacket: (direction, bytes) => {
+              counted?.onPacket?.(direction, bytes);
+              if (direction === 'in') onReceived(peer);
+            },
+          };
     const fec = this.fec;
     return {
       role,

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Coordinator, HEARD_MISS_FACTOR, READMITTED_GRACE_ROUNDS, type CoordinatorAction } from '../../kernel/coordinator.js';
+import { COMMITS_TO_HALVE, Coordinator, HEARD_MISS_FACTOR, MAX_SLOW_DOUBLINGS, READMITTED_GRACE_ROUNDS, type CoordinatorAction } from '../../kernel/coordinator.js';
 import type { Begin, Message } from '../../kernel/messages.js';
 import { initialMembership, type CommitRecord, type MembershipRecord } from '../../kernel/records.js';
 import { compareGlt, type Glt } from '../../glts/glt.js';
@@ -16,6 +16,8 @@ function glts(start: bigint) {
 const sends = (as: CoordinatorAction[], type?: Message['type']) =>
   as.flatMap((a) => (a.type === 'send' && (!type || a.msg.type === type) ? [a] : []));
 const persists = (as: CoordinatorAction[]) => as.flatMap((a) => (a.type === 'persist' ? [a] : []));
+/** When the coordinator asks to be woken next (a round's deadline while one runs): budgets stretch when rounds run out of them. */
+const wakeAt = (as: CoordinatorAction[]) => as.flatMap((a) => (a.type === 'wakeAt' ? [a.atMs] : [])).at(-1)!;
 
 function elected(c: Coordinator, membership: MembershipRecord = initialMembership(['a', 'b']), last?: CommitRecord, epoch = 5n) {
   return c.handle({ type: 'elected', nowMs: 0, epoch, last, membership });
@@ -137,13 +139,15 @@ test('a blamed member heard from within silenceMs is slow, not gone: excluded on
 
 test('when blame moves from member to member (a saturated machine), one blamed HEARD_MISS_FACTOR × missThreshold times since the last commit is excluded', (t) => {
   const c = new Coordinator(CONFIG, glts(1000n).source);
-  let b = sends(elected(c, initialMembership(['a', 'b', 'c'])), 'begin')[0]!.msg as Begin;
+  let began = elected(c, initialMembership(['a', 'b', 'c']));
+  let b = sends(began, 'begin')[0]!.msg as Begin;
   let nowMs = 0;
   const waiting = (region: string, missing: string[]) => c.handle({ type: 'message', nowMs: nowMs + 1, msg: { type: 'waiting', epoch: b.epoch, roundId: b.roundId, T: b.T, region, missing, caughtUp: true } });
   for (let round = 1; round <= 4 * HEARD_MISS_FACTOR * CONFIG.missThreshold; round++) {
     const target = round % 2 === 1 ? 'b' : 'c';
     for (const x of ['a', 'b', 'c']) waiting(x, x === target ? [] : [target]);
-    nowMs += 40;
+    // Everyone reported: slow, so the rounds' budgets stretch; run each to its deadline.
+    nowMs = wakeAt(began);
     const as = c.handle({ type: 'tick', nowMs });
     t.like(as.find((a) => a.type === 'round'), { blamed: [target] });
     const p = persists(as)[0];
@@ -153,9 +157,57 @@ test('when blame moves from member to member (a saturated machine), one blamed H
       return;
     }
     nowMs += 10;
-    b = sends(c.handle({ type: 'tick', nowMs }), 'begin')[0]!.msg as Begin;
+    began = c.handle({ type: 'tick', nowMs: Math.max(nowMs, wakeAt(as)) });
+    b = sends(began, 'begin')[0]!.msg as Begin;
   }
   t.fail('no one was excluded');
+});
+
+test('rounds that run out of budget with every member heard during them get twice the budget, up to MAX_SLOW_DOUBLINGS; COMMITS_TO_HALVE commits halve it', (t) => {
+  const c = new Coordinator({ ...CONFIG, missThreshold: 1000 }, glts(1000n).source);
+  let as = elected(c, initialMembership(['a', 'b']));
+  let nowMs = 0;
+  const budgets: number[] = [];
+  // Slow rounds: a is Ready; b only acks (heard) and is never Ready in time.
+  for (let round = 0; round < MAX_SLOW_DOUBLINGS + 2; round++) {
+    const b = sends(as, 'begin')[0]!.msg as Begin;
+    budgets.push(wakeAt(as) - nowMs);
+    ready(c, b, 'a', nowMs + 1);
+    t.deepEqual(c.handle({ type: 'heard', nowMs: nowMs + 2, region: 'b' }), []);
+    nowMs = wakeAt(as);
+    nowMs = wakeAt(c.handle({ type: 'tick', nowMs }));
+    as = c.handle({ type: 'tick', nowMs });
+  }
+  const B = CONFIG.budgetMs;
+  t.deepEqual(budgets, [B, 2 * B, 4 * B, 8 * B, 16 * B, 16 * B]);
+  // Commits: every COMMITS_TO_HALVE of them in a row halve the budget.
+  const after: number[] = [];
+  for (let round = 0; round < 2 * COMMITS_TO_HALVE; round++) {
+    const b = sends(as, 'begin')[0]!.msg as Begin;
+    after.push(wakeAt(as) - nowMs);
+    ready(c, b, 'a', nowMs + 1);
+    const p = persists(ready(c, b, 'b', nowMs + 2))[0]!;
+    c.handle({ type: 'persisted', nowMs: nowMs + 3, persistId: p.persistId, outcome: 'ok' });
+    nowMs += CONFIG.intervalMs;
+    as = c.handle({ type: 'tick', nowMs });
+  }
+  t.deepEqual(after, [...Array<number>(COMMITS_TO_HALVE).fill(16 * B), ...Array<number>(COMMITS_TO_HALVE).fill(8 * B)]);
+});
+
+test('a member not heard during a round (crashed, cut off) keeps the budget from stretching', (t) => {
+  const c = new Coordinator({ ...CONFIG, missThreshold: 1000 }, glts(1000n).source);
+  let as = elected(c, initialMembership(['a', 'b']));
+  let nowMs = 0;
+  const budgets: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const b = sends(as, 'begin')[0]!.msg as Begin;
+    budgets.push(wakeAt(as) - nowMs);
+    ready(c, b, 'a', nowMs + 1);
+    nowMs = wakeAt(as);
+    nowMs = wakeAt(c.handle({ type: 'tick', nowMs }));
+    as = c.handle({ type: 'tick', nowMs });
+  }
+  t.deepEqual(budgets, [CONFIG.budgetMs, CONFIG.budgetMs, CONFIG.budgetMs]);
 });
 
 test('a blamed member silent for silenceMs is excluded after missThreshold misses, counted from the election', (t) => {

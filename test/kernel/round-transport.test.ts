@@ -33,6 +33,9 @@ test('messages reach a region by name; a partition with the coordinator side cut
   const atCoordinator: Message[] = [];
   leader.onMessage((m) => atLeader.push(m));
   coordinator.onMessage((m) => atCoordinator.push(m));
+  // Packets (acks of the coordinator's sends too) from r1's leader count as r1 heard.
+  const heard: string[] = [];
+  coordinator.onHeard((side) => heard.push(side));
   const abort = (roundId: number): Message => ({ type: 'abort', epoch: 1n, roundId, T: glt(BigInt(roundId)) });
   const join = (): Message => ({ type: 'join', region: 'r1', frontier: glt(0n) });
 
@@ -41,13 +44,18 @@ test('messages reach a region by name; a partition with the coordinator side cut
   t.is(coordinator.send('r2', abort(9)), 0, 'nobody to send to');
   t.true(coordinator.send('r1', abort(1)) > 0);
   await eventually(() => (atLeader.some((m) => m.type === 'abort' && m.roundId === 1) ? true : undefined), 10_000, 'abort delivered');
+  await eventually(() => (heard.includes('r1') ? true : undefined), 10_000, 'r1 heard');
+  t.deepEqual([...new Set(heard)], ['r1']);
 
   const cut = [{ from: 'r1', to: COORDINATOR_SIDE }];
   leader.applyPartitions(cut);
   coordinator.applyPartitions(cut);
   coordinator.send('r1', abort(2));
   leader.send(COORDINATOR, join());
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  heard.length = 0;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.deepEqual(heard, [], 'cut: nothing heard of r1');
   t.false(atLeader.some((m) => m.type === 'abort' && m.roundId === 2), 'cut: coordinator → leader');
   t.false(atCoordinator.some((m) => m.type === 'join'), 'cut: leader → coordinator');
 
