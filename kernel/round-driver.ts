@@ -18,8 +18,6 @@ export interface MessageSink {
 /** How long a new coordinator waits for every member region to have an elected leader before its first round. */
 export const PEERS_WAIT_MS = 5_000;
 const PEERS_POLL_MS = 50;
-/** How often at most a region's packets count as `heard`: far below any silenceMs. */
-export const HEARD_EVERY_MS = 10;
 
 /** The election term the driver persists under. */
 export interface Term {
@@ -37,8 +35,6 @@ export class CoordinatorDriver {
   private timer: NodeJS.Timeout | undefined;
   /** Bumped on every election and deposition: results of an older term are dropped. */
   private term = 0;
-  /** When `heard` last fed each region. Bounded by the topology's regions (others are dropped). */
-  private readonly heardFedAtMs = new Map<string, number>();
 
   constructor(
     readonly coordinator: Coordinator,
@@ -88,12 +84,13 @@ export class CoordinatorDriver {
     this.feed({ type: 'message', nowMs: this.now(), msg });
   }
 
-  /** A packet from `region`'s elected leader; fed at most once per HEARD_EVERY_MS per region (packets come by the hundred). */
+  /**
+   * A packet from `region`'s elected leader. Every one is fed, not a sample: a packet
+   * skipped at the start of a round (its Begin's ack) can be the only proof in that round
+   * that a busy leader is alive. The coordinator only notes the time.
+   */
   heard(region: string): void {
-    const nowMs = this.now();
-    if (!this.regions.includes(region) || nowMs - (this.heardFedAtMs.get(region) ?? Number.NEGATIVE_INFINITY) < HEARD_EVERY_MS) return;
-    this.heardFedAtMs.set(region, nowMs);
-    this.feed({ type: 'heard', nowMs, region });
+    if (this.regions.includes(region)) this.feed({ type: 'heard', nowMs: this.now(), region });
   }
 
   stop(): void {

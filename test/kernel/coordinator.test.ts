@@ -19,6 +19,14 @@ const persists = (as: CoordinatorAction[]) => as.flatMap((a) => (a.type === 'per
 /** When the coordinator asks to be woken next (a round's deadline while one runs): budgets stretch when rounds run out of them. */
 const wakeAt = (as: CoordinatorAction[]) => as.flatMap((a) => (a.type === 'wakeAt' ? [a.atMs] : [])).at(-1)!;
 
+/** Ends the running round at its deadline and begins the next (at once when its interval has passed): the actions that began it, and when. */
+function nextRound(c: Coordinator, deadlineMs: number): { as: CoordinatorAction[]; atMs: number } {
+  const ended = c.handle({ type: 'tick', nowMs: deadlineMs });
+  if (sends(ended, 'begin').length > 0) return { as: ended, atMs: deadlineMs };
+  const atMs = wakeAt(ended);
+  return { as: c.handle({ type: 'tick', nowMs: atMs }), atMs };
+}
+
 function elected(c: Coordinator, membership: MembershipRecord = initialMembership(['a', 'b']), last?: CommitRecord, epoch = 5n) {
   return c.handle({ type: 'elected', nowMs: 0, epoch, last, membership });
 }
@@ -163,24 +171,32 @@ test('when blame moves from member to member (a saturated machine), one blamed H
   t.fail('no one was excluded');
 });
 
-test('rounds that run out of budget with every member heard during them get twice the budget, up to MAX_SLOW_DOUBLINGS; COMMITS_TO_HALVE commits halve it', (t) => {
-  const c = new Coordinator({ ...CONFIG, missThreshold: 1000 }, glts(1000n).source);
-  let as = elected(c, initialMembership(['a', 'b']));
-  let nowMs = 0;
+/**
+ * Runs `rounds` rounds that run out of their budget, from the actions that began the first
+ * at `atMs`: a is Ready in each, b is never, and `heard(round)` says whether b's packets
+ * arrive during it. Returns each round's budget and where the next round begins.
+ */
+function abortingRounds(c: Coordinator, start: { as: CoordinatorAction[]; atMs: number }, rounds: number, heard: (round: number) => boolean) {
+  let { as, atMs } = start;
   const budgets: number[] = [];
-  // Slow rounds: a is Ready; b only acks (heard) and is never Ready in time.
-  for (let round = 0; round < MAX_SLOW_DOUBLINGS + 2; round++) {
+  for (let round = 0; round < rounds; round++) {
     const b = sends(as, 'begin')[0]!.msg as Begin;
-    budgets.push(wakeAt(as) - nowMs);
-    ready(c, b, 'a', nowMs + 1);
-    t.deepEqual(c.handle({ type: 'heard', nowMs: nowMs + 2, region: 'b' }), []);
-    nowMs = wakeAt(as);
-    nowMs = wakeAt(c.handle({ type: 'tick', nowMs }));
-    as = c.handle({ type: 'tick', nowMs });
+    budgets.push(wakeAt(as) - atMs);
+    ready(c, b, 'a', atMs + 1);
+    if (heard(round)) c.handle({ type: 'heard', nowMs: atMs + 2, region: 'b' });
+    ({ as, atMs } = nextRound(c, wakeAt(as)));
   }
-  const B = CONFIG.budgetMs;
-  t.deepEqual(budgets, [B, 2 * B, 4 * B, 8 * B, 16 * B, 16 * B]);
+  return { budgets, as, atMs };
+}
+
+const B = CONFIG.budgetMs;
+
+test('rounds that run out of budget with every member heard during them get twice the budget, up to MAX_SLOW_DOUBLINGS; COMMITS_TO_HALVE commits halve it', (t) => {
+  const c = new Coordinator({ ...CONFIG, missThreshold: 1000, silenceMs: 100 * B }, glts(1000n).source);
+  const slow = abortingRounds(c, { as: elected(c, initialMembership(['a', 'b'])), atMs: 0 }, MAX_SLOW_DOUBLINGS + 2, () => true);
+  t.deepEqual(slow.budgets, [B, 2 * B, 4 * B, 8 * B, 16 * B, 16 * B]);
   // Commits: every COMMITS_TO_HALVE of them in a row halve the budget.
+  let { as, atMs: nowMs } = slow;
   const after: number[] = [];
   for (let round = 0; round < 2 * COMMITS_TO_HALVE; round++) {
     const b = sends(as, 'begin')[0]!.msg as Begin;
@@ -194,20 +210,17 @@ test('rounds that run out of budget with every member heard during them get twic
   t.deepEqual(after, [...Array<number>(COMMITS_TO_HALVE).fill(16 * B), ...Array<number>(COMMITS_TO_HALVE).fill(8 * B)]);
 });
 
-test('a member not heard during a round (crashed, cut off) keeps the budget from stretching', (t) => {
-  const c = new Coordinator({ ...CONFIG, missThreshold: 1000 }, glts(1000n).source);
-  let as = elected(c, initialMembership(['a', 'b']));
-  let nowMs = 0;
-  const budgets: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    const b = sends(as, 'begin')[0]!.msg as Begin;
-    budgets.push(wakeAt(as) - nowMs);
-    ready(c, b, 'a', nowMs + 1);
-    nowMs = wakeAt(as);
-    nowMs = wakeAt(c.handle({ type: 'tick', nowMs }));
-    as = c.handle({ type: 'tick', nowMs });
-  }
-  t.deepEqual(budgets, [CONFIG.budgetMs, CONFIG.budgetMs, CONFIG.budgetMs]);
+test('a stretched budget never passes silenceMs', (t) => {
+  const c = new Coordinator({ ...CONFIG, missThreshold: 1000, silenceMs: 5 * B }, glts(1000n).source);
+  t.deepEqual(abortingRounds(c, { as: elected(c, initialMembership(['a', 'b'])), atMs: 0 }, 5, () => true).budgets, [B, 2 * B, 4 * B, 4 * B, 4 * B]);
+});
+
+test('a round that ends with a member not heard during it (crashed, cut off) brings the budget back to budgetMs', (t) => {
+  const c = new Coordinator({ ...CONFIG, missThreshold: 1000, silenceMs: 100 * B }, glts(1000n).source);
+  const { budgets } = abortingRounds(c, { as: elected(c, initialMembership(['a', 'b'])), atMs: 0 }, 6, (round) => round !== 2);
+  t.deepEqual(budgets, [B, 2 * B, 4 * B, B, 2 * B, 4 * B]);
+  // A 'heard' event changes nothing else: no action, no round.
+  t.deepEqual(c.handle({ type: 'heard', nowMs: 10_000, region: 'b' }), []);
 });
 
 test('a blamed member silent for silenceMs is excluded after missThreshold misses, counted from the election', (t) => {
