@@ -18,30 +18,29 @@ node_modules/.installed: package-lock.json package.json
 
 deps: node_modules/.installed etcd promtool
 
-# etcd 3.4 from Debian when it is not on PATH.
+# $(call apt_install,COMMANDS,PACKAGES): installs PACKAGES from Debian when one of COMMANDS
+# is not on PATH (a fresh machine), and fails unless all of them are afterwards.
+define apt_install
+	@missing=; for c in $(1); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing from Debian's $(2)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(2) >/dev/null || exit 1; \
+	  for c in $(1); do command -v $$c >/dev/null || { echo "$$c still not on PATH"; exit 1; }; done; \
+	fi
+endef
+
+# etcd 3.4.
 etcd:
-	@command -v etcd >/dev/null 2>&1 || { \
-	  echo "installing etcd from Debian's etcd-server package"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server >/dev/null; \
-	  command -v etcd >/dev/null || { echo "etcd still not on PATH"; exit 1; }; }
+	$(call apt_install,etcd,etcd-server)
 
-# promtool (checks and unit-tests deploy/prometheus/alerts.yml) from Debian's prometheus package when it is not on PATH.
+# promtool: checks and unit-tests deploy/prometheus/alerts.yml.
 promtool:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  echo "installing promtool from Debian's prometheus package"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	  command -v promtool >/dev/null || { echo "promtool still not on PATH"; exit 1; }; }
+	$(call apt_install,promtool,prometheus)
 
-# ip and nft (bench quantum drops packets in network namespaces) from Debian's iproute2
-# and nftables packages when they are not on PATH.
+# ip and nft: bench quantum drops packets in network namespaces.
 netns-tools:
-	@command -v ip >/dev/null 2>&1 && command -v nft >/dev/null 2>&1 || { \
-	  echo "installing ip and nft from Debian's iproute2 and nftables packages"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends iproute2 nftables >/dev/null; \
-	  command -v ip >/dev/null && command -v nft >/dev/null || { echo "ip or nft still not on PATH"; exit 1; }; }
+	$(call apt_install,ip nft,iproute2 nftables)
 
 build: node_modules/.installed
 	npm run --silent build

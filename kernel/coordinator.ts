@@ -208,8 +208,8 @@ export class Coordinator {
    * committed 3–4 of about 150 in 15 s, each aborted round's work taking CPU from the
    * next. +1 per such round, −1 after COMMITS_TO_HALVE commits in a row, back to 0 when a
    * round ends for a fault (a member unable, or one not heard from all round: it crashed
-   * or was cut off). silenceMs (when a member is gone) is not stretched. Invariant: 0 ≤ slowDoublings ≤
-   * maxSlowDoublings. Liveness only: S, D and M hold for any budget.
+   * or was cut off). silenceMs (when a member is gone) is not stretched.
+   * Invariant: 0 ≤ slowDoublings ≤ maxSlowDoublings. Liveness only: S, D and M hold for any budget.
    */
   private slowDoublings = 0;
   /** MAX_SLOW_DOUBLINGS, fewer when silenceMs would be passed. */
@@ -269,7 +269,7 @@ export class Coordinator {
         break;
       case 'heard':
         // Liveness only: nothing to advance (the driver feeds one per packet).
-        if (this.state !== 'follower' && this.heardAtMs.has(ev.region)) this.heardAtMs.set(ev.region, Math.max(ev.nowMs, this.heardAtMs.get(ev.region)!));
+        if (this.state !== 'follower' && this.heardAtMs.has(ev.region)) this.heardAtMs.set(ev.region, ev.nowMs);
         return out;
       case 'message':
         this.onMessage(ev.msg, ev.nowMs, out);
@@ -454,8 +454,9 @@ export class Coordinator {
     } else if (this.state === 'idle') out.push({ type: 'wakeAt', atMs: this.nextRoundAtMs });
   }
 
-  private silentMs(region: string, nowMs: number): number {
-    return nowMs - (this.heardAtMs.get(region) ?? Number.NEGATIVE_INFINITY);
+  /** When `region` was last heard from (this term). */
+  private heardAt(region: string): number {
+    return this.heardAtMs.get(region) ?? Number.NEGATIVE_INFINITY;
   }
 
   /** Whether a member that is not joining has not reported yet in round `r`. */
@@ -563,11 +564,11 @@ export class Coordinator {
     // Only a joiner that held the round up doubles its budget; one that failed for another member's sake has no bigger backlog than before.
     if (budgetSpent) for (const j of r.joining.keys()) if (blamed.has(j)) this.failedJoins.set(j, (this.failedJoins.get(j) ?? 0) + 1);
     const m = this.membership!;
-    const gone = (x: string): boolean => r.unable.has(x) || this.silentMs(x, nowMs) >= this.config.silenceMs;
+    const gone = (x: string): boolean => r.unable.has(x) || nowMs - this.heardAt(x) >= this.config.silenceMs;
     // Ran out of budget with every member heard from during the round: slow, not broken; the
     // next rounds get longer. A member lost to a crash or a cut link sends nothing after its
     // fault. (A readmitting round has its own doubling budget for the joiner's backlog.)
-    const heardInRound = (x: string): boolean => r.ready.has(x) || r.waiting.has(x) || (this.heardAtMs.get(x) ?? Number.NEGATIVE_INFINITY) > r.beganAtMs;
+    const heardInRound = (x: string): boolean => r.ready.has(x) || r.waiting.has(x) || this.heardAt(x) > r.beganAtMs;
     // Any other abort of a plain round shows a fault (a member unable, or silent all round):
     // a longer wait would not help, and the rounds after it probe at the plain budget.
     if (r.joining.size === 0) {

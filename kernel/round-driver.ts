@@ -87,10 +87,10 @@ export class CoordinatorDriver {
   /**
    * A packet from `region`'s elected leader. Every one is fed, not a sample: a packet
    * skipped at the start of a round (its Begin's ack) can be the only proof in that round
-   * that a busy leader is alive. The coordinator only notes the time.
+   * that a busy leader is alive. The coordinator only notes the time (of a region it knows).
    */
   heard(region: string): void {
-    if (this.regions.includes(region)) this.feed({ type: 'heard', nowMs: this.now(), region });
+    this.feed({ type: 'heard', nowMs: this.now(), region });
   }
 
   stop(): void {
