@@ -16,6 +16,7 @@ export const GrpcStatus = {
   NOT_FOUND: 5,
   ALREADY_EXISTS: 6,
   FAILED_PRECONDITION: 9,
+  RESOURCE_EXHAUSTED: 8,
   ABORTED: 10,
   OUT_OF_RANGE: 11,
   UNIMPLEMENTED: 12,
@@ -49,11 +50,16 @@ const codes = {
   SNAPSHOT_NOT_READY: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
   STALE_EPOCH: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
   FENCED: { grpc: GrpcStatus.ABORTED, input: false },
-  ROUND_ABORTED: { grpc: GrpcStatus.ABORTED, input: false },
+  /** A leader's membership rules are older than the rules the record still keeps: it cannot catch up on them alone. */
+  MEMBERSHIP_GAP: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
+  /** A write waited for the region's own stream to catch up and gave up (DESIGN "Back-pressure"); retry later. */
+  BACKPRESSURE: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, input: false },
   // store and codecs
   DELTA_CORRUPT: { grpc: GrpcStatus.DATA_LOSS, input: false },
   STORE_CLOSED: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   STORE_IO: { grpc: GrpcStatus.INTERNAL, input: false },
+  /** A data dir of a layout this build neither reads nor migrates. */
+  STORE_FORMAT: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
   // transport and control plane
   NOT_LEADER: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   UNAVAILABLE: { grpc: GrpcStatus.UNAVAILABLE, input: false },
@@ -65,6 +71,8 @@ const codes = {
   MESSAGE_TOO_LARGE: { grpc: GrpcStatus.INVALID_ARGUMENT, input: true },
   BUFFER_FULL: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   ETCD: { grpc: GrpcStatus.UNAVAILABLE, input: false },
+  /** The peer speaks another protocol version (gRPC metadata, Quantum handshake). */
+  PROTOCOL_VERSION: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
   PROCESS: { grpc: GrpcStatus.INTERNAL, input: false },
   INTERNAL: { grpc: GrpcStatus.INTERNAL, input: false },
 } as const satisfies Record<string, CodeInfo>;
