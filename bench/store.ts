@@ -18,8 +18,9 @@ import { Level } from 'level';
 import { AetherError } from '../common/errors.js';
 import { printJson, printTable } from '../cli/output.js';
 import { GLT_MAX, type Glt } from '../glts/glt.js';
-import { encodeStoredValue, versionEntries } from '../datanode/keys.js';
+import { changeKey, encodeStoredValue, sysMetaKey, versionKey } from '../datanode/keys.js';
 import { LevelStore } from '../datanode/level-store.js';
+import { STORE_FORMAT } from '../datanode/migrate.js';
 import { Random } from '../transport/random.js';
 import type { Figure } from './index.js';
 
@@ -42,6 +43,14 @@ const VERSIONS_PER_KEY = 10;
 const GET_SAMPLES = 20_000;
 const CLOCK = { maxOffsetMs: 250 };
 const ORIGIN = 'bench-d1';
+
+/** The two entries of one version (its chain entry and its change-index entry), as LevelStore writes them. */
+function versionEntries(v: { readonly key: Buffer; readonly ts: Glt; readonly origin: string }, stored: Buffer): [Buffer, Buffer][] {
+  return [
+    [versionKey(v.key, v.ts, v.origin), stored],
+    [changeKey(v.origin, v.ts, v.key), stored],
+  ];
+}
 
 const keyOf = (i: number) => Buffer.from(`user/${String(i).padStart(8, '0')}`);
 /** Half repeated text, half varying digits: compresses about as well as typical values. */
@@ -124,6 +133,7 @@ async function putsPerSec(n: number): Promise<{ raw: number; layout: number; mvc
 async function loadRaw(dir: string, keys: number): Promise<void> {
   const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   await db.open();
+  await db.put(sysMetaKey('format'), Buffer.of(STORE_FORMAT));
   const baseNs = BigInt(Date.now() - 60_000) * 1_000_000n;
   for (let i = 0; i < keys; i += LOAD_BATCH) {
     const ops = [];
@@ -153,9 +163,9 @@ async function changesMs(keys: number, log: (s: string) => void): Promise<number
       const times: number[] = [];
       for (let r = 0; r < CHANGES_REPEATS; r++) {
         const started = performance.now();
-        const got = await store.changes(from, to);
+        const got = await store.changes(ORIGIN, from, to, 64 << 20);
         times.push(performance.now() - started);
-        if (got.length !== CHANGED_KEYS) throw new AetherError('INTERNAL', `changes returned ${got.length} versions, expected ${CHANGED_KEYS}`);
+        if (got.versions.count !== CHANGED_KEYS) throw new AetherError('INTERNAL', `changes returned ${got.versions.count} versions, expected ${CHANGED_KEYS}`);
       }
       return median(times);
     } finally {

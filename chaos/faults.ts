@@ -2,7 +2,7 @@ import { Etcd3 } from 'etcd3';
 import { AetherError } from '../common/errors.js';
 import { endpointUrl, etcdCall } from '../cluster/etcd.js';
 import { writeSettings, mergeSettings } from '../cluster/settings.js';
-import { COORDINATOR_SIDE } from '../kernel/round-transport.js';
+import { COORDINATOR_SIDE } from '../kernel/peer-transport.js';
 import { processAlive } from '../topology/supervisor.js';
 import type { Deployment } from './deployment.js';
 
@@ -14,7 +14,7 @@ export interface Cut {
 
 /**
  * The cuts that isolate `region`: one against every other region and one against the
- * coordinator side (kernel/round-transport.ts: a cut names two sides and works both ways).
+ * coordinator side (kernel/peer-transport.ts: a cut names two sides and works both ways).
  */
 export function regionCuts(d: Deployment, region: string): Cut[] {
   d.checkRegion(region);

@@ -118,7 +118,7 @@ export async function readClusterStatus(client: Etcd3, topology: Topology, round
       members: r.members,
       epoch: r.epoch.toString(),
       coordinator: r.coordinator,
-      beginToReadyMs: r.beginToReadyMs,
+      beginToReadyMs: r.decideMs,
       sincePreviousMs: older ? Number((r.T.wall - older.T.wall) / 1000n) / 1000 : null,
     };
   });

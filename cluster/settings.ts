@@ -20,7 +20,7 @@ export interface Settings {
   /**
    * Pairs of sides that cannot reach each other (chaos drills): region names, or
    * "coordinator" for the coordinator candidates. Both directions are cut, on the Quantum
-   * links between those sides' processes (kernel/round-transport.ts).
+   * links between those sides' processes (kernel/peer-transport.ts).
    */
   readonly partitions: readonly { readonly from: string; readonly to: string }[];
 }

@@ -1,18 +1,23 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /**
  * The catalog of AetherFlow's own Prometheus metrics (Quantum's are in
- * transport/metrics.ts). Names are exactly those of issue 7; deploy/grafana and
- * deploy/prometheus query nothing else (test/deploy checks it). Every role registers the
- * whole catalog on its own Registry (role, id and region come from the registry's default
- * labels), so several roles in one test process never collide, and each series is set
- * only by the role that owns the fact:
+ * transport/metrics.ts, the stream transport's in kernel/peer-transport.ts).
+ * deploy/grafana and deploy/prometheus query nothing else (test/deploy checks it). Every
+ * role registers the whole catalog on its own Registry (role, id and region come from
+ * the registry's default labels), so several roles in one test process never collide,
+ * and each series is set only by the role that owns the fact:
  *
  * | metric | set by |
  * | --- | --- |
- * | snapshot_round_seconds{phase}, snapshot_rounds_total{result} | the elected coordinator, per round |
- * | snapshot_frontier_lag_seconds{region} | the elected leader (its region) and the elected coordinator (every member) |
- * | delta_bytes_total, delta_versions_total | the elected leader, deltas sent to peers (compressed bytes) |
+ * | snapshot_commit_seconds{phase}, snapshot_commits_total | the elected coordinator, per commit (decide → persisted → announced) |
+ * | snapshot_frontier_timestamp_seconds{region}, snapshot_frontier_lag_seconds{region} | the elected leader (its region); lag computed when scraped, so it keeps growing when commits stop |
+ * | replication_lag_seconds{origin} | the elected leader: now − how far it holds each origin region (its own: its closed mark); computed when scraped |
+ * | replication_shipped_bytes_total{peer}, replication_shipped_versions_total{peer} | the elected leader, Ships sent (framed delta bytes, versions) |
+ * | restamp_pending_versions | data nodes: hidden versions waiting to be re-stamped |
+ * | writes_backpressured_total{outcome} | the elected leader: writes that waited for the own stream (admitted, refused) |
+ * | eventloop_longest_task_seconds | every role: the longest the event loop was blocked in the last scrape interval |
  * | mvcc_versions, gc_collected_total | data nodes |
  * | writes_total, reads_total{result} | the elected leader, once per client request answered |
  * | election_state{role,id} | leader and coordinator candidates |
@@ -20,12 +25,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
  * | snapshot_budget_seconds | every role, from the topology's snapshot.budgetMs |
  */
 
-/** Phases of a round, in order; `total` is Begin to Commit sent as the coordinator sees it. */
-export const ROUND_PHASES = ['begin', 'collect', 'exchange', 'ready', 'persist', 'commit', 'apply', 'total'] as const;
-export type RoundPhase = (typeof ROUND_PHASES)[number];
-
-export const ROUND_RESULTS = ['committed', 'aborted'] as const;
-export type RoundResult = (typeof ROUND_RESULTS)[number];
+/** Phases of a commit, in order; `total` is decide + persist + announce. */
+export const COMMIT_PHASES = ['decide', 'persist', 'announce', 'total'] as const;
+export type CommitPhase = (typeof COMMIT_PHASES)[number];
 
 /** How a read ended: found a value, found nothing, GLT above the frontier, below the GC horizon, or failed otherwise. */
 export const READ_RESULTS = ['found', 'not_found', 'not_ready', 'collected', 'error'] as const;
@@ -34,19 +36,21 @@ export type ReadResult = (typeof READ_RESULTS)[number];
 /** The roles that campaign in an etcd election. */
 export type ElectedRole = 'leader' | 'coordinator';
 
-/**
- * Round-time buckets in seconds, dense around the default 50 ms budget so p50/p99 and
- * "over budget" are exact at 50 ms; up to 5 s for rounds that stall.
- */
-export const ROUND_SECONDS_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 5];
+/** Commit-time buckets in seconds: dense below the 20 ms goal and the 50 ms default budget. */
+export const COMMIT_SECONDS_BUCKETS: readonly number[] = [0.0005, 0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 5];
 
 /** The metric names of the catalog, for tests and tools that check queries against it. */
 export const METRIC_NAMES = [
-  'snapshot_round_seconds',
-  'snapshot_rounds_total',
+  'snapshot_commit_seconds',
+  'snapshot_commits_total',
+  'snapshot_frontier_timestamp_seconds',
   'snapshot_frontier_lag_seconds',
-  'delta_bytes_total',
-  'delta_versions_total',
+  'replication_lag_seconds',
+  'replication_shipped_bytes_total',
+  'replication_shipped_versions_total',
+  'restamp_pending_versions',
+  'writes_backpressured_total',
+  'eventloop_longest_task_seconds',
   'mvcc_versions',
   'gc_collected_total',
   'writes_total',
@@ -56,13 +60,30 @@ export const METRIC_NAMES = [
   'snapshot_budget_seconds',
 ] as const;
 
+/** Where scrape-time gauges read their facts: set by the role that owns them, unset otherwise. */
+export interface LiveSources {
+  /** The elected leader's region and its frontier's wall time (ns), or undefined. */
+  frontier?: () => { readonly region: string; readonly wallNs: bigint } | undefined;
+  /** The elected leader's lag per origin region (ms). */
+  replicationLagMs?: () => ReadonlyMap<string, number>;
+  /** A data node's hidden versions. */
+  hiddenVersions?: () => number;
+  /** The physical clock (ns) lags are measured against. */
+  nowNs?: () => bigint;
+}
+
 /** The raw prom-client handles plus typed setters that only accept the label values above. */
 export class AetherMetrics {
-  readonly roundSeconds: Histogram<'phase'>;
-  readonly rounds: Counter<'result'>;
+  readonly commitSeconds: Histogram<'phase'>;
+  readonly commits: Counter;
+  readonly frontierTimestamp: Gauge<'region'>;
   readonly frontierLagSeconds: Gauge<'region'>;
-  readonly deltaBytes: Counter;
-  readonly deltaVersions: Counter;
+  readonly replicationLag: Gauge<'origin'>;
+  readonly shippedBytes: Counter<'peer'>;
+  readonly shippedVersions: Counter<'peer'>;
+  readonly restampPending: Gauge;
+  readonly backpressured: Counter<'outcome'>;
+  readonly longestTask: Gauge;
   readonly mvccVersions: Gauge;
   readonly gcCollected: Counter;
   readonly writes: Counter;
@@ -70,50 +91,100 @@ export class AetherMetrics {
   readonly electionState: Gauge<'role' | 'id'>;
   readonly regionMember: Gauge<'region'>;
   readonly budgetSeconds: Gauge;
+  /** Set by roles as they learn the facts; read at scrape time. */
+  readonly live: LiveSources = {};
+  private readonly loopDelay: IntervalHistogram;
 
   constructor(registry: Registry, budgetMs: number) {
     const registers = [registry];
-    this.roundSeconds = new Histogram({
-      name: 'snapshot_round_seconds',
-      help: 'Snapshot round time by phase (total: Begin to Commit sent)',
+    const live = this.live;
+    const nowNs = () => (live.nowNs ? live.nowNs() : BigInt(Date.now()) * 1_000_000n);
+    this.commitSeconds = new Histogram({
+      name: 'snapshot_commit_seconds',
+      help: 'Commit time by phase: decide (interval tick to decision), persist (etcd), announce (Commit sent to every region), total',
       labelNames: ['phase'],
-      buckets: [...ROUND_SECONDS_BUCKETS],
+      buckets: [...COMMIT_SECONDS_BUCKETS],
       registers,
     });
-    this.rounds = new Counter({ name: 'snapshot_rounds_total', help: 'Snapshot rounds decided, by result (committed, aborted)', labelNames: ['result'], registers });
-    this.frontierLagSeconds = new Gauge({
-      name: 'snapshot_frontier_lag_seconds',
-      help: "How far a region's frontier (last applied GLT) is behind the reporting process's clock",
+    this.commits = new Counter({ name: 'snapshot_commits_total', help: 'Snapshots committed (GLTs made durable and announced)', registers });
+    this.frontierTimestamp = new Gauge({
+      name: 'snapshot_frontier_timestamp_seconds',
+      help: "The wall time a region's frontier covers (Unix seconds): time() minus it is the staleness of reads",
       labelNames: ['region'],
       registers,
+      collect() {
+        this.reset();
+        const f = live.frontier?.();
+        if (f && f.wallNs > 0n) this.set({ region: f.region }, Number(f.wallNs) / 1e9);
+      },
     });
-    this.deltaBytes = new Counter({ name: 'delta_bytes_total', help: 'Delta bytes (LZ4-compressed) sent to peer regions', registers });
-    this.deltaVersions = new Counter({ name: 'delta_versions_total', help: 'Versions carried in deltas sent to peer regions', registers });
+    this.frontierLagSeconds = new Gauge({
+      name: 'snapshot_frontier_lag_seconds',
+      help: "How far a region's frontier is behind the reporting process's clock, computed when scraped (it keeps growing when commits stop)",
+      labelNames: ['region'],
+      registers,
+      collect() {
+        this.reset();
+        const f = live.frontier?.();
+        if (f && f.wallNs > 0n) this.set({ region: f.region }, Math.max(0, Number(nowNs() - f.wallNs) / 1e9));
+      },
+    });
+    this.replicationLag = new Gauge({
+      name: 'replication_lag_seconds',
+      help: 'How far behind the clock this region holds each origin region durably (its own origin: its closed mark)',
+      labelNames: ['origin'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [origin, ms] of live.replicationLagMs?.() ?? []) this.set({ origin }, ms / 1000);
+      },
+    });
+    this.shippedBytes = new Counter({ name: 'replication_shipped_bytes_total', help: 'Framed delta bytes of the Ships sent to each peer region', labelNames: ['peer'], registers });
+    this.shippedVersions = new Counter({ name: 'replication_shipped_versions_total', help: 'Versions carried by the Ships sent to each peer region', labelNames: ['peer'], registers });
+    this.restampPending = new Gauge({
+      name: 'restamp_pending_versions',
+      help: "Versions hidden on this data node because their region is excluded: they are re-stamped when it is readmitted",
+      registers,
+      collect() {
+        if (live.hiddenVersions) this.set(live.hiddenVersions());
+      },
+    });
+    this.backpressured = new Counter({
+      name: 'writes_backpressured_total',
+      help: "Writes that waited because the region's own stream lagged: admitted after waiting, or refused (RESOURCE_EXHAUSTED)",
+      labelNames: ['outcome'],
+      registers,
+    });
+    // A 10 ms resolution samples often enough to see any task over 50 ms.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    this.loopDelay = loopDelay;
+    this.longestTask = new Gauge({
+      name: 'eventloop_longest_task_seconds',
+      help: 'The longest the event loop was blocked since the last scrape (event-loop delay max at 10 ms resolution)',
+      registers,
+      collect() {
+        this.set(loopDelay.max / 1e9);
+        loopDelay.reset();
+      },
+    });
     this.mvccVersions = new Gauge({ name: 'mvcc_versions', help: "Versions held in this data node's MVCC store", registers });
     this.gcCollected = new Counter({ name: 'gc_collected_total', help: 'Versions dropped by garbage collection below the retention horizon', registers });
     this.writes = new Counter({ name: 'writes_total', help: 'Client writes (puts and deletes) acknowledged', registers });
     this.reads = new Counter({ name: 'reads_total', help: 'Client reads (gets and scans), by result', labelNames: ['result'], registers });
     this.electionState = new Gauge({ name: 'election_state', help: 'Election state of a candidate: 1 elected, 0 standby', labelNames: ['role', 'id'], registers });
-    this.regionMember = new Gauge({ name: 'region_member', help: 'Region membership in snapshot rounds: 1 member, 0 excluded', labelNames: ['region'], registers });
-    this.budgetSeconds = new Gauge({ name: 'snapshot_budget_seconds', help: 'The configured snapshot round budget (topology snapshot.budgetMs)', registers });
+    this.regionMember = new Gauge({ name: 'region_member', help: 'Region membership in the snapshots: 1 member, 0 excluded', labelNames: ['region'], registers });
+    this.budgetSeconds = new Gauge({ name: 'snapshot_budget_seconds', help: 'The configured commit budget (topology snapshot.budgetMs): what one commit cycle should take', registers });
     this.budgetSeconds.set(budgetMs / 1000);
   }
 
-  observeRoundPhase(phase: RoundPhase, ms: number): void {
-    this.roundSeconds.observe({ phase }, ms / 1000);
+  observeCommit(phase: CommitPhase, ms: number): void {
+    this.commitSeconds.observe({ phase }, ms / 1000);
   }
 
-  roundDecided(result: RoundResult): void {
-    this.rounds.inc({ result });
-  }
-
-  setFrontierLag(region: string, ms: number): void {
-    this.frontierLagSeconds.set({ region }, Math.max(0, ms) / 1000);
-  }
-
-  deltaSent(bytes: number, versions: number): void {
-    this.deltaBytes.inc(bytes);
-    this.deltaVersions.inc(versions);
+  shipped(peer: string, bytes: number, versions: number): void {
+    this.shippedBytes.inc({ peer }, bytes);
+    this.shippedVersions.inc({ peer }, versions);
   }
 
   read(result: ReadResult): void {
@@ -128,10 +199,14 @@ export class AetherMetrics {
     this.regionMember.set({ region }, member ? 1 : 0);
   }
 
-  /** A coordinator that loses the election stops reporting membership and lag it no longer knows. */
+  /** A coordinator that loses the election stops reporting membership it no longer knows. */
   clearCoordinatorView(): void {
     this.regionMember.reset();
-    this.frontierLagSeconds.reset();
+  }
+
+  /** Stops the event-loop monitor (a role shutting down). */
+  close(): void {
+    this.loopDelay.disable();
   }
 }
 

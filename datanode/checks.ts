@@ -1,5 +1,6 @@
 import { AetherError, SnapshotCollectedError } from '../common/errors.js';
 import { checkGlt, compareGlt, formatGlt, type Glt } from '../glts/glt.js';
+import type { RestampRule } from './store.js';
 import type { Version } from './version.js';
 
 /**
@@ -41,7 +42,7 @@ export function checkLimit(limit: number | undefined): void {
   }
 }
 
-/** A version received from elsewhere (applyRemote, a decoded delta): every field within bounds. */
+/** A version received from elsewhere (apply, a decoded delta): every field within bounds. */
 export function checkVersion(v: Version): void {
   checkKey(v.key);
   if (v.value !== null) checkValue(v.value);
@@ -57,4 +58,49 @@ export function checkReadable(t: Glt, horizon: Glt): void {
 
 export function storeClosedError(origin: string): AetherError {
   return new AetherError('STORE_CLOSED', `store ${origin} was shut down`, { details: { origin } });
+}
+
+/** A byte bound of a read (`changes`): a non-negative integer; at least one entry is read regardless. */
+export function checkMaxBytes(maxBytes: number): void {
+  if (!(Number.isSafeInteger(maxBytes) && maxBytes >= 0)) throw new AetherError('INVALID_ARGUMENT', `maxBytes must be a non-negative integer, got ${maxBytes}`);
+}
+
+/** The size of one chunk of a membership job (hide, restamp): ≥ 1, so every call makes progress. */
+export function checkChunkLimit(limit: number): void {
+  if (!(Number.isSafeInteger(limit) && limit >= 1)) throw new AetherError('INVALID_ARGUMENT', `limit must be a positive integer, got ${limit}`);
+}
+
+export function checkEpoch(epoch: bigint): void {
+  if (typeof epoch !== 'bigint' || epoch < 0n || epoch >= 1n << 64n) throw new AetherError('INVALID_ARGUMENT', `epoch must be a u64, got ${String(epoch)}`);
+}
+
+/** A leader of an older epoch than one the node has seen is fenced off (DESIGN "v2" step 4). */
+export function checkFence(epoch: bigint, seen: bigint): void {
+  if (epoch < seen) throw new AetherError('FENCED', `epoch ${epoch} is older than epoch ${seen} seen by this node`, { details: { epoch: epoch.toString(), seen: seen.toString() } });
+}
+
+export function checkMembershipVersion(version: number): void {
+  if (!(Number.isSafeInteger(version) && version >= 0)) throw new AetherError('INVALID_ARGUMENT', `membership version must be a non-negative integer, got ${version}`);
+}
+
+export function checkRegion(region: string): void {
+  if (typeof region !== 'string' || region.length === 0 || Buffer.byteLength(region, 'utf8') > MAX_ORIGIN_BYTES) {
+    throw new AetherError('INVALID_ARGUMENT', `region must be 1..${MAX_ORIGIN_BYTES} bytes of UTF-8`, { details: { region } });
+  }
+}
+
+/**
+ * v2 never moves a clock for GC: a horizon above the clock's last stamp could leave room
+ * for a local write at or below it, where collection would miss it.
+ */
+export function checkGcHorizon(horizon: Glt, last: Glt): void {
+  checkGlt(horizon.wall, horizon.logical);
+  if (compareGlt(horizon, last) > 0) {
+    throw new AetherError('INVALID_ARGUMENT', `GC horizon ${formatGlt(horizon)} is above the clock's last stamp ${formatGlt(last)}`);
+  }
+}
+
+export function checkRestampRule(rule: RestampRule): void {
+  for (const o of rule.origins) checkOrigin(o);
+  for (const g of [rule.above, rule.upTo, rule.floor]) checkGlt(g.wall, g.logical);
 }

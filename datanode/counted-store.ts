@@ -1,6 +1,5 @@
-import { assert } from '../common/errors.js';
-import { GLT_MAX, GLT_ZERO, LOGICAL_MAX, compareVersionOrder, type Glt } from '../glts/glt.js';
-import type { KeyRange, ReadResult, Store } from './store.js';
+import { GLT_MAX, GLT_ZERO, gltEquals, type Glt } from '../glts/glt.js';
+import type { ApplyRequest, ChangesResult, ChunkResult, KeyRange, ReadResult, RestampRule, Store, StreamState } from './store.js';
 import type { Version } from './version.js';
 
 /** What a counted store reports to: the data node's `mvcc_versions` gauge and `gc_collected_total` counter. */
@@ -9,16 +8,17 @@ export interface VersionCounters {
   readonly gcCollected: { inc(n: number): void };
 }
 
-/** Versions read per page by the opening count, so it holds a bounded number in memory. */
-export const COUNT_PAGE = 10_000;
+/** Bytes of the change index read per page by the opening count, so it holds a bounded amount in memory. */
+export const COUNT_PAGE_BYTES = 1 << 20;
 
 /**
- * A Store that keeps the number of versions it holds as it changes (writes +1, applied
- * versions +n, GC −dropped), so the gauge costs nothing at scrape time. The count starts
- * from one paged pass over the change index when the node opens, before it serves.
- * An idempotent re-application of versions already held counts them again: deltas are
- * re-sent only after a failover or a lost reply, so the gauge may read slightly high
- * until the next restart.
+ * A Store that keeps the number of versions it holds (chains and hidden set) as it
+ * changes — writes +1, applied versions +n, GC −dropped; hiding and re-stamping move
+ * versions and change nothing — so the gauge costs nothing at scrape time. The count
+ * starts from one paged pass over the change index (one entry per version held) when
+ * the node opens, before it serves. A version applied again (written blindly: a batch
+ * a lost reply made the leader send twice) counts again, so the gauge may read slightly
+ * high until the next restart.
  */
 export class CountedStore implements Store {
   private versions = 0;
@@ -28,10 +28,10 @@ export class CountedStore implements Store {
     private readonly counters: VersionCounters,
   ) {}
 
-  /** `pageSize`: versions read per page by the opening count. */
-  static async open(inner: Store, counters: VersionCounters, pageSize = COUNT_PAGE): Promise<CountedStore> {
+  /** `pageBytes`: change-index bytes read per page by the opening count. */
+  static async open(inner: Store, counters: VersionCounters, pageBytes = COUNT_PAGE_BYTES): Promise<CountedStore> {
     const s = new CountedStore(inner, counters);
-    s.add(await countVersions(inner, pageSize));
+    s.add(await countVersions(inner, pageBytes));
     return s;
   }
 
@@ -60,21 +60,50 @@ export class CountedStore implements Store {
     return this.inner.get(key, t);
   }
 
-  scan(range: KeyRange, t: Glt, limit?: number): Promise<ReadResult[]> {
+  scan(range: KeyRange, t: Glt, limit?: number): AsyncIterable<ReadResult> {
     return this.inner.scan(range, t, limit);
   }
 
-  changes(from: Glt, to: Glt, options?: { readonly origin?: string; readonly limit?: number }): Promise<Version[]> {
-    return this.inner.changes(from, to, options);
+  closedMark(): Promise<Glt> {
+    return this.inner.closedMark();
   }
 
-  async applyRemote(versions: readonly Version[]): Promise<void> {
-    await this.inner.applyRemote(versions);
-    this.add(versions.length);
+  onOwnWrites(listener: () => void): () => void {
+    return this.inner.onOwnWrites(listener);
   }
 
-  close(t: Glt): Promise<void> {
-    return this.inner.close(t);
+  changes(origin: string, from: Glt, to: Glt, maxBytes: number): Promise<ChangesResult> {
+    return this.inner.changes(origin, from, to, maxBytes);
+  }
+
+  origins(): Promise<string[]> {
+    return this.inner.origins();
+  }
+
+  async apply(request: ApplyRequest): Promise<number> {
+    const written = await this.inner.apply(request);
+    this.add(written);
+    return written;
+  }
+
+  streamState(): Promise<StreamState> {
+    return this.inner.streamState();
+  }
+
+  hide(epoch: bigint, origins: readonly string[], above: Glt, limit: number): Promise<ChunkResult> {
+    return this.inner.hide(epoch, origins, above, limit);
+  }
+
+  restamp(epoch: bigint, rule: RestampRule, limit: number): Promise<ChunkResult> {
+    return this.inner.restamp(epoch, rule, limit);
+  }
+
+  hiddenCount(): number {
+    return this.inner.hiddenCount();
+  }
+
+  setMembershipApplied(epoch: bigint, version: number): Promise<void> {
+    return this.inner.setMembershipApplied(epoch, version);
   }
 
   async gc(horizon: Glt): Promise<number> {
@@ -88,46 +117,21 @@ export class CountedStore implements Store {
     return this.inner.horizon();
   }
 
-  /** Moves versions (one deleted, one written each): the count does not change. */
-  restamp(after: Glt): Promise<Version[]> {
-    return this.inner.restamp(after);
-  }
-
-  getMeta(name: string): Promise<Glt | undefined> {
-    return this.inner.getMeta(name);
-  }
-
-  setMeta(name: string, value: Glt): Promise<void> {
-    return this.inner.setMeta(name, value);
-  }
-
   shutdown(): Promise<void> {
     return this.inner.shutdown();
   }
 }
 
-/**
- * Every version in the change index, read pageSize at a time. `changes` takes an
- * exclusive lower bound, so each next page starts just below the last timestamp seen and
- * skips what it already counted there. Versions sharing a timestamp differ by origin (a
- * node stamps each write afresh), so a page longer than the number of origins always
- * gets past its first timestamp.
- */
-async function countVersions(store: Store, pageSize: number): Promise<number> {
+/** Every change entry (one per version held), origin by origin, `pageBytes` at a time. */
+async function countVersions(store: Store, pageBytes: number): Promise<number> {
   let total = 0;
-  let last: Version | undefined;
-  for (;;) {
-    const seen = last;
-    const page = await store.changes(seen ? below(seen.ts) : GLT_ZERO, GLT_MAX, { limit: pageSize });
-    const fresh = seen ? page.filter((v) => compareVersionOrder(v.ts, v.origin, seen.ts, seen.origin) > 0).length : page.length;
-    total += fresh;
-    if (page.length < pageSize) return total;
-    assert(fresh > 0, 'a page of the change index holds only versions of one timestamp');
-    last = page[page.length - 1]!;
+  for (const origin of await store.origins()) {
+    for (let from = GLT_ZERO; ; ) {
+      const page = await store.changes(origin, from, GLT_MAX, pageBytes);
+      total += page.versions.count;
+      if (gltEquals(page.end, GLT_MAX)) break;
+      from = page.end;
+    }
   }
-}
-
-/** The greatest GLT below t (t > 0). */
-function below(t: Glt): Glt {
-  return t.logical > 0 ? { wall: t.wall, logical: t.logical - 1 } : { wall: t.wall - 1n, logical: LOGICAL_MAX };
+  return total;
 }

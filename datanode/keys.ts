@@ -2,23 +2,33 @@ import { assert } from '../common/errors.js';
 import { GLT_BYTES, GLT_MAX, decodeGlt, decodeGltDescending, encodeGlt, encodeGltDescending, nextGlt, gltEquals, type Glt } from '../glts/glt.js';
 
 /**
- * The LevelDB key layout of a data node (DESIGN.md "Store"):
+ * The LevelDB key layout of a data node, store format 2 (DESIGN.md "Store"):
  *
  *   version   'v' | esc(userKey) | ~wall (8 B BE) | ~logical (4 B BE) | ~esc(origin)  → stored value
- *   change    'c' | wall (8 B BE) | logical (4 B BE) | esc(origin) | esc(userKey)     → stored value
- *   user meta 'm' | utf8(name)            (frontier, per-peer watermarks)
- *   sys meta  's' | utf8(name)            (closed T, last stamp, GC horizon, format)
+ *   change    'o' | esc(origin) | wall (8 B BE) | logical (4 B BE) | esc(userKey)     → stored value
+ *   hidden    'h' | esc(userKey) | wall (8 B BE) | logical (4 B BE) | esc(origin)      → stored value
+ *   user meta 'm' | utf8(name)    (frontier, applied/<region>, membershipApplied, epoch)
+ *   sys meta  's' | utf8(name)    (format, ceiling, stamped, horizon, hide/<origin>, appliedFloor)
  *
  * esc() is order-preserving and prefix-free: 0x00 → 0x00 0xff, then the terminator
- * 0x00 0x01. Prefix-free means no escaped key is a prefix of another, so the fields
- * after it never mix with a longer key's bytes, and tuples sort field by field: versions
- * group by user key in byte order, newest first within a key ((ts, origin) descending,
- * the origin through ~esc, which reverses esc's order and stays prefix-free); change
- * entries sort by (ts, origin, key), so (from, to] is one range scan.
+ * 0x00 0x01. Prefix-free means no escaped field is a prefix of another, so the fields
+ * after it never mix with a longer field's bytes, and tuples sort field by field:
+ *  - versions group by user key in byte order, newest first within a key ((ts, origin)
+ *    descending, the origin through ~esc, which reverses esc's order and stays prefix-free);
+ *  - change entries group by origin, in (ts, key) order within one: an origin's changes in
+ *    (from, to] are one range scan, and each origin is one prefix (`origins()` seeks past it);
+ *  - hidden entries group by user key, oldest first: a re-stamp takes a key's hidden
+ *    versions together, in the (ts, origin) order that ranks them.
+ *
+ * The change index holds every version at its ORIGINAL timestamp (own, remote, hidden,
+ * re-stamped). A re-stamped version sits in its chain at its new timestamp and carries
+ * the original one in its stored value, so GC finds its change entry.
+ * Format 1 had a time-ordered change index under 'c' (migrate.ts converts it).
  */
 
 export const VERSION_TAG = 0x76; // 'v'
-export const CHANGE_TAG = 0x63; // 'c'
+export const CHANGE_TAG = 0x6f; // 'o'
+export const HIDDEN_TAG = 0x68; // 'h'
 export const USER_META_TAG = 0x6d; // 'm'
 export const SYS_META_TAG = 0x73; // 's'
 
@@ -171,73 +181,137 @@ export function versionRange(range: { readonly prefix: Buffer } | { readonly sta
 
 // ---- change-index keys
 
-export function changeKey(ts: Glt, origin: string, key: Uint8Array): Buffer {
-  const o = encodedOrigin(origin).asc;
-  const out = Buffer.allocUnsafe(1 + GLT_BYTES + o.length + escapedLength(key));
-  out[0] = CHANGE_TAG;
-  encodeGlt(ts, out, 1);
-  o.copy(out, 1 + GLT_BYTES);
-  escapeInto(key, out, 1 + GLT_BYTES + o.length);
-  return out;
+/** 'o' | esc(origin): the start of every change key of `origin`. */
+export function changeOriginPrefix(origin: string): Buffer {
+  return Buffer.concat([Buffer.of(CHANGE_TAG), encodedOrigin(origin).asc]);
 }
 
-/**
- * The two entries of one version, written in one batch: its chain entry and its
- * change-index entry, both holding the stored value. The copy in the index costs the
- * write path bytes, but keeps `changes()` one sequential range scan: a change index
- * holding only keys would need a point read per change, which measured 2.2–2.7× slower
- * in a 1M-key store than in a 10k-key one (bench store (b), goal ≤ 2).
- */
-export function versionEntries(v: { readonly key: Uint8Array; readonly ts: Glt; readonly origin: string }, stored: Buffer): [version: [Buffer, Buffer], change: [Buffer, Buffer]] {
-  return [
-    [versionKey(v.key, v.ts, v.origin), stored],
-    [changeKey(v.ts, v.origin, v.key), stored],
-  ];
+export function changeKey(origin: string, ts: Glt, key: Uint8Array): Buffer {
+  const o = encodedOrigin(origin).asc;
+  const out = Buffer.allocUnsafe(1 + o.length + GLT_BYTES + escapedLength(key));
+  out[0] = CHANGE_TAG;
+  o.copy(out, 1);
+  encodeGlt(ts, out, 1 + o.length);
+  escapeInto(key, out, 1 + o.length + GLT_BYTES);
+  return out;
 }
 
 export function decodeChangeKey(buf: Buffer): DecodedVersionKey {
   assert(buf[0] === CHANGE_TAG, 'not a change key');
-  const ts = decodeGlt(buf, 1);
-  const o = unescape(buf, 1 + GLT_BYTES);
-  const k = unescape(buf, o.end);
+  const o = unescape(buf, 1);
+  const ts = decodeGlt(buf, o.end);
+  const k = unescape(buf, o.end + GLT_BYTES);
   assert(k.end === buf.length, 'trailing bytes after the user key of a change key');
   return { key: k.raw, ts, origin: o.raw.toString('utf8') };
 }
 
-/** Bounds of the change entries with from < ts ≤ to. */
-export function changeRange(from: Glt, to: Glt): { gte: Buffer; lt: Buffer } {
-  const gte = Buffer.concat([Buffer.of(CHANGE_TAG), encodeGlt(nextGlt(from))]);
-  const lt = gltEquals(to, GLT_MAX) ? Buffer.of(CHANGE_TAG + 1) : Buffer.concat([Buffer.of(CHANGE_TAG), encodeGlt(nextGlt(to))]);
+/** The origin of a change key, without decoding the rest. */
+export function changeKeyOrigin(buf: Buffer): string {
+  assert(buf[0] === CHANGE_TAG, 'not a change key');
+  return unescape(buf, 1).raw.toString('utf8');
+}
+
+/** Bounds of `origin`'s change entries with from < ts ≤ to (empty when from is GLT_MAX). */
+export function changeRange(origin: string, from: Glt, to: Glt): { gte: Buffer; lt: Buffer } {
+  const p = changeOriginPrefix(origin);
+  const end = prefixSuccessor(p);
+  assert(end, 'an origin prefix always has a successor');
+  const gte = gltEquals(from, GLT_MAX) ? end : Buffer.concat([p, encodeGlt(nextGlt(from))]);
+  const lt = gltEquals(to, GLT_MAX) ? end : Buffer.concat([p, encodeGlt(nextGlt(to))]);
   return { gte, lt };
+}
+
+/** Bounds of the whole change index. */
+export function changeIndexRange(): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.of(CHANGE_TAG), lt: Buffer.of(CHANGE_TAG + 1) };
+}
+
+// ---- hidden-set keys
+
+export function hiddenKey(key: Uint8Array, ts: Glt, origin: string): Buffer {
+  const o = encodedOrigin(origin).asc;
+  const kLen = escapedLength(key);
+  const out = Buffer.allocUnsafe(1 + kLen + GLT_BYTES + o.length);
+  out[0] = HIDDEN_TAG;
+  escapeInto(key, out, 1);
+  encodeGlt(ts, out, 1 + kLen);
+  o.copy(out, 1 + kLen + GLT_BYTES);
+  return out;
+}
+
+export function decodeHiddenKey(buf: Buffer): DecodedVersionKey {
+  assert(buf[0] === HIDDEN_TAG, 'not a hidden key');
+  const { raw: key, end } = unescape(buf, 1);
+  const ts = decodeGlt(buf, end);
+  const o = unescape(buf, end + GLT_BYTES);
+  assert(o.end === buf.length, 'trailing bytes after the origin of a hidden key');
+  return { key, ts, origin: o.raw.toString('utf8') };
+}
+
+/** 'h' | esc(key): the start of every hidden key of `key`. */
+export function hiddenKeyPrefix(key: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.of(HIDDEN_TAG), escape(key)]);
+}
+
+/** Bounds of the hidden set from `key`'s entries on (all of it when omitted). */
+export function hiddenRange(fromKey?: Uint8Array): { gte: Buffer; lt: Buffer } {
+  return { gte: fromKey === undefined ? Buffer.of(HIDDEN_TAG) : hiddenKeyPrefix(fromKey), lt: Buffer.of(HIDDEN_TAG + 1) };
 }
 
 // ---- metadata keys
 
-export function userMetaKey(name: string): Buffer {
+export type UserMeta = 'frontier' | 'membershipApplied' | 'epoch' | `applied/${string}`;
+export type SysMeta = 'format' | 'ceiling' | 'stamped' | 'horizon' | 'appliedFloor' | `hide/${string}`;
+
+export function userMetaKey(name: UserMeta): Buffer {
   return Buffer.concat([Buffer.of(USER_META_TAG), Buffer.from(name, 'utf8')]);
 }
-
-export type SysMeta = 'closed' | 'stamped' | 'horizon' | 'format';
 
 export function sysMetaKey(name: SysMeta): Buffer {
   return Buffer.concat([Buffer.of(SYS_META_TAG), Buffer.from(name, 'utf8')]);
 }
 
-// ---- values: 0x00 = tombstone, 0x01 | bytes = a value (both the version and its change entry carry it)
+/** Bounds of the metadata entries named `prefix…` ('applied/', 'hide/') under `tag`. */
+export function metaPrefixRange(tag: typeof USER_META_TAG | typeof SYS_META_TAG, prefix: string): { gte: Buffer; lt: Buffer } {
+  const gte = Buffer.concat([Buffer.of(tag), Buffer.from(prefix, 'utf8')]);
+  const lt = prefixSuccessor(gte);
+  assert(lt, 'a metadata prefix always has a successor');
+  return { gte, lt };
+}
 
-export function encodeStoredValue(value: Uint8Array | null): Buffer {
-  if (value === null) return Buffer.of(0);
-  const out = Buffer.allocUnsafe(1 + value.length);
-  out[0] = 1;
-  out.set(value, 1);
+/** The part of a metadata key after `tag | prefix`. */
+export function metaNameSuffix(key: Buffer, prefix: string): string {
+  return key.subarray(1 + Buffer.byteLength(prefix, 'utf8')).toString('utf8');
+}
+
+// ---- stored values
+//   0x00                 a tombstone
+//   0x01 | bytes         a value
+//   0x02 | orig ts       a re-stamped tombstone (in its chain at its new ts)
+//   0x03 | orig ts | bytes  a re-stamped value
+// Change and hidden entries hold 0x00/0x01 (they sit at the original ts).
+
+export interface StoredValue {
+  readonly value: Buffer | null;
+  /** The original ts of a re-stamped version; undefined for any other. */
+  readonly orig?: Glt;
+}
+
+export function encodeStoredValue(value: Uint8Array | null, orig?: Glt): Buffer {
+  const head = orig === undefined ? 1 : 1 + GLT_BYTES;
+  const out = Buffer.allocUnsafe(head + (value === null ? 0 : value.length));
+  out[0] = (orig === undefined ? 0 : 2) + (value === null ? 0 : 1);
+  if (orig !== undefined) encodeGlt(orig, out, 1);
+  if (value !== null) out.set(value, head);
   return out;
 }
 
-export function decodeStoredValue(buf: Buffer): Buffer | null {
-  assert(buf.length >= 1 && (buf[0] === 0 || buf[0] === 1), 'malformed stored value');
-  if (buf[0] === 0) {
-    assert(buf.length === 1, 'a tombstone carries no bytes');
-    return null;
-  }
-  return buf.subarray(1);
+export function decodeStoredValue(buf: Buffer): StoredValue {
+  const kind = buf[0];
+  assert(buf.length >= 1 && kind !== undefined && kind <= 3, 'malformed stored value');
+  const head = kind >= 2 ? 1 + GLT_BYTES : 1;
+  assert(buf.length >= head, 'a re-stamped value carries its original ts');
+  assert(kind % 2 === 1 || buf.length === head, 'a tombstone carries no bytes');
+  const value = kind % 2 === 1 ? buf.subarray(head) : null;
+  return kind >= 2 ? { value, orig: decodeGlt(buf, 1) } : { value };
 }

@@ -1,54 +1,94 @@
 import { Level } from 'level';
 import { AetherError, StoreIoError, assert } from '../common/errors.js';
-import { Clock, type ClockOptions } from '../glts/clock.js';
-import { GLT_BYTES, GLT_MAX, GLT_ZERO, compareGlt, decodeGlt, encodeGlt, maxGlt, type Glt } from '../glts/glt.js';
-import { checkKey, checkLimit, checkOrigin, checkReadable, checkValue, checkVersion, storeClosedError } from './checks.js';
+import { Clock, systemPhysicalNs, type ClockOptions } from '../glts/clock.js';
+import { GLT_BYTES, GLT_MAX, GLT_ZERO, checkGlt, compareGlt, decodeGlt, encodeGlt, gltEquals, maxGlt, minGlt, type Glt } from '../glts/glt.js';
 import {
+  checkChunkLimit,
+  checkEpoch,
+  checkFence,
+  checkGcHorizon,
+  checkKey,
+  checkLimit,
+  checkMaxBytes,
+  checkMembershipVersion,
+  checkOrigin,
+  checkReadable,
+  checkRestampRule,
+  checkValue,
+  storeClosedError,
+} from './checks.js';
+import { EMPTY_BATCH } from './delta.js';
+import {
+  SYS_META_TAG,
+  USER_META_TAG,
+  changeIndexRange,
+  changeKey,
+  changeKeyOrigin,
+  changeOriginPrefix,
   changeRange,
   decodeChangeKey,
+  decodeHiddenKey,
   decodeStoredValue,
   decodeVersionKey,
   encodeStoredValue,
+  hiddenKey,
+  hiddenRange,
+  metaNameSuffix,
+  metaPrefixRange,
+  prefixSuccessor,
   sysMetaKey,
   userMetaKey,
   versionKey,
   versionKeyEnd,
   versionRange,
-  versionEntries,
   versionSeekKey,
 } from './keys.js';
-import type { KeyRange, ReadResult, Store } from './store.js';
-import { compareVersions, type Version } from './version.js';
+import { ensureFormat } from './migrate.js';
+import type { ApplyRequest, ChangesResult, ChunkResult, KeyRange, ReadResult, RestampRule, Store, StreamState } from './store.js';
+import { ChangesCollector, compareVersions, decodeApply, planApply, restampKey, restampRuleId, sortedMap, type Version } from './version.js';
 
-/** Bumped when the key layout (keys.ts) or the stored values change. */
-const FORMAT = 1;
-/** Entries fetched per iterator step: bounds what one read holds in memory at a time. */
+/** Entries fetched per iterator step (classic-level also caps each step at 16 KiB): bounds what one read holds in memory. */
 const READ_CHUNK = 1000;
 /**
  * Batches in the pipeline: one being written while the next is stamped and encoded, so
  * the JavaScript thread and LevelDB's work in parallel.
  */
 const MAX_PIPELINED_BATCHES = 2;
+const MS = 1_000_000n;
+/** A closed mark within this of the persisted ceiling raises the ceiling first. */
+const CEILING_REFRESH_NS = 250n * MS;
+/** How far above a closed mark a raised ceiling lies: one synced write per ~(LEAD − REFRESH) of marks. */
+const CEILING_LEAD_NS = 500n * MS;
+/**
+ * A reopened store whose physical clock is behind its persisted floor by at most this
+ * waits for the clock (stamps stay at real time, DESIGN invariant R); further behind (a
+ * clock stepped back), it floors the HLC and stamps run ahead until the clock catches up.
+ */
+const MAX_OPEN_WAIT_NS = 2000n * MS;
 
 export interface LevelStoreOptions {
   /** The LevelDB directory (created when missing). */
   readonly path: string;
   /** This data node's id: the origin of the versions it stamps. */
   readonly origin: string;
-  /** The node's clock, built by the store with a floor above every stamp and closed T it persisted. */
+  /** The node's clock, built by the store with a floor above every stamp, ceiling and horizon it persisted. */
   readonly clock: Omit<ClockOptions, 'floor'>;
   /**
    * fsync every batch. Off by default: LevelDB hands each batch to the kernel (write(2)
    * on its log) before the batch resolves, so an acknowledged write survives a SIGKILL of
    * the process — the failure the protocol plans for; a node whose machine loses power is
    * rebuilt by re-stamping and catch-up. On, it also survives power loss, at one fsync
-   * per group commit.
+   * per group commit. Ceilings are always synced.
    */
   readonly sync?: boolean;
   /** Most write calls grouped into one LevelDB batch. */
   readonly maxBatchWrites?: number;
   /** Most write calls waiting for a batch; more wait for room (back-pressure). */
   readonly maxQueuedWrites?: number;
+  /** Progress of a format-1 → 2 migration at open: change entries converted so far. */
+  readonly onMigrateProgress?: (entriesDone: number) => void;
+  /** How open waits `ns` for the physical clock to pass the persisted floor (default: a timer; a test with a fake clock advances it). */
+  readonly waitPhysical?: (ns: bigint) => Promise<void>;
 }
 
 type ChainedBatch = ReturnType<Level<Buffer, Buffer>['batch']>;
@@ -57,13 +97,13 @@ type Op = { readonly type: 'put'; readonly key: Buffer; readonly value: Buffer }
 /**
  * Queued work of the single writer. Write jobs are grouped with their neighbours into one
  * batch; `prepare` runs when the batch is formed (so stamps follow the order batches
- * reach LevelDB). An exclusive job (applyRemote, gc, restamp: the round's work) reads and
- * writes alone, between batches, and goes ahead of every queued write: a round must not
- * wait behind a backlog of client writes, and none of them is stamped yet, so none of
- * them is passed over.
+ * reach LevelDB) and says whether the write went to the hidden set. An exclusive job
+ * (apply, hide, restamp, gc: a leader's work) reads and writes alone, between batches, and
+ * goes ahead of every queued write: a stream must not wait behind a backlog of client
+ * writes, and none of them is stamped yet, so none of them is passed over.
  */
 interface WriteJob {
-  readonly prepare: (ops: Op[]) => void;
+  readonly prepare: (ops: Op[]) => boolean;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -71,6 +111,27 @@ interface ExclusiveJob {
   readonly run: () => Promise<void>;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
+}
+
+/** What the store persisted besides versions, mirrored in memory (every change goes through the store). */
+interface Meta {
+  ceiling: Glt;
+  horizon: Glt;
+  frontier: Glt;
+  appliedFloor: Glt;
+  membershipApplied: number;
+  epoch: bigint;
+  readonly applied: Map<string, Glt>;
+  /** Origin → hide bound: its versions above it go to the hidden set. */
+  readonly hideRules: Map<string, Glt>;
+  /** Hidden versions per origin (counted at open). */
+  readonly hidden: Map<string, number>;
+}
+
+/** A stored chain entry: the version at its chain ts, and its original ts when re-stamped. */
+interface ChainEntry {
+  readonly version: Version;
+  readonly orig: Glt | undefined;
 }
 
 /**
@@ -87,6 +148,7 @@ export class LevelStore implements Store {
   private readonly sync: boolean;
   private readonly maxBatchWrites: number;
   private readonly maxQueuedWrites: number;
+  private readonly meta: Meta;
 
   /** open → closing (queue drains, new calls refused) → shut. */
   private state: 'open' | 'closing' | 'shut' = 'open';
@@ -94,25 +156,28 @@ export class LevelStore implements Store {
   private readonly writes: WriteJob[] = [];
   /** Exclusive jobs, FIFO, served before any queued write. */
   private readonly exclusives: ExclusiveJob[] = [];
-  /** The exclusive job running now, if any: it may have stamped versions not yet written. */
+  /** The exclusive job running now, if any. */
   private exclusiveRunning: Promise<void> | undefined;
-  /** Metadata writes (closed T, setMeta) in call order, outside the write queue. */
-  private metaWrites: Promise<void> = Promise.resolve();
   /** Callers waiting for room in the write queue. */
   private readonly roomWaiters: (() => void)[] = [];
   /** True while the writer loop runs; at most one loop at a time. */
   private pumping = false;
   /**
    * Batches sealed and not yet settled, oldest first; length ≤ MAX_PIPELINED_BATCHES.
-   * Every write stamped so far is in one of them, settled, or in `exclusiveRunning`'s job.
+   * Every write stamped so far is in one of them or settled.
    */
   private readonly pipeline: Promise<void>[] = [];
   private drained: (() => void) | undefined;
-  /** Raised before a GC batch is written, so a read that may see collected history fails instead. */
-  private horizonT: Glt;
-  private closedT: Glt;
+  private readonly ownWriteListeners = new Set<() => void>();
+  /** Ceiling writes, one at a time; each writes the highest ceiling asked for so far. */
+  private ceilingWrites: Promise<void> = Promise.resolve();
+  private ceilingTarget: Glt;
+  /** Per hidden origin, where `hide` stopped (the last change key it looked at), for its bound. */
+  private readonly hideCursors = new Map<string, { readonly bound: Glt; readonly after: Buffer }>();
+  /** Where `restamp` of a rule stopped in the hidden set: the next user key to look at. */
+  private restampCursor: { readonly rule: string; readonly next: Buffer } | undefined;
 
-  private constructor(db: Level<Buffer, Buffer>, options: LevelStoreOptions, clock: Clock, closed: Glt, horizon: Glt) {
+  private constructor(db: Level<Buffer, Buffer>, options: LevelStoreOptions, clock: Clock, meta: Meta) {
     this.db = db;
     this.origin = options.origin;
     this.clock = clock;
@@ -120,27 +185,26 @@ export class LevelStore implements Store {
     this.maxBatchWrites = options.maxBatchWrites ?? 1024;
     this.maxQueuedWrites = options.maxQueuedWrites ?? 16_384;
     assert(this.maxBatchWrites >= 1 && this.maxQueuedWrites >= 1, 'batch and queue bounds must be ≥ 1');
-    this.closedT = closed;
-    this.horizonT = horizon;
+    this.meta = meta;
+    this.ceilingTarget = meta.ceiling;
   }
 
-  /** Opens (or creates) the store; its clock starts above everything the store persisted. */
+  /**
+   * Opens (or creates, or migrates from format 1) the store; its clock starts above every
+   * stamp, ceiling and horizon the store persisted, at real time when the physical clock
+   * is at most MAX_OPEN_WAIT_NS behind them (open waits), else ahead of it.
+   */
   static async open(options: LevelStoreOptions): Promise<LevelStore> {
     checkOrigin(options.origin);
     const db = new Level<Buffer, Buffer>(options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     try {
       await db.open();
-      const [format, closed, stamped, horizon] = await db.getMany([sysMetaKey('format'), sysMetaKey('closed'), sysMetaKey('stamped'), sysMetaKey('horizon')]);
-      if (format === undefined) {
-        await db.put(sysMetaKey('format'), Buffer.of(FORMAT), { sync: true });
-      } else if (format.length !== 1 || format[0] !== FORMAT) {
-        throw new AetherError('STORE_IO', `store ${options.path} has format ${format.toString('hex')}, this build reads ${FORMAT}`);
-      }
-      const closedT = closed ? decodeGlt(closed) : GLT_ZERO;
-      const horizonT = horizon ? decodeGlt(horizon) : GLT_ZERO;
-      const floor = maxGlt(maxGlt(closedT, horizonT), stamped ? decodeGlt(stamped) : GLT_ZERO);
+      await ensureFormat(db, options.path, options.onMigrateProgress ? { onProgress: options.onMigrateProgress } : {});
+      const { meta, stamped } = await loadMeta(db);
+      const floor = maxGlt(maxGlt(stamped, meta.ceiling), meta.horizon);
+      await waitToPass(floor, options.clock.physicalNs ?? systemPhysicalNs, options.waitPhysical ?? sleepNs);
       const clock = new Clock({ ...options.clock, floor });
-      return new LevelStore(db, options, clock, closedT, horizonT);
+      return new LevelStore(db, options, clock, meta);
     } catch (err) {
       await db.close().catch(() => undefined);
       if (err instanceof AetherError) throw err;
@@ -164,207 +228,395 @@ export class LevelStore implements Store {
   async get(key: Buffer, t: Glt): Promise<ReadResult | undefined> {
     this.checkOpen();
     checkKey(key);
-    checkReadable(t, this.horizonT);
+    checkReadable(t, this.meta.horizon);
     const entries = await this.read('get', () => this.db.iterator({ gte: versionSeekKey(key, t), lt: versionKeyEnd(key), limit: 1 }).all());
-    checkReadable(t, this.horizonT);
+    checkReadable(t, this.meta.horizon);
     const first = entries[0];
     if (!first) return undefined;
-    const value = decodeStoredValue(first[1]);
+    const { value } = decodeStoredValue(first[1]);
     if (value === null) return undefined;
     const { ts, origin } = decodeVersionKey(first[0]);
     return { key: Buffer.from(key), value, ts, origin };
   }
 
-  async scan(range: KeyRange, t: Glt, limit?: number): Promise<ReadResult[]> {
-    this.checkOpen();
-    checkLimit(limit);
-    checkReadable(t, this.horizonT);
-    const max = limit ?? Infinity;
-    const out: ReadResult[] = [];
-    if (max === 0) return out;
-    await this.read('scan', async () => {
-      const it = this.db.iterator(versionRange(range));
-      try {
-        // The key whose winner is settled; its remaining (older) versions are skipped.
-        let settled: Buffer | undefined;
-        for (let chunk = await it.nextv(READ_CHUNK); chunk.length > 0; chunk = await it.nextv(READ_CHUNK)) {
-          for (const [k, v] of chunk) {
-            const d = decodeVersionKey(k);
-            if (settled && settled.equals(d.key)) continue;
-            if (compareGlt(d.ts, t) > 0) continue;
-            settled = d.key;
-            const value = decodeStoredValue(v);
-            if (value !== null) out.push({ key: d.key, value, ts: d.ts, origin: d.origin });
-            if (out.length >= max) return;
-          }
-        }
-      } finally {
-        await it.close();
-      }
-    });
-    checkReadable(t, this.horizonT);
-    return out;
+  scan(range: KeyRange, t: Glt, limit?: number): AsyncIterable<ReadResult> {
+    return this.scanChains(range, t, limit);
   }
 
-  async changes(from: Glt, to: Glt, options: { readonly origin?: string; readonly limit?: number } = {}): Promise<Version[]> {
+  /**
+   * Reads the chains from one iterator, a chunk at a time as the consumer pulls. The
+   * iterator reads a snapshot, and GC raises the horizon before it deletes: a horizon
+   * still ≤ t after a chunk was read means the chunk holds every version a read at t needs.
+   */
+  private async *scanChains(range: KeyRange, t: Glt, limit: number | undefined): AsyncGenerator<ReadResult> {
     this.checkOpen();
-    checkLimit(options.limit);
-    const max = options.limit ?? Infinity;
-    const out: Version[] = [];
-    if (compareGlt(from, to) >= 0 || max === 0) return out;
+    checkLimit(limit);
+    checkReadable(t, this.meta.horizon);
+    let left = limit ?? Infinity;
+    if (left === 0) return;
+    const it = this.db.iterator(versionRange(range));
+    try {
+      // The key whose winner is settled; its remaining (older) versions are skipped.
+      let settled: Buffer | undefined;
+      for (;;) {
+        const chunk = await this.read('scan', () => it.nextv(READ_CHUNK));
+        checkReadable(t, this.meta.horizon);
+        if (chunk.length === 0) return;
+        for (const [k, v] of chunk) {
+          const d = decodeVersionKey(k);
+          if (settled && settled.equals(d.key)) continue;
+          if (compareGlt(d.ts, t) > 0) continue;
+          settled = d.key;
+          const { value } = decodeStoredValue(v);
+          if (value === null) continue;
+          yield { key: d.key, value, ts: d.ts, origin: d.origin };
+          if (--left === 0) return;
+        }
+      }
+    } finally {
+      await it.close().catch(() => undefined);
+    }
+  }
+
+  async closedMark(): Promise<Glt> {
+    this.checkOpen();
+    const c = this.clock.stamp();
+    // Queued writes are not stamped yet: they will be stamped above c. Only what is
+    // already stamped — the batches in the pipeline — must land, so a mark does not wait
+    // behind a backlog of client writes.
+    await Promise.all([...this.pipeline, this.exclusiveRunning]);
+    if (this.meta.ceiling.wall - c.wall < CEILING_REFRESH_NS) await this.raiseCeiling({ wall: c.wall + CEILING_LEAD_NS, logical: 0 });
+    return c;
+  }
+
+  /** Persists (synced) a ceiling ≥ `target`: a reopened store stamps above it. */
+  private raiseCeiling(target: Glt): Promise<void> {
+    this.ceilingTarget = maxGlt(this.ceilingTarget, target);
+    const write = this.ceilingWrites.then(async () => {
+      if (compareGlt(this.meta.ceiling, target) >= 0) return;
+      const ceiling = this.ceilingTarget;
+      try {
+        await this.db.put(sysMetaKey('ceiling'), encodeGlt(ceiling), { sync: true });
+      } catch (err) {
+        throw this.state === 'shut' ? storeClosedError(this.origin) : new StoreIoError('ceiling write', err);
+      }
+      this.meta.ceiling = maxGlt(this.meta.ceiling, ceiling);
+    });
+    this.ceilingWrites = write.catch(() => undefined);
+    return write;
+  }
+
+  onOwnWrites(listener: () => void): () => void {
+    const l = () => listener();
+    this.ownWriteListeners.add(l);
+    return () => void this.ownWriteListeners.delete(l);
+  }
+
+  async changes(origin: string, from: Glt, to: Glt, maxBytes: number): Promise<ChangesResult> {
+    this.checkOpen();
+    checkOrigin(origin);
+    checkGlt(from.wall, from.logical);
+    checkGlt(to.wall, to.logical);
+    checkMaxBytes(maxBytes);
+    if (compareGlt(from, to) >= 0) return { versions: EMPTY_BATCH, end: to };
+    const read = new ChangesCollector(maxBytes);
     await this.read('changes', async () => {
-      const it = this.db.iterator(changeRange(from, to));
+      const it = this.db.iterator(changeRange(origin, from, to));
       try {
         for (let chunk = await it.nextv(READ_CHUNK); chunk.length > 0; chunk = await it.nextv(READ_CHUNK)) {
           for (const [k, v] of chunk) {
             const d = decodeChangeKey(k);
-            if (options.origin !== undefined && d.origin !== options.origin) continue;
-            out.push({ key: d.key, value: decodeStoredValue(v), ts: d.ts, origin: d.origin });
-            if (out.length >= max) return;
+            if (!read.add({ key: d.key, value: decodeStoredValue(v).value, ts: d.ts, origin })) return;
           }
         }
       } finally {
         await it.close();
       }
     });
-    return out;
+    return read.result(to);
   }
 
-  async applyRemote(versions: readonly Version[]): Promise<void> {
+  async origins(): Promise<string[]> {
     this.checkOpen();
-    for (const v of versions) checkVersion(v);
-    if (versions.length === 0) return;
-    await this.exclusive(async () => {
-      const fresh = new Map<string, Version>();
-      const keys = versions.map((v) => versionKey(v.key, v.ts, v.origin));
-      const present = await this.read('applyRemote', () => this.db.getMany(keys));
-      versions.forEach((v, i) => {
-        const id = keys[i]!.toString('latin1');
-        if (present[i] === undefined && !fresh.has(id)) fresh.set(id, v);
-      });
-      const ops: Op[] = [];
-      // Versions at or below the horizon: only the newest at or below it may stay per key.
-      const below = new Map<string, Version[]>();
-      for (const v of fresh.values()) {
-        if (compareGlt(v.ts, this.horizonT) > 0) pushVersionOps(ops, 'put', v);
-        else below.set(v.key.toString('latin1'), [...(below.get(v.key.toString('latin1')) ?? []), v]);
+    return this.read('origins', async () => {
+      const out: string[] = [];
+      const it = this.db.iterator({ ...changeIndexRange(), values: false });
+      try {
+        // One seek per origin, past its prefix: cost proportional to the origins, not the entries.
+        for (let [entry] = await it.nextv(1); entry; [entry] = await it.nextv(1)) {
+          const origin = changeKeyOrigin(entry[0]);
+          out.push(origin);
+          it.seek(prefixSuccessor(changeOriginPrefix(origin))!);
+        }
+      } finally {
+        await it.close();
       }
-      for (const incoming of below.values()) {
-        const key = incoming[0]!.key;
-        const stored = await this.versionsAtOrBelow(key, this.horizonT);
-        const newest = [...stored, ...incoming].reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
-        for (const v of stored) if (v !== newest) pushVersionOps(ops, 'del', v);
-        if (incoming.includes(newest)) pushVersionOps(ops, 'put', newest);
-      }
-      await this.writeBatch(ops);
+      return out;
     });
   }
 
-  async close(t: Glt): Promise<void> {
+  async apply(request: ApplyRequest): Promise<number> {
     this.checkOpen();
-    this.clock.advancePast(t);
-    // Queued writes are not stamped yet: from here on they are stamped above t. Only what
-    // is already stamped — the batches in the pipeline, an exclusive job's — must land, so
-    // close does not wait behind a backlog of client writes.
-    await Promise.all([...this.pipeline, this.exclusiveRunning]);
-    this.closedT = maxGlt(this.closedT, t);
-    await this.writeMeta(sysMetaKey('closed'), () => encodeGlt(this.closedT));
+    const decoded = decodeApply(request);
+    let written = 0;
+    await this.exclusive(async () => {
+      const ops: Op[] = [];
+      this.fence(decoded.epoch, ops);
+      const plan = planApply(decoded, this.meta);
+      // Hidden versions are counted: one already hidden (written again blindly) is not counted twice.
+      const hidden = new Map<string, number>();
+      const present = plan.hidden.length === 0 ? [] : await this.read('apply', () => this.db.getMany(plan.hidden.map((v) => hiddenKey(v.key, v.ts, v.origin))));
+      plan.hidden.forEach((v, i) => {
+        pushHidden(ops, v);
+        if (present[i] === undefined) hidden.set(v.origin, (hidden.get(v.origin) ?? 0) + 1);
+      });
+      for (const v of plan.chained) pushChained(ops, v);
+      written = plan.hidden.length + plan.chained.length;
+      for (const incoming of plan.belowHorizon.values()) {
+        const stored = await this.chainAtOrBelow(incoming[0]!.key, plan.horizon);
+        const newest = [...stored.map((e) => e.version), ...incoming].reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
+        for (const e of stored) if (compareVersions(e.version, newest) !== 0) pushDropped(ops, e);
+        if (incoming.includes(newest)) {
+          pushChained(ops, newest);
+          written++;
+        }
+      }
+      if (compareGlt(plan.horizon, this.meta.horizon) > 0) {
+        // Raised before the batch lands: a read that could miss collected history fails instead.
+        this.meta.horizon = plan.horizon;
+        ops.push({ type: 'put', key: sysMetaKey('horizon'), value: encodeGlt(plan.horizon) });
+      }
+      for (const [region, at] of plan.applied) {
+        if (compareGlt(at, this.meta.applied.get(region) ?? GLT_ZERO) > 0) ops.push({ type: 'put', key: userMetaKey(`applied/${region}`), value: encodeGlt(at) });
+      }
+      const frontier = decoded.frontier && compareGlt(decoded.frontier, this.meta.frontier) > 0 ? decoded.frontier : undefined;
+      if (frontier) ops.push({ type: 'put', key: userMetaKey('frontier'), value: encodeGlt(frontier) });
+      await this.writeBatch(ops, true);
+      this.noteEpoch(decoded.epoch);
+      for (const [region, at] of plan.applied) this.meta.applied.set(region, maxGlt(at, this.meta.applied.get(region) ?? GLT_ZERO));
+      if (frontier) this.meta.frontier = frontier;
+      for (const [origin, n] of hidden) this.countHidden(origin, n);
+    });
+    return written;
+  }
+
+  async streamState(): Promise<StreamState> {
+    this.checkOpen();
+    const m = this.meta;
+    return { applied: sortedMap(m.applied), appliedFloor: m.appliedFloor, frontier: m.frontier, membershipApplied: m.membershipApplied, epoch: m.epoch, horizon: m.horizon };
+  }
+
+  async hide(epoch: bigint, origins: readonly string[], above: Glt, limit: number): Promise<ChunkResult> {
+    this.checkOpen();
+    checkEpoch(epoch);
+    for (const o of origins) checkOrigin(o);
+    checkGlt(above.wall, above.logical);
+    checkChunkLimit(limit);
+    let result: ChunkResult = { done: true, moved: 0 };
+    await this.exclusive(async () => {
+      const ops: Op[] = [];
+      this.fence(epoch, ops);
+      // A second exclusion of an origin still hidden keeps the lower bound: hiding more is safe, showing more is not.
+      const bounds = new Map<string, Glt>();
+      for (const o of origins) {
+        const existing = this.meta.hideRules.get(o);
+        const bound = existing ? minGlt(existing, above) : above;
+        bounds.set(o, bound);
+        if (!existing || !gltEquals(existing, bound)) ops.push({ type: 'put', key: sysMetaKey(`hide/${o}`), value: encodeGlt(bound) });
+      }
+      let budget = limit;
+      let done = true;
+      let moved = 0;
+      const cursors = new Map<string, Buffer>();
+      const hidden = new Map<string, number>();
+      for (const [o, bound] of bounds) {
+        if (budget === 0) {
+          done = false;
+          break;
+        }
+        const cursor = this.hideCursors.get(o);
+        const range = changeRange(o, bound, GLT_MAX);
+        // The chains hold a version of `o` above the bound only if it came before the rule:
+        // the change index (original ts) finds them; one no longer at its original ts in
+        // its chain (hidden already, re-stamped) is passed over.
+        const from = cursor && gltEquals(cursor.bound, bound) ? { gt: cursor.after, lt: range.lt } : range;
+        const entries = await this.read('hide', () => this.db.iterator({ ...from, limit: budget, values: false }).all());
+        budget -= entries.length;
+        if (budget === 0) done = false;
+        if (entries.length === 0) continue;
+        const versions = entries.map(([k]) => decodeChangeKey(k));
+        const present = await this.read('hide', () => this.db.getMany(versions.map((v) => versionKey(v.key, v.ts, v.origin))));
+        versions.forEach((v, i) => {
+          const stored = present[i];
+          if (stored === undefined || decodeStoredValue(stored).orig !== undefined) return;
+          ops.push({ type: 'del', key: versionKey(v.key, v.ts, v.origin) }, { type: 'put', key: hiddenKey(v.key, v.ts, v.origin), value: stored });
+          moved++;
+          hidden.set(o, (hidden.get(o) ?? 0) + 1);
+        });
+        cursors.set(o, entries[entries.length - 1]![0]);
+      }
+      await this.writeBatch(ops, true);
+      this.noteEpoch(epoch);
+      for (const [o, bound] of bounds) this.meta.hideRules.set(o, bound);
+      for (const [o, after] of cursors) this.hideCursors.set(o, { bound: bounds.get(o)!, after });
+      for (const [o, n] of hidden) this.countHidden(o, n);
+      result = { done, moved };
+    });
+    return result;
+  }
+
+  async restamp(epoch: bigint, rule: RestampRule, limit: number): Promise<ChunkResult> {
+    this.checkOpen();
+    checkEpoch(epoch);
+    checkRestampRule(rule);
+    checkChunkLimit(limit);
+    const origins = new Set(rule.origins);
+    const ruleId = restampRuleId(rule);
+    let result: ChunkResult = { done: true, moved: 0 };
+    await this.exclusive(async () => {
+      const ops: Op[] = [];
+      this.fence(epoch, ops);
+      let left = [...origins].reduce((n, o) => n + (this.meta.hidden.get(o) ?? 0), 0);
+      let moved = 0;
+      const unhidden = new Map<string, number>();
+      let next: Buffer | undefined;
+      if (left > 0) {
+        const start = this.restampCursor?.rule === ruleId ? this.restampCursor.next : undefined;
+        const groups = await this.hiddenGroups(start, limit);
+        next = groups.next;
+        for (const group of groups.keys) {
+          // A key's hidden versions of the rule's origins, in (ts, origin) order (the hidden set's order): ranked together.
+          const mine = group.filter((v) => origins.has(v.origin));
+          for (const { version, orig } of restampKey(mine, rule)) {
+            ops.push({ type: 'del', key: hiddenKey(version.key, orig ?? version.ts, version.origin) });
+            ops.push({ type: 'put', key: versionKey(version.key, version.ts, version.origin), value: encodeStoredValue(version.value, orig) });
+            unhidden.set(version.origin, (unhidden.get(version.origin) ?? 0) + 1);
+          }
+          moved += mine.length;
+        }
+        left -= moved;
+      }
+      const done = left === 0;
+      if (done) for (const o of origins) if (this.meta.hideRules.has(o)) ops.push({ type: 'del', key: sysMetaKey(`hide/${o}`) });
+      await this.writeBatch(ops, true);
+      this.noteEpoch(epoch);
+      for (const [o, n] of unhidden) this.countHidden(o, -n);
+      if (done) {
+        for (const o of origins) {
+          this.meta.hideRules.delete(o);
+          this.hideCursors.delete(o);
+        }
+        this.restampCursor = undefined;
+      } else {
+        // At the end of the hidden set with versions still hidden (they came in meanwhile): start over.
+        this.restampCursor = next ? { rule: ruleId, next } : undefined;
+      }
+      result = { done, moved };
+    });
+    return result;
+  }
+
+  /**
+   * Up to `limit` user keys of the hidden set from `start` on, each with all of its hidden
+   * versions (a chunk never splits a key), and the key to go on from (undefined: the end).
+   */
+  private async hiddenGroups(start: Buffer | undefined, limit: number): Promise<{ keys: Version[][]; next: Buffer | undefined }> {
+    const keys: Version[][] = [];
+    return this.read('restamp', async () => {
+      const it = this.db.iterator(hiddenRange(start));
+      try {
+        let group: Version[] = [];
+        for (let chunk = await it.nextv(READ_CHUNK); chunk.length > 0; chunk = await it.nextv(READ_CHUNK)) {
+          for (const [k, v] of chunk) {
+            const d = decodeHiddenKey(k);
+            if (group.length > 0 && !group[0]!.key.equals(d.key)) {
+              keys.push(group);
+              if (keys.length >= limit) return { keys, next: d.key };
+              group = [];
+            }
+            group.push({ ...d, value: decodeStoredValue(v).value });
+          }
+        }
+        if (group.length > 0) keys.push(group);
+        return { keys, next: undefined };
+      } finally {
+        await it.close();
+      }
+    });
+  }
+
+  hiddenCount(): number {
+    let n = 0;
+    for (const c of this.meta.hidden.values()) n += c;
+    return n;
+  }
+
+  async setMembershipApplied(epoch: bigint, version: number): Promise<void> {
+    this.checkOpen();
+    checkEpoch(epoch);
+    checkMembershipVersion(version);
+    await this.exclusive(async () => {
+      const ops: Op[] = [];
+      this.fence(epoch, ops);
+      const raise = version > this.meta.membershipApplied;
+      if (raise) ops.push({ type: 'put', key: userMetaKey('membershipApplied'), value: encodeU64(BigInt(version)) });
+      await this.writeBatch(ops, true);
+      this.noteEpoch(epoch);
+      if (raise) this.meta.membershipApplied = version;
+    });
   }
 
   async gc(horizon: Glt): Promise<number> {
     this.checkOpen();
-    let dropped = 0;
+    checkGcHorizon(horizon, this.clock.last());
+    let old: Glt | undefined;
     await this.exclusive(async () => {
-      const old = this.horizonT;
-      if (compareGlt(horizon, old) <= 0) return;
-      // No local write may land at or below the horizon, where it would escape collection.
-      this.clock.advancePast(horizon);
-      // Persist and raise the horizon first: from here on no read below it is answered,
+      if (compareGlt(horizon, this.meta.horizon) <= 0) return;
+      // Raise and persist the horizon first: from here on no read below it is answered,
       // and a crash midway leaves at worst uncollected garbage, never a wrong read.
-      this.horizonT = horizon;
-      await this.writeBatch([{ type: 'put', key: sysMetaKey('horizon'), value: encodeGlt(horizon) }]);
-      // Only keys with a version in (old, horizon] can have gained a collectable version.
-      const it = this.db.iterator({ ...changeRange(old, horizon), values: false });
-      try {
-        for (let chunk = await it.nextv(READ_CHUNK); chunk.length > 0; chunk = await it.nextv(READ_CHUNK)) {
+      old = this.meta.horizon;
+      this.meta.horizon = horizon;
+      await this.writeBatch([{ type: 'put', key: sysMetaKey('horizon'), value: encodeGlt(horizon) }], false);
+    });
+    if (!old) return 0;
+    let dropped = 0;
+    // Only keys with a version in (old, horizon] can have gained a collectable version. One
+    // exclusive job per chunk, so writes and applies go on between chunks (none can land
+    // at or below the horizon unnoticed: stamps are above it, applies collect themselves).
+    for (const origin of await this.origins()) {
+      const range = changeRange(origin, old, horizon);
+      for (let from: { gte: Buffer } | { gt: Buffer } | undefined = range; from; ) {
+        const chunk: { gte: Buffer } | { gt: Buffer } = from;
+        await this.exclusive(async () => {
+          const entries = await this.read('gc', () => this.db.iterator({ ...chunk, lt: range.lt, limit: READ_CHUNK, values: false }).all());
           const keys = new Map<string, Buffer>();
-          for (const [k] of chunk) {
+          for (const [k] of entries) {
             const d = decodeChangeKey(k);
             keys.set(d.key.toString('latin1'), d.key);
           }
           const ops: Op[] = [];
           for (const key of keys.values()) {
-            const stored = await this.versionsAtOrBelow(key, horizon);
-            for (const v of stored.slice(1)) pushVersionOps(ops, 'del', v);
+            const stored = await this.chainAtOrBelow(key, horizon);
+            for (const e of stored.slice(1)) pushDropped(ops, e);
+            dropped += Math.max(0, stored.length - 1);
           }
-          dropped += ops.length / 2;
-          await this.writeBatch(ops);
-        }
-      } catch (err) {
-        throw err instanceof AetherError ? err : new StoreIoError('gc', err);
-      } finally {
-        await it.close().catch(() => undefined);
+          await this.writeBatch(ops, false);
+          from = entries.length < READ_CHUNK ? undefined : { gt: entries[entries.length - 1]![0] };
+        });
       }
-    });
+    }
     return dropped;
   }
 
   horizon(): Glt {
-    return this.horizonT;
-  }
-
-  async restamp(after: Glt): Promise<Version[]> {
-    this.checkOpen();
-    const moved: Version[] = [];
-    await this.exclusive(async () => {
-      const own = await this.changes(after, GLT_MAX, { origin: this.origin });
-      const ops: Op[] = [];
-      for (const old of own) {
-        const v: Version = { key: old.key, value: old.value, ts: this.clock.stamp(), origin: this.origin };
-        pushVersionOps(ops, 'del', old);
-        pushVersionOps(ops, 'put', v);
-        moved.push(v);
-      }
-      await this.writeBatch(ops);
-    });
-    return moved;
-  }
-
-  async getMeta(name: string): Promise<Glt | undefined> {
-    this.checkOpen();
-    const raw = await this.read('getMeta', () => this.db.get(userMetaKey(name)) as Promise<Buffer | undefined>);
-    if (raw === undefined) return undefined;
-    assert(raw.length === GLT_BYTES, 'a metadata value is one encoded GLT');
-    return decodeGlt(raw);
-  }
-
-  async setMeta(name: string, value: Glt): Promise<void> {
-    this.checkOpen();
-    await this.writeMeta(userMetaKey(name), () => encodeGlt(value));
-  }
-
-  /**
-   * One metadata entry, written directly (not behind queued client writes), after every
-   * earlier metadata write; `value` is read when its turn comes, so the closed T written
-   * last is the highest.
-   */
-  private writeMeta(key: Buffer, value: () => Buffer): Promise<void> {
-    const write = this.metaWrites.then(async () => {
-      try {
-        await this.db.put(key, value(), { sync: this.sync });
-      } catch (err) {
-        throw this.state === 'shut' ? storeClosedError(this.origin) : new StoreIoError('metadata write', err);
-      }
-    });
-    this.metaWrites = write.catch(() => undefined);
-    return write;
+    return this.meta.horizon;
   }
 
   async shutdown(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closing';
     if (this.pumping || this.writes.length > 0 || this.exclusives.length > 0) await new Promise<void>((resolve) => (this.drained = resolve));
-    await Promise.all([...this.pipeline, this.metaWrites]);
+    await Promise.all([...this.pipeline, this.ceilingWrites]);
     this.state = 'shut';
     try {
       await this.db.close();
@@ -375,6 +627,23 @@ export class LevelStore implements Store {
 
   private checkOpen(): void {
     if (this.state !== 'open') throw storeClosedError(this.origin);
+  }
+
+  /** Refuses an older leader's call (FENCED); a newer epoch is persisted with the call's batch (then `noteEpoch`). */
+  private fence(epoch: bigint, ops: Op[]): void {
+    checkFence(epoch, this.meta.epoch);
+    if (epoch > this.meta.epoch) ops.push({ type: 'put', key: userMetaKey('epoch'), value: encodeU64(epoch) });
+  }
+
+  private noteEpoch(epoch: bigint): void {
+    if (epoch > this.meta.epoch) this.meta.epoch = epoch;
+  }
+
+  private countHidden(origin: string, n: number): void {
+    const total = (this.meta.hidden.get(origin) ?? 0) + n;
+    assert(total >= 0, 'the hidden count of an origin went below zero');
+    if (total === 0) this.meta.hidden.delete(origin);
+    else this.meta.hidden.set(origin, total);
   }
 
   /** Runs a LevelDB read, translating its errors; a store shut down meanwhile answers STORE_CLOSED. */
@@ -388,13 +657,22 @@ export class LevelStore implements Store {
     }
   }
 
-  /** Stamps when its batch is formed; the version shares its value bytes with the stored encoding (one copy). */
+  /**
+   * Stamps when its batch is formed; the version shares its value bytes with the stored
+   * encoding (one copy). While this node's own origin is hidden (its region excluded),
+   * its writes above the bound go to the hidden set, as every other region keeps them.
+   */
   private writeLocal(key: Buffer, value: Buffer | null): Promise<Version> {
     let version: Version | undefined;
     const stored = encodeStoredValue(value);
     return this.enqueueWrite((ops) => {
-      version = { key, value: value === null ? null : stored.subarray(1), ts: this.clock.stamp(), origin: this.origin };
-      pushVersionOps(ops, 'put', version, stored);
+      const v: Version = { key, value: value === null ? null : stored.subarray(1), ts: this.clock.stamp(), origin: this.origin };
+      version = v;
+      const bound = this.meta.hideRules.get(this.origin);
+      const hidden = bound !== undefined && compareGlt(v.ts, bound) > 0;
+      if (hidden) pushHidden(ops, v, stored);
+      else pushChained(ops, v, stored);
+      return hidden;
     }).then(() => {
       assert(version, 'a resolved write was stamped');
       return version;
@@ -402,7 +680,7 @@ export class LevelStore implements Store {
   }
 
   /** Queues a write for the next batch; `prepare` appends its ops when the batch is formed. */
-  private enqueueWrite(prepare: (ops: Op[]) => void): Promise<void> {
+  private enqueueWrite(prepare: (ops: Op[]) => boolean): Promise<void> {
     if (this.writes.length >= this.maxQueuedWrites) {
       return new Promise<void>((resolve) => this.roomWaiters.push(resolve)).then(() => this.enqueueWrite(prepare));
     }
@@ -414,6 +692,8 @@ export class LevelStore implements Store {
   }
 
   private exclusive(run: () => Promise<void>): Promise<void> {
+    // A store closing takes no new job (a job queued after the writer loop drained would never run).
+    if (this.state !== 'open') return Promise.reject(storeClosedError(this.origin));
     return new Promise<void>((resolve, reject) => {
       this.exclusives.push({ run, resolve, reject });
       void this.pump();
@@ -438,21 +718,26 @@ export class LevelStore implements Store {
           continue;
         }
         // Wait for room first, so stamping, sealing and entering the pipeline happen in one
-        // step: a stamped write is always in the pipeline (close relies on it).
+        // step: a stamped write is always in the pipeline (closedMark relies on it).
         while (this.pipeline.length >= MAX_PIPELINED_BATCHES) await this.pipeline[0];
         if (this.exclusives.length > 0) continue;
         const jobs = this.writes.splice(0, this.maxBatchWrites);
         const ops: Op[] = [];
-        for (const job of jobs) job.prepare(ops);
+        let hidden = 0;
+        for (const job of jobs) if (job.prepare(ops)) hidden++;
         this.wakeRoomWaiters();
         // Chained on the previous batch: LevelDB applies batches in stamp order, and a
         // batch is acknowledged only after every earlier one was written.
         const previous = this.pipeline[this.pipeline.length - 1] ?? Promise.resolve();
         const batch = this.sealBatch(ops);
         const settled: Promise<void> = previous
-          .then(() => this.writeSealed(batch))
+          .then(() => this.writeSealed(batch, this.sync))
           .then(
-            () => jobs.forEach((j) => j.resolve()),
+            () => {
+              if (hidden > 0) this.countHidden(this.origin, hidden);
+              for (const j of jobs) j.resolve();
+              for (const l of this.ownWriteListeners) l();
+            },
             (err) => jobs.forEach((j) => j.reject(err)),
           )
           .finally(() => this.pipeline.splice(this.pipeline.indexOf(settled), 1));
@@ -468,10 +753,10 @@ export class LevelStore implements Store {
     while (this.roomWaiters.length > 0 && this.writes.length < this.maxQueuedWrites) this.roomWaiters.shift()!();
   }
 
-  /** One atomic LevelDB batch, written now (exclusive jobs, with no batch in the pipeline). */
-  private async writeBatch(ops: Op[]): Promise<void> {
+  /** One atomic LevelDB batch, written now (exclusive jobs, with no batch in the pipeline); `sync` for positions and rules. */
+  private async writeBatch(ops: Op[], sync: boolean): Promise<void> {
     if (ops.length === 0) return;
-    await this.writeSealed(this.sealBatch(ops));
+    await this.writeSealed(this.sealBatch(ops), sync || this.sync);
   }
 
   /**
@@ -489,27 +774,112 @@ export class LevelStore implements Store {
     return batch;
   }
 
-  private async writeSealed(batch: ChainedBatch): Promise<void> {
+  private async writeSealed(batch: ChainedBatch, sync: boolean): Promise<void> {
     try {
-      await batch.write({ sync: this.sync });
+      await batch.write({ sync });
     } catch (err) {
-      throw new StoreIoError('batch', err);
+      throw this.state === 'shut' ? storeClosedError(this.origin) : new StoreIoError('batch', err);
     }
   }
 
-  /** The stored versions of `key` with ts ≤ t, newest first. */
-  private async versionsAtOrBelow(key: Buffer, t: Glt): Promise<Version[]> {
-    const entries = await this.read('scan', () => this.db.iterator({ gte: versionSeekKey(key, t), lt: versionKeyEnd(key) }).all());
-    return entries.map(([k, v]) => ({ ...decodeVersionKey(k), value: decodeStoredValue(v) }));
+  /** The chain entries of `key` with ts ≤ t, newest first. */
+  private async chainAtOrBelow(key: Buffer, t: Glt): Promise<ChainEntry[]> {
+    const entries = await this.read('chain read', () => this.db.iterator({ gte: versionSeekKey(key, t), lt: versionKeyEnd(key) }).all());
+    return entries.map(([k, v]) => {
+      const { value, orig } = decodeStoredValue(v);
+      return { version: { ...decodeVersionKey(k), value }, orig };
+    });
   }
 }
 
+/** A version into its chain, with its change entry. `stored` is its encoded value when already built. */
+function pushChained(ops: Op[], v: Version, stored = encodeStoredValue(v.value)): void {
+  ops.push({ type: 'put', key: versionKey(v.key, v.ts, v.origin), value: stored }, { type: 'put', key: changeKey(v.origin, v.ts, v.key), value: stored });
+}
+
+/** A version into the hidden set, with its change entry. */
+function pushHidden(ops: Op[], v: Version, stored = encodeStoredValue(v.value)): void {
+  ops.push({ type: 'put', key: hiddenKey(v.key, v.ts, v.origin), value: stored }, { type: 'put', key: changeKey(v.origin, v.ts, v.key), value: stored });
+}
+
+/** A collected chain entry: its version and its change entry (at the original ts of a re-stamped one). */
+function pushDropped(ops: Op[], e: ChainEntry): void {
+  const v = e.version;
+  ops.push({ type: 'del', key: versionKey(v.key, v.ts, v.origin) }, { type: 'del', key: changeKey(v.origin, e.orig ?? v.ts, v.key) });
+}
+
+function encodeU64(n: bigint): Buffer {
+  const out = Buffer.allocUnsafe(8);
+  out.writeBigUInt64BE(n);
+  return out;
+}
+
+function decodeMetaGlt(raw: Buffer | undefined): Glt {
+  if (raw === undefined) return GLT_ZERO;
+  assert(raw.length === GLT_BYTES, 'a metadata value is one encoded GLT');
+  return decodeGlt(raw);
+}
+
+function decodeMetaU64(raw: Buffer | undefined): bigint {
+  if (raw === undefined) return 0n;
+  assert(raw.length === 8, 'a metadata counter is one u64');
+  return raw.readBigUInt64BE();
+}
+
+function sleepNs(ns: bigint): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.ceil(Number(ns) / 1e6)));
+}
+
 /**
- * Appends the two entries of a version — its chain entry and its change-index entry — to
- * put or delete together. `stored` is the version's encoded value when already built.
+ * Waits until the physical clock passes `floor` when it is at most MAX_OPEN_WAIT_NS behind
+ * it. Checks again after each wait (a timer may fire a little early), and waits no more
+ * than that bound in all: a clock that does not catch up leaves the floor to the HLC.
  */
-function pushVersionOps(ops: Op[], type: 'put' | 'del', v: Version, stored?: Buffer): void {
-  for (const [key, value] of versionEntries(v, stored ?? encodeStoredValue(v.value))) {
-    ops.push(type === 'del' ? { type, key } : { type, key, value });
+async function waitToPass(floor: Glt, physicalNs: () => bigint, wait: (ns: bigint) => Promise<void>): Promise<void> {
+  let waited = 0n;
+  for (let behind = floor.wall - physicalNs(); behind >= 0n && waited + behind <= MAX_OPEN_WAIT_NS; behind = floor.wall - physicalNs()) {
+    await wait(behind + 1n);
+    waited += behind + 1n;
   }
+}
+
+/** Everything but the versions, read once at open; the hidden set is counted per origin. */
+async function loadMeta(db: Level<Buffer, Buffer>): Promise<{ meta: Meta; stamped: Glt }> {
+  const [stamped, ceiling, horizon, appliedFloor, frontier, membershipApplied, epoch] = await db.getMany([
+    sysMetaKey('stamped'),
+    sysMetaKey('ceiling'),
+    sysMetaKey('horizon'),
+    sysMetaKey('appliedFloor'),
+    userMetaKey('frontier'),
+    userMetaKey('membershipApplied'),
+    userMetaKey('epoch'),
+  ]);
+  const applied = new Map<string, Glt>();
+  for (const [k, v] of await db.iterator(metaPrefixRange(USER_META_TAG, 'applied/')).all()) applied.set(metaNameSuffix(k, 'applied/'), decodeMetaGlt(v));
+  const hideRules = new Map<string, Glt>();
+  for (const [k, v] of await db.iterator(metaPrefixRange(SYS_META_TAG, 'hide/')).all()) hideRules.set(metaNameSuffix(k, 'hide/'), decodeMetaGlt(v));
+  const hidden = new Map<string, number>();
+  const it = db.iterator({ ...hiddenRange(), values: false });
+  try {
+    for (let chunk = await it.nextv(READ_CHUNK); chunk.length > 0; chunk = await it.nextv(READ_CHUNK)) {
+      for (const [k] of chunk) {
+        const { origin } = decodeHiddenKey(k);
+        hidden.set(origin, (hidden.get(origin) ?? 0) + 1);
+      }
+    }
+  } finally {
+    await it.close();
+  }
+  const meta: Meta = {
+    ceiling: decodeMetaGlt(ceiling),
+    horizon: decodeMetaGlt(horizon),
+    frontier: decodeMetaGlt(frontier),
+    appliedFloor: decodeMetaGlt(appliedFloor),
+    membershipApplied: Number(decodeMetaU64(membershipApplied)),
+    epoch: decodeMetaU64(epoch),
+    applied,
+    hideRules,
+    hidden,
+  };
+  return { meta, stamped: decodeMetaGlt(stamped) };
 }

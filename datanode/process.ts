@@ -1,10 +1,14 @@
 import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { RoleRuntime, findRole } from '../cluster/role-runtime.js';
 import { createAetherMetrics } from '../common/metrics.js';
 import type { Topology } from '../topology/types.js';
 import { CountedStore } from './counted-store.js';
 import { LevelStore } from './level-store.js';
 import { startDatanodeServer } from './service.js';
+
+/** At most one progress line per this long while a data dir of the older layout is migrated. */
+const MIGRATE_LOG_MS = 1_000;
 
 /**
  * The data node role (`aetherflow datanode --id ID`): opens its LevelStore at its
@@ -19,7 +23,14 @@ export async function runDatanode(topology: Topology, id: string): Promise<void>
   const stopped = rt.untilShutdown();
   try {
     const dataDir = resolve(spec.dataDir);
-    const level = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs } });
+    // A v1 data dir is converted before the node serves (entries in bounded batches); say how far it got.
+    let loggedAt = -Infinity;
+    const onMigrateProgress = (entriesDone: number) => {
+      if (performance.now() - loggedAt < MIGRATE_LOG_MS) return;
+      loggedAt = performance.now();
+      rt.log.info({ dataDir, entriesDone }, 'migrating the data dir to the current layout');
+    };
+    const level = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs }, onMigrateProgress });
     rt.onShutdown('store', () => level.shutdown());
     const store = await CountedStore.open(level, createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs }));
     const server = await startDatanodeServer({ address: spec.grpc, store });

@@ -1,16 +1,21 @@
 import * as grpc from '@grpc/grpc-js';
 import { AetherError } from '../common/errors.js';
-import { GLT_ZERO, compareGlt, type Glt } from '../glts/glt.js';
-import { DataNodeService, type DataNodeHandlers, type WireVersion } from '../proto/load.js';
+import type { Glt } from '../glts/glt.js';
+import { DataNodeService, type DataNodeHandlers, type WireFeedBatch, type WireVersion } from '../proto/load.js';
 import { toServiceError } from '../proto/status.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { startServer, type ServerHandle } from '../proto/server.js';
-import type { KeyRange, Store } from './store.js';
+import { entryBounds, type VersionBatch } from './delta.js';
+import { DEFAULT_BATCH_BYTES, Feed, MAX_BATCH_BYTES, type FeedBatch } from './feed.js';
+import type { ApplyBatch, KeyRange, Store } from './store.js';
 import type { Version } from './version.js';
-import { decodeDelta, encodeDelta } from './delta.js';
 
 export function toWireVersion(v: Version): WireVersion {
   return { key: v.key, value: v.value ?? Buffer.alloc(0), tombstone: v.value === null, ts: toTimestamp(v.ts), origin: v.origin };
+}
+
+function toWireFeedBatch(b: FeedBatch): WireFeedBatch {
+  return { from: toTimestamp(b.from), to: toTimestamp(b.to), raw: b.batch.raw, count: b.batch.count };
 }
 
 /** A required GLT field: INVALID_ARGUMENT when absent, GLT_PARSE when out of range. */
@@ -18,6 +23,34 @@ function requireGlt(t: Parameters<typeof fromTimestamp>[0], field: string): Glt 
   const g = fromTimestamp(t);
   if (g === undefined) throw new AetherError('INVALID_ARGUMENT', `${field} is required`);
   return g;
+}
+
+/** A uint64 field (a decimal string under the loader's `longs: String`) as a bigint. */
+function uint64(s: string, field: string): bigint {
+  if (!/^[0-9]{1,20}$/.test(s)) throw new AetherError('INVALID_ARGUMENT', `${field} is not a uint64: ${JSON.stringify(s)}`);
+  return BigInt(s);
+}
+
+/** A chunk limit of a membership job: at least one version per call, or it would never finish. */
+function chunkLimit(limit: number): number {
+  if (limit < 1) throw new AetherError('INVALID_ARGUMENT', 'limit must be at least 1');
+  return limit;
+}
+
+/** A byte limit from the wire: 0 is the default; more than MAX_BATCH_BYTES is cut to it (the reply says where the read stopped). */
+function byteLimit(n: number): number {
+  return n === 0 ? DEFAULT_BATCH_BYTES : Math.min(n, MAX_BATCH_BYTES);
+}
+
+/**
+ * A raw batch from the wire whose `count` entries fill `raw` exactly (DELTA_CORRUPT
+ * otherwise: a truncated or padded batch must not be half applied). The store checks the
+ * entries themselves.
+ */
+function rawBatch(raw: Buffer, count: number): VersionBatch {
+  const b = { raw, count };
+  for (const _ of entryBounds(b));
+  return b;
 }
 
 export function keyRangeOf(req: { prefix: Buffer; start: Buffer; end: Buffer }): KeyRange {
@@ -39,7 +72,39 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<R
   };
 }
 
-/** The DataNode gRPC service (proto/aetherflow/internal/v1/datanode.proto) over one Store; deltas in datanode/delta.ts's format. */
+/** Resolves true once the stream's buffer drained, false if the call was cancelled first. */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const settle = (ok: boolean) => () => {
+      call.off('drain', onDrain);
+      call.off('cancelled', onCancel);
+      resolve(ok);
+    };
+    const onDrain = settle(true);
+    const onCancel = settle(false);
+    call.once('drain', onDrain);
+    call.once('cancelled', onCancel);
+  });
+}
+
+/**
+ * Sends what `open()` yields on a server stream as the client takes it: when the
+ * stream's buffer is full, waits for it to drain before pulling the next item, so a slow
+ * client holds the source back instead of growing a queue. Stops pulling once the call is
+ * cancelled; ends the call after the last item, or fails it with the coded status.
+ */
+function serveStream<T, W>(call: grpc.ServerWritableStream<unknown, W>, open: () => AsyncIterable<T>, wire: (item: T) => W): void {
+  (async () => {
+    for await (const item of open()) {
+      if (call.cancelled || (!call.write(wire(item)) && !(await drained(call)))) return;
+    }
+    if (!call.cancelled) call.end();
+  })().catch((err: unknown) => {
+    if (!call.cancelled) call.emit('error', toServiceError(err));
+  });
+}
+
+/** The DataNode gRPC service (proto/aetherflow/internal/v1/datanode.proto) over one Store. */
 export function dataNodeHandlers(store: Store): DataNodeHandlers {
   return {
     Info: unary(async () => ({ origin: store.origin, horizon: toTimestamp(store.horizon()) })),
@@ -51,52 +116,57 @@ export function dataNodeHandlers(store: Store): DataNodeHandlers {
       const found = await store.get(req.key, requireGlt(req.glt, 'glt'));
       return found ? { found: true, version: toWireVersion(found) } : { found: false, version: null };
     }),
-    Scan: (call) => {
-      const req = call.request;
-      (async () => {
-        const rows = await store.scan(keyRangeOf(req), requireGlt(req.glt, 'glt'), req.limit === 0 ? undefined : req.limit);
-        for (const row of rows) {
-          if (call.cancelled) return;
-          // Respect the stream's buffer: wait for drain rather than queue without bound.
-          if (!call.write(toWireVersion(row))) await new Promise((resolve) => call.once('drain', resolve));
-        }
-        call.end();
-      })().catch((err: unknown) => call.emit('error', toServiceError(err)));
-    },
-    Close: unary(async (req) => {
-      const to = requireGlt(req.to, 'to');
-      await store.close(to);
-      if (!req.want_delta) return { delta: Buffer.alloc(0), versions: 0 };
-      const from = fromTimestamp(req.from) ?? GLT_ZERO;
-      if (compareGlt(from, to) > 0) throw new AetherError('INVALID_ARGUMENT', 'close: from is above to');
-      const versions = await store.changes(from, to, req.all_origins ? {} : { origin: store.origin });
-      return { delta: encodeDelta(versions), versions: versions.length };
+    Scan: (call) =>
+      serveStream(call, () => store.scan(keyRangeOf(call.request), requireGlt(call.request.glt, 'glt'), call.request.limit === 0 ? undefined : call.request.limit), toWireVersion),
+    Feed: (call) =>
+      serveStream(
+        call,
+        () => {
+          const req = call.request;
+          const feed = new Feed(store, requireGlt(req.from, 'from'), {
+            maxBatchBytes: byteLimit(req.max_batch_bytes),
+            ...(req.batch_delay_ms > 0 ? { batchDelayMs: req.batch_delay_ms } : {}),
+            ...(req.idle_mark_ms > 0 ? { idleMarkMs: req.idle_mark_ms } : {}),
+          });
+          // A feed waiting for writes or its next mark wakes up to end.
+          call.once('cancelled', () => feed.stop());
+          return feed;
+        },
+        toWireFeedBatch,
+      ),
+    Changes: unary(async (req) => {
+      const r = await store.changes(req.origin, requireGlt(req.from, 'from'), requireGlt(req.to, 'to'), byteLimit(req.max_bytes));
+      return { raw: r.versions.raw, count: r.versions.count, end: toTimestamp(r.end) };
     }),
-    ApplyDelta: unary(async (req) => {
-      const versions = req.delta.length === 0 ? [] : decodeDelta(req.delta);
-      const raise = req.raise_meta.map((m) => ({ name: m.name, value: requireGlt(m.value, `raise_meta ${m.name}`) }));
-      await store.applyRemote(versions);
-      const horizon = fromTimestamp(req.gc_horizon);
-      if (horizon) await store.gc(horizon);
-      for (const m of raise) {
-        const current = await store.getMeta(m.name);
-        if (current === undefined || compareGlt(m.value, current) > 0) await store.setMeta(m.name, m.value);
-      }
-      return { versions: versions.length };
+    Apply: unary(async (req) => {
+      const batches = req.batches.map((b): ApplyBatch => {
+        const horizon = fromTimestamp(b.horizon);
+        return { region: b.region, to: requireGlt(b.to, 'to'), versions: rawBatch(b.raw, b.count), ...(horizon ? { horizon } : {}) };
+      });
+      const frontier = fromTimestamp(req.frontier);
+      return { written: await store.apply({ epoch: uint64(req.epoch, 'epoch'), batches, ...(frontier ? { frontier } : {}) }) };
     }),
-    Gc: unary(async (req) => ({ dropped: String(await store.gc(requireGlt(req.horizon, 'horizon'))) })),
+    StreamState: unary(async () => {
+      const s = await store.streamState();
+      return {
+        applied: [...s.applied].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([region, ts]) => ({ region, ts: toTimestamp(ts) })),
+        applied_floor: toTimestamp(s.appliedFloor),
+        frontier: toTimestamp(s.frontier),
+        membership_applied: s.membershipApplied,
+        epoch: s.epoch.toString(),
+        horizon: toTimestamp(s.horizon),
+      };
+    }),
+    Hide: unary(async (req) => store.hide(uint64(req.epoch, 'epoch'), req.origins, requireGlt(req.above, 'above'), chunkLimit(req.limit))),
     Restamp: unary(async (req) => {
-      const versions = await store.restamp(requireGlt(req.after, 'after'));
-      return { delta: encodeDelta(versions), versions: versions.length };
+      const rule = { origins: req.origins, above: requireGlt(req.above, 'above'), upTo: requireGlt(req.up_to, 'up_to'), floor: requireGlt(req.floor, 'floor') };
+      return store.restamp(uint64(req.epoch, 'epoch'), rule, chunkLimit(req.limit));
     }),
-    GetMeta: unary(async (req) => {
-      const value = await store.getMeta(req.name);
-      return value === undefined ? { found: false, value: null } : { found: true, value: toTimestamp(value) };
-    }),
-    SetMeta: unary(async (req) => {
-      await store.setMeta(req.name, requireGlt(req.value, 'value'));
+    SetMembershipApplied: unary(async (req) => {
+      await store.setMembershipApplied(uint64(req.epoch, 'epoch'), req.version);
       return {};
     }),
+    Gc: unary(async (req) => ({ dropped: String(await store.gc(requireGlt(req.horizon, 'horizon'))) })),
   };
 }
 

@@ -1,6 +1,6 @@
 import HLC from '@consento/hlc';
-import { ClockOffsetError, assert } from '../common/errors.js';
-import { compareGlt, type Glt } from './glt.js';
+import { assert } from '../common/errors.js';
+import type { Glt } from './glt.js';
 
 /** A source of physical time in ns since the Unix epoch; simulators pass a fake one. */
 export type PhysicalClock = () => bigint;
@@ -19,35 +19,43 @@ export interface Interval {
   readonly latest: Glt;
 }
 
-const NS_PER_MS = 1_000_000n;
+/**
+ * The process's time origin in ns, split into whole and fractional ms: the product with
+ * 1e6 in one double (~1.8e18) would lose ~256 ns to rounding.
+ */
+const ORIGIN_MS = Math.floor(performance.timeOrigin);
+const ORIGIN_NS = BigInt(ORIGIN_MS) * 1_000_000n + BigInt(Math.round((performance.timeOrigin - ORIGIN_MS) * 1e6));
 
+/**
+ * Physical time in ns: `performance.timeOrigin + performance.now()`. Sub-ms precision and
+ * the same reading in every process of a machine (DESIGN "v2" step 1), where `Date.now()`
+ * plus a process's own hrtime added per-process noise below the ms.
+ */
 export function systemPhysicalNs(): bigint {
-  return BigInt(Date.now()) * NS_PER_MS + (process.hrtime.bigint() % NS_PER_MS);
+  return ORIGIN_NS + BigInt(Math.round(performance.now() * 1e6));
 }
 
 /**
- * GLTS: a hybrid logical clock (from @consento/hlc) with an uncertainty interval and a
- * max-offset guard.
+ * GLTS: a hybrid logical clock (from @consento/hlc) with an uncertainty interval. It runs
+ * at real time: nothing pushes it ahead (v2 takes closed marks as readings and never
+ * moves a clock for a commit or a GC), only a floor restored after a restart can hold it
+ * above the physical clock, until the physical clock passes it.
  *
- * The library's own offset check is off (maxOffset 0 there) because it checks the
- * clock's *own* last timestamp too: after `advancePast(T)` for a T near the top of the
- * interval, its check would refuse our own next stamp. The guard for remote timestamps
- * is applied here, in `update`.
+ * The library's offset check is off (maxOffset 0): the clock takes in no remote
+ * timestamps, and its own floor may legitimately lead the physical clock.
  */
 export class Clock {
   readonly maxOffsetNs: bigint;
-  private readonly physicalNs: PhysicalClock;
   private readonly hlc: HLC;
 
   constructor(options: ClockOptions) {
     assert(Number.isFinite(options.maxOffsetMs) && options.maxOffsetMs >= 0, 'maxOffsetMs must be ≥ 0');
     this.maxOffsetNs = BigInt(Math.round(options.maxOffsetMs * 1e6));
-    this.physicalNs = options.physicalNs ?? systemPhysicalNs;
-    this.hlc = new HLC({ wallTime: this.physicalNs, maxOffset: 0n });
+    this.hlc = new HLC({ wallTime: options.physicalNs ?? systemPhysicalNs, maxOffset: 0n });
     if (options.floor) this.hlc.update(new HLC.Timestamp(options.floor.wall, options.floor.logical));
   }
 
-  /** A fresh timestamp, strictly greater than every timestamp this clock issued or saw. */
+  /** A fresh timestamp, strictly greater than every timestamp this clock issued (or its floor). */
   stamp(): Glt {
     const t = this.hlc.now();
     return { wall: t.wallTime, logical: t.logical };
@@ -62,32 +70,8 @@ export class Clock {
     };
   }
 
-  /** The greatest timestamp issued or seen so far, without advancing. */
+  /** The greatest timestamp issued so far (or the floor), without advancing. */
   last(): Glt {
     return { wall: this.hlc.last.wallTime, logical: this.hlc.last.logical };
-  }
-
-  /**
-   * Takes in a timestamp received from another node. Refuses (CLOCK_OFFSET) one more
-   * than maxOffset ahead of our physical clock, as CockroachDB's max-offset check does:
-   * either that node's clock or ours is broken, and accepting would drag ours along.
-   */
-  update(remote: Glt): void {
-    const aheadNs = remote.wall - this.physicalNs();
-    if (aheadNs > this.maxOffsetNs) throw new ClockOffsetError(aheadNs, this.maxOffsetNs);
-    this.hlc.update(new HLC.Timestamp(remote.wall, remote.logical));
-  }
-
-  /**
-   * Moves the clock so every later `stamp()` is strictly above `t` (a snapshot's GLT
-   * being closed). A coordinator picks T at the top of its own interval, so T may lead
-   * our physical clock by up to 2·maxOffset; more than that is refused.
-   */
-  advancePast(t: Glt): void {
-    if (compareGlt(this.last(), t) >= 0) return;
-    const aheadNs = t.wall - this.physicalNs();
-    if (aheadNs > 2n * this.maxOffsetNs) throw new ClockOffsetError(aheadNs, 2n * this.maxOffsetNs);
-    this.hlc.update(new HLC.Timestamp(t.wall, t.logical));
-    assert(compareGlt(this.last(), t) >= 0, 'clock did not advance to t');
   }
 }

@@ -5,13 +5,10 @@ import { Clock } from '../glts/clock.js';
 import { formatGlt } from '../glts/glt.js';
 import type { Topology } from '../topology/types.js';
 import { CommitLog } from './commit-log.js';
-import { Coordinator, silenceMsFor } from './coordinator.js';
+import { Coordinator } from './coordinator.js';
+import { CoordinatorDriver } from './coordinator-driver.js';
 import { PeerDirectory } from './peer-directory.js';
-import { CoordinatorDriver } from './round-driver.js';
-import { COORDINATOR_SIDE, RoundTransport } from './round-transport.js';
-
-/** Budget of a round that readmits a region (see CoordinatorConfig.joinBudgetMs). */
-const JOIN_BUDGET_MS = 1000;
+import { COORDINATOR_SIDE, PeerTransport } from './peer-transport.js';
 
 /** What a coordinator candidate announces in the coordinator election. */
 export interface CoordinatorCandidateInfo extends CandidateInfo {
@@ -24,8 +21,9 @@ const STATUS_INTERVAL_MS = 1000;
 /**
  * The global coordinator role (`aetherflow coordinator --id ID`): campaigns in the
  * deployment's coordinator election; while elected (epoch = its campaign key's
- * revision) it drives the snapshot rounds (kernel/coordinator.ts through
- * kernel/round-driver.ts) over Quantum, persisting commits in etcd fenced on its term.
+ * revision) it runs the commit loop (kernel/coordinator.ts through
+ * kernel/coordinator-driver.ts): leaders' Progress in over Quantum, a commit of the
+ * watermark every interval persisted in etcd fenced on its term, then announced.
  */
 export async function runCoordinator(topology: Topology, id: string): Promise<void> {
   const spec = findRole('coordinator candidate', topology.coordinators, id);
@@ -34,9 +32,10 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
   try {
     const regions = topology.regions.map((r) => r.name);
     const metrics = createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs });
+    rt.onShutdown('metrics', async () => metrics.close());
     const directory = await PeerDirectory.open(rt.etcd, rt.paths, regions, rt.log);
     rt.onShutdown('peer directory', () => directory.close());
-    const transport = await RoundTransport.open({
+    const transport = await PeerTransport.open({
       topology,
       address: spec.quantum,
       self: COORDINATOR_SIDE,
@@ -49,8 +48,10 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
     transport.applyPartitions(rt.settings.current.partitions);
     rt.settings.subscribe('partitions', (p) => transport.applyPartitions(p));
 
-    const { intervalMs, budgetMs } = rt.settings.current.snapshot;
-    const coordinator = new Coordinator({ id, intervalMs, budgetMs, joinBudgetMs: Math.max(budgetMs, JOIN_BUDGET_MS), missThreshold: topology.snapshot.missThreshold, silenceMs: silenceMsFor(budgetMs) }, new Clock({ maxOffsetMs: topology.clock.maxOffsetMs }));
+    const { intervalMs } = rt.settings.current.snapshot;
+    const clock = new Clock({ maxOffsetMs: topology.clock.maxOffsetMs });
+    const { silenceMs, lagLimitMs } = topology.snapshot;
+    const coordinator = new Coordinator({ id, regions, intervalMs, silenceMs, lagLimitMs, maxOffsetMs: topology.clock.maxOffsetMs }, () => clock.stamp());
     const commits = new CommitLog(rt.etcd, rt.paths, regions);
 
     // A candidacy per term of campaigning: the Coordinator's `resign` (a persist whose
@@ -77,8 +78,8 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
     transport.onHeard((region) => driver.heard(region));
     const status = (): Record<string, unknown> => ({
       state: election.state,
-      ...(election.epoch !== undefined ? { epoch: election.epoch.toString(), round: coordinator.currentState } : {}),
-      ...(coordinator.lastCommitted ? { lastCommitted: formatGlt(coordinator.lastCommitted.T) } : {}),
+      ...(election.epoch !== undefined ? { epoch: election.epoch.toString(), loop: coordinator.currentState } : {}),
+      ...(coordinator.lastCommit ? { lastCommitted: formatGlt(coordinator.lastCommit.T) } : {}),
     });
     const campaign = (): void => {
       const e = new ElectionCandidate<CoordinatorCandidateInfo>(rt.etcd, rt.paths.root, rt.paths.coordinatorElection, { id, region: spec.region, quantum: spec.quantum }, { log: rt.log });

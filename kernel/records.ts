@@ -27,6 +27,8 @@ export interface CommitRecord {
   readonly coordinator: string;
   /** Interval tick → decision, as the coordinator measured it. */
   readonly decideMs: number;
+  /** How far T trailed the coordinator's clock when decided: the slowest member's lag. */
+  readonly lagMs: number;
 }
 
 /** An excluded region: hidden above `hiddenAbove` until it is readmitted. */
@@ -102,6 +104,7 @@ export function commitRecordToJson(r: CommitRecord): Json {
     membershipVersion: r.membershipVersion,
     coordinator: r.coordinator,
     decideMs: r.decideMs,
+    lagMs: r.lagMs,
   };
 }
 
@@ -114,6 +117,7 @@ export function commitRecordFromJson(v: unknown, path = 'commit'): CommitRecord 
     membershipVersion: int(o.membershipVersion, `${path}.membershipVersion`),
     coordinator: str(o.coordinator, `${path}.coordinator`),
     decideMs: num(o.decideMs, `${path}.decideMs`),
+    lagMs: num(o.lagMs, `${path}.lagMs`),
   };
 }
 

@@ -50,6 +50,11 @@ export type { Timestamp, Timestamp__Output } from './generated/aetherflow/v1/Tim
 export type { SnapshotInfo, SnapshotInfo__Output } from './generated/aetherflow/v1/SnapshotInfo.js';
 export type { KeyValue, KeyValue__Output } from './generated/aetherflow/v1/KeyValue.js';
 export type { Version as WireVersion, Version__Output as WireVersion__Output } from './generated/aetherflow/internal/v1/Version.js';
+export type { FeedBatch as WireFeedBatch, FeedBatch__Output as WireFeedBatch__Output } from './generated/aetherflow/internal/v1/FeedBatch.js';
+export type { ApplyResponse__Output as WireApplyResponse__Output } from './generated/aetherflow/internal/v1/ApplyResponse.js';
+export type { ChangesResponse__Output as WireChangesResponse__Output } from './generated/aetherflow/internal/v1/ChangesResponse.js';
+export type { StreamStateResponse__Output as WireStreamStateResponse__Output } from './generated/aetherflow/internal/v1/StreamStateResponse.js';
+export type { ChunkResponse__Output as WireChunkResponse__Output } from './generated/aetherflow/internal/v1/ChunkResponse.js';
 export type { WriteResponse__Output } from './generated/aetherflow/v1/WriteResponse.js';
 export type { GetResponse__Output } from './generated/aetherflow/v1/GetResponse.js';
 export type { ListResponse__Output } from './generated/aetherflow/v1/ListResponse.js';

@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AetherError } from '../common/errors.js';
+import { PROTOCOL_METADATA_KEY, PROTOCOL_VERSION, protocolRefusal } from './protocol.js';
+import { toServiceError } from './status.js';
 
 /** A running gRPC server: where it listens, and how to stop it. */
 export interface ServerHandle {
@@ -13,9 +15,32 @@ export interface ServerHandle {
 /** Bounds what one message may carry: a 1 MiB value plus its key and framing, with room for deltas. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+/** The caller's protocol version from its metadata; undefined when absent or not a plain decimal. */
+function callerVersion(metadata: grpc.Metadata): number | undefined {
+  const v = metadata.get(PROTOCOL_METADATA_KEY)[0];
+  return typeof v === 'string' && /^[0-9]{1,9}$/.test(v) ? Number(v) : undefined;
+}
+
+/**
+ * Refuses, before any handler runs, a call whose metadata does not carry this build's
+ * protocol version (DESIGN "Versions on the wire"): FAILED_PRECONDITION, code
+ * PROTOCOL_VERSION. Clients built with CHANNEL_OPTIONS send it.
+ */
+const protocolCheck: grpc.ServerInterceptor = (_method, call) =>
+  new grpc.ServerInterceptingCall(call, {
+    start: (next) =>
+      next({
+        onReceiveMetadata: (metadata, nextMetadata) => {
+          const refusal = protocolRefusal(PROTOCOL_VERSION, callerVersion(metadata), `the client at ${call.getPeer()}`);
+          if (refusal === undefined) nextMetadata(metadata);
+          else call.sendStatus(toServiceError(refusal));
+        },
+      }),
+  });
+
 /** Binds a gRPC server with the given services on `address` (insecure: intra-deployment traffic on a trusted network). */
 export async function startServer(address: string, services: readonly [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][]): Promise<ServerHandle> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES, interceptors: [protocolCheck] });
   for (const [definition, impl] of services) server.addService(definition, impl);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new AetherError('UNAVAILABLE', `cannot listen on ${address}: ${err.message}`, { cause: err })) : resolve(p))),

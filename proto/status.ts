@@ -13,7 +13,7 @@ export const LEADER_KEY = 'aetherflow-leader';
  * start of the message (CONTRACT.md: "a code in the message") and in the metadata, so the
  * client rebuilds the same AetherError.
  */
-export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+export function toServiceError(err: unknown): grpc.StatusObject {
   const e = toAetherError(err);
   const metadata = new grpc.Metadata();
   metadata.set(CODE_KEY, e.code);

@@ -1,8 +1,18 @@
 import * as grpc from '@grpc/grpc-js';
-import type { KeyRange, ReadResult } from '../datanode/store.js';
+import type { FeedBatch, FeedOptions } from '../datanode/feed.js';
+import type { ApplyRequest, ChangesResult, ChunkResult, KeyRange, ReadResult, RestampRule, StreamState } from '../datanode/store.js';
 import type { Version } from '../datanode/version.js';
 import type { Glt } from '../glts/glt.js';
-import { DataNodeClient, type DataNodeClientType, type WireVersion__Output } from '../proto/load.js';
+import {
+  DataNodeClient,
+  type DataNodeClientType,
+  type WireApplyResponse__Output,
+  type WireChangesResponse__Output,
+  type WireChunkResponse__Output,
+  type WireFeedBatch__Output,
+  type WireStreamStateResponse__Output,
+  type WireVersion__Output,
+} from '../proto/load.js';
 import { CHANNEL_OPTIONS } from '../proto/channel-options.js';
 import { fromServiceError } from '../proto/status.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
@@ -12,10 +22,17 @@ import { Batcher } from '../common/batcher.js';
 /** Deadline of one call to a data node (LAN): a stuck node fails the request instead of holding it. */
 export const DATANODE_CALL_TIMEOUT_MS = 5_000;
 
+type WireGlt = Parameters<typeof fromTimestamp>[0];
+
+/** A GLT the node must have sent: INTERNAL when it did not (a node of another build). */
+function sentGlt(t: WireGlt, what: string): Glt {
+  const g = fromTimestamp(t);
+  if (g === undefined) throw new AetherError('INTERNAL', `data node sent ${what} without a timestamp`);
+  return g;
+}
+
 export function fromWireVersion(v: WireVersion__Output): Version {
-  const ts = fromTimestamp(v.ts);
-  if (ts === undefined) throw new AetherError('INTERNAL', 'data node sent a version without a timestamp');
-  return { key: v.key, value: v.tombstone ? null : v.value, ts, origin: v.origin };
+  return { key: v.key, value: v.tombstone ? null : v.value, ts: sentGlt(v.ts, 'a version'), origin: v.origin };
 }
 
 function rangeFields(range: KeyRange) {
@@ -31,7 +48,18 @@ interface Mutation {
 /** How the leader folds concurrent client writes into Write calls to one data node. */
 const WRITE_BATCHING = { maxBatchItems: 512, maxBatchBytes: 4 << 20, maxBatchesInFlight: 4, maxQueuedItems: 16_384 } as const;
 
-/** A leader's connection to one of its data nodes (DataNode service), with typed, coded calls. */
+/** A data node's feed as its leader reads it: iterate for the batches; `cancel` ends the iteration quietly. */
+export interface FeedSubscription extends AsyncIterable<FeedBatch> {
+  /** Ends the call (and a pending iteration, without an error). Idempotent. */
+  cancel(): void;
+}
+
+/**
+ * A leader's connection to one of its data nodes (DataNode service), with typed, coded
+ * calls. The calls a region's leader makes on every node (changes, apply, streamState,
+ * hide, restamp, setMembershipApplied, gc) take and return what the Store's do, so
+ * RegionStores runs the same over a connection as over an in-process store.
+ */
 export class DataNodeConnection {
   private readonly client: DataNodeClientType;
   private readonly writes: Batcher<Mutation, Version>;
@@ -46,7 +74,7 @@ export class DataNodeConnection {
       ...WRITE_BATCHING,
       sizeOf: (m) => m.key.length + (m.value?.length ?? 0),
       send: async (batch) => {
-        const res = await this.call<unknown, { versions: WireVersion__Output[] }>('Write', {
+        const res = await this.call<{ versions: WireVersion__Output[] }>('Write', {
           mutations: batch.map((m) => (m.value === null ? { key: m.key, delete: true } : { key: m.key, value: m.value })),
         });
         if (res.versions.length !== batch.length) throw new AetherError('INTERNAL', `data node ${this.id} answered ${res.versions.length} versions to ${batch.length} writes`);
@@ -55,13 +83,15 @@ export class DataNodeConnection {
     });
   }
 
+  private context(method: string): string {
+    return `data node ${this.id} (${this.address}) ${method}`;
+  }
+
   /** `waitForReady`: a node not up yet is waited for (up to the deadline) instead of failing at once. */
-  private call<Req, Res>(method: string, req: Req, waitForReady = false): Promise<Res> {
-    const fn = (this.client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void>)[method]!;
+  private call<Res>(method: string, req: object, waitForReady = false): Promise<Res> {
+    const fn = (this.client as unknown as Record<string, (r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void>)[method]!;
     return new Promise((resolve, reject) => {
-      fn.call(this.client, req, { deadline: Date.now() + this.timeoutMs, waitForReady }, (err, res) =>
-        err ? reject(fromServiceError(err, `data node ${this.id} (${this.address}) ${method}`)) : resolve(res as Res),
-      );
+      fn.call(this.client, req, { deadline: Date.now() + this.timeoutMs, waitForReady }, (err, res) => (err ? reject(fromServiceError(err, this.context(method))) : resolve(res as Res)));
     });
   }
 
@@ -74,7 +104,7 @@ export class DataNodeConnection {
   }
 
   async get(key: Buffer, t: Glt): Promise<ReadResult | undefined> {
-    const res = await this.call<unknown, { found: boolean; version: WireVersion__Output | null }>('Get', { key, glt: toTimestamp(t) });
+    const res = await this.call<{ found: boolean; version: WireVersion__Output | null }>('Get', { key, glt: toTimestamp(t) });
     if (!res.found || res.version === null) return undefined;
     return fromWireVersion(res.version) as ReadResult;
   }
@@ -85,53 +115,119 @@ export class DataNodeConnection {
     try {
       for await (const v of stream as AsyncIterable<WireVersion__Output>) yield fromWireVersion(v) as ReadResult;
     } catch (err) {
-      throw fromServiceError(err, `data node ${this.id} (${this.address}) Scan`);
+      throw fromServiceError(err, this.context('Scan'));
     } finally {
       stream.cancel();
     }
   }
 
-  /** close(to) on the node; with `from`, also its own versions (every origin's with `allOrigins`) in (from, to] as a delta. */
-  async close(to: Glt, from?: Glt, options: { readonly allOrigins?: boolean } = {}): Promise<{ delta: Buffer; versions: number }> {
-    return this.call('Close', { to: toTimestamp(to), from: from ? toTimestamp(from) : null, want_delta: from !== undefined, all_origins: options.allOrigins ?? false });
+  /**
+   * The node's own-origin versions from `from` on, batch after batch, for as long as the
+   * call lasts (no deadline: a feed is meant to last). gRPC's flow control holds the node
+   * back while the batches are not taken. Iterate it or cancel it: the call stays open
+   * until one of them ends it. Ends when the node ends the stream; fails with the node's
+   * coded error or the transport's.
+   */
+  feed(from: Glt, options: FeedOptions = {}): FeedSubscription {
+    const call = this.client.Feed({
+      from: toTimestamp(from),
+      max_batch_bytes: options.maxBatchBytes ?? 0,
+      batch_delay_ms: options.batchDelayMs ?? 0,
+      idle_mark_ms: options.idleMarkMs ?? 0,
+    });
+    let cancelled = false;
+    let failure: unknown;
+    // Keeps the first error: one that comes while nobody iterates (before the first batch
+    // is asked for, after the loop left) is neither lost nor an uncaught 'error' event.
+    call.on('error', (err: unknown) => (failure ??= err));
+    const context = this.context('Feed');
+    return {
+      cancel: () => {
+        cancelled = true;
+        call.cancel();
+      },
+      async *[Symbol.asyncIterator]() {
+        try {
+          // A call that already failed never ends: do not wait on it.
+          if (failure === undefined) {
+            for await (const b of call as AsyncIterable<WireFeedBatch__Output>) {
+              yield { from: sentGlt(b.from, 'a feed batch'), to: sentGlt(b.to, 'a feed batch'), batch: { raw: b.raw, count: b.count } };
+            }
+          }
+        } catch (err) {
+          failure ??= err;
+        } finally {
+          call.cancel();
+        }
+        // Our own cancel surfaces as a CANCELLED status: the end we asked for.
+        if (failure !== undefined && !cancelled) throw fromServiceError(failure, context);
+      },
+    };
   }
 
-  /** Applies `delta` (may be empty), then gc to `gcHorizon`, then raises each `raiseMeta` value (never lowers it): one round trip. */
-  async applyDelta(delta: Buffer, o: { readonly gcHorizon?: Glt; readonly raiseMeta?: readonly { readonly name: string; readonly value: Glt }[] } = {}): Promise<number> {
+  /** `origin`'s versions in (from, end] from the node's change index, at most about `maxBytes` (Store.changes). */
+  async changes(origin: string, from: Glt, to: Glt, maxBytes: number): Promise<ChangesResult> {
+    const res = await this.call<WireChangesResponse__Output>('Changes', { origin, from: toTimestamp(from), to: toTimestamp(to), max_bytes: maxBytes });
+    return { versions: { raw: res.raw, count: res.count }, end: sentGlt(res.end, 'a changes end') };
+  }
+
+  /** Store.apply on the node: versions, positions and frontier in one atomic write; how many versions it wrote. */
+  async apply(request: ApplyRequest): Promise<number> {
     const req = {
-      delta,
-      gc_horizon: o.gcHorizon ? toTimestamp(o.gcHorizon) : null,
-      raise_meta: (o.raiseMeta ?? []).map((m) => ({ name: m.name, value: toTimestamp(m.value) })),
+      epoch: request.epoch.toString(),
+      batches: request.batches.map((b) => ({
+        region: b.region,
+        to: toTimestamp(b.to),
+        raw: b.versions.raw,
+        count: b.versions.count,
+        horizon: b.horizon ? toTimestamp(b.horizon) : null,
+      })),
+      frontier: request.frontier ? toTimestamp(request.frontier) : null,
     };
-    return (await this.call<unknown, { versions: number }>('ApplyDelta', req)).versions;
+    return (await this.call<WireApplyResponse__Output>('Apply', req)).written;
+  }
+
+  /** With `waitForReady`, waits for a node still starting (a new leader's first read of its state) rather than failing. */
+  async streamState(o: { readonly waitForReady?: boolean } = {}): Promise<StreamState> {
+    const res = await this.call<WireStreamStateResponse__Output>('StreamState', {}, o.waitForReady ?? false);
+    return {
+      applied: new Map(res.applied.map((p) => [p.region, sentGlt(p.ts, `position of ${p.region}`)])),
+      appliedFloor: sentGlt(res.applied_floor, 'an applied floor'),
+      frontier: sentGlt(res.frontier, 'a frontier'),
+      membershipApplied: res.membership_applied,
+      epoch: BigInt(res.epoch),
+      horizon: sentGlt(res.horizon, 'a horizon'),
+    };
+  }
+
+  hide(epoch: bigint, origins: readonly string[], above: Glt, limit: number): Promise<ChunkResult> {
+    return this.call<WireChunkResponse__Output>('Hide', { epoch: epoch.toString(), origins, above: toTimestamp(above), limit });
+  }
+
+  restamp(epoch: bigint, rule: RestampRule, limit: number): Promise<ChunkResult> {
+    const req = { epoch: epoch.toString(), origins: rule.origins, above: toTimestamp(rule.above), up_to: toTimestamp(rule.upTo), floor: toTimestamp(rule.floor), limit };
+    return this.call<WireChunkResponse__Output>('Restamp', req);
+  }
+
+  async setMembershipApplied(epoch: bigint, version: number): Promise<void> {
+    await this.call('SetMembershipApplied', { epoch: epoch.toString(), version });
   }
 
   async gc(horizon: Glt): Promise<number> {
-    return Number((await this.call<unknown, { dropped: string }>('Gc', { horizon: toTimestamp(horizon) })).dropped);
+    return Number((await this.call<{ dropped: string }>('Gc', { horizon: toTimestamp(horizon) })).dropped);
   }
 
-  async restamp(after: Glt): Promise<{ delta: Buffer; versions: number }> {
-    return this.call('Restamp', { after: toTimestamp(after) });
+  async info(): Promise<{ origin: string; horizon: Glt }> {
+    const res = await this.call<{ origin: string; horizon: WireGlt }>('Info', {});
+    return { origin: res.origin, horizon: sentGlt(res.horizon, 'a horizon') };
   }
 
-  /** With `waitForReady`, waits for a node still starting (a leader's first read of its state) rather than failing. */
-  async getMeta(name: string, o: { readonly waitForReady?: boolean } = {}): Promise<Glt | undefined> {
-    const res = await this.call<unknown, { found: boolean; value: Parameters<typeof fromTimestamp>[0] }>('GetMeta', { name }, o.waitForReady ?? false);
-    return res.found ? fromTimestamp(res.value) : undefined;
-  }
-
-  async setMeta(name: string, value: Glt): Promise<void> {
-    await this.call('SetMeta', { name, value: toTimestamp(value) });
-  }
-
-  async info(): Promise<{ origin: string; horizon: Glt | undefined }> {
-    const res = await this.call<unknown, { origin: string; horizon: Parameters<typeof fromTimestamp>[0] }>('Info', {});
-    return { origin: res.origin, horizon: fromTimestamp(res.horizon) };
+  /** The node's GC horizon (Store.horizon, one call). */
+  async horizon(): Promise<Glt> {
+    return (await this.info()).horizon;
   }
 
   shutdown(): void {
-    // Not `this.client.close()`: proto-loader adds a lower-case alias of every method, so
-    // on this client `close` is the Close RPC.
-    grpc.Client.prototype.close.call(this.client);
+    this.client.close();
   }
 }

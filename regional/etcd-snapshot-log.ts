@@ -7,18 +7,17 @@ import { MemorySnapshotLog, type CommittedSnapshot, type SnapshotLog } from './s
 /** Records read from etcd when a leader starts, so Snapshots.List has history at once. */
 export const SNAPSHOT_LOG_PRELOAD = 1_000;
 
-function snapshotOf(r: CommitRecord): CommittedSnapshot {
+/**
+ * A commit as clients see it: its duration is decide + persist (persist known when the
+ * commit came by the coordinator's announcement, 0 from etcd alone); `lag` is how far T
+ * trailed the coordinator's clock when it was decided (the slowest member's lag).
+ */
+function snapshotOf(r: CommitRecord, persistMs: number | undefined): CommittedSnapshot {
   return {
     glt: r.T,
     members: r.members,
-    // The record is written when every member is Ready: what it knows is Begin → Ready.
-    durationMs: r.beginToReadyMs,
-    // The critical path's collect and exchange, and the rest of Begin → Ready: messages in transit and queued.
-    phases: [
-      { name: 'collect', ms: r.collectMs },
-      { name: 'exchange', ms: r.exchangeMs },
-      { name: 'transit', ms: Math.max(0, r.beginToReadyMs - r.collectMs - r.exchangeMs) },
-    ],
+    durationMs: r.decideMs + (persistMs ?? 0),
+    phases: [{ name: 'decide', ms: r.decideMs }, ...(persistMs !== undefined ? [{ name: 'persist', ms: persistMs }] : []), { name: 'lag', ms: r.lagMs }],
     epoch: r.epoch,
     committedAtMs: Number(r.T.wall / 1_000_000n),
   };
@@ -35,7 +34,7 @@ function snapshotOf(r: CommitRecord): CommittedSnapshot {
  */
 export class EtcdSnapshotLog implements SnapshotLog {
   /** Records above the frontier, oldest first; bounded by SNAPSHOT_LOG_PRELOAD (older ones dropped). */
-  private readonly pending: CommitRecord[] = [];
+  private readonly pending: { readonly record: CommitRecord; readonly persistMs: number | undefined }[] = [];
 
   private constructor(
     private readonly log: MemorySnapshotLog,
@@ -49,18 +48,21 @@ export class EtcdSnapshotLog implements SnapshotLog {
     return l;
   }
 
-  /** A commit record from etcd; older than the newest known ones are ignored (watch replays). */
-  record(r: CommitRecord): void {
-    const newest = this.pending[this.pending.length - 1]?.T ?? this.log.latest()?.glt;
+  /** A commit record (from etcd, or announced with its persist time); older than the newest known ones are ignored (watch replays). */
+  record(r: CommitRecord, persistMs?: number): void {
+    const newest = this.pending[this.pending.length - 1]?.record.T ?? this.log.latest()?.glt;
     if (newest && compareGlt(r.T, newest) <= 0) return;
-    this.pending.push(r);
+    this.pending.push({ record: r, persistMs });
     if (this.pending.length > SNAPSHOT_LOG_PRELOAD) this.pending.shift();
     this.release();
   }
 
   private release(): void {
     const f = this.frontier.current();
-    while (this.pending.length > 0 && compareGlt(this.pending[0]!.T, f) <= 0) this.log.append(snapshotOf(this.pending.shift()!));
+    while (this.pending.length > 0 && compareGlt(this.pending[0]!.record.T, f) <= 0) {
+      const p = this.pending.shift()!;
+      this.log.append(snapshotOf(p.record, p.persistMs));
+    }
   }
 
   latest(): CommittedSnapshot | undefined {

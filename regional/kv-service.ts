@@ -8,6 +8,7 @@ import { formatGlt, type Glt } from '../glts/glt.js';
 import type { KVHandlers } from '../proto/load.js';
 import { toServiceError } from '../proto/status.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
+import type { AdmissionGate } from './admission.js';
 import type { DataNodeConnection } from './datanode-connection.js';
 import type { Frontier } from './frontier.js';
 import { requireElected, type Leadership } from './leadership.js';
@@ -38,6 +39,8 @@ export interface KvServiceOptions {
   readonly limits?: KvLimits;
   /** writes_total and reads_total{result}, counted once per request answered (not the NOT_LEADER answers of a standby). */
   readonly metrics?: KvMetrics;
+  /** Holds writes back while the region's own stream is behind (regional/admission.ts). */
+  readonly admission?: AdmissionGate;
 }
 
 export type KvMetrics = Pick<AetherMetrics, 'writes' | 'read'>;
@@ -80,12 +83,14 @@ export class KvService {
     if (value.length > this.limits.maxValueBytes) {
       throw new AetherError('VALUE_TOO_LARGE', `value of ${value.length} bytes exceeds ${this.limits.maxValueBytes}`, { details: { bytes: value.length, max: this.limits.maxValueBytes } });
     }
+    await this.o.admission?.admit();
     return this.node(key).put(key, value);
   }
 
   async delete(key: Buffer): Promise<Version> {
     requireElected(this.o.leadership(), this.o.region);
     this.checkKey(key);
+    await this.o.admission?.admit();
     return this.node(key).delete(key);
   }
 

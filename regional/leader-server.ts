@@ -1,10 +1,10 @@
-import { compareGlt, type Glt } from '../glts/glt.js';
 import { KvService as KvServiceDefinition, SnapshotsService } from '../proto/load.js';
 import { startServer, type ServerHandle } from '../proto/server.js';
+import type { AdmissionGate } from './admission.js';
 import { DataNodeConnection } from './datanode-connection.js';
 import { Frontier } from './frontier.js';
 import { KvService, type KvLimits, type KvMetrics } from './kv-service.js';
-import { requireElected, type Leadership } from './leadership.js';
+import type { Leadership } from './leadership.js';
 import { Router } from './router.js';
 import { MemorySnapshotLog, type SnapshotLog } from './snapshot-log.js';
 import { snapshotsHandlers } from './snapshots-service.js';
@@ -22,6 +22,7 @@ export interface LeaderServerOptions {
   readonly leadership?: Leadership;
   /** Where KV counts writes_total and reads_total{result} (the leader process's catalog). */
   readonly metrics?: KvMetrics;
+  readonly admission?: AdmissionGate;
 }
 
 export interface LeaderServerHandle extends ServerHandle {
@@ -32,13 +33,6 @@ export interface LeaderServerHandle extends ServerHandle {
   leadership(): Leadership;
   /** Called by the election: won (elected) or lost/following (standby, with the winner's address when known). */
   setLeadership(l: Leadership): void;
-  /**
-   * For a region served without snapshot rounds (the in-process client and CLI tests):
-   * closes every data node at `t` (no write can be stamped ≤ t any more) and then
-   * advances the frontier to t, so reads see the region's own writes. The leader process
-   * never calls it; there the round advances the frontier. NOT_LEADER unless elected.
-   */
-  closeAndAdvance(t: Glt): Promise<void>;
 }
 
 /** Serves the public KV and Snapshots services of one leader candidate of a region. */
@@ -49,7 +43,7 @@ export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderS
   const snapshotLog = o.snapshotLog ?? new MemorySnapshotLog();
   /** standby ⇄ elected, driven by setLeadership only. */
   let leadership: Leadership = o.leadership ?? { state: 'standby', leader: null };
-  const kv = new KvService({ region: o.region, router, datanodes, frontier, leadership: () => leadership, ...(o.limits ? { limits: o.limits } : {}), ...(o.metrics ? { metrics: o.metrics } : {}) });
+  const kv = new KvService({ region: o.region, router, datanodes, frontier, leadership: () => leadership, ...(o.limits ? { limits: o.limits } : {}), ...(o.metrics ? { metrics: o.metrics } : {}), ...(o.admission ? { admission: o.admission } : {}) });
   let server: ServerHandle;
   try {
     server = await startServer(o.address, [
@@ -70,12 +64,6 @@ export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderS
     leadership: () => leadership,
     setLeadership(l) {
       leadership = l;
-    },
-    async closeAndAdvance(t) {
-      requireElected(leadership, o.region);
-      await Promise.all([...datanodes.values()].map((d) => d.close(t)));
-      // Overlapping calls may finish out of order; the frontier only ever moves up.
-      if (compareGlt(t, frontier.current()) > 0) frontier.advance(t);
     },
     async close(graceMs) {
       frontier.close();

@@ -1,17 +1,21 @@
 import { ElectionCandidate, watchLeader, type CandidateInfo, type ElectedLeader } from '../cluster/election.js';
 import { RoleRuntime, findRole } from '../cluster/role-runtime.js';
 import { createAetherMetrics } from '../common/metrics.js';
-import { Clock } from '../glts/clock.js';
-import { formatGlt, gltDiffMs } from '../glts/glt.js';
+import { Clock, systemPhysicalNs } from '../glts/clock.js';
+import { formatGlt, gltDiffMs, type Glt } from '../glts/glt.js';
 import { CommitLog } from '../kernel/commit-log.js';
 import { PeerDirectory } from '../kernel/peer-directory.js';
-import { RoundTransport } from '../kernel/round-transport.js';
+import { PeerTransport } from '../kernel/peer-transport.js';
+import { encodeMessage } from '../kernel/wire.js';
+import type { Message } from '../kernel/messages.js';
 import type { Topology } from '../topology/types.js';
+import { AdmissionGate } from './admission.js';
 import { EtcdSnapshotLog } from './etcd-snapshot-log.js';
 import { Frontier } from './frontier.js';
 import { startLeaderServer } from './leader-server.js';
-import { RemoteJobRunner } from './remote-job-runner.js';
-import { LeaderDriver } from './round-driver.js';
+import { RemoteRegionStores } from './remote-region-stores.js';
+import { DEFAULT_LIMITS, DEFAULT_TIMING, type ReplicatorConfig } from './replicator.js';
+import { ReplicatorDriver } from './replicator-driver.js';
 
 /** What a leader candidate announces in its region's election. */
 export interface LeaderCandidateInfo extends CandidateInfo {
@@ -24,13 +28,23 @@ export interface LeaderCandidateInfo extends CandidateInfo {
 const STATUS_INTERVAL_MS = 1000;
 /** Pause before a new term retries reading its data nodes' state. */
 const TERM_RETRY_MS = 500;
+/** A feed batch is sent this soon after the node's writes land (the freshness it costs). */
+const FEED_BATCH_DELAY_MS = 2;
+
+/** The replicator's configuration for `region` of a topology. */
+export function replicatorConfig(topology: Topology, region: string): ReplicatorConfig {
+  const byRegion = new Map(topology.regions.map((r) => [r.name, r.datanodes.map((d) => d.id).sort()]));
+  return { region, regions: topology.regions.map((r) => r.name), originIds: (r) => byRegion.get(r) ?? [], timing: DEFAULT_TIMING, limits: DEFAULT_LIMITS };
+}
 
 /**
  * The regional leader role (`aetherflow leader --id ID`): campaigns in its region's
- * election; while elected it takes part in the snapshot rounds (regional/round.ts through
- * regional/round-driver.ts) and serves KV and Snapshots at its grpc address up to the
- * region's frontier; as a standby it answers UNAVAILABLE NOT_LEADER with the elected
- * leader's address, and on losing the lease it stops serving at once.
+ * election; while elected it runs the region's side of the v2 pipeline
+ * (regional/replicator.ts through regional/replicator-driver.ts): its data nodes' feeds
+ * shipped to every other region, theirs applied here, progress to the coordinator, the
+ * frontier advanced at each commit it can serve; and it serves KV and Snapshots at its
+ * grpc address up to the region's frontier. As a standby it answers UNAVAILABLE
+ * NOT_LEADER with the elected leader's address, and on losing the lease it stops at once.
  */
 export async function runLeader(topology: Topology, id: string): Promise<void> {
   const region = topology.regions.find((r) => r.leaders.some((l) => l.id === id));
@@ -41,24 +55,49 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
   try {
     const regions = topology.regions.map((r) => r.name);
     const metrics = createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs });
+    rt.onShutdown('metrics', async () => metrics.close());
     const commits = new CommitLog(rt.etcd, rt.paths, regions);
     const frontier = new Frontier();
     const snapshotLog = await EtcdSnapshotLog.load(commits, frontier);
-    const server = await startLeaderServer({ address: spec.grpc, region: regionName, datanodes: region!.datanodes, frontier, snapshotLog, metrics });
-    rt.onShutdown('grpc server', () => server.close());
     const clock = new Clock({ maxOffsetMs: topology.clock.maxOffsetMs });
+    let driver: ReplicatorDriver | undefined;
+    const admission = new AdmissionGate(
+      topology.snapshot.admission,
+      () => {
+        const r = driver?.replicator;
+        const closed = r?.ownClosed();
+        return r && closed ? { lagMs: gltDiffMs(clock.stamp(), closed), unshippedBytes: r.unshippedBytes() } : undefined;
+      },
+      metrics,
+    );
+    const server = await startLeaderServer({ address: spec.grpc, region: regionName, datanodes: region!.datanodes, frontier, snapshotLog, metrics, admission });
+    rt.onShutdown('grpc server', () => server.close());
     const directory = await PeerDirectory.open(rt.etcd, rt.paths, regions, rt.log);
     rt.onShutdown('peer directory', () => directory.close());
-    const transport = await RoundTransport.open({ topology, address: spec.quantum, self: regionName, linkRegion: regionName, directory, registry: rt.registry, log: rt.log });
+    const transport = await PeerTransport.open({ topology, address: spec.quantum, self: regionName, linkRegion: regionName, directory, registry: rt.registry, log: rt.log });
     rt.onShutdown('quantum transport', () => transport.close());
     transport.applyPartitions(rt.settings.current.partitions);
     rt.settings.subscribe('partitions', (p) => transport.applyPartitions(p));
 
-    const driver = new LeaderDriver({
-      region: regionName,
-      runner: new RemoteJobRunner(server.datanodes, server.router),
-      datanodes: server.datanodes,
-      sink: transport,
+    const config = replicatorConfig(topology, regionName);
+    // A Ship of the own stream goes to every peer as the same bytes: encoded once per batch.
+    const encoded = new WeakMap<Buffer, Buffer>();
+    const sink = {
+      knows: (to: string) => transport.knows(to),
+      send: (to: string, m: Message): number => {
+        if (m.type !== 'ship' || m.origin !== regionName) return transport.send(to, m);
+        let bytes = encoded.get(m.delta);
+        if (!bytes) encoded.set(m.delta, (bytes = encodeMessage(m)));
+        return transport.sendEncoded(to, m, bytes);
+      },
+    };
+    const stores = new RemoteRegionStores(server.datanodes, (key) => server.router.route(key));
+    driver = new ReplicatorDriver({
+      config,
+      stores,
+      openFeed: (node, from, options) => server.datanodes.get(node)!.feed(from, options),
+      feedOptions: { maxBatchBytes: Math.floor(config.limits.maxBatchBytes / Math.max(1, region!.datanodes.length)), batchDelayMs: FEED_BATCH_DELAY_MS, idleMarkMs: Math.max(1, Math.floor(topology.snapshot.intervalMs / 2)) },
+      sink,
       commits,
       frontier: server.frontier,
       metrics,
@@ -66,18 +105,27 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       now: () => clock.stamp(),
       retentionSec: () => topology.snapshot.retentionSec,
     });
-    transport.onMessage((m) => driver.message(m));
+    const d = driver;
+    transport.onMessage((m) => {
+      if (m.type === 'commit') snapshotLog.record(m.record, m.persistMs);
+      d.message(m);
+    });
+    directory.onChange((name) => d.peerChanged(name));
     const stopCommitWatch = await commits.watch(
       {
         commit: (r) => {
           snapshotLog.record(r);
-          driver.committed(r);
+          d.committed(r);
         },
-        membership: (m) => driver.membership(m),
+        membership: (m) => d.membership(m),
       },
       rt.log,
     );
     rt.onShutdown('commit watch', stopCommitWatch);
+
+    metrics.live.nowNs = systemPhysicalNs;
+    metrics.live.frontier = () => (election.isLeader ? { region: regionName, wallNs: server.frontier.current().wall } : undefined);
+    metrics.live.replicationLagMs = () => d.replicator?.lagMs(clock.stamp()) ?? new Map();
 
     const election = new ElectionCandidate<LeaderCandidateInfo>(
       rt.etcd,
@@ -88,22 +136,34 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
     );
     rt.onShutdown('election', async () => {
       // Resign first, so the standby takes over without waiting for the lease to expire.
-      driver.stop();
+      d.stop();
+      admission.close();
       await election.resign();
       server.setLeadership({ state: 'standby', leader: null });
     });
 
-    const status = (): Record<string, unknown> => ({
-      state: election.state,
-      ...(election.epoch !== undefined
-        ? {
-            epoch: election.epoch.toString(),
-            frontier: formatGlt(server.frontier.current()),
-            lagMs: Math.max(0, Math.round(gltDiffMs(clock.stamp(), server.frontier.current()))),
-            ...(driver.currentRound ? { member: !driver.currentRound.isExcluded } : {}),
-          }
-        : {}),
-    });
+    const lagOf = (t: Glt | undefined): number | null => (t ? Math.max(0, Math.round(gltDiffMs(clock.stamp(), t))) : null);
+    const status = (): Record<string, unknown> => {
+      const r = d.replicator;
+      return {
+        state: election.state,
+        ...(election.epoch !== undefined
+          ? {
+              epoch: election.epoch.toString(),
+              frontier: formatGlt(server.frontier.current()),
+              lagMs: lagOf(server.frontier.current()),
+              ...(r?.running
+                ? {
+                    member: !r.isExcluded,
+                    closedLagMs: lagOf(r.ownClosed()),
+                    appliedLagMs: Object.fromEntries([...r.applied()].map(([o, t]) => [o, lagOf(t)])),
+                    ...(r.blocked ? { blocked: r.blocked } : {}),
+                  }
+                : {}),
+            }
+          : {}),
+      };
+    };
     let known: ElectedLeader<LeaderCandidateInfo> | undefined;
     const standby = (): void => server.setLeadership({ state: 'standby', leader: known && known.value.id !== id ? known.value.grpc : null });
     const stopWatch = await watchLeader<LeaderCandidateInfo>(rt.etcd, rt.paths.electionPrefix(rt.paths.leaderElection(regionName)), (l) => {
@@ -111,25 +171,26 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       if (!election.isLeader) standby();
     }, rt.log);
     rt.onShutdown('leader watch', stopWatch);
-    const beginTerm = async (): Promise<void> => {
+    const beginTerm = async (epoch: bigint): Promise<void> => {
       while (election.isLeader) {
         try {
           // Serve only once the frontier holds the data nodes' persisted one (never below the last term's).
-          if ((await driver.start()) && election.isLeader) server.setLeadership({ state: 'elected' });
+          if ((await d.start(epoch)) && election.isLeader) server.setLeadership({ state: 'elected' });
           return;
         } catch (err) {
-          rt.log.warn({ err }, 'starting the round failed (data nodes or etcd); retrying');
-          driver.stop();
+          rt.log.warn({ err }, 'starting the term failed (data nodes or etcd); retrying');
+          d.stop();
           await new Promise((resolve) => setTimeout(resolve, TERM_RETRY_MS));
         }
       }
     };
-    election.onChange((state) => {
+    election.onChange((state, epoch) => {
       metrics.setElected('leader', id, state === 'leader');
-      if (state === 'leader') {
-        void beginTerm();
+      if (state === 'leader' && epoch !== undefined) {
+        void beginTerm(epoch);
       } else {
-        driver.stop();
+        d.stop();
+        admission.close();
         standby();
       }
       void rt.publishStatus(status());
@@ -137,10 +198,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
 
     rt.health.detail = status;
     metrics.setElected('leader', id, false);
-    const publisher = setInterval(() => {
-      driver.reportLag();
-      void rt.publishStatus(status());
-    }, STATUS_INTERVAL_MS);
+    const publisher = setInterval(() => void rt.publishStatus(status()), STATUS_INTERVAL_MS);
     rt.onShutdown('status publisher', async () => clearInterval(publisher));
 
     election.start();

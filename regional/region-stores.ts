@@ -13,7 +13,11 @@ export interface RegionApply {
   readonly horizon?: Glt;
 }
 
-/** What a region's data nodes persisted, combined: the minimum over nodes (a leader that died half-way left the older state on some). */
+/**
+ * What a region's data nodes persisted, combined: positions and membership the minimum
+ * over nodes (a leader that died half-way left the older state on some); the frontier the
+ * maximum — a leader persists it (on one node suffices) only once every node held it.
+ */
 export interface RegionState {
   readonly applied: ReadonlyMap<string, Glt>;
   /** Every region is held up to at least this (the minimum of the nodes' floors). */
@@ -45,6 +49,8 @@ export interface RegionStores {
   /**
    * Routes every version of `batches` to its data node by key and applies there; every
    * node gets every region's `to` (and `frontier`), versions or not, in one atomic write.
+   * With no batches, only the frontier: written on one node (the region's frontier is the
+   * greatest persisted on any node, and it is persisted only once every node held it).
    */
   apply(epoch: bigint, batches: readonly RegionApply[], frontier?: Glt): Promise<void>;
   /** `originIds`' versions in (from, to] across the nodes, at most about `maxBytes`. */
@@ -72,7 +78,7 @@ export function combineStates(states: readonly StreamState[]): RegionState {
   return {
     applied: applied ?? new Map(),
     appliedFloor: states.reduce<Glt | undefined>((f, s) => (f === undefined ? s.appliedFloor : minGlt(f, s.appliedFloor)), undefined) ?? GLT_ZERO,
-    frontier: states.reduce<Glt | undefined>((f, s) => (f === undefined ? s.frontier : minGlt(f, s.frontier)), undefined) ?? GLT_ZERO,
+    frontier: states.reduce((f, s) => maxGlt(f, s.frontier), GLT_ZERO),
     membershipApplied: states.reduce((v, s) => Math.min(v, s.membershipApplied), states.length > 0 ? Infinity : 0),
     horizon: states.reduce((h, s) => maxGlt(h, s.horizon), GLT_ZERO),
   };

@@ -96,11 +96,6 @@ export function checkSemantics(doc: unknown, file: string, locate: Locate): Topo
     });
   }
 
-  const snapshot = doc['snapshot'];
-  if (isObject(snapshot) && typeof snapshot['budgetMs'] === 'number' && typeof snapshot['intervalMs'] === 'number' && snapshot['budgetMs'] > snapshot['intervalMs']) {
-    report(['snapshot', 'budgetMs'], 'budget-exceeds-interval', `budgetMs ${snapshot['budgetMs']} is larger than intervalMs ${snapshot['intervalMs']}`);
-  }
-
   const links = doc['links'];
   if (isObject(links)) {
     const pairs = new Map<string, string>();
@@ -123,4 +118,19 @@ export function checkSemantics(doc: unknown, file: string, locate: Locate): Topo
     });
   }
   return problems;
+}
+
+/** What is valid but probably not what the author meant: reported, never refused. */
+export function checkWarnings(doc: unknown, file: string, locate: Locate): TopologyProblem[] {
+  const warnings: TopologyProblem[] = [];
+  const warn = (segments: Segments, code: TopologyProblemCode, message: string) => warnings.push({ file, path: formatPath(segments), code, message, ...locate(segments) });
+  const snapshot = isObject(doc) ? doc['snapshot'] : undefined;
+  if (!isObject(snapshot)) return warnings;
+  if (typeof snapshot['budgetMs'] === 'number' && typeof snapshot['intervalMs'] === 'number' && snapshot['budgetMs'] > snapshot['intervalMs']) {
+    warn(['snapshot', 'budgetMs'], 'budget-exceeds-interval', `budgetMs ${snapshot['budgetMs']} is larger than intervalMs ${snapshot['intervalMs']}: commits that take their whole budget fall behind the interval`);
+  }
+  if (snapshot['missThreshold'] !== undefined) {
+    warn(['snapshot', 'missThreshold'], 'ignored-field', 'missThreshold belongs to the round-based pipeline and is ignored: exclusion follows silenceMs and lagLimitMs');
+  }
+  return warnings;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { AetherError, toAetherError } from '../common/errors.js';
-import { checkSemantics } from './checks.js';
+import { checkSemantics, checkWarnings } from './checks.js';
 import type { TopologyProblem } from './problem.js';
 import { validateSchema } from './schema.js';
 import type { Topology } from './types.js';
@@ -45,10 +45,11 @@ export function checkTopologyText(text: string, file: string): TopologyCheck {
     return { ok: false, problems: [{ file, path: '', code: 'not-a-mapping', message: 'a topology file is a YAML mapping (version, name, regions, …)' }] };
   }
   const locate = locator(doc, lines);
+  const warnings = checkWarnings(data, file, locate);
   const problems = [...validateSchema(data, file, locate), ...checkSemantics(data, file, locate)];
   if (problems.length > 0) return { ok: false, problems };
   // The schema has checked every field and filled every default.
-  return { ok: true, topology: { ...(data as Omit<Topology, 'file'>), file } };
+  return { ok: true, topology: { ...(data as Omit<Topology, 'file' | 'warnings'>), file, warnings } };
 }
 
 /** Reads and validates a topology file; throws TOPOLOGY_INVALID with `details.problems` listing every problem. */

@@ -28,6 +28,7 @@ export type TopologyProblemCode =
   | 'duplicate-link'
   | 'unknown-region'
   | 'bad-address'
+  | 'ignored-field'
   | 'bad-link'
   | 'budget-exceeds-interval'
   | 'no-region'

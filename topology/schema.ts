@@ -40,10 +40,31 @@ export const topologySchema = {
       additionalProperties: false,
       default: {},
       properties: {
+        /** How often the coordinator commits. May be shorter than the links: commits do not wait for a round trip. */
         intervalMs: { type: 'integer', minimum: 1, default: 50 },
+        /** What one commit (decide → persisted → announced) should take: a metric and an alert, never an abort. */
         budgetMs: { type: 'integer', minimum: 1, default: 50 },
         retentionSec: { type: 'integer', minimum: 1, default: 600 },
-        missThreshold: { type: 'integer', minimum: 1, default: 2 },
+        /** v1's round misses; accepted and ignored (a warning says so). */
+        missThreshold: { type: 'integer', minimum: 1 },
+        /** A member not heard from for this long is excluded: survivors commit again ≈ silenceMs + intervalMs after a region fails. */
+        silenceMs: { type: 'integer', minimum: 1, default: 300 },
+        /** A member holding some member origin this far behind the clock is excluded (the cause: the region blamed most). */
+        lagLimitMs: { type: 'integer', minimum: 1, default: 1000 },
+        /** Write admission when the region's own stream falls behind (DESIGN "Back-pressure"). */
+        admission: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            /** Writes wait while the region's closed mark trails the clock by more than this… */
+            maxLagMs: { type: 'integer', minimum: 1, default: 500 },
+            /** …or while this many bytes of its own versions wait to be shipped… */
+            maxUnshippedBytes: { type: 'integer', minimum: 1, default: 16777216 },
+            /** …for at most this long, then fail RESOURCE_EXHAUSTED (BACKPRESSURE). */
+            waitMs: { type: 'integer', minimum: 0, default: 2000 },
+          },
+        },
       },
     },
     regions: {

@@ -1,3 +1,5 @@
+import type { TopologyProblem } from './problem.js';
+
 /**
  * The validated topology file, version 1 (CONTRACT.md "Topology file"). Produced only by
  * topology/load.ts after schema validation, so every field here is present and checked.
@@ -14,6 +16,8 @@ export interface Topology {
   readonly coordinators: readonly CoordinatorSpec[];
   readonly links: LinksSpec;
   readonly security: { readonly quantumKeyFile: string | null };
+  /** What is valid but probably not meant (printed by `topology check` and `up`). */
+  readonly warnings: readonly TopologyProblem[];
 }
 
 export interface EtcdSpec {
@@ -26,10 +30,21 @@ export interface EtcdSpec {
 
 export interface SnapshotSpec {
   readonly intervalMs: number;
-  /** Invariant: budgetMs ≤ intervalMs. */
+  /** What one commit should take (a metric and an alert); above intervalMs it only warns. */
   readonly budgetMs: number;
   readonly retentionSec: number;
-  readonly missThreshold: number;
+  /** v1's setting: accepted, ignored. */
+  readonly missThreshold?: number;
+  readonly silenceMs: number;
+  readonly lagLimitMs: number;
+  readonly admission: AdmissionSpec;
+}
+
+/** When `KV.Write` waits for the region's own stream, and for how long. */
+export interface AdmissionSpec {
+  readonly maxLagMs: number;
+  readonly maxUnshippedBytes: number;
+  readonly waitMs: number;
 }
 
 export interface RegionSpec {

@@ -1,4 +1,5 @@
 import { AetherError, assert, type ErrorCode } from '../common/errors.js';
+import { protocolRefusal } from '../proto/protocol.js';
 import { ReplayWindow, type Authenticator } from './auth.js';
 import { decodeFecParity, encodeFecParity, type FecDecoder, type FecEncoder, type FecParity } from './fec.js';
 import type { LossEstimator } from './loss-estimator.js';
@@ -21,8 +22,11 @@ import { decodeFragment, encodeFragment, FRAME_HEADER_BYTES, ReceiveStreams, Sen
  *
  * Payloads under the header: a packet with ACK starts with the ack section (the
  * receiver's credit `maxData` 6 B, and the count of packets it recovered by FEC 4 B);
- * SYN then carries the sender's 8-byte endpoint instance id; DATA a stream fragment;
- * FEC a parity shard.
+ * SYN then carries the handshake (the sender's 8-byte endpoint instance id, then its
+ * application protocol version 4 B); DATA a stream fragment; FEC a parity shard. A
+ * handshake of another protocol version is refused with an RST carrying ours (4 B), so
+ * both sides fail PROTOCOL_VERSION instead of misreading each other (DESIGN "Versions on
+ * the wire").
  */
 
 export type ConnectionState = 'SYN_SENT' | 'SYN_RCVD' | 'ESTABLISHED' | 'CLOSING' | 'CLOSED' | 'RESET';
@@ -39,6 +43,30 @@ const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
 
 export const ACK_SECTION_BYTES = 10;
 export const INSTANCE_ID_BYTES = 8;
+/** A SYN's (and SYN|ACK's) body: instance id, then the application protocol version. */
+const HANDSHAKE_BYTES = INSTANCE_ID_BYTES + 4;
+/** Builds of protocol 1 sent the instance id alone: such a handshake is refused as protocol 1, clearly, not as garbage. */
+const UNVERSIONED_HANDSHAKE_PROTOCOL = 1;
+/** An RST refusing a handshake carries the refuser's protocol version. */
+const REFUSAL_BYTES = 4;
+
+/** A SYN body of either form: the current one, or protocol 1's (to be refused). */
+export function isHandshakeBody(body: Buffer): boolean {
+  return body.length === HANDSHAKE_BYTES || body.length === INSTANCE_ID_BYTES;
+}
+
+function encodeHandshake(instance: Buffer, protocolVersion: number): Buffer {
+  const b = Buffer.alloc(HANDSHAKE_BYTES);
+  instance.copy(b, 0);
+  b.writeUInt32BE(protocolVersion, INSTANCE_ID_BYTES);
+  return b;
+}
+
+function decodeHandshake(body: Buffer): { readonly instance: Buffer; readonly protocolVersion: number } | undefined {
+  if (!isHandshakeBody(body)) return undefined;
+  const instance = Buffer.from(body.subarray(0, INSTANCE_ID_BYTES));
+  return { instance, protocolVersion: body.length === HANDSHAKE_BYTES ? body.readUInt32BE(INSTANCE_ID_BYTES) : UNVERSIONED_HANDSHAKE_PROTOCOL };
+}
 
 /** What a congestion controller does for the connection (transport/bbr.ts's Bbr fits). */
 export interface CongestionController {
@@ -108,6 +136,8 @@ export interface ConnectionOptions extends ConnectionTuning {
   readonly guuid: Buffer;
   /** This endpoint's instance id, sent in SYN so a peer notices a restart. */
   readonly localInstance: Buffer;
+  /** The application protocol version sent in the handshake; a peer of another one is refused. */
+  readonly protocolVersion: number;
   readonly nowMs: number;
   readonly congestion: CongestionController;
   readonly auth: Authenticator;
@@ -220,7 +250,7 @@ export class Connection {
   /** The initiator's first action: the SYN. */
   open(nowMs: number): ConnectionActions {
     assert(this.role === 'initiator' && this.nextSeq === 0, 'open() once, by the initiator');
-    this.sendReliable(nowMs, Flag.SYN, Buffer.from(this.o.localInstance), { message: undefined, fin: false });
+    this.sendReliable(nowMs, Flag.SYN, encodeHandshake(this.o.localInstance, this.o.protocolVersion), { message: undefined, fin: false });
     return this.finish(nowMs);
   }
 
@@ -308,6 +338,11 @@ export class Connection {
     }
     this.lastReceivedMs = nowMs;
     if (hasFlag(p, Flag.RST)) {
+      const refused = p.payload.length === REFUSAL_BYTES ? protocolRefusal(this.o.protocolVersion, p.payload.readUInt32BE(0), 'the Quantum peer') : undefined;
+      if (refused !== undefined) {
+        this.end('RESET', refused);
+        return false;
+      }
       this.end(this.stateValue === 'CLOSING' ? 'CLOSED' : 'RESET', this.stateValue === 'CLOSING' ? null : new AetherError('CONNECTION_RESET', 'connection reset by peer'));
       return false;
     }
@@ -348,15 +383,30 @@ export class Connection {
   }
 
   private onSyn(p: Packet, body: Buffer): void {
-    if (body.length !== INSTANCE_ID_BYTES) {
+    const handshake = decodeHandshake(body);
+    if (handshake === undefined) {
       this.drop('bad_payload');
       return;
     }
-    this.peerInstance = Buffer.from(body);
+    const refusal = protocolRefusal(this.o.protocolVersion, handshake.protocolVersion, 'the Quantum peer');
+    if (refusal !== undefined) {
+      this.refuse(refusal);
+      return;
+    }
+    this.peerInstance = handshake.instance;
     if (this.stateValue === 'SYN_SENT' && hasFlag(p, Flag.ACK)) this.transition('ESTABLISHED');
     else if (this.stateValue === 'SYN_RCVD' && !hasFlag(p, Flag.ACK) && this.nextSeq === 0) {
-      this.sendReliable(this.lastReceivedMs, Flag.SYN | Flag.ACK, Buffer.concat([this.ackSection(), this.o.localInstance]), { message: undefined, fin: false });
+      this.sendReliable(this.lastReceivedMs, Flag.SYN | Flag.ACK, Buffer.concat([this.ackSection(), encodeHandshake(this.o.localInstance, this.o.protocolVersion)]), { message: undefined, fin: false });
     }
+  }
+
+  /** A peer of another protocol version: an RST telling it ours, and every pending send fails with the refusal. */
+  private refuse(refusal: AetherError): void {
+    this.drop('protocol');
+    const ours = Buffer.alloc(REFUSAL_BYTES);
+    ours.writeUInt32BE(this.o.protocolVersion, 0);
+    this.emitControl(Flag.RST, ours);
+    this.end('RESET', refusal);
   }
 
   private onData(body: Buffer): void {

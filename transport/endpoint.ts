@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { AetherError, assert } from '../common/errors.js';
 import { guuidField, type Logger } from '../common/log.js';
+import { PROTOCOL_VERSION } from '../proto/protocol.js';
 import { Bbr } from './bbr.js';
 import { Authenticator } from './auth.js';
-import { Connection, INSTANCE_ID_BYTES, type ConnectionActions, type ConnectionObserver, type ConnectionStats, type ConnectionTuning } from './connection.js';
+import { Connection, INSTANCE_ID_BYTES, isHandshakeBody, type ConnectionActions, type ConnectionObserver, type ConnectionStats, type ConnectionTuning } from './connection.js';
 import type { DatagramSocket } from './datagram-socket.js';
 import { LinkEmulator, type LinkConditions } from './emulator.js';
 import { FecDecoder, FecEncoder } from './fec.js';
@@ -44,6 +45,9 @@ export interface FecOptions {
   readonly minParity: number;
 }
 
+/** At most one warning this often about peers refused for their protocol version. */
+const PROTOCOL_WARN_EVERY_MS = 10_000;
+
 export const defaultFecOptions: FecOptions = { k: 20, flushAfterMs: 5, lossWindowPackets: 1000, minParity: 0 };
 
 export interface EndpointOptions {
@@ -70,6 +74,8 @@ export interface EndpointOptions {
   readonly log?: Logger;
   /** Each authenticated datagram from `peer`: it is alive, whatever its messages are waiting on (it still acks). */
   readonly onReceived?: (peer: string) => void;
+  /** The application protocol version in the handshake (PROTOCOL_VERSION by default); peers of another one are refused. */
+  readonly protocolVersion?: number;
 }
 
 export interface QuantumMessage {
@@ -128,6 +134,7 @@ export class Endpoint {
   private readonly maxConnections: number;
   private handler: MessageHandler = () => {};
   private nextSendId = 1;
+  private lastRefusalWarnMs: number | undefined;
   private closeWaiters: (() => void)[] = [];
 
   constructor(private readonly options: EndpointOptions) {
@@ -232,7 +239,8 @@ export class Endpoint {
     const opened = this.auth.open(datagram);
     if (!opened.ok) return this.drop(opened.reason);
     const p = opened.packet;
-    const isSyn = p.flags === Flag.SYN && p.sequence === 0 && p.payload.length === INSTANCE_ID_BYTES;
+    // A handshake of another protocol version opens a connection too: the connection refuses it, saying which version it speaks.
+    const isSyn = p.flags === Flag.SYN && p.sequence === 0 && isHandshakeBody(p.payload);
     if (!isSyn || this.state !== 'OPEN') {
       this.drop('unknown_connection');
       if (!hasFlag(p, Flag.RST)) this.sendRst(p.guuid, from);
@@ -292,6 +300,7 @@ export class Endpoint {
       role,
       guuid,
       localInstance: this.instanceId,
+      protocolVersion: this.options.protocolVersion ?? PROTOCOL_VERSION,
       nowMs,
       congestion: new Bbr({ mssBytes: t.maxPacketBytes, nowMs }),
       auth: this.auth,
@@ -405,9 +414,21 @@ export class Endpoint {
     if (log === undefined) return;
     const fields = { ...guuidField(rec.key), peer: rec.peer, ...(error ? { code: error.code } : {}) };
     if (error === null || error.code === 'CONNECTION_CLOSED') log.info(fields, 'quantum connection closed');
+    else if (error.code === 'PROTOCOL_VERSION') this.logRefusal(log, { ...fields, ...error.details, err: error });
     else if (error.code === 'TIMEOUT') log.warn(fields, 'quantum connection timed out');
     else if (error.code === 'CONNECTION_RESET') log.warn(fields, 'quantum connection reset');
     else log.warn({ ...fields, err: error }, 'quantum connection failed');
+  }
+
+  /**
+   * A peer of another protocol version retries with every send it makes: one warning per
+   * PROTOCOL_WARN_EVERY_MS (with the versions), the rest at debug.
+   */
+  private logRefusal(log: Logger, fields: Record<string, unknown>): void {
+    const now = this.scheduler.nowMs();
+    const warn = this.lastRefusalWarnMs === undefined || now - this.lastRefusalWarnMs >= PROTOCOL_WARN_EVERY_MS;
+    if (warn) this.lastRefusalWarnMs = now;
+    log[warn ? 'warn' : 'debug'](fields, 'quantum peer refused: another protocol version');
   }
 
   /** A peer showing a new instance id restarted: its old connections are gone on its side, so reset ours. */

@@ -64,6 +64,8 @@ export type DropReason =
   | 'flow_control'
   | 'buffer_full'
   | 'state'
+  /** A handshake of another application protocol version (the header's `version` is Quantum's own: bad_version). */
+  | 'protocol'
   /** The receive path hit a bug; the connection is aborted rather than the process. */
   | 'internal';
 

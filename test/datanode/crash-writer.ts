@@ -1,8 +1,9 @@
 /**
  * Child process of crash.test.ts: writes to a LevelStore without end (bounded in count and
  * time) with several writes in flight, and prints `ack <i> <wall> <logical>` once each
- * write resolved. stdout is a pipe, written synchronously on Linux, so a line the parent
- * read is a write the store acknowledged before the SIGKILL.
+ * write resolved, and `mark <wall> <logical>` for each closed mark it took meanwhile.
+ * stdout is a pipe, written synchronously on Linux, so a line the parent read is a write
+ * the store acknowledged (a mark it returned) before the SIGKILL.
  */
 import { LevelStore } from '../../datanode/level-store.js';
 
@@ -23,5 +24,13 @@ async function writer(): Promise<void> {
   }
 }
 
-await Promise.all(Array.from({ length: IN_FLIGHT }, writer));
+async function marker(): Promise<void> {
+  while (next < MAX_WRITES && Date.now() - started < MAX_RUN_MS) {
+    const c = await store.closedMark();
+    process.stdout.write(`mark ${c.wall} ${c.logical}\n`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+await Promise.all([...Array.from({ length: IN_FLIGHT }, writer), marker()]);
 await store.shutdown();

@@ -6,18 +6,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
 import { CHANGE_TAG, VERSION_TAG, decodeChangeKey, decodeVersionKey } from '../../datanode/keys.js';
+import { allChanges } from './conformance.js';
 import { LevelStore } from '../../datanode/level-store.js';
-import { GLT_MAX, GLT_ZERO, formatGlt } from '../../glts/glt.js';
+import { compareGlt, formatGlt, type Glt } from '../../glts/glt.js';
 
 const WRITER = fileURLToPath(new URL('./crash-writer.ts', import.meta.url));
 const ACKS_BEFORE_KILL = 2000;
 const KILL_AFTER_MS = 20_000;
 
-test('after SIGKILL mid-writes, every acknowledged write is there and versions and change entries match', async (t) => {
+test('after SIGKILL mid-writes, every acknowledged write is there, versions and change entries match, and no stamp falls at or below a returned closed mark', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'aetherflow-crash-'));
   try {
     const child = spawn(process.execPath, ['--import', 'tsx', WRITER, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const acks = new Map<number, { wall: bigint; logical: number }>();
+    const acks = new Map<number, Glt>();
+    let lastMark: Glt | undefined;
     let buffered = '';
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     const timer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
@@ -27,8 +29,9 @@ test('after SIGKILL mid-writes, every acknowledged write is there and versions a
       const lines = buffered.split('\n');
       buffered = lines.pop()!;
       for (const line of lines) {
-        const [, i, wall, logical] = line.split(' ');
-        acks.set(Number(i), { wall: BigInt(wall!), logical: Number(logical) });
+        const parts = line.split(' ');
+        if (parts[0] === 'mark') lastMark = { wall: BigInt(parts[1]!), logical: Number(parts[2]) };
+        else acks.set(Number(parts[1]), { wall: BigInt(parts[2]!), logical: Number(parts[3]) });
       }
       if (acks.size >= ACKS_BEFORE_KILL) child.kill('SIGKILL');
     });
@@ -38,7 +41,7 @@ test('after SIGKILL mid-writes, every acknowledged write is there and versions a
 
     const store = await LevelStore.open({ path: dir, origin: 'crash-node', clock: { maxOffsetMs: 250 } });
     try {
-      const changes = await store.changes(GLT_ZERO, GLT_MAX);
+      const changes = await allChanges(store, 'crash-node');
       const byTs = new Map(changes.map((v) => [formatGlt(v.ts), v]));
       let missing = 0;
       for (const [i, ts] of acks) {
@@ -51,6 +54,9 @@ test('after SIGKILL mid-writes, every acknowledged write is there and versions a
         }
       }
       t.is(missing, 0, 'acknowledged writes missing after the crash');
+      t.truthy(lastMark, 'the writer returned closed marks');
+      const after = await store.put(Buffer.from('after'), Buffer.from('x'));
+      t.true(compareGlt(after.ts, lastMark!) > 0, 'a stamp after the restart is above every returned mark');
     } finally {
       await store.shutdown();
     }

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { Clock } from '../../glts/clock.js';
+import { spawnSync } from 'node:child_process';
+import { Clock, systemPhysicalNs } from '../../glts/clock.js';
 import { compareGlt } from '../../glts/glt.js';
-import { AetherError } from '../../common/errors.js';
 
 const MS = 1_000_000n;
 
@@ -22,6 +22,20 @@ test('stamps strictly increase even when physical time stands still or goes back
   }
 });
 
+test('stamps run at real time: the wall is the physical reading whenever it moved on', (t) => {
+  const p = fakeClock(1_000n * MS);
+  const clock = new Clock({ maxOffsetMs: 250, physicalNs: p.physicalNs });
+  for (let i = 0; i < 100; i++) {
+    p.advance(BigInt(i % 3) * 1000n);
+    const s = clock.stamp();
+    t.true(s.wall <= p.physicalNs(), 'never ahead of the physical clock');
+    if (i % 3 !== 0) t.deepEqual(s, { wall: p.physicalNs(), logical: 0 });
+  }
+  t.deepEqual(clock.last(), clock.last(), 'last() does not advance');
+  const last = clock.last();
+  t.true(compareGlt(clock.stamp(), last) > 0);
+});
+
 test('now() is the interval now ∓ maxOffset', (t) => {
   const p = fakeClock(1_000n * MS);
   const clock = new Clock({ maxOffsetMs: 250, physicalNs: p.physicalNs });
@@ -30,23 +44,36 @@ test('now() is the interval now ∓ maxOffset', (t) => {
   t.is(latest.wall, 1_250n * MS);
 });
 
-test('update refuses a remote timestamp more than maxOffset ahead with CLOCK_OFFSET', (t) => {
+test('a floor holds the clock above it (stamps run ahead) until the physical clock passes it', (t) => {
   const p = fakeClock(1_000n * MS);
-  const clock = new Clock({ maxOffsetMs: 250, physicalNs: p.physicalNs });
-  clock.update({ wall: 1_249n * MS, logical: 7 });
-  t.true(compareGlt(clock.stamp(), { wall: 1_249n * MS, logical: 7 }) > 0);
-  const err = t.throws(() => clock.update({ wall: 1_251n * MS, logical: 0 }), { instanceOf: AetherError });
-  t.is(err?.code, 'CLOCK_OFFSET');
+  const floor = { wall: 1_400n * MS, logical: 3 };
+  const clock = new Clock({ maxOffsetMs: 250, physicalNs: p.physicalNs, floor });
+  t.true(compareGlt(clock.last(), floor) >= 0);
+  const s = clock.stamp();
+  t.true(compareGlt(s, floor) > 0);
+  t.is(s.wall, floor.wall);
+  p.advance(500n * MS);
+  t.deepEqual(clock.stamp(), { wall: 1_500n * MS, logical: 0 }, 'back at real time once the physical clock passed the floor');
+  const below = new Clock({ maxOffsetMs: 250, physicalNs: p.physicalNs, floor: { wall: 1n, logical: 0 } });
+  t.is(below.stamp().wall, 1_500n * MS, 'a floor in the past changes nothing');
 });
 
-test('advancePast(T): every later stamp is above T; a floor survives a restart', (t) => {
-  const p = fakeClock(1_000n * MS);
-  const clock = new Clock({ maxOffsetMs: 250, physicalNs: p.physicalNs });
-  const T = { wall: 1_400n * MS, logical: 3 };
-  clock.advancePast(T);
-  t.true(compareGlt(clock.stamp(), T) > 0);
-  const restarted = new Clock({ maxOffsetMs: 250, physicalNs: p.physicalNs, floor: T });
-  t.true(compareGlt(restarted.stamp(), T) > 0);
-  const err = t.throws(() => clock.advancePast({ wall: 1_600n * MS, logical: 0 }), { instanceOf: AetherError });
-  t.is(err?.code, 'CLOCK_OFFSET', 'T more than 2·maxOffset ahead is refused');
+test('systemPhysicalNs: sub-ms precision, close to Date.now(), monotonic', (t) => {
+  const a = systemPhysicalNs();
+  const b = systemPhysicalNs();
+  t.true(b >= a);
+  const diffMs = Number(a / MS) - Date.now();
+  t.true(Math.abs(diffMs) < 50, `within 50 ms of Date.now() (${diffMs} ms)`);
+  const readings = Array.from({ length: 200 }, () => systemPhysicalNs() % MS);
+  t.true(readings.some((r) => r !== 0n), 'readings carry sub-ms digits');
+});
+
+test('systemPhysicalNs: another process on the machine reads the same clock', (t) => {
+  // The child prints its reading; ours are taken around its lifetime, so its reading lies between them (≤ a few ms of rounding).
+  const before = systemPhysicalNs();
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./glts/clock.ts').then((m) => console.log(String(m.systemPhysicalNs())))"], { encoding: 'utf8' });
+  const after = systemPhysicalNs();
+  t.is(child.status, 0, child.stderr);
+  const theirs = BigInt(child.stdout.trim());
+  t.true(theirs >= before - MS && theirs <= after + MS, `${before} ≤ ${theirs} ≤ ${after}`);
 });

@@ -1,11 +1,11 @@
 import { GLT_ZERO, compareGlt, compareVersionOrder, formatGlt, type Glt } from '../../glts/glt.js';
 import type { Version } from '../../datanode/version.js';
-import type { CommitRecord } from '../../kernel/records.js';
+import type { CommitRecord, MembershipRecord, RestampRecord } from '../../kernel/records.js';
 
-/** An invariant of DESIGN.md ("S", "D", "M") or a liveness expectation did not hold. */
+/** An invariant of DESIGN ("S", "D", "M", "R") or a liveness expectation did not hold. */
 export class SimViolation extends Error {
   constructor(
-    readonly invariant: 'S' | 'D' | 'M' | 'liveness',
+    readonly invariant: 'S' | 'D' | 'M' | 'R' | 'liveness',
     message: string,
   ) {
     super(`invariant ${invariant} violated: ${message}`);
@@ -16,6 +16,7 @@ export class SimViolation extends Error {
 export interface ModelWrite {
   readonly key: string;
   readonly value: string | null;
+  /** As acknowledged: the original stamp. */
   readonly ts: Glt;
   readonly origin: string;
   readonly region: string;
@@ -28,45 +29,40 @@ export interface Expected {
 }
 
 /**
- * The model of what every snapshot must hold: acknowledged writes and committed rounds.
+ * The model of what every snapshot must hold: acknowledged writes, committed GLTs and the
+ * membership history (DESIGN "Snapshots" S, D and the v2 failure rules).
  *
- * A write w of region r is in the snapshots iff r was a member of the first committed
- * round with T ≥ w.ts (that round's delta carried it); from then on it is in every
- * snapshot ≥ w.ts. Otherwise r was excluded when w would have shipped, and w must be
- * re-stamped when r rejoins (D) — the model then replaces w by its re-stamped version.
- * This refines DESIGN's "acknowledged writes ≤ T of the regions that were members at T":
- * a write shipped before its region was excluded stays in later snapshots.
+ * A write of region X is visible in every snapshot from its *visible stamp* on:
+ *  - re-stamped, when a readmission of X has a rule with above < ts ≤ upTo: then at
+ *    (floor.wall, floor.logical + r), r its rank among X's writes of that key in the
+ *    rule's range, in (ts, origin) order;
+ *  - hidden (in no snapshot yet), when X is excluded now and ts is above its hidden bound;
+ *  - otherwise at its own ts.
+ * Every acknowledged write is therefore either in the snapshots with its own stamp, or
+ * re-stamped above the frontier of the time X rejoined, or waiting hidden — never lost (D).
  */
 export class Model {
   private readonly byKey = new Map<string, ModelWrite[]>();
-  private readonly byOrigin = new Map<string, ModelWrite[]>();
   /** Every commit, in T order (etcd keeps only a bounded history; the model keeps all). */
   readonly commits: CommitRecord[] = [];
+  /** Every readmission's rule, in version order, and the membership now. */
+  private readonly rules: RestampRecord[] = [];
+  private membership: MembershipRecord | undefined;
+  /** Per key, the greatest acknowledged original stamp (R). */
+  private readonly newestAcked = new Map<string, ModelWrite>();
 
-  ack(v: Version, region: string): void {
+  /** Records an acknowledged write; with `checkOrder` (no clock skew), it must be stamped above every write of its key acknowledged before it (R). */
+  ack(v: Version, region: string, checkOrder: boolean): void {
     const w: ModelWrite = { key: v.key.toString('latin1'), value: v.value === null ? null : v.value.toString('latin1'), ts: v.ts, origin: v.origin, region };
-    this.add(w);
-  }
-
-  private add(w: ModelWrite): void {
+    const before = this.newestAcked.get(w.key);
+    if (before && compareVersionOrder(w.ts, w.origin, before.ts, before.origin) <= 0) {
+      if (checkOrder) throw new SimViolation('R', `${w.key} written at ${formatGlt(w.ts)}/${w.origin} after ${formatGlt(before.ts)}/${before.origin} was acknowledged`);
+    } else {
+      this.newestAcked.set(w.key, w);
+    }
     let k = this.byKey.get(w.key);
     if (!k) this.byKey.set(w.key, (k = []));
     k.push(w);
-    let o = this.byOrigin.get(w.origin);
-    if (!o) this.byOrigin.set(w.origin, (o = []));
-    o.push(w);
-  }
-
-  /** The data node `origin` moved its versions above `after` to `moved` (rejoin). None may be lost or invented. */
-  restamp(origin: string, region: string, after: Glt, moved: readonly Version[]): void {
-    const own = this.byOrigin.get(origin) ?? [];
-    const gone = own.filter((w) => compareGlt(w.ts, after) > 0);
-    if (gone.length !== moved.length) throw new SimViolation('D', `${origin} re-stamped ${moved.length} versions above ${formatGlt(after)} but had ${gone.length} acknowledged`);
-    for (const w of gone) if (this.shippedAt(w) !== undefined) throw new SimViolation('D', `${origin} re-stamped ${w.key}@${formatGlt(w.ts)}, already in snapshot ${formatGlt(this.shippedAt(w)!)}`);
-    const goneSet = new Set(gone);
-    this.byOrigin.set(origin, own.filter((w) => !goneSet.has(w)));
-    for (const [key, list] of this.byKey) this.byKey.set(key, list.filter((w) => !goneSet.has(w)));
-    for (const v of moved) this.add({ key: v.key.toString('latin1'), value: v.value === null ? null : v.value.toString('latin1'), ts: v.ts, origin, region });
   }
 
   commit(r: CommitRecord): void {
@@ -75,9 +71,20 @@ export class Model {
     this.commits.push(r);
   }
 
+  setMembership(m: MembershipRecord): void {
+    if (this.membership && m.version <= this.membership.version) throw new SimViolation('M', `membership version ${m.version} after ${this.membership.version}`);
+    for (const r of m.restamps) if (!this.rules.some((x) => x.version === r.version)) this.rules.push(r);
+    this.membership = m;
+  }
+
   isCommitted(t: Glt): boolean {
     if (compareGlt(t, GLT_ZERO) === 0) return true;
-    return this.indexAtOrAbove(t) < this.commits.length && compareGlt(this.commits[this.indexAtOrAbove(t)]!.T, t) === 0;
+    const i = this.indexAtOrAbove(t);
+    return i < this.commits.length && compareGlt(this.commits[i]!.T, t) === 0;
+  }
+
+  lastCommitted(): Glt {
+    return this.commits[this.commits.length - 1]?.T ?? GLT_ZERO;
   }
 
   private indexAtOrAbove(t: Glt): number {
@@ -91,13 +98,6 @@ export class Model {
     return lo;
   }
 
-  /** The snapshot that first holds w, or undefined (not shipped yet, or its region was excluded). */
-  shippedAt(w: ModelWrite): Glt | undefined {
-    const i = this.indexAtOrAbove(w.ts);
-    const c = this.commits[i];
-    return c && c.members.includes(w.region) ? c.T : undefined;
-  }
-
   keys(): string[] {
     return [...this.byKey.keys()].sort();
   }
@@ -106,12 +106,38 @@ export class Model {
     return [...this.byKey.values()].flat();
   }
 
-  /** LWW winner among shipped writes of `key` with ts ≤ g (valid for g ≤ a region's frontier). */
+  /** How many acknowledged writes a readmission re-stamped. */
+  restampedCount(): number {
+    let n = 0;
+    for (const w of this.writes()) if (this.ruleOf(w)) n++;
+    return n;
+  }
+
+  private ruleOf(w: ModelWrite): RestampRecord | undefined {
+    return this.rules.find((r) => r.region === w.region && compareGlt(w.ts, r.above) > 0 && compareGlt(w.ts, r.upTo) <= 0);
+  }
+
+  /** Where `w` shows in the snapshots (see the class comment); undefined while hidden. */
+  visibleStamp(w: ModelWrite): Glt | undefined {
+    const rule = this.ruleOf(w);
+    if (rule) {
+      const peers = (this.byKey.get(w.key) ?? []).filter((x) => x.region === w.region && compareGlt(x.ts, rule.above) > 0 && compareGlt(x.ts, rule.upTo) <= 0);
+      peers.sort((a, b) => compareVersionOrder(a.ts, a.origin, b.ts, b.origin));
+      const rank = peers.indexOf(w) + 1;
+      return { wall: rule.floor.wall, logical: rule.floor.logical + rank };
+    }
+    const e = this.membership?.excluded.find((x) => x.region === w.region);
+    if (e && compareGlt(w.ts, e.hiddenAbove) > 0) return undefined;
+    return w.ts;
+  }
+
+  /** The LWW winner of `key` in the snapshot at g (valid for g ≤ a region's frontier); undefined for none or a tombstone. */
   expected(key: string, g: Glt): Expected | undefined {
-    let best: ModelWrite | undefined;
+    let best: Expected | undefined;
     for (const w of this.byKey.get(key) ?? []) {
-      if (compareGlt(w.ts, g) > 0 || this.shippedAt(w) === undefined) continue;
-      if (!best || compareVersionOrder(w.ts, w.origin, best.ts, best.origin) > 0) best = w;
+      const ts = this.visibleStamp(w);
+      if (!ts || compareGlt(ts, g) > 0) continue;
+      if (!best || compareVersionOrder(ts, w.origin, best.ts, best.origin) > 0) best = { value: w.value, ts, origin: w.origin };
     }
     return best && best.value !== null ? best : undefined;
   }

@@ -1,4 +1,3 @@
-import type { Message } from '../../kernel/messages.js';
 import type { Rng } from './rng.js';
 
 export interface NetSpec {
@@ -9,12 +8,18 @@ export interface NetSpec {
 }
 
 /**
- * The simulated WAN between sites (regions; a coordinator lives in one): seeded delay
- * (hence reordering), loss, duplication, and partitions that cut a pair of sites both
- * ways. A message is dropped when its path is cut at send or at delivery time.
+ * The simulated WAN between sites (regions; a coordinator lives in one), as Quantum
+ * presents it to the processes: messages from one site to another arrive in the order
+ * sent (a reliable, ordered transport), after a seeded delay; a few are lost (a
+ * connection reset loses what was in flight) or duplicated (a resend after a reconnect);
+ * partitions cut a pair of sites both ways. A message is dropped when its path is cut at
+ * send or at delivery time.
  */
 export class SimNetwork {
-  private readonly cuts = new Set<string>();
+  /** Cut pairs, each with how many faults cut it (overlapping partitions heal one at a time). */
+  private readonly cuts = new Map<string, number>();
+  /** Per directed pair: when its last message arrives (the next one arrives no earlier). */
+  private readonly lastArrivalMs = new Map<string, number>();
 
   constructor(
     public spec: NetSpec,
@@ -25,12 +30,25 @@ export class SimNetwork {
     return a < b ? `${a}|${b}` : `${b}|${a}`;
   }
 
-  cut(a: string, b: string): void {
-    if (a !== b) this.cuts.add(SimNetwork.pair(a, b));
+  /** Cuts a and b apart; returns the pairs cut, to heal them later. */
+  cut(a: string, b: string): string[] {
+    if (a === b) return [];
+    const p = SimNetwork.pair(a, b);
+    this.cuts.set(p, (this.cuts.get(p) ?? 0) + 1);
+    return [p];
   }
 
-  isolate(site: string, all: readonly string[]): void {
-    for (const s of all) this.cut(site, s);
+  isolate(site: string, all: readonly string[]): string[] {
+    return all.flatMap((s) => this.cut(site, s));
+  }
+
+  /** Heals the pairs a cut or an isolation made (another fault's cuts stay). */
+  heal(pairs: readonly string[]): void {
+    for (const p of pairs) {
+      const n = (this.cuts.get(p) ?? 0) - 1;
+      if (n > 0) this.cuts.set(p, n);
+      else this.cuts.delete(p);
+    }
   }
 
   healAll(): void {
@@ -41,13 +59,19 @@ export class SimNetwork {
     return a === b || !this.cuts.has(SimNetwork.pair(a, b));
   }
 
-  /** Delivery delays of the copies that get through (none when lost or cut). */
-  transmit(fromSite: string, toSite: string, _msg: Message): number[] {
+  /** Arrival times of the copies that get through (none when lost or cut), in order after what was sent before on the same path. */
+  transmit(fromSite: string, toSite: string, nowMs: number): number[] {
     if (!this.connected(fromSite, toSite)) return [];
     if (fromSite !== toSite && this.rng.chance(this.spec.loss)) return [];
-    const delay = () => (fromSite === toSite ? 0.05 : this.rng.between(this.spec.minDelayMs, this.spec.maxDelayMs));
-    const copies = [delay()];
-    if (this.rng.chance(this.spec.duplicate)) copies.push(delay());
+    const path = `${fromSite}>${toSite}`;
+    const arrive = () => {
+      const delay = fromSite === toSite ? 0.05 : this.rng.between(this.spec.minDelayMs, this.spec.maxDelayMs);
+      const at = Math.max(nowMs + delay, this.lastArrivalMs.get(path) ?? 0);
+      this.lastArrivalMs.set(path, at);
+      return at;
+    };
+    const copies = [arrive()];
+    if (this.rng.chance(this.spec.duplicate)) copies.push(arrive());
     return copies;
   }
 }

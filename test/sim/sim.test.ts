@@ -13,15 +13,16 @@ function report(o: SimOutcome): string {
 }
 
 const expectations: Record<number, (s: SimStats) => string | undefined> = {
-  101: (s) => (s.aborts === 0 && s.commits >= 20 ? undefined : `expected ≥ 20 commits and no abort, got ${s.commits}/${s.aborts}`),
-  202: (s) => (s.commits >= 5 ? undefined : `expected progress despite loss, got ${s.commits} commits`),
-  303: (s) => (s.exclusions >= 1 && s.readmissions >= 1 && s.restamped > 0 ? undefined : `expected exclusion, restamp and readmission: ${JSON.stringify(s)}`),
-  404: (s) => (s.fullTransfers >= 1 ? undefined : `expected a full state transfer: ${JSON.stringify(s)}`),
-  505: (s) => (s.elections >= 4 && s.commits >= 20 ? undefined : `expected failovers and progress: ${JSON.stringify(s)}`),
+  101: (s) => (s.exclusions === 0 && s.commits >= 50 ? undefined : `expected ≥ 50 commits and no exclusion, got ${s.commits}/${s.exclusions}`),
+  202: (s) => (s.commits >= 20 ? undefined : `expected progress despite loss, got ${s.commits} commits`),
+  303: (s) => (s.exclusions >= 1 && s.readmissions >= 1 && s.restamped > 0 ? undefined : `expected exclusion, re-stamp and readmission: ${JSON.stringify(s)}`),
+  404: (s) => (s.fullTransfers >= 1 && s.backfills >= 5 ? undefined : `expected a state transfer in several batches: ${JSON.stringify(s)}`),
+  505: (s) => (s.elections >= 4 && s.commits >= 30 ? undefined : `expected failovers and progress: ${JSON.stringify(s)}`),
+  606: (s) => (s.commits >= 30 ? undefined : `expected progress through leader crashes: ${JSON.stringify(s)}`),
   808: (s) => (s.exclusions === 1 && s.readmissions === 1 ? undefined : `expected exactly one exclusion and its readmission: ${JSON.stringify(s)}`),
-  1001: (s) => (s.readmissions === 1 && s.aborts <= 2 ? undefined : `expected readmission at the first try after the heal: ${JSON.stringify(s)}`),
-  909: (s) => (s.replays >= 1 && s.commits >= 15 ? undefined : `expected the lost commit rebuilt from the members' own versions: ${JSON.stringify(s)}`),
-  606: (s) => (s.commits >= 20 ? undefined : `expected progress through leader crashes: ${JSON.stringify(s)}`),
+  909: (s) => (s.commits >= 30 ? undefined : `expected progress after every leader crashed: ${JSON.stringify(s)}`),
+  1001: (s) => (s.commits >= 100 && s.readmissions === 1 ? undefined : `expected commits every interval over slow links, and one readmission: ${JSON.stringify(s)}`),
+  1101: (s) => (s.relays >= 1 && s.readmissions >= 2 ? undefined : `expected a relay of the absent region: ${JSON.stringify(s)}`),
 };
 
 const seed = process.env.SIM_SEED;

@@ -1,20 +1,20 @@
-import { AetherError } from '../../common/errors.js';
-import type { Clock } from '../../glts/clock.js';
-import { GLT_ZERO, compareGlt, formatGlt, maxGlt, minGlt, type Glt } from '../../glts/glt.js';
+import { AetherError, toAetherError } from '../../common/errors.js';
+import { MinHeap } from '../../common/min-heap.js';
+import { GLT_ZERO, compareGlt, formatGlt, maxGlt, type Glt } from '../../glts/glt.js';
 import { MemoryDisk, MemoryStore } from '../../datanode/memory-store.js';
-import type { Version } from '../../datanode/version.js';
-import { Coordinator, silenceMsFor, type CoordinatorAction } from '../../kernel/coordinator.js';
-import { COORDINATOR, decodeMessage, encodeMessage, type Message } from '../../kernel/messages.js';
+import type { Store } from '../../datanode/store.js';
+import { Coordinator, type CoordinatorAction, type CoordinatorEvent } from '../../kernel/coordinator.js';
+import { COORDINATOR, type Message } from '../../kernel/messages.js';
 import { initialMembership, type CommitRecord, type MembershipRecord } from '../../kernel/records.js';
-import { LeaderRound, type LeaderAction, type LeaderEvent, type LeaderJob } from '../../regional/round.js';
-import { runLeaderJob, type KeyRouter } from '../../regional/round-jobs.js';
-import { FRONTIER_META, WATERMARK_META, saveWatermarks } from '../../regional/watermarks.js';
+import { decodeMessage, encodeMessage } from '../../kernel/wire.js';
+import { LocalRegionStores } from '../../regional/local-region-stores.js';
+import { nodeRequest, routeBatches } from '../../regional/region-stores.js';
+import { Replicator, type ReplicatorAction, type ReplicatorEvent, type ReplicatorLimits, type ReplicatorTiming, type StoreJob } from '../../regional/replicator.js';
+import { SimTime } from './clock.js';
 import { SimEtcd } from './etcd.js';
 import { Model, SimViolation } from './invariants.js';
 import { SimNetwork, type NetSpec } from './network.js';
 import { Rng } from './rng.js';
-import { SimTime } from './clock.js';
-import { MinHeap } from '../../common/min-heap.js';
 
 export type ProcessRef =
   | { readonly kind: 'coordinator'; readonly index: number }
@@ -42,8 +42,8 @@ export interface SimSpec {
   readonly coordinators: number;
   readonly maxOffsetMs: number;
   readonly intervalMs: number;
-  readonly budgetMs: number;
-  readonly missThreshold: number;
+  readonly silenceMs: number;
+  readonly lagLimitMs: number;
   readonly net: NetSpec;
   /** Faults and writes happen in [0, durationMs); then everything heals for settleMs. */
   readonly durationMs: number;
@@ -52,40 +52,51 @@ export interface SimSpec {
   readonly keys: number;
   /** GC keeps this much history below the frontier; undefined = no GC. */
   readonly retentionMs?: number;
+  /** Bytes of one shipped batch at most: small ones make backfills and state transfers many batches. */
+  readonly maxBatchBytes?: number;
   readonly faults: readonly Fault[];
 }
 
 export interface SimStats {
   commits: number;
-  aborts: number;
   elections: number;
   exclusions: number;
   readmissions: number;
   restamped: number;
+  /** Ships that started below the sender's GC horizon. */
   fullTransfers: number;
-  catchUps: number;
-  /** Commits rebuilt from every member's own versions ('own' catch-up replies). */
-  replays: number;
+  /** Ships of an origin sent by another region. */
+  relays: number;
+  /** Ships read from the change index (a peer behind the ring). */
+  backfills: number;
+  ships: number;
   writes: number;
   events: number;
   checks: number;
 }
 
 const LEASE_MS = 15;
-const MAX_EVENTS = 100_000;
+const MAX_EVENTS = 400_000;
+/** Keys checked at random beside those written, at each new frontier. */
+const SAMPLED_KEYS = 3;
+
+/** The replicator's timing scaled to the simulated network (a few ms per hop). */
+export const SIM_TIMING: ReplicatorTiming = { shipDelayMs: 1, ackEveryMs: 20, progressMinGapMs: 1, progressEveryMs: 10, resendAfterMs: 40, retryMs: 5, relayRetryMs: 30 };
 
 type SimEvent =
-  | { readonly kind: 'deliver'; readonly fromSite: string; readonly to: string; readonly msg: Message }
+  | { readonly kind: 'deliver'; readonly fromSite: string; readonly to: string; readonly bytes: Buffer }
   | { readonly kind: 'wake'; readonly proc: string; readonly inc: number; readonly atMs: number }
-  | { readonly kind: 'job'; readonly region: number; readonly inc: number; readonly job: LeaderJob }
+  | { readonly kind: 'job'; readonly region: number; readonly inc: number; readonly job: StoreJob }
+  | { readonly kind: 'feed'; readonly region: number; readonly inc: number; readonly node: number; readonly feedId: number }
   | { readonly kind: 'persist'; readonly coord: number; readonly inc: number; readonly persistId: number; readonly epoch: bigint; readonly commit?: CommitRecord; readonly membership?: MembershipRecord }
   | { readonly kind: 'watch'; readonly region: number; readonly commit?: CommitRecord; readonly membership?: MembershipRecord }
+  | { readonly kind: 'peer-changed'; readonly region: number; readonly peer: string }
   | { readonly kind: 'elect'; readonly avoid?: string }
   | { readonly kind: 'lease-expired'; readonly coord: number; readonly epoch: bigint }
   | { readonly kind: 'deposed'; readonly coord: number; readonly epoch: bigint }
   | { readonly kind: 'leader-start'; readonly region: number; readonly inc: number }
   | { readonly kind: 'restart'; readonly target: ProcessRef }
-  | { readonly kind: 'heal'; readonly region: number }
+  | { readonly kind: 'heal'; readonly pairs: readonly string[] }
   | { readonly kind: 'fault'; readonly fault: Fault }
   | { readonly kind: 'write' }
   | { readonly kind: 'gc' }
@@ -97,15 +108,10 @@ interface Queued {
   readonly ev: SimEvent;
 }
 
-/** A binary min-heap on (time, insertion order): equal times run in the order scheduled. */
+/** A binary min-heap on (time, insertion order): equal times run in the order scheduled, so a seed replays exactly. */
 class EventQueue {
-  /** Ordered by (at, seq): seq breaks ties in insertion order, so a seed replays exactly. */
   private readonly heap = new MinHeap<Queued>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq));
   private seq = 0;
-
-  get size(): number {
-    return this.heap.size;
-  }
 
   push(at: number, ev: SimEvent): void {
     this.heap.push({ at, seq: this.seq++, ev });
@@ -134,17 +140,28 @@ interface DataNodeProc {
   store: MemoryStore | undefined;
 }
 
+/** One open feed of a data node to its leader: its position, polled every few ms. */
+interface Feed {
+  readonly id: number;
+  pos: Glt;
+}
+
 interface RegionProc {
   readonly name: string;
   readonly index: number;
+  readonly skewNs: bigint;
   leaderAlive: boolean;
   leaderInc: number;
-  leader: LeaderRound | undefined;
+  leader: Replicator | undefined;
   leaderWakeAt: number | undefined;
   readonly nodes: DataNodeProc[];
-  readonly router: KeyRouter;
+  readonly route: (key: Buffer) => string;
+  /** Open feeds by node index (this incarnation's). */
+  readonly feeds: Map<number, Feed>;
   /** The highest frontier seen: a lower one later breaks M. */
   maxFrontier: Glt;
+  /** Keys written since this region's frontier was last checked in full for them. */
+  readonly dirty: Set<string>;
 }
 
 function hashKey(key: Buffer): number {
@@ -154,15 +171,17 @@ function hashKey(key: Buffer): number {
 }
 
 /**
- * A whole deployment in one process: the real Coordinator and LeaderRound state machines,
- * data nodes on MemoryStores, over a simulated network, clocks and etcd, all driven by
- * one seeded PRNG and a discrete event queue — so a seed replays exactly. S, D and M are
- * checked after every event (see `checkStep`), and in full at the end.
+ * A whole deployment in one process: the real Coordinator and Replicator state machines,
+ * data nodes on MemoryStores behind the real LocalRegionStores jobs, over a simulated
+ * network (messages through the real wire codec), clocks and etcd, all driven by one
+ * seeded PRNG and a discrete event queue — so a seed replays exactly. M, and S at every
+ * new frontier (for the keys written since, plus a sample), are checked after every
+ * event; R at every write when clocks have no skew; everything in full at the end.
  */
 export class World {
   readonly time = new SimTime();
   readonly model = new Model();
-  readonly stats: SimStats = { commits: 0, aborts: 0, elections: 0, exclusions: 0, readmissions: 0, restamped: 0, fullTransfers: 0, catchUps: 0, replays: 0, writes: 0, events: 0, checks: 0 };
+  readonly stats: SimStats = { commits: 0, elections: 0, exclusions: 0, readmissions: 0, restamped: 0, fullTransfers: 0, relays: 0, backfills: 0, ships: 0, writes: 0, events: 0, checks: 0 };
   readonly etcd: SimEtcd;
   readonly net: SimNetwork;
   readonly regions: RegionProc[];
@@ -170,16 +189,15 @@ export class World {
   readonly trace: string[] = [];
   private readonly queue = new EventQueue();
   private readonly rng: Rng;
-  private readonly netRng: Rng;
   private readonly checkRng: Rng;
   private readonly originRegion = new Map<string, string>();
   private writeSeq = 0;
+  private feedSeq = 0;
   private glitchNext = false;
-  /** Regions whose leader dies in the middle of its next apply job. */
   private readonly midApplyCrash = new Set<number>();
   private settling = false;
   private readonly commitTimes: number[] = [];
-  private readonly liveAtSettleEnd: boolean;
+  private readonly limits: ReplicatorLimits;
 
   constructor(
     readonly spec: SimSpec,
@@ -187,26 +205,41 @@ export class World {
   ) {
     const root = new Rng(spec.seed);
     this.rng = root.fork();
-    this.netRng = root.fork();
+    const netRng = root.fork();
     this.checkRng = root.fork();
     const skewRng = root.fork();
     const skew = () => BigInt(Math.round(skewRng.between(-0.5, 0.5) * spec.maxOffsetMs * 1e6));
-    this.liveAtSettleEnd = options.liveness ?? true;
-    this.net = new SimNetwork(spec.net, this.netRng);
+    this.net = new SimNetwork(spec.net, netRng);
+    const batch = spec.maxBatchBytes ?? 4096;
+    this.limits = { maxBatchBytes: batch, ringBytes: 16 * batch, maxQueuedBytes: 64 * batch, queueBytes: 16 * batch, applyBytes: 8 * batch, windowBytes: 8 * batch, chunkVersions: 7 };
     this.regions = spec.regions.map((n, index) => {
       const name = `r${index}`;
       const nodes: DataNodeProc[] = [];
       for (let i = 0; i < n; i++) {
         const id = `${name}-d${i}`;
         const node: DataNodeProc = { id, skewNs: skew(), alive: true, disk: new MemoryDisk(), store: undefined };
-        node.store = new MemoryStore({ origin: id, clock: this.time.clock(node.skewNs, spec.maxOffsetMs), disk: node.disk });
+        node.store = new MemoryStore({ origin: id, clock: this.nodeClock(node.skewNs), disk: node.disk });
         nodes.push(node);
         this.originRegion.set(id, name);
       }
       const ids = nodes.map((x) => x.id);
-      return { name, index, leaderAlive: true, leaderInc: 0, leader: undefined, leaderWakeAt: undefined, nodes, router: { route: (k: Buffer) => ids[hashKey(k) % ids.length]! }, maxFrontier: GLT_ZERO };
+      return {
+        name,
+        index,
+        skewNs: skew(),
+        leaderAlive: true,
+        leaderInc: 0,
+        leader: undefined,
+        leaderWakeAt: undefined,
+        nodes,
+        route: (k: Buffer) => ids[hashKey(k) % ids.length]!,
+        feeds: new Map(),
+        maxFrontier: GLT_ZERO,
+        dirty: new Set(),
+      };
     });
     this.etcd = new SimEtcd(initialMembership(this.regions.map((r) => r.name)));
+    this.model.setMembership(this.etcd.membership);
     this.coords = [];
     for (let i = 0; i < spec.coordinators; i++) {
       const c: CoordProc = { id: `c${i}`, site: this.regions[i % this.regions.length]!.name, skewNs: skew(), alive: true, inc: 0, sm: undefined, wakeAt: undefined };
@@ -219,9 +252,15 @@ export class World {
     if (this.options.trace) this.trace.push(`${this.time.nowMs.toFixed(3)} ${line}`);
   }
 
+  /** A data node's clock options: true time through its skew (the store builds the clock, floored at what it persisted). */
+  private nodeClock(skewNs: bigint): { maxOffsetMs: number; physicalNs: () => bigint } {
+    return { maxOffsetMs: this.spec.maxOffsetMs, physicalNs: this.time.physical(skewNs) };
+  }
+
   private newCoordinator(c: CoordProc): Coordinator {
-    const clock: Clock = this.time.clock(c.skewNs, this.spec.maxOffsetMs);
-    return new Coordinator({ id: c.id, intervalMs: this.spec.intervalMs, budgetMs: this.spec.budgetMs, joinBudgetMs: 4 * this.spec.budgetMs, missThreshold: this.spec.missThreshold, silenceMs: silenceMsFor(this.spec.budgetMs) }, clock);
+    const clock = this.time.clock(c.skewNs, this.spec.maxOffsetMs);
+    const s = this.spec;
+    return new Coordinator({ id: c.id, regions: this.regions.map((r) => r.name), intervalMs: s.intervalMs, silenceMs: s.silenceMs, lagLimitMs: s.lagLimitMs, maxOffsetMs: s.maxOffsetMs }, () => clock.stamp());
   }
 
   private at(delayMs: number, ev: SimEvent): void {
@@ -247,49 +286,39 @@ export class World {
     }
     this.time.nowMs = endMs;
     await this.checkFinal();
+    this.stats.restamped = this.model.restampedCount();
     return this.stats;
   }
 
   private async dispatch(ev: SimEvent): Promise<void> {
     switch (ev.kind) {
       case 'deliver':
-        return this.deliver(ev.fromSite, ev.to, ev.msg);
-      case 'wake': {
-        if (ev.proc.startsWith('c')) {
-          const c = this.coords[Number(ev.proc.slice(1))]!;
-          if (c.alive && c.inc === ev.inc && c.wakeAt === ev.atMs) {
-            c.wakeAt = undefined;
-            this.coordHandle(c, { type: 'tick', nowMs: this.time.nowMs });
-          }
-        } else {
-          const r = this.regions[Number(ev.proc.slice(1))]!;
-          if (r.leaderAlive && r.leader && r.leaderInc === ev.inc && r.leaderWakeAt === ev.atMs) {
-            r.leaderWakeAt = undefined;
-            this.leaderHandle(r, { type: 'tick', nowMs: this.time.nowMs });
-          }
-        }
-        return;
-      }
+        return this.deliver(ev.fromSite, ev.to, ev.bytes);
+      case 'wake':
+        return this.wake(ev);
       case 'job':
         return this.runJob(ev.region, ev.inc, ev.job);
+      case 'feed':
+        return this.pollFeed(ev.region, ev.inc, ev.node, ev.feedId);
       case 'persist':
         return this.persist(ev);
       case 'watch': {
         const r = this.regions[ev.region]!;
-        if (!r.leaderAlive || !r.leader) return;
         if (ev.membership) this.leaderHandle(r, { type: 'membership', nowMs: this.time.nowMs, record: ev.membership });
         if (ev.commit) this.leaderHandle(r, { type: 'committed', nowMs: this.time.nowMs, record: ev.commit });
         return;
       }
+      case 'peer-changed':
+        this.leaderHandle(this.regions[ev.region]!, { type: 'peerChanged', nowMs: this.time.nowMs, region: ev.peer });
+        return;
       case 'elect':
         return this.elect(ev.avoid);
-      case 'lease-expired': {
+      case 'lease-expired':
         if (this.etcd.leader?.epoch === ev.epoch) {
           this.etcd.dropLeader();
           this.at(0, { kind: 'elect' });
         }
         return;
-      }
       case 'deposed': {
         const c = this.coords[ev.coord]!;
         if (c.alive && c.sm?.currentEpoch === ev.epoch) this.coordHandle(c, { type: 'deposed', nowMs: this.time.nowMs });
@@ -300,8 +329,8 @@ export class World {
       case 'restart':
         return this.restart(ev.target);
       case 'heal':
-        this.net.healAll();
-        this.log(`heal`);
+        this.net.heal(ev.pairs);
+        this.log(`heal ${ev.pairs.join(' ')}`);
         return;
       case 'fault':
         return this.fault(ev.fault);
@@ -314,9 +343,25 @@ export class World {
     }
   }
 
+  private wake(ev: Extract<SimEvent, { kind: 'wake' }>): void {
+    if (ev.proc.startsWith('c')) {
+      const c = this.coords[Number(ev.proc.slice(1))]!;
+      if (c.alive && c.inc === ev.inc && c.wakeAt === ev.atMs) {
+        c.wakeAt = undefined;
+        this.coordHandle(c, { type: 'tick', nowMs: this.time.nowMs });
+      }
+      return;
+    }
+    const r = this.regions[Number(ev.proc.slice(1))]!;
+    if (r.leaderAlive && r.leader && r.leaderInc === ev.inc && r.leaderWakeAt === ev.atMs) {
+      r.leaderWakeAt = undefined;
+      this.leaderHandle(r, { type: 'tick', nowMs: this.time.nowMs });
+    }
+  }
+
   // ---- processes -------------------------------------------------------------------------
 
-  private coordHandle(c: CoordProc, ev: Parameters<Coordinator['handle']>[0]): void {
+  private coordHandle(c: CoordProc, ev: CoordinatorEvent): void {
     if (!c.sm) return;
     for (const a of c.sm.handle(ev)) this.coordAction(c, a);
   }
@@ -335,15 +380,14 @@ export class World {
           this.queue.push(Math.max(a.atMs, this.time.nowMs), { kind: 'wake', proc: c.id, inc: c.inc, atMs: a.atMs });
         }
         return;
-      case 'round':
-        if (a.outcome === 'committed') this.stats.commits++;
-        else this.stats.aborts++;
-        this.log(`${c.id} round ${a.roundId} ${formatGlt(a.T)} ${a.outcome} members=${a.members.join(',')} blamed=${a.blamed.join(',')}`);
+      case 'committed':
+        this.stats.commits++;
+        this.log(`${c.id} committed ${formatGlt(a.record.T)} members=${a.record.members.join(',')} v${a.record.membershipVersion}`);
         return;
       case 'membership':
-        this.stats.exclusions += a.excluded.length;
-        this.stats.readmissions += a.readmitted.length;
-        this.log(`${c.id} membership v${a.record.version} members=${a.record.members.join(',')} excluded=${a.excluded.join(',')} readmitted=${a.readmitted.join(',')}`);
+        if (a.excluded) this.stats.exclusions++;
+        if (a.readmitted) this.stats.readmissions++;
+        this.log(`${c.id} membership v${a.record.version} members=${a.record.members.join(',')} excluded=${a.excluded ? `${a.excluded.region}(${a.excluded.reason})` : ''} readmitted=${a.readmitted ?? ''}`);
         return;
       case 'resign':
         if (this.etcd.leader?.id === c.id) {
@@ -352,24 +396,37 @@ export class World {
         }
         return;
       case 'log':
-        this.log(`${c.id} ${a.event} ${JSON.stringify(a.fields, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+        this.log(`${c.id} ${a.event} ${JSON.stringify(a.fields)}`);
         return;
     }
   }
 
-  private leaderHandle(r: RegionProc, ev: LeaderEvent): void {
-    if (!r.leader) return;
+  private leaderHandle(r: RegionProc, ev: ReplicatorEvent): void {
+    if (!r.leaderAlive || !r.leader) return;
     for (const a of r.leader.handle(ev)) this.leaderAction(r, a);
   }
 
-  private leaderAction(r: RegionProc, a: LeaderAction): void {
+  private leaderAction(r: RegionProc, a: ReplicatorAction): void {
     switch (a.type) {
       case 'send':
+        if (a.msg.type === 'ship') {
+          this.stats.ships++;
+          if (a.msg.origin !== r.name) this.stats.relays++;
+          if (compareGlt(a.msg.horizon, GLT_ZERO) > 0) this.stats.fullTransfers++;
+        }
         this.send(r.name, a.to, a.msg);
         return;
       case 'job':
+        if (a.job.type === 'read') this.stats.backfills++;
         this.at(this.rng.between(0.1, 1.5), { kind: 'job', region: r.index, inc: r.leaderInc, job: a.job });
         return;
+      case 'openFeed': {
+        const node = r.nodes.findIndex((n) => n.id === a.node);
+        const feed: Feed = { id: ++this.feedSeq, pos: a.from };
+        r.feeds.set(node, feed);
+        this.at(this.rng.between(0.2, 1), { kind: 'feed', region: r.index, inc: r.leaderInc, node, feedId: feed.id });
+        return;
+      }
       case 'wakeAt':
         if (r.leaderWakeAt !== a.atMs) {
           r.leaderWakeAt = a.atMs;
@@ -380,19 +437,13 @@ export class World {
         this.log(`${r.name} frontier ${formatGlt(a.frontier)}`);
         return;
       case 'log':
-        this.log(`${r.name} ${a.event} ${JSON.stringify(a.fields, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+        this.log(`${r.name} ${a.event} ${JSON.stringify(a.fields)}`);
         return;
     }
   }
 
-  /**
-   * Routes a message over the simulated WAN: COORDINATOR resolves to etcd's current leader
-   * at send time. Every message goes through the wire codec, as over Quantum.
-   */
-  private send(fromSite: string, to: string, sent: Message): void {
-    const decoded = decodeMessage(encodeMessage(sent));
-    if (!decoded.ok) throw decoded.error;
-    const msg = decoded.value;
+  /** Routes a message over the simulated WAN; COORDINATOR resolves to etcd's current leader at send time. Every message goes through the wire codec. */
+  private send(fromSite: string, to: string, msg: Message): void {
     let target = to;
     let toSite = to;
     if (to === COORDINATOR) {
@@ -401,59 +452,98 @@ export class World {
       target = id;
       toSite = this.coords[Number(id.slice(1))]!.site;
     }
-    if (msg.type === 'catchup' && msg.mode === 'own') this.stats.replays++;
-    else if (msg.type === 'catchup') {
-      this.stats.catchUps++;
-      if (msg.full) this.stats.fullTransfers++;
-    }
-    for (const d of this.net.transmit(fromSite, toSite, msg)) this.queue.push(this.time.nowMs + d, { kind: 'deliver', fromSite, to: target, msg });
+    const bytes = encodeMessage(msg);
+    for (const at of this.net.transmit(fromSite, toSite, this.time.nowMs)) this.queue.push(at, { kind: 'deliver', fromSite, to: target, bytes });
   }
 
-  private deliver(fromSite: string, to: string, msg: Message): void {
+  private deliver(fromSite: string, to: string, bytes: Buffer): void {
+    const decoded = decodeMessage(bytes);
+    if (!decoded.ok) throw decoded.error;
+    const msg = decoded.value;
     if (to.startsWith('c')) {
       const c = this.coords[Number(to.slice(1))]!;
       if (!this.net.connected(fromSite, c.site) || !c.alive) return;
+      this.coordHandle(c, { type: 'heard', nowMs: this.time.nowMs, region: fromSite });
       this.coordHandle(c, { type: 'message', nowMs: this.time.nowMs, msg });
       return;
     }
     const r = this.regions.find((x) => x.name === to)!;
-    if (!this.net.connected(fromSite, r.name) || !r.leaderAlive || !r.leader) return;
+    if (!this.net.connected(fromSite, r.name)) return;
     this.leaderHandle(r, { type: 'message', nowMs: this.time.nowMs, msg });
   }
 
-  private async runJob(region: number, inc: number, job: LeaderJob): Promise<void> {
+  private stores(r: RegionProc): LocalRegionStores | AetherError {
+    const down = r.nodes.find((n) => !n.alive || !n.store);
+    if (down) return new AetherError('UNAVAILABLE', `data node ${down.id} is down`);
+    return new LocalRegionStores(new Map(r.nodes.map((n) => [n.id, n.store! as Store] as const)), r.route);
+  }
+
+  private async runJob(region: number, inc: number, job: StoreJob): Promise<void> {
     const r = this.regions[region]!;
     if (!r.leaderAlive || !r.leader || r.leaderInc !== inc) return;
-    const down = r.nodes.find((n) => !n.alive || !n.store);
-    if (down) {
-      this.leaderHandle(r, { type: 'jobFailed', nowMs: this.time.nowMs, jobId: job.jobId, error: new AetherError('UNAVAILABLE', `data node ${down.id} is down`) });
+    const now = () => this.time.nowMs;
+    const stores = this.stores(r);
+    if (stores instanceof AetherError) {
+      this.leaderHandle(r, { type: 'jobFailed', nowMs: now(), jobId: job.jobId, code: stores.code });
       return;
     }
-    const stores = new Map(r.nodes.map((n) => [n.id, n.store!] as const));
-    if (job.type === 'apply' && this.midApplyCrash.has(region)) {
-      // The leader dies half-way: the versions and the watermarks reach only the first node.
-      this.midApplyCrash.delete(region);
-      const first = r.nodes[0]!;
-      await first.store!.applyRemote(job.versions.filter((v) => r.router.route(v.key) === first.id));
-      await saveWatermarks(first.store!, { frontier: job.frontier, watermark: job.watermark });
-      this.crash({ kind: 'leader', region });
-      this.at(this.rng.between(1, 20), { kind: 'restart', target: { kind: 'leader', region } });
-      return;
-    }
+    const epoch = BigInt(inc + 1);
     try {
-      const result = await runLeaderJob(job, stores, r.router, {
-        restamped: (origin: string, after: Glt, moved: readonly Version[]) => {
-          this.model.restamp(origin, r.name, after, moved);
-          this.stats.restamped += moved.length;
-          this.log(`${origin} restamped ${moved.length} above ${formatGlt(after)}`);
-        },
-      });
-      this.leaderHandle(r, { type: 'jobDone', nowMs: this.time.nowMs, jobId: job.jobId, result });
+      switch (job.type) {
+        case 'apply':
+          if (this.midApplyCrash.delete(region)) {
+            // The leader dies half-way: only the first data node gets its share.
+            const first = r.nodes[0]!;
+            const share = routeBatches(r.nodes.map((n) => n.id), job.batches, r.route).get(first.id)!;
+            await first.store!.apply(nodeRequest(epoch, share, job.frontier));
+            this.crash({ kind: 'leader', region });
+            this.at(this.rng.between(1, 20), { kind: 'restart', target: { kind: 'leader', region } });
+            return;
+          }
+          await stores.apply(epoch, job.batches, job.frontier);
+          this.leaderHandle(r, { type: 'jobDone', nowMs: now(), jobId: job.jobId });
+          return;
+        case 'read':
+          this.leaderHandle(r, { type: 'jobDone', nowMs: now(), jobId: job.jobId, read: await stores.read(job.originIds, job.from, job.to, job.maxBytes) });
+          return;
+        case 'hide':
+          this.leaderHandle(r, { type: 'jobDone', nowMs: now(), jobId: job.jobId, done: await stores.hide(epoch, job.originIds, job.above, job.limit) });
+          return;
+        case 'restamp':
+          this.leaderHandle(r, { type: 'jobDone', nowMs: now(), jobId: job.jobId, done: await stores.restamp(epoch, job.rule, job.limit) });
+          return;
+        case 'membershipApplied':
+          await stores.setMembershipApplied(epoch, job.version);
+          this.leaderHandle(r, { type: 'jobDone', nowMs: now(), jobId: job.jobId });
+          return;
+      }
     } catch (err) {
+      const e = toAetherError(err);
       if (!(err instanceof AetherError)) throw err;
-      this.log(`${r.name} job ${job.type} failed ${err.code}`);
-      this.leaderHandle(r, { type: 'jobFailed', nowMs: this.time.nowMs, jobId: job.jobId, error: err });
+      this.log(`${r.name} job ${job.type} failed ${e.code}`);
+      this.leaderHandle(r, { type: 'jobFailed', nowMs: now(), jobId: job.jobId, code: e.code });
     }
+  }
+
+  /** A data node's feed: its own versions from the feed's position up to its closed mark, every 1–3 ms. */
+  private async pollFeed(region: number, inc: number, nodeIndex: number, feedId: number): Promise<void> {
+    const r = this.regions[region]!;
+    const feed = r.feeds.get(nodeIndex);
+    if (!r.leaderAlive || !r.leader || r.leaderInc !== inc || feed?.id !== feedId) return;
+    const n = r.nodes[nodeIndex]!;
+    if (!n.alive || !n.store) {
+      r.feeds.delete(nodeIndex);
+      this.leaderHandle(r, { type: 'feedEnded', nowMs: this.time.nowMs, node: n.id });
+      return;
+    }
+    const c = await n.store.closedMark();
+    if (compareGlt(c, feed.pos) > 0) {
+      const got = await n.store.changes(n.id, feed.pos, c, this.limits.maxBatchBytes);
+      const from = feed.pos;
+      feed.pos = got.end;
+      this.leaderHandle(r, { type: 'feed', nowMs: this.time.nowMs, node: n.id, from, to: got.end, batch: got.versions });
+    }
+    if (r.feeds.get(nodeIndex)?.id === feedId) this.at(this.rng.between(1, 3), { kind: 'feed', region, inc, node: nodeIndex, feedId });
   }
 
   private persist(ev: Extract<SimEvent, { kind: 'persist' }>): void {
@@ -477,6 +567,7 @@ export class World {
       this.model.commit(ev.commit);
       this.commitTimes.push(this.time.nowMs);
     }
+    if (ev.membership) this.model.setMembership(ev.membership);
     for (const r of this.regions) {
       this.at(this.rng.between(0.5, 6), { kind: 'watch', region: r.index, ...(ev.commit ? { commit: ev.commit } : {}), ...(ev.membership ? { membership: ev.membership } : {}) });
     }
@@ -493,35 +584,33 @@ export class World {
     this.stats.elections++;
     this.log(`${c.id} elected epoch ${epoch}`);
     this.coordHandle(c, { type: 'elected', nowMs: this.time.nowMs, epoch, last: this.etcd.last, membership: this.etcd.membership });
+    for (const r of this.regions) this.at(this.rng.between(0.5, 3), { kind: 'peer-changed', region: r.index, peer: COORDINATOR });
   }
 
   private async leaderStart(region: number, inc: number): Promise<void> {
     const r = this.regions[region]!;
     if (!r.leaderAlive || r.leaderInc !== inc || r.leader) return;
-    if (r.nodes.some((n) => !n.alive)) {
+    const stores = this.stores(r);
+    if (stores instanceof AetherError) {
       this.at(5, { kind: 'leader-start', region, inc });
       return;
     }
-    const w = this.persistedWatermarks(r);
-    r.leader = new LeaderRound({ region: r.name, catchUpRetryMs: 8, joinRetryMs: 10, applyRetryMs: 4 });
-    this.leaderHandle(r, { type: 'started', nowMs: this.time.nowMs, frontier: w.frontier, watermark: w.watermark, last: this.etcd.last, membership: this.etcd.membership });
+    const state = await stores.loadState();
+    const s = this.spec;
+    r.leader = new Replicator({ region: r.name, regions: this.regions.map((x) => x.name), originIds: (name) => this.regions.find((x) => x.name === name)!.nodes.map((n) => n.id), timing: SIM_TIMING, limits: this.limits });
+    r.feeds.clear();
+    const start = this.time.clock(r.skewNs, s.maxOffsetMs).stamp();
+    this.leaderHandle(r, { type: 'started', nowMs: this.time.nowMs, epoch: BigInt(r.leaderInc + 1), start, state, membership: this.etcd.membership, last: this.etcd.last });
+    for (const other of this.regions) if (other !== r) this.at(this.rng.between(0.5, 3), { kind: 'peer-changed', region: other.index, peer: r.name });
   }
 
-  /** What regional/watermarks.ts `loadWatermarks` reads, straight from the disks (also of nodes that are down). */
-  private persistedWatermarks(r: RegionProc): { frontier: Glt; watermark: Glt } {
-    let frontier: Glt | undefined;
-    let watermark: Glt | undefined;
-    for (const n of r.nodes) {
-      const f = n.disk.meta.get(FRONTIER_META) ?? GLT_ZERO;
-      const w = n.disk.meta.get(WATERMARK_META) ?? GLT_ZERO;
-      frontier = frontier ? minGlt(frontier, f) : f;
-      watermark = watermark ? minGlt(watermark, w) : w;
-    }
-    return { frontier: frontier ?? GLT_ZERO, watermark: watermark ?? GLT_ZERO };
+  /** What the data nodes persisted (also of nodes that are down): the region's frontier after a crash, the greatest on any node (region-stores.ts). */
+  private persistedFrontier(r: RegionProc): Glt {
+    return r.nodes.reduce((f, n) => maxGlt(f, n.disk.frontier), GLT_ZERO);
   }
 
   private frontierOf(r: RegionProc): Glt {
-    return r.leaderAlive && r.leader ? r.leader.currentFrontier : this.persistedWatermarks(r).frontier;
+    return r.leaderAlive && r.leader?.running ? maxGlt(r.leader.frontier, this.persistedFrontier(r)) : this.persistedFrontier(r);
   }
 
   // ---- faults ----------------------------------------------------------------------------
@@ -535,16 +624,16 @@ export class World {
         return;
       case 'partition': {
         const site = this.regions[f.region % this.regions.length]!.name;
-        this.net.isolate(site, this.regions.map((r) => r.name));
+        const pairs = this.net.isolate(site, this.regions.map((r) => r.name));
         this.log(`partition ${site}`);
-        this.at(f.durationMs, { kind: 'heal', region: f.region });
+        this.at(f.durationMs, { kind: 'heal', pairs });
         return;
       }
       case 'cut': {
         const [a, b] = f.regions.map((i) => this.regions[i % this.regions.length]!.name) as [string, string];
-        this.net.cut(a, b);
+        const pairs = this.net.cut(a, b);
         this.log(`cut ${a}|${b}`);
-        this.at(f.durationMs, { kind: 'heal', region: f.regions[0] });
+        this.at(f.durationMs, { kind: 'heal', pairs });
         return;
       }
       case 'depose': {
@@ -584,6 +673,7 @@ export class World {
       r.leaderInc++;
       r.leader = undefined;
       r.leaderWakeAt = undefined;
+      r.feeds.clear();
     } else {
       const r = this.regions[t.region % this.regions.length]!;
       const n = r.nodes[t.index % r.nodes.length]!;
@@ -613,9 +703,16 @@ export class World {
       const r = this.regions[t.region % this.regions.length]!;
       const n = r.nodes[t.index % r.nodes.length]!;
       if (n.alive) return;
+      // A restarted node never stamps below what it persisted; it waits for its clock to
+      // pass that, as LevelStore.open does, so its stamps stay at real time (R).
+      const aheadMs = Number(n.disk.floor().wall - this.time.physical(n.skewNs)()) / 1e6;
+      if (aheadMs > 0) {
+        this.at(aheadMs + 0.001, { kind: 'restart', target: t });
+        return;
+      }
       this.log(`restart ${n.id}`);
       n.alive = true;
-      n.store = new MemoryStore({ origin: n.id, clock: this.time.clock(n.skewNs, this.spec.maxOffsetMs, n.disk.floor()), disk: n.disk });
+      n.store = new MemoryStore({ origin: n.id, clock: this.nodeClock(n.skewNs), disk: n.disk });
     }
   }
 
@@ -639,14 +736,16 @@ export class World {
 
   private async write(): Promise<void> {
     if (this.time.nowMs >= this.spec.durationMs) return;
-    this.at(this.rng.between(0, 2 * this.spec.writeEveryMs), { kind: 'write' });
+    // At least a microsecond apart: a write acknowledged and the next one issued are never the same instant.
+    this.at(0.001 + this.rng.between(0, 2 * this.spec.writeEveryMs), { kind: 'write' });
     const r = this.rng.pick(this.regions);
     const key = Buffer.from(`k${this.rng.int(this.spec.keys)}`, 'latin1');
     const del = this.rng.chance(0.2);
-    const n = r.nodes.find((x) => x.id === r.router.route(key))!;
+    const n = r.nodes.find((x) => x.id === r.route(key))!;
     if (!n.alive || !n.store) return;
     const v = del ? await n.store.delete(key) : await n.store.put(key, Buffer.from(`${n.id}#${++this.writeSeq}`, 'latin1'));
-    this.model.ack(v, r.name);
+    this.model.ack(v, r.name, this.spec.maxOffsetMs === 0);
+    for (const x of this.regions) x.dirty.add(key.toString('latin1'));
     this.stats.writes++;
   }
 
@@ -670,25 +769,23 @@ export class World {
 
   /** A store to read a data node's disk through, also while the node is down. */
   private reader(n: DataNodeProc): MemoryStore {
-    return n.store ?? new MemoryStore({ origin: n.id, clock: this.time.clock(n.skewNs, this.spec.maxOffsetMs, n.disk.floor()), disk: n.disk });
+    return n.store ?? new MemoryStore({ origin: n.id, clock: this.nodeClock(n.skewNs), disk: n.disk });
   }
 
   private horizonOf(r: RegionProc): Glt {
     return r.nodes.reduce((h, n) => maxGlt(h, n.disk.horizon), GLT_ZERO);
   }
 
-  /** S at one GLT ≤ the region's frontier: every key reads the model's LWW winner. */
-  private async checkS(r: RegionProc, g: Glt, keys: readonly string[] = this.allKeys()): Promise<void> {
+  /** S at one GLT ≤ the region's frontier: every key given reads the model's LWW winner. */
+  private async checkS(r: RegionProc, g: Glt, keys: Iterable<string>): Promise<void> {
     if (compareGlt(g, this.horizonOf(r)) < 0) return;
     this.stats.checks++;
     for (const k of keys) {
       const key = Buffer.from(k, 'latin1');
-      const n = r.nodes.find((x) => x.id === r.router.route(key))!;
+      const n = r.nodes.find((x) => x.id === r.route(key))!;
       const got = await this.reader(n).get(key, g);
       const exp = this.model.expected(k, g);
-      const same =
-        (!got && !exp) ||
-        (got && exp && got.value.toString('latin1') === exp.value && compareGlt(got.ts, exp.ts) === 0 && got.origin === exp.origin);
+      const same = (!got && !exp) || (got && exp && got.value.toString('latin1') === exp.value && compareGlt(got.ts, exp.ts) === 0 && got.origin === exp.origin);
       if (!same) {
         const show = (x: { value: unknown; ts: Glt; origin: string } | undefined) =>
           x ? `${String(x.value instanceof Buffer ? x.value.toString('latin1') : x.value)}@${formatGlt(x.ts)}/${x.origin}` : 'none';
@@ -701,7 +798,11 @@ export class World {
     return Array.from({ length: this.spec.keys }, (_x, i) => `k${i}`);
   }
 
-  /** After every event: M for every region, S at every newly reached frontier, and a sampled S at an older GLT. */
+  /**
+   * After every event: M for every region; at a newly reached frontier, S for the keys
+   * written since that region's last check (a re-stamp moves any key: all of them after a
+   * readmission) plus a few at random; now and then S at an older committed GLT.
+   */
   private async checkStep(): Promise<void> {
     for (const r of this.regions) {
       const f = this.frontierOf(r);
@@ -710,40 +811,39 @@ export class World {
       if (!this.model.isCommitted(f)) throw new SimViolation('M', `${r.name} frontier ${formatGlt(f)} is not a committed GLT`);
       if (c > 0) {
         r.maxFrontier = f;
-        await this.checkS(r, f);
+        const keys = new Set(r.dirty);
+        r.dirty.clear();
+        for (let i = 0; i < SAMPLED_KEYS; i++) keys.add(`k${this.checkRng.int(this.spec.keys)}`);
+        if (this.stats.readmissions > 0) for (const k of this.allKeys()) keys.add(k);
+        await this.checkS(r, f, keys);
       }
     }
     if (this.checkRng.chance(0.02) && this.model.commits.length > 0) {
       const r = this.checkRng.pick(this.regions);
       const f = this.frontierOf(r);
       const below = this.model.commits.filter((x) => compareGlt(x.T, f) <= 0);
-      if (below.length > 0) await this.checkS(r, this.checkRng.pick(below).T);
+      if (below.length > 0) await this.checkS(r, this.checkRng.pick(below).T, this.allKeys());
     }
   }
 
-  /** Everything at the end: S at every committed GLT, D for every write, and liveness after the settle. */
+  /** Everything at the end: S at every committed GLT of every region, D (nothing lost), and liveness after the settle. */
   private async checkFinal(): Promise<void> {
     for (const r of this.regions) {
       const f = this.frontierOf(r);
-      for (const c of this.model.commits) if (compareGlt(c.T, f) <= 0) await this.checkS(r, c.T);
+      for (const c of this.model.commits) if (compareGlt(c.T, f) <= 0) await this.checkS(r, c.T, this.allKeys());
     }
-    const last = this.model.commits[this.model.commits.length - 1]?.T ?? GLT_ZERO;
-    const excluded = new Set(this.etcd.membership.excluded.map((e) => e.region));
+    const last = this.model.lastCommitted();
     for (const w of this.model.writes()) {
-      const shipped = this.model.shippedAt(w);
-      if (shipped === undefined) {
-        if (compareGlt(w.ts, last) <= 0 && !excluded.has(w.region)) {
-          throw new SimViolation('D', `write ${w.key}@${formatGlt(w.ts)}/${w.origin} of member ${w.region} is in no snapshot though ${formatGlt(last)} is committed`);
-        }
-        continue;
-      }
-      for (const r of this.regions) if (compareGlt(this.frontierOf(r), shipped) >= 0) await this.checkS(r, w.ts, [w.key]);
+      const visible = this.model.visibleStamp(w);
+      if (!visible && this.etcd.membership.members.includes(w.region)) throw new SimViolation('D', `write ${w.key}@${formatGlt(w.ts)}/${w.origin} of member ${w.region} is hidden`);
+      if (visible && compareGlt(visible, last) <= 0) for (const r of this.regions) if (compareGlt(this.frontierOf(r), visible) >= 0) await this.checkS(r, visible, [w.key]);
     }
-    if (!this.liveAtSettleEnd) return;
+    if (!(this.options.liveness ?? true)) return;
     const endMs = this.time.nowMs;
-    if (excluded.size > 0) throw new SimViolation('liveness', `regions still excluded after the settle: ${[...excluded].join(',')}`);
+    const excluded = this.etcd.membership.excluded.map((e) => e.region);
+    if (excluded.length > 0) throw new SimViolation('liveness', `regions still excluded after the settle: ${excluded.join(',')}`);
     const recent = this.commitTimes.filter((t) => t >= endMs - this.spec.settleMs / 2).length;
-    if (recent === 0) throw new SimViolation('liveness', 'no round committed in the second half of the settle');
+    if (recent === 0) throw new SimViolation('liveness', 'nothing committed in the second half of the settle');
     const cutoffIdx = this.commitTimes.findLastIndex((t) => t <= endMs - 5 * this.spec.intervalMs);
     if (cutoffIdx >= 0) {
       const need = this.model.commits[cutoffIdx]!.T;

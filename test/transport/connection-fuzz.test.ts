@@ -8,15 +8,19 @@ import { FecDecoder, FecEncoder } from '../../transport/fec.js';
 import { LossEstimator } from '../../transport/loss-estimator.js';
 import { encodePacket, Flag } from '../../transport/packet.js';
 import { defaultStreamLimits } from '../../transport/stream.js';
+import { PROTOCOL_VERSION } from '../../proto/protocol.js';
 
 const guuid = Buffer.alloc(16, 7);
 const auth = new Authenticator(Buffer.from('fuzz key, fuzz key'));
+/** A peer's handshake body: instance id, protocol version. */
+const handshake = Buffer.concat([Buffer.alloc(8, 2), Buffer.from([0, 0, 0, PROTOCOL_VERSION])]);
 
 function connection(): Connection {
   return new Connection({
     role: 'responder',
     guuid,
     localInstance: Buffer.alloc(8, 1),
+    protocolVersion: PROTOCOL_VERSION,
     nowMs: 0,
     congestion: new Bbr({ mssBytes: 1200, nowMs: 0 }),
     auth,
@@ -53,7 +57,7 @@ const arbDatagram = fc
     frame.writeUInt32BE(r.frame.index, 4);
     frame.writeUInt32BE(r.frame.length, 8);
     frame.writeUInt32BE(r.frame.offset, 12);
-    const parts = [(r.flags & Flag.ACK) !== 0 ? ackSection : Buffer.alloc(0), (r.flags & Flag.SYN) !== 0 ? Buffer.alloc(8, 2) : frame, Buffer.from(r.tail)];
+    const parts = [(r.flags & Flag.ACK) !== 0 ? ackSection : Buffer.alloc(0), (r.flags & Flag.SYN) !== 0 ? handshake : frame, Buffer.from(r.tail)];
     return auth.seal(encodePacket({ flags: r.flags, guuid, sequence: r.sequence, ack: r.ack, sack, payload: Buffer.concat(parts) }, auth.tagBytes));
   });
 
@@ -62,7 +66,7 @@ test('the connection never throws on authenticated but adversarial datagrams, an
     fc.property(fc.array(fc.tuple(arbDatagram, fc.nat({ max: 50 })), { minLength: 1, maxLength: 60 }), (steps) => {
       const c = connection();
       let now = 0;
-      const syn = auth.seal(encodePacket({ flags: Flag.SYN, guuid, sequence: 0, ack: 0, sack: [], payload: Buffer.alloc(8, 2) }, auth.tagBytes));
+      const syn = auth.seal(encodePacket({ flags: Flag.SYN, guuid, sequence: 0, ack: 0, sack: [], payload: handshake }, auth.tagBytes));
       c.onDatagram(now, syn);
       for (const [d, advance] of steps) {
         now += advance;

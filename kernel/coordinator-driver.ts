@@ -7,7 +7,7 @@ import type { CommitLog } from './commit-log.js';
 import { Coordinator, type CoordinatorAction, type CoordinatorEvent, type PersistOutcome } from './coordinator.js';
 import type { Message } from './messages.js';
 
-/** Where the driver sends round messages (kernel/round-transport.ts in a deployment). */
+/** Where drivers send stream messages (kernel/peer-transport.ts in a deployment). */
 export interface MessageSink {
   /** Sends `m` to a region's elected leader or COORDINATOR; returns the bytes sent (0: nobody to send to). */
   send(to: string, m: Message): number;
@@ -15,7 +15,7 @@ export interface MessageSink {
   knows(to: string): boolean;
 }
 
-/** How long a new coordinator waits for every member region to have an elected leader before its first round. */
+/** How long a new coordinator waits for every member region to have an elected leader before it starts counting silence. */
 export const PEERS_WAIT_MS = 5_000;
 const PEERS_POLL_MS = 50;
 
@@ -28,8 +28,8 @@ export interface Term {
 /**
  * Drives the sans-IO Coordinator (kernel/coordinator.ts) with real time and I/O:
  * `send` → Quantum, `persist` → one fenced etcd transaction (CommitLog), `wakeAt` → a
- * timer, `round`/`membership` → metrics and logs, `resign` → the election. Events are fed
- * one at a time, in order, on the event loop.
+ * timer, `committed`/`membership` → metrics and logs, `resign` → the election. Events are
+ * fed one at a time, in order, on the event loop.
  */
 export class CoordinatorDriver {
   private timer: NodeJS.Timeout | undefined;
@@ -62,7 +62,7 @@ export class CoordinatorDriver {
       await this.election.resign().catch(() => {});
       return;
     }
-    // Rounds begun before the members' leaders are elected would only get them excluded.
+    // Silence is counted from the election: leaders still being elected would be excluded.
     const deadline = this.now() + PEERS_WAIT_MS;
     while (term === this.term && this.now() < deadline && !membership.members.every((m) => this.sink.knows(m))) {
       await new Promise((resolve) => setTimeout(resolve, PEERS_POLL_MS));
@@ -84,11 +84,7 @@ export class CoordinatorDriver {
     this.feed({ type: 'message', nowMs: this.now(), msg });
   }
 
-  /**
-   * A packet from `region`'s elected leader. Every one is fed, not a sample: a packet
-   * skipped at the start of a round (its Begin's ack) can be the only proof in that round
-   * that a busy leader is alive. The coordinator only notes the time (of a region it knows).
-   */
+  /** A packet from `region`'s elected leader: it is alive. */
   heard(region: string): void {
     this.feed({ type: 'heard', nowMs: this.now(), region });
   }
@@ -99,10 +95,12 @@ export class CoordinatorDriver {
   }
 
   private feed(ev: CoordinatorEvent): void {
-    for (const a of this.coordinator.handle(ev)) this.run(a);
+    const startedMs = this.now();
+    for (const a of this.coordinator.handle(ev)) this.run(a, startedMs);
   }
 
-  private run(a: CoordinatorAction): void {
+  /** `startedMs`: when the event's actions began, so a commit's announce phase is the time its sends took. */
+  private run(a: CoordinatorAction, startedMs: number): void {
     switch (a.type) {
       case 'send':
         this.sink.send(a.to, a.msg);
@@ -118,14 +116,16 @@ export class CoordinatorDriver {
         }, Math.max(0, a.atMs - this.now()));
         return;
       }
-      case 'round':
-        this.metrics.roundDecided(a.outcome);
-        this.metrics.observeRoundPhase('ready', a.timings.beginToReadyMs);
-        if (a.timings.persistMs !== null) this.metrics.observeRoundPhase('persist', a.timings.persistMs);
-        this.metrics.observeRoundPhase('total', a.timings.totalMs);
-        if (a.outcome === 'aborted') this.log.warn({ ...gltField(a.T), roundId: a.roundId, blamed: a.blamed, members: a.members, ...a.timings }, 'round aborted');
-        else this.log.debug({ ...gltField(a.T), roundId: a.roundId, members: a.members, joined: a.joined, ...a.timings }, 'round committed');
+      case 'committed': {
+        const announceMs = this.now() - startedMs;
+        this.metrics.commits.inc();
+        this.metrics.observeCommit('decide', a.timings.decideMs);
+        this.metrics.observeCommit('persist', a.timings.persistMs);
+        this.metrics.observeCommit('announce', announceMs);
+        this.metrics.observeCommit('total', a.timings.decideMs + a.timings.persistMs + announceMs);
+        this.log.debug({ ...gltField(a.record.T), members: a.record.members, ...a.timings, announceMs }, 'committed');
         return;
+      }
       case 'membership':
         for (const r of this.regions) this.metrics.setMember(r, a.record.members.includes(r));
         this.log.info({ members: a.record.members, excluded: a.excluded, readmitted: a.readmitted, version: a.record.version }, 'membership changed');
@@ -151,7 +151,7 @@ export class CoordinatorDriver {
         outcome = 'ok';
       } catch (err) {
         outcome = err instanceof AetherError && err.code === 'FENCED' ? 'fenced' : 'failed';
-        this.log.warn({ err, outcome }, 'persisting a round failed');
+        this.log.warn({ err, outcome }, 'persisting failed');
       }
     }
     if (term !== this.term) return;

@@ -1,0 +1,83 @@
+import { compareGlt, maxGlt, type Glt } from '../glts/glt.js';
+
+/**
+ * Where one stream (an origin's versions) stands towards one peer, on the sending side:
+ * what the peer holds (`acked`), what was sent beyond it and not acknowledged yet
+ * (`inFlight`, bounded by `windowBytes`), and whether a change-index read for it is
+ * running. `sent` rewinds to `acked` when the peer acknowledges nothing for
+ * `resendAfterMs` (a lost connection), and both go back to where the peer says it stands
+ * when it reports a gap: a new leader there may hold less than its predecessor
+ * acknowledged (stretches without versions are acknowledged before they are written), and
+ * the peer's apply check makes a resend harmless.
+ *
+ * states: unknown (no ack yet: nothing is sent until the peer says where it stands) →
+ * known.
+ */
+export class PeerCursor {
+  /** The peer holds the stream up to here; decreases only when the peer reports a gap below it. */
+  acked: Glt | undefined;
+  /** Sent up to here (≥ acked once known). */
+  sent: Glt | undefined;
+  /** Batches sent above `acked`, oldest first; their bytes are bounded by the window. */
+  private readonly inFlight: { readonly to: Glt; readonly bytes: number }[] = [];
+  private inFlightBytes = 0;
+  private lastProgressMs = 0;
+  /** A change-index read for this peer is running. */
+  reading = false;
+
+  constructor(
+    private readonly windowBytes: number,
+    private readonly resendAfterMs: number,
+  ) {}
+
+  get known(): boolean {
+    return this.acked !== undefined;
+  }
+
+  /** Room in the window for another batch. */
+  canSend(): boolean {
+    return this.known && this.inFlightBytes < this.windowBytes;
+  }
+
+  /** The peer holds the stream up to `applied`; with `gap`, it expects a resend from there. */
+  onAck(applied: Glt, gap: boolean, nowMs: number): void {
+    if (gap) {
+      this.acked = applied;
+      this.rewind(applied, nowMs);
+      return;
+    }
+    if (this.acked === undefined || compareGlt(applied, this.acked) > 0) {
+      this.acked = this.acked === undefined ? applied : maxGlt(this.acked, applied);
+      this.lastProgressMs = nowMs;
+    }
+    while (this.inFlight[0] && compareGlt(this.inFlight[0].to, this.acked) <= 0) this.inFlightBytes -= this.inFlight.shift()!.bytes;
+    if (this.sent === undefined || compareGlt(this.sent, this.acked) < 0) this.rewind(this.acked, nowMs);
+  }
+
+  /** Records a batch sent up to `to`. */
+  onSent(to: Glt, bytes: number, nowMs: number): void {
+    if (this.inFlight.length === 0) this.lastProgressMs = nowMs;
+    this.sent = to;
+    this.inFlight.push({ to, bytes });
+    this.inFlightBytes += bytes;
+  }
+
+  /** Rewinds when batches sent went unacknowledged too long; returns true if it did. */
+  checkStalled(nowMs: number): boolean {
+    if (this.inFlight.length === 0 || nowMs - this.lastProgressMs < this.resendAfterMs) return false;
+    this.rewind(this.acked!, nowMs);
+    return true;
+  }
+
+  /** When `checkStalled` should look again. */
+  stallCheckAtMs(): number | undefined {
+    return this.inFlight.length === 0 ? undefined : this.lastProgressMs + this.resendAfterMs;
+  }
+
+  private rewind(to: Glt, nowMs: number): void {
+    this.sent = to;
+    this.inFlight.length = 0;
+    this.inFlightBytes = 0;
+    this.lastProgressMs = nowMs;
+  }
+}
