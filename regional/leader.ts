@@ -34,7 +34,13 @@ const FEED_BATCH_DELAY_MS = 2;
 /** The replicator's configuration for `region` of a topology. */
 export function replicatorConfig(topology: Topology, region: string): ReplicatorConfig {
   const byRegion = new Map(topology.regions.map((r) => [r.name, r.datanodes.map((d) => d.id).sort()]));
-  return { region, regions: topology.regions.map((r) => r.name), originIds: (r) => byRegion.get(r) ?? [], timing: DEFAULT_TIMING, limits: DEFAULT_LIMITS };
+  const timing = { ...DEFAULT_TIMING, markDelayMs: idleMarkMs(topology) };
+  return { region, regions: topology.regions.map((r) => r.name), originIds: (r) => byRegion.get(r) ?? [], timing, limits: DEFAULT_LIMITS };
+}
+
+/** How often an idle data node moves its closed mark (DESIGN v2 step 1: about every intervalMs/2). */
+export function idleMarkMs(topology: Topology): number {
+  return Math.max(1, Math.floor(topology.snapshot.intervalMs / 2));
 }
 
 /**
@@ -96,7 +102,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       config,
       stores,
       openFeed: (node, from, options) => server.datanodes.get(node)!.feed(from, options),
-      feedOptions: { maxBatchBytes: Math.floor(config.limits.maxBatchBytes / Math.max(1, region!.datanodes.length)), batchDelayMs: FEED_BATCH_DELAY_MS, idleMarkMs: Math.max(1, Math.floor(topology.snapshot.intervalMs / 2)) },
+      feedOptions: { maxBatchBytes: Math.floor(config.limits.maxBatchBytes / Math.max(1, region!.datanodes.length)), batchDelayMs: FEED_BATCH_DELAY_MS, idleMarkMs: idleMarkMs(topology) },
       sink,
       commits,
       frontier: server.frontier,

@@ -32,6 +32,11 @@ import type { RegionApply, RegionRead, RegionState } from './region-stores.js';
 export interface ReplicatorTiming {
   /** Shortest gap between two cuts of the own stream (a full batch is cut at once). */
   readonly shipDelayMs: number;
+  /**
+   * Shortest gap between two cuts that carry only the closed mark (no versions): an idle
+   * region's mark reaches its peers this often (about the data nodes' idle mark period).
+   */
+  readonly markDelayMs: number;
   /** How often every origin's leader is told where this region stands, even unchanged. */
   readonly ackEveryMs: number;
   /** Shortest gap between two Progress reports, and the longest. */
@@ -62,7 +67,7 @@ export interface ReplicatorConfig {
   readonly limits: ReplicatorLimits;
 }
 
-export const DEFAULT_TIMING: ReplicatorTiming = { shipDelayMs: 2, ackEveryMs: 500, progressMinGapMs: 5, progressEveryMs: 250, resendAfterMs: 1000, retryMs: 100, relayRetryMs: 1000 };
+export const DEFAULT_TIMING: ReplicatorTiming = { shipDelayMs: 2, markDelayMs: 25, ackEveryMs: 500, progressMinGapMs: 10, progressEveryMs: 250, resendAfterMs: 1000, retryMs: 100, relayRetryMs: 1000 };
 
 export const DEFAULT_LIMITS: ReplicatorLimits = {
   maxBatchBytes: 256 << 10,
@@ -453,8 +458,9 @@ export class Replicator {
       this.feedReopenAtMs.delete(node);
       out.push({ type: 'openFeed', node, from: this.own.feedPosition(node) });
     }
-    // Cut the own stream: every shipDelayMs, at once when a full batch waits.
-    for (let cuts = 0; cuts < 8 && this.own.canCut() && (nowMs - this.lastCutMs >= t.shipDelayMs || this.own.full()); cuts++) {
+    // Cut the own stream: every shipDelayMs when versions wait (at once when a full batch
+    // does), every markDelayMs when only the mark moved.
+    for (let cuts = 0; cuts < 8 && this.own.canCut() && (nowMs - this.lastCutMs >= this.cutDelayMs() || this.own.full()); cuts++) {
       this.own.cut();
       this.lastCutMs = nowMs;
     }
@@ -469,6 +475,10 @@ export class Replicator {
     }
     this.report(nowMs, out);
     this.scheduleWake(nowMs, out);
+  }
+
+  private cutDelayMs(): number {
+    return this.own.queuedBytes() > 0 ? this.config.timing.shipDelayMs : this.config.timing.markDelayMs;
   }
 
   private sendAck(to: string, origin: string, gap: boolean, out: ReplicatorAction[]): void {
@@ -620,7 +630,7 @@ export class Replicator {
   private scheduleWake(nowMs: number, out: ReplicatorAction[]): void {
     const t = this.config.timing;
     const wakes: number[] = [this.lastAckRefreshMs + t.ackEveryMs, this.lastProgressMs + (this.progressPending ? t.progressMinGapMs : t.progressEveryMs)];
-    if (this.own.canCut()) wakes.push(this.lastCutMs + t.shipDelayMs);
+    if (this.own.canCut()) wakes.push(this.lastCutMs + this.cutDelayMs());
     if (!this.applyJob && (this.inbound.hasQueued() || this.frontierTarget())) wakes.push(this.applyRetryAtMs);
     if (!this.membershipJob && this.membership.version > this.membershipApplied) wakes.push(this.membershipRetryAtMs);
     for (const c of this.peers.values()) {
