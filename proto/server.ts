@@ -22,25 +22,39 @@ function callerVersion(metadata: grpc.Metadata): number | undefined {
 }
 
 /**
- * Refuses, before any handler runs, a call whose metadata does not carry this build's
- * protocol version (DESIGN "Versions on the wire"): FAILED_PRECONDITION, code
- * PROTOCOL_VERSION. Clients built with CHANNEL_OPTIONS send it.
+ * Refuses, before any handler runs, a call whose metadata carries another protocol
+ * version than this build's (DESIGN "Versions on the wire"): FAILED_PRECONDITION, code
+ * PROTOCOL_VERSION. Clients built with CHANNEL_OPTIONS send it. With `required`, a call
+ * without one is refused too (the services between AetherFlow's own processes); the
+ * public API serves clients that are not ours (grpcurl, other languages), which send none.
  */
-const protocolCheck: grpc.ServerInterceptor = (_method, call) =>
-  new grpc.ServerInterceptingCall(call, {
-    start: (next) =>
-      next({
-        onReceiveMetadata: (metadata, nextMetadata) => {
-          const refusal = protocolRefusal(PROTOCOL_VERSION, callerVersion(metadata), `the client at ${call.getPeer()}`);
-          if (refusal === undefined) nextMetadata(metadata);
-          else call.sendStatus(toServiceError(refusal));
-        },
-      }),
-  });
+function protocolCheck(required: boolean): grpc.ServerInterceptor {
+  return (_method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            const theirs = callerVersion(metadata);
+            const refusal = theirs === undefined && !required ? undefined : protocolRefusal(PROTOCOL_VERSION, theirs, `the client at ${call.getPeer()}`);
+            if (refusal === undefined) nextMetadata(metadata);
+            else call.sendStatus(toServiceError(refusal));
+          },
+        }),
+    });
+}
+
+export interface ServerOptions {
+  /** Refuse calls that carry no protocol version (internal services). Default true. */
+  readonly requireProtocolVersion?: boolean;
+}
 
 /** Binds a gRPC server with the given services on `address` (insecure: intra-deployment traffic on a trusted network). */
-export async function startServer(address: string, services: readonly [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][]): Promise<ServerHandle> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES, interceptors: [protocolCheck] });
+export async function startServer(address: string, services: readonly [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][], options: ServerOptions = {}): Promise<ServerHandle> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    interceptors: [protocolCheck(options.requireProtocolVersion ?? true)],
+  });
   for (const [definition, impl] of services) server.addService(definition, impl);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new AetherError('UNAVAILABLE', `cannot listen on ${address}: ${err.message}`, { cause: err })) : resolve(p))),

@@ -49,7 +49,7 @@ export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderS
     server = await startServer(o.address, [
       [KvServiceDefinition, kv.handlers()],
       [SnapshotsService, snapshotsHandlers({ region: o.region, log: snapshotLog, leadership: () => leadership })],
-    ]);
+    ], { requireProtocolVersion: false });
   } catch (err) {
     for (const d of datanodes.values()) d.shutdown();
     throw err;

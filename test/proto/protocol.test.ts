@@ -26,7 +26,7 @@ function clientWith(address: string, version: string | undefined): SnapshotsClie
   return new SnapshotsClient(address, grpc.credentials.createInsecure(), { interceptors }) as unknown as SnapshotsClientType;
 }
 
-async function snapshotsServer() {
+async function snapshotsServer(options: { requireProtocolVersion?: boolean } = {}) {
   const calls = { unary: 0, stream: 0 };
   const server = await startServer('127.0.0.1:0', [
     [
@@ -44,7 +44,7 @@ async function snapshotsServer() {
         },
       },
     ],
-  ]);
+  ], options);
   return { server, calls };
 }
 
@@ -97,4 +97,18 @@ test('the refusal names both versions in its details', (t) => {
   t.is(e?.code, 'PROTOCOL_VERSION');
   t.deepEqual(e?.details, { ours: 2, theirs: 1 });
   t.deepEqual(protocolRefusal(2, undefined, 'peer')?.details, { ours: 2, theirs: null });
+});
+
+test('the public API serves a client that sends no protocol version (grpcurl, other languages) and still refuses another version', async (t) => {
+  const { server, calls } = await snapshotsServer({ requireProtocolVersion: false });
+  t.teardown(() => server.close(0));
+  const plain = clientWith(server.address, undefined);
+  t.true((await latest(plain)).ok);
+  plain.close();
+  const old = clientWith(server.address, '1');
+  const r = await latest(old);
+  t.false(r.ok);
+  if (!r.ok) t.is(fromServiceError(r.err, 'Latest').code, 'PROTOCOL_VERSION');
+  old.close();
+  t.is(calls.unary, 1);
 });

@@ -9,16 +9,16 @@ export interface NetSpec {
 
 /**
  * The simulated WAN between sites (regions; a coordinator lives in one), as Quantum
- * presents it to the processes: messages from one site to another arrive in the order
- * sent (a reliable, ordered transport), after a seeded delay; a few are lost (a
- * connection reset loses what was in flight) or duplicated (a resend after a reconnect);
- * partitions cut a pair of sites both ways. A message is dropped when its path is cut at
- * send or at delivery time.
+ * presents it to the processes: messages of one stream from one site to another arrive in
+ * the order sent (Quantum orders each stream; streams overtake each other), after a
+ * seeded delay; a few are lost (a connection reset loses what was in flight) or
+ * duplicated (a resend after a reconnect); partitions cut a pair of sites both ways. A
+ * message is dropped when its path is cut at send or at delivery time.
  */
 export class SimNetwork {
   /** Cut pairs, each with how many faults cut it (overlapping partitions heal one at a time). */
   private readonly cuts = new Map<string, number>();
-  /** Per directed pair: when its last message arrives (the next one arrives no earlier). */
+  /** Per directed pair and stream: when its last message arrives (the next one arrives no earlier). */
   private readonly lastArrivalMs = new Map<string, number>();
 
   constructor(
@@ -59,11 +59,11 @@ export class SimNetwork {
     return a === b || !this.cuts.has(SimNetwork.pair(a, b));
   }
 
-  /** Arrival times of the copies that get through (none when lost or cut), in order after what was sent before on the same path. */
-  transmit(fromSite: string, toSite: string, nowMs: number): number[] {
+  /** Arrival times of the copies that get through (none when lost or cut), in order after what was sent before on the same path and stream. */
+  transmit(fromSite: string, toSite: string, stream: string, nowMs: number): number[] {
     if (!this.connected(fromSite, toSite)) return [];
     if (fromSite !== toSite && this.rng.chance(this.spec.loss)) return [];
-    const path = `${fromSite}>${toSite}`;
+    const path = `${fromSite}>${toSite}#${stream}`;
     const arrive = () => {
       const delay = fromSite === toSite ? 0.05 : this.rng.between(this.spec.minDelayMs, this.spec.maxDelayMs);
       const at = Math.max(nowMs + delay, this.lastArrivalMs.get(path) ?? 0);

@@ -453,7 +453,9 @@ export class World {
       toSite = this.coords[Number(id.slice(1))]!.site;
     }
     const bytes = encodeMessage(msg);
-    for (const at of this.net.transmit(fromSite, toSite, this.time.nowMs)) this.queue.push(at, { kind: 'deliver', fromSite, to: target, bytes });
+    // Streams as kernel/peer-transport.ts uses them: one per origin for Ships, one for the rest.
+    const stream = msg.type === 'ship' ? `ship:${msg.origin}` : 'control';
+    for (const at of this.net.transmit(fromSite, toSite, stream, this.time.nowMs)) this.queue.push(at, { kind: 'deliver', fromSite, to: target, bytes });
   }
 
   private deliver(fromSite: string, to: string, bytes: Buffer): void {
