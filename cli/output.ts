@@ -1,4 +1,5 @@
 import { AetherError, toAetherError } from '../common/errors.js';
+import type { TopologyProblem } from '../topology/problem.js';
 
 /** Options every command takes (CONTRACT.md "CLI"). */
 export interface GlobalOptions {
@@ -39,6 +40,13 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
 
 export function printTable(headers: readonly string[], rows: readonly (readonly unknown[])[]): void {
   process.stdout.write(formatTable(headers, rows) + '\n');
+}
+
+/** What is valid in a topology file but probably not meant, on stderr beside errors: `warning[code]: file: path (line L:C): message`. */
+export function printTopologyWarnings(warnings: readonly TopologyProblem[]): void {
+  for (const w of warnings) {
+    process.stderr.write(`warning[${w.code}]: ${w.file}: ${w.path || '(document)'}${w.line !== undefined ? ` (line ${w.line}:${w.col})` : ''}: ${w.message}\n`);
+  }
 }
 
 /** Prints an error as CONTRACT.md says and returns the exit code: 2 for bad input, 1 otherwise. */

@@ -9,6 +9,7 @@ import { scanGltOf } from '../regional/kv-service.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 import { etcdEndpoints } from '../topology/local-etcd.js';
+import { DEFAULT_BACKPRESSURE, retryBackpressure, type BackpressurePolicy } from './backpressure.js';
 import { LeaderDiscovery } from './leader-discovery.js';
 import { DEFAULT_RETRY, RegionLeaders, type LeaderStubs, type RetryPolicy } from './region-leaders.js';
 
@@ -19,6 +20,8 @@ export interface ConnectOptions {
   /** The region calls go to when they name none. */
   readonly region?: string;
   readonly retry?: Partial<RetryPolicy>;
+  /** How a write the region refused BACKPRESSURE (not applied) is sent again; defaults: DEFAULT_BACKPRESSURE. */
+  readonly backpressure?: Partial<BackpressurePolicy>;
   /**
    * Where to look up elected leaders: etcd endpoints, or false for none. Default: the
    * topology's etcd, or the local one `aetherflow up` published; without any, the client
@@ -139,6 +142,9 @@ export class AetherClient {
   private readonly defaultRegion: string | undefined;
   private readonly callTimeoutMs: number;
   private readonly discovery: LeaderDiscovery | undefined;
+  private readonly backpressure: BackpressurePolicy;
+  /** Aborted by close(): ends the backoff of writes waiting to be sent again. */
+  private readonly closing = new AbortController();
 
   constructor(options: ConnectOptions = {}) {
     this.topology = options.topology ?? loadTopology(options.topologyFile ?? (process.env['AETHERFLOW_TOPOLOGY'] || 'topology/local.yaml'));
@@ -148,6 +154,7 @@ export class AetherClient {
     const discovery = this.discovery;
     for (const r of this.topology.regions) this.regions.set(r.name, new RegionLeaders(r, retry, discovery && (() => discovery.leaderOf(r.name))));
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.backpressure = { ...DEFAULT_BACKPRESSURE, ...options.backpressure };
     if (options.region !== undefined) this.leaders(options.region);
     this.defaultRegion = options.region ?? (this.topology.regions.length === 1 ? this.topology.regions[0]!.name : undefined);
   }
@@ -190,13 +197,23 @@ export class AetherClient {
     return w;
   }
 
+  /**
+   * One write through the region's batcher. Refused BACKPRESSURE — the whole call, or this
+   * write's outcome — it was not applied, so it is sent again after a backoff (alone or in
+   * a later batch), within the client's BackpressurePolicy.
+   */
+  private write(region: string | undefined, m: Mutation): Promise<WriteResult> {
+    const writer = this.writer(region);
+    return retryBackpressure(() => writer.submit(m), this.backpressure, this.closing.signal);
+  }
+
   /** Concurrent writes to one region share KV.Write calls; each still gets its own version. */
   async put(key: Bytes, value: Bytes, o: RegionOption = {}): Promise<WriteResult> {
-    return this.writer(o.region).submit({ key: bytes(key), value: bytes(value) });
+    return this.write(o.region, { key: bytes(key), value: bytes(value) });
   }
 
   async delete(key: Bytes, o: RegionOption = {}): Promise<WriteResult> {
-    return this.writer(o.region).submit({ key: bytes(key), value: null });
+    return this.write(o.region, { key: bytes(key), value: null });
   }
 
   async get(key: Bytes, o: ReadOptions = {}): Promise<GetResult> {
@@ -289,6 +306,7 @@ export class AetherClient {
   }
 
   close(): void {
+    this.closing.abort();
     for (const r of this.regions.values()) r.close();
     this.discovery?.close();
   }

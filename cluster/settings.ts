@@ -90,9 +90,6 @@ export function mergeSettings(base: Settings, patch: unknown): Settings {
     logLevel: p.logLevel ?? base.logLevel,
     partitions: p.partitions ?? base.partitions,
   };
-  if (merged.snapshot.budgetMs > merged.snapshot.intervalMs) {
-    throw new AetherError('INVALID_ARGUMENT', `invalid settings: snapshot.budgetMs ${merged.snapshot.budgetMs} is larger than intervalMs ${merged.snapshot.intervalMs}`);
-  }
   return merged;
 }
 

@@ -80,9 +80,7 @@ export class KvService {
   async put(key: Buffer, value: Buffer): Promise<Version> {
     requireElected(this.o.leadership(), this.o.region);
     this.checkKey(key);
-    if (value.length > this.limits.maxValueBytes) {
-      throw new AetherError('VALUE_TOO_LARGE', `value of ${value.length} bytes exceeds ${this.limits.maxValueBytes}`, { details: { bytes: value.length, max: this.limits.maxValueBytes } });
-    }
+    this.checkValue(value);
     await this.o.admission?.admit();
     return this.node(key).put(key, value);
   }
@@ -92,6 +90,20 @@ export class KvService {
     this.checkKey(key);
     await this.o.admission?.admit();
     return this.node(key).delete(key);
+  }
+
+  private checkValue(value: Buffer): void {
+    if (value.length > this.limits.maxValueBytes) {
+      throw new AetherError('VALUE_TOO_LARGE', `value of ${value.length} bytes exceeds ${this.limits.maxValueBytes}`, { details: { bytes: value.length, max: this.limits.maxValueBytes } });
+    }
+  }
+
+  /** One mutation of an admitted Write call: checked on its own, so a bad one fails alone. */
+  private async mutate(m: { readonly key: Buffer; readonly value: Buffer; readonly delete: boolean }): Promise<Version> {
+    this.checkKey(m.key);
+    if (m.delete) return this.node(m.key).delete(m.key);
+    this.checkValue(m.value);
+    return this.node(m.key).put(m.key, m.value);
   }
 
   /**
@@ -177,7 +189,9 @@ export class KvService {
           if (mutations.length > this.limits.maxWriteMutations) {
             throw new AetherError('INVALID_ARGUMENT', `a Write of ${mutations.length} mutations exceeds ${this.limits.maxWriteMutations}`);
           }
-          const settled = await Promise.allSettled(mutations.map((m) => (m.delete ? this.delete(m.key) : this.put(m.key, m.value))));
+          // Admitted as a whole: one waiter per call, and a refusal fails the call with its details.
+          await this.o.admission?.admit();
+          const settled = await Promise.allSettled(mutations.map((m) => this.mutate(m)));
           return {
             outcomes: settled.map((s) => {
               if (s.status === 'fulfilled') return { result: this.written(s.value) };

@@ -16,8 +16,8 @@ function str(v: unknown): string | undefined {
 
 /**
  * What the JSON Schema cannot express: uniqueness across the whole file, references
- * between sections, address syntax, and relations between numbers. Written defensively
- * so it reports its own problems even when the schema found others.
+ * between sections, address syntax. Written defensively so it reports its own problems
+ * even when the schema found others.
  */
 export function checkSemantics(doc: unknown, file: string, locate: Locate): TopologyProblem[] {
   const problems: TopologyProblem[] = [];

@@ -7,8 +7,13 @@ import type { TopologyProblem } from './problem.js';
 import { validateSchema } from './schema.js';
 import type { Topology } from './types.js';
 
-/** The outcome of checking a topology text: the topology when valid, every problem otherwise. */
-export type TopologyCheck = { readonly ok: true; readonly topology: Topology } | { readonly ok: false; readonly problems: readonly TopologyProblem[] };
+/**
+ * The outcome of checking a topology text: the topology when valid (its warnings in
+ * `topology.warnings`), every problem otherwise, with the warnings found meanwhile.
+ */
+export type TopologyCheck =
+  | { readonly ok: true; readonly topology: Topology }
+  | { readonly ok: false; readonly problems: readonly TopologyProblem[]; readonly warnings: readonly TopologyProblem[] };
 
 function locator(doc: Document, lines: LineCounter) {
   return (segments: readonly (string | number)[]) => {
@@ -38,16 +43,18 @@ export function checkTopologyText(text: string, file: string): TopologyCheck {
         message: e.message.split('\n')[0]!,
         ...lines.linePos(e.pos[0]),
       })),
+      warnings: [],
     };
   }
   const data: unknown = doc.toJS();
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return { ok: false, problems: [{ file, path: '', code: 'not-a-mapping', message: 'a topology file is a YAML mapping (version, name, regions, …)' }] };
+    return { ok: false, problems: [{ file, path: '', code: 'not-a-mapping', message: 'a topology file is a YAML mapping (version, name, regions, …)' }], warnings: [] };
   }
   const locate = locator(doc, lines);
-  const warnings = checkWarnings(data, file, locate);
   const problems = [...validateSchema(data, file, locate), ...checkSemantics(data, file, locate)];
-  if (problems.length > 0) return { ok: false, problems };
+  // After the schema filled the defaults: a budget above the default interval warns too.
+  const warnings = checkWarnings(data, file, locate);
+  if (problems.length > 0) return { ok: false, problems, warnings };
   // The schema has checked every field and filled every default.
   return { ok: true, topology: { ...(data as Omit<Topology, 'file' | 'warnings'>), file, warnings } };
 }

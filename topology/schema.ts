@@ -4,7 +4,8 @@ import { formatPath, type TopologyProblem, type TopologyProblemCode } from './pr
 /**
  * JSON Schema of the version-1 topology file (CONTRACT.md "Topology file"). Shapes,
  * types, ranges and defaults only; what a schema cannot say (uniqueness across the file,
- * references between sections, address syntax, budget ≤ interval) is in checks.ts.
+ * references between sections, address syntax) and what is valid but warned about
+ * (budget above interval, missThreshold) are in checks.ts.
  */
 const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' };
 const address = { type: 'string', minLength: 1 };

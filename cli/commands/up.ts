@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadTopology } from '../../topology/load.js';
 import { Launch, type LaunchEvent } from '../../topology/launcher.js';
 import { runtimeDir } from '../../topology/local-etcd.js';
-import { printJson } from '../output.js';
+import { printJson, printTopologyWarnings } from '../output.js';
 import { globalOptions } from '../program.js';
 import { logLevelOption } from './roles.js';
 
@@ -27,6 +27,8 @@ Example:
     .action(async (o: { region?: string[]; logLevel?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const topology = loadTopology(opts.topology);
+      if (opts.json) for (const w of topology.warnings) printJson({ event: 'warning', ...w });
+      else printTopologyWarnings(topology.warnings);
       const print = opts.json ? (e: LaunchEvent) => printJson({ event: e.type, ...withoutType(e) }) : progressPrinter(join(runtimeDir(topology), 'logs'));
       // Signals that arrive while starting are honoured once the start has settled.
       let stopRequested: (() => void) | undefined;

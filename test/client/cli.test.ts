@@ -1,11 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { run } from '../../cli/program.js';
 import { nextGlt, parseGlt } from '../../glts/glt.js';
-import { startTestRegion } from './cluster.js';
+import { advanceFrontier, startTestRegion } from './cluster.js';
 
 /** Runs the CLI in this process, capturing what it prints. Tests in this file run serially (stdout is shared). */
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -33,7 +33,7 @@ async function regionWithTopologyFile(t: ExecutionContext): Promise<{ r: Awaited
     await r.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const { file: _file, ...doc } = r.topology;
+  const { file: _file, warnings: _warnings, ...doc } = r.topology;
   const topo = join(dir, 'topo.yaml');
   writeFileSync(topo, stringify(doc));
   return { r, base: ['--topology', topo] };
@@ -47,7 +47,7 @@ test.serial('put, get, scan, del and snapshots through the CLI, tables and JSON'
   const w = JSON.parse(put.out) as { key: string; ts: string; origin: string };
   t.is(w.key, 'user:1');
   const ts = parseGlt(w.ts);
-  await r.leaders[0]!.closeAndAdvance(nextGlt(ts));
+  await advanceFrontier(r, nextGlt(ts));
 
   const get = await cli([...base, '--json', 'get', 'user:1', '--region', 'r1']);
   t.is(get.code, 0, get.err);
@@ -120,4 +120,23 @@ test.serial('topology check lists every problem and exits 2', async (t) => {
   const ok = await cli(['topology', 'check', 'topology/local.yaml']);
   t.is(ok.code, 0);
   t.regex(ok.out, /valid topology "local"/);
+  t.is(ok.err, '', 'no warnings');
+});
+
+test.serial('topology check prints warnings and exits 0; --json lists them', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'warned.yaml');
+  const doc0 = parse(readFileSync('topology/local.yaml', 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, stringify({ ...doc0, snapshot: { intervalMs: 50, budgetMs: 80, missThreshold: 2 } }));
+  const json = await cli(['--json', 'topology', 'check', file]);
+  t.is(json.code, 0, json.err);
+  const doc = JSON.parse(json.out) as { valid: boolean; warnings: { file: string; path: string; code: string }[] };
+  t.true(doc.valid);
+  t.deepEqual(doc.warnings.map((w) => `${w.file} ${w.path} ${w.code}`), [`${file} snapshot.budgetMs budget-exceeds-interval`, `${file} snapshot.missThreshold ignored-field`]);
+  const table = await cli(['topology', 'check', file]);
+  t.is(table.code, 0);
+  t.regex(table.out, /valid topology "local"/);
+  t.regex(table.err, /^warning\[budget-exceeds-interval\]: .*warned\.yaml: snapshot\.budgetMs \(line \d+:\d+\): /m);
+  t.regex(table.err, /^warning\[ignored-field\]: .*warned\.yaml: snapshot\.missThreshold /m);
 });

@@ -1,4 +1,5 @@
-import { Clock } from '../../glts/clock.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { compareGlt, type Glt } from '../../glts/glt.js';
 import { MemoryStore } from '../../datanode/memory-store.js';
 import { startDatanodeServer } from '../../datanode/service.js';
 import type { ServerHandle } from '../../proto/server.js';
@@ -19,9 +20,36 @@ export interface TestRegion {
   close(): Promise<void>;
 }
 
+/** A one-region topology naming these leader candidates and data nodes (in this order), with the defaults of a topology file. */
+export function testTopology(
+  region: string,
+  leaders: readonly { readonly id: string; readonly grpc: string }[],
+  datanodes: readonly { readonly id: string; readonly grpc: string }[],
+): Topology {
+  return {
+    version: 1,
+    name: 'test',
+    file: '/dev/null',
+    etcd: { endpoints: [], members: 1, dataDir: '.aetherflow/etcd' },
+    clock: { maxOffsetMs: 250 },
+    snapshot: { intervalMs: 50, budgetMs: 50, retentionSec: 600, silenceMs: 300, lagLimitMs: 1000, admission: { maxLagMs: 500, maxUnshippedBytes: 16 << 20, waitMs: 2000 } },
+    regions: [
+      {
+        name: region,
+        leaders: leaders.map((l, i) => ({ ...l, quantum: `127.0.0.1:${20000 + i}`, metrics: `127.0.0.1:${21000 + i}` })),
+        datanodes: datanodes.map((d, i) => ({ ...d, dataDir: `unused/${i}`, metrics: `127.0.0.1:${22000 + i}` })),
+      },
+    ],
+    coordinators: [{ id: 'c1', region, quantum: '127.0.0.1:23000', metrics: '127.0.0.1:23001' }],
+    links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
+    security: { quantumKeyFile: null },
+    warnings: [],
+  };
+}
+
 export async function startTestRegion(options: { readonly datanodes?: number; readonly limits?: KvLimits; readonly region?: string } = {}): Promise<TestRegion> {
   const region = options.region ?? 'r1';
-  const stores = Array.from({ length: options.datanodes ?? 2 }, (_, i) => new MemoryStore({ origin: `${region}-d${i + 1}`, clock: new Clock({ maxOffsetMs: 250 }) }));
+  const stores = Array.from({ length: options.datanodes ?? 2 }, (_, i) => new MemoryStore({ origin: `${region}-d${i + 1}`, clock: { maxOffsetMs: 250 } }));
   const datanodes = await Promise.all(stores.map((store) => startDatanodeServer({ address: '127.0.0.1:0', store })));
   const nodeSpecs = stores.map((s, i) => ({ id: s.origin, grpc: datanodes[i]!.address }));
   const leaders: LeaderServerHandle[] = [];
@@ -32,25 +60,12 @@ export async function startTestRegion(options: { readonly datanodes?: number; re
   }
   leaders[0]!.setLeadership({ state: 'elected' });
   leaders[1]!.setLeadership({ state: 'standby', leader: leaders[0]!.address });
-  const topology: Topology = {
-    version: 1,
-    name: 'test',
-    file: '/dev/null',
-    etcd: { endpoints: [], members: 1, dataDir: '.aetherflow/etcd' },
-    clock: { maxOffsetMs: 250 },
-    snapshot: { intervalMs: 50, budgetMs: 50, retentionSec: 600, missThreshold: 2 },
-    regions: [
-      {
-        name: region,
-        // The standby first, so a client starts at the wrong candidate and must follow the hint.
-        leaders: [1, 0].map((i) => ({ id: `${region}-l${i + 1}`, grpc: leaders[i]!.address, quantum: `127.0.0.1:${20000 + i}`, metrics: `127.0.0.1:${21000 + i}` })),
-        datanodes: nodeSpecs.map((d, i) => ({ ...d, dataDir: `unused/${i}`, metrics: `127.0.0.1:${22000 + i}` })),
-      },
-    ],
-    coordinators: [{ id: 'c1', region, quantum: '127.0.0.1:23000', metrics: '127.0.0.1:23001' }],
-    links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
-    security: { quantumKeyFile: null },
-  };
+  // The standby first, so a client starts at the wrong candidate and must follow the hint.
+  const topology = testTopology(
+    region,
+    [1, 0].map((i) => ({ id: `${region}-l${i + 1}`, grpc: leaders[i]!.address })),
+    nodeSpecs,
+  );
   return {
     topology,
     stores,
@@ -62,4 +77,16 @@ export async function startTestRegion(options: { readonly datanodes?: number; re
       await Promise.all(stores.map((s) => s.shutdown()));
     },
   };
+}
+
+/**
+ * What a commit does for a region served without a coordinator: once every data node's
+ * closed mark has reached `t` (marks are clock readings, so they pass any stamp already
+ * taken), the elected leader's frontier moves to `t`.
+ */
+export async function advanceFrontier(r: TestRegion, t: Glt): Promise<void> {
+  const elected = r.leaders.find((l) => l.leadership().state === 'elected');
+  if (!elected) throw new Error('no elected leader to advance');
+  while (!(await Promise.all(r.stores.map((s) => s.closedMark()))).every((mark) => compareGlt(mark, t) >= 0)) await sleep(1);
+  elected.frontier.advance(t);
 }

@@ -155,7 +155,8 @@ for (const kind of ['local', 'remote'] as const) {
 
   test(`${kind}: a node's refusal fails the call with its code`, async (t) => {
     const { rs, to, deltas } = await setup(t, kind);
-    await rs.apply(3n, []);
+    // A leader of epoch 3 reaches every node (an apply with nothing to write would reach none).
+    await rs.setMembershipApplied(3n, 0);
     const err = await t.throwsAsync(rs.apply(2n, [{ region: 'r2', to, deltas }]), { instanceOf: AetherError });
     t.is(err.code, 'FENCED');
     const stray = new LocalRegionStores(new Map([['n1', new MemoryStore({ origin: 'n1', clock: { maxOffsetMs: 250 } })]]), () => 'n9');

@@ -32,7 +32,7 @@ function problems(doc: unknown): TopologyProblem[] {
 function expectOne(t: any, doc: unknown, path: string, code: string) {
   const ps = problems(doc);
   t.true(
-    ps.some((p) => p.path === path && p.code === code && p.file === '/x/t.yaml'),
+    ps.some((p) => p.path === path && p.code === code && p.file === '/x/t.yaml' && p.message !== ''),
     `expected ${code} at ${path}, got ${JSON.stringify(ps.map((p) => [p.path, p.code]))}`,
   );
 }
@@ -43,9 +43,82 @@ test('the minimal topology is valid and gets its defaults', (t) => {
   t.deepEqual(r.topology.links, { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] });
   t.is(r.topology.security.quantumKeyFile, null);
   t.deepEqual(r.topology.etcd, { endpoints: [], members: 1, dataDir: '.aetherflow/etcd' });
-  t.deepEqual(r.topology.snapshot, { intervalMs: 50, budgetMs: 50, retentionSec: 600, missThreshold: 2 });
+  t.deepEqual(r.topology.snapshot, {
+    intervalMs: 50,
+    budgetMs: 50,
+    retentionSec: 600,
+    silenceMs: 300,
+    lagLimitMs: 1000,
+    admission: { maxLagMs: 500, maxUnshippedBytes: 16 * 1024 * 1024, waitMs: 2000 },
+  });
   t.is(r.topology.clock.maxOffsetMs, 250);
   t.is(r.topology.file, '/x/t.yaml');
+  t.deepEqual(r.topology.warnings, []);
+});
+
+/** The warnings of a valid document (fails the test when it is not valid). */
+function warnings(t: any, doc: unknown): TopologyProblem[] {
+  const r = checkTopologyText(stringify(doc), '/x/t.yaml');
+  if (!r.ok) {
+    t.fail(JSON.stringify(r.problems));
+    return [];
+  }
+  return [...r.topology.warnings];
+}
+
+test('the exclusion and admission limits take what is given, defaults for the rest', (t) => {
+  const d = base();
+  d.snapshot = { silenceMs: 450, admission: { waitMs: 0 } };
+  const r = checkTopologyText(stringify(d), '/x/t.yaml');
+  if (!r.ok) return t.fail(JSON.stringify(r.problems));
+  t.like(r.topology.snapshot, { intervalMs: 50, silenceMs: 450, lagLimitMs: 1000, admission: { maxLagMs: 500, maxUnshippedBytes: 16 * 1024 * 1024, waitMs: 0 } });
+});
+
+test('bad exclusion and admission limits', (t) => {
+  const cases: [Record<string, unknown>, string, string][] = [
+    [{ silenceMs: 0 }, 'snapshot.silenceMs', 'bad-value'],
+    [{ silenceMs: 'soon' }, 'snapshot.silenceMs', 'wrong-type'],
+    [{ lagLimitMs: -5 }, 'snapshot.lagLimitMs', 'bad-value'],
+    [{ lagLimitMs: 1.5 }, 'snapshot.lagLimitMs', 'wrong-type'],
+    [{ admission: { maxLagMs: 0 } }, 'snapshot.admission.maxLagMs', 'bad-value'],
+    [{ admission: { maxUnshippedBytes: '16MiB' } }, 'snapshot.admission.maxUnshippedBytes', 'wrong-type'],
+    [{ admission: { waitMs: -1 } }, 'snapshot.admission.waitMs', 'bad-value'],
+    [{ admission: { queue: 10 } }, 'snapshot.admission.queue', 'unknown-field'],
+    [{ admission: 5 }, 'snapshot.admission', 'wrong-type'],
+    [{ missThreshold: 0 }, 'snapshot.missThreshold', 'bad-value'],
+  ];
+  for (const [snapshot, path, code] of cases) {
+    const d = base();
+    d.snapshot = snapshot;
+    expectOne(t, d, path, code);
+  }
+});
+
+test('budget larger than interval: a warning, the topology stays valid', (t) => {
+  const d = base();
+  d.snapshot = { intervalMs: 50, budgetMs: 80 };
+  const ws = warnings(t, d);
+  t.deepEqual(
+    ws.map((w) => [w.file, w.path, w.code]),
+    [['/x/t.yaml', 'snapshot.budgetMs', 'budget-exceeds-interval']],
+  );
+  t.is(typeof ws[0]!.line, 'number');
+  // Against the default interval too.
+  const e = base();
+  e.snapshot = { budgetMs: 51 };
+  t.deepEqual(warnings(t, e).map((w) => w.code), ['budget-exceeds-interval']);
+  const equal = base();
+  equal.snapshot = { intervalMs: 80, budgetMs: 80 };
+  t.deepEqual(warnings(t, equal), []);
+});
+
+test('missThreshold is accepted and ignored, with a warning', (t) => {
+  const d = base();
+  d.snapshot = { intervalMs: 50, budgetMs: 50, retentionSec: 600, missThreshold: 2 };
+  t.deepEqual(
+    warnings(t, d).map((w) => [w.file, w.path, w.code]),
+    [['/x/t.yaml', 'snapshot.missThreshold', 'ignored-field']],
+  );
 });
 
 test('the shipped topologies are valid', (t) => {
@@ -57,6 +130,7 @@ test('the shipped topologies are valid', (t) => {
       t.is(r.datanodes.length, 2);
     }
     t.is(topo.coordinators.length, 2);
+    t.deepEqual(topo.warnings, [], `${f} loads without warnings`);
   }
   const wan = loadTopology('topology/wan.yaml');
   t.true(wan.links.overrides.every((o) => o.delayMs >= 5 && o.delayMs <= 40 && o.loss === 0.001));
@@ -165,12 +239,6 @@ test('coordinator naming an unknown region', (t) => {
   expectOne(t, d, 'coordinators[0].region', 'unknown-region');
 });
 
-test('budget larger than interval', (t) => {
-  const d = base();
-  d.snapshot = { intervalMs: 50, budgetMs: 80 };
-  expectOne(t, d, 'snapshot.budgetMs', 'budget-exceeds-interval');
-});
-
 test('regions with no leader or no data node, and empty lists', (t) => {
   const d = base();
   d.regions[0].leaders = [];
@@ -181,13 +249,15 @@ test('regions with no leader or no data node, and empty lists', (t) => {
   expectOne(t, { ...base(), regions: [], coordinators: [] }, 'regions', 'no-region');
 });
 
-test('every problem is reported at once', (t) => {
+test('every problem is reported at once, and the warnings with them', (t) => {
   const d = base();
   d.regions[0].leaders[0].bogus = 1;
   d.regions[1].datanodes[0].grpc = 'x';
   d.snapshot = { intervalMs: 10, budgetMs: 20 };
-  const codes = problems(d).map((p) => p.code).sort();
-  t.deepEqual(codes, ['bad-address', 'budget-exceeds-interval', 'unknown-field']);
+  const r = checkTopologyText(stringify(d), '/x/t.yaml');
+  if (r.ok) return t.fail('an invalid topology was accepted');
+  t.deepEqual(r.problems.map((p) => p.code).sort(), ['bad-address', 'unknown-field']);
+  t.deepEqual(r.warnings.map((w) => w.code), ['budget-exceeds-interval']);
 });
 
 test('loadTopology throws TOPOLOGY_INVALID with the problems', (t) => {
