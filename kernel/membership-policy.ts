@@ -129,6 +129,10 @@ export function exclusionCandidate(
  * there stay hidden and are re-stamped too) — at most the clock skew away, as upTo is
  * within the members' clocks; members lack at most that stretch and a link delay, and
  * serve nothing newer than the floor until they re-stamped.
+ *
+ * The floor must be later in wall time than the floor of the region's previous
+ * readmission: both rules number their versions from their floor, and two readmissions
+ * with no commit between them would re-stamp two versions of a key to the same stamp.
  */
 export function readmissionCandidate(
   views: ReadonlyMap<string, RegionView>,
@@ -142,6 +146,8 @@ export function readmissionCandidate(
   for (const e of m.excluded) {
     const v = views.get(e.region);
     if (!v?.reported || nowMs - v.heardAtMs > limits.silenceMs) continue;
+    const previous = m.restamps.findLast((r) => r.region === e.region);
+    if (previous && floor.wall <= previous.floor.wall) continue;
     if (gltDiffMs(now, effectiveMark(v, m, e.region, true).mark) > halfLagMs) continue;
     let held: Glt | undefined;
     for (const r of m.members) {

@@ -206,6 +206,14 @@ export const scenarios: readonly SimSpec[] = [
   },
 ];
 
+/**
+ * Random schedules that once failed, with what they caught; run by sim.test.ts on every
+ * `make test` (the soak explores seeds far from the CI batches).
+ */
+export const regressions: readonly { readonly seed: number; readonly caught: string }[] = [
+  { seed: 102085, caught: 'a region readmitted twice with no commit between: both rules re-stamped a key to the same stamp (fix: a later floor, kernel/membership-policy.ts)' },
+];
+
 export interface SimOutcome {
   readonly ok: boolean;
   readonly spec: SimSpec;

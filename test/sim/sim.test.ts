@@ -1,5 +1,5 @@
 import test from 'ava';
-import { describeFailure, randomSpec, runSpec, scenarios, type SimOutcome } from './schedule.js';
+import { describeFailure, randomSpec, regressions, runSpec, scenarios, type SimOutcome } from './schedule.js';
 import type { SimStats } from './world.js';
 
 /**
@@ -45,6 +45,14 @@ if (seed !== undefined) {
       }
       const miss = expectations[spec.seed]?.(o.stats!);
       if (miss) t.fail(`${spec.name}: ${miss}`);
+      else t.pass();
+    });
+  }
+
+  for (const r of regressions) {
+    test(`regression: random schedule ${r.seed} (${r.caught})`, async (t) => {
+      const o = await runSpec(randomSpec(r.seed));
+      if (!o.ok) t.fail(describeFailure(o));
       else t.pass();
     });
   }
