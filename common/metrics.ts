@@ -1,4 +1,3 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /**
@@ -35,6 +34,9 @@ export type ReadResult = (typeof READ_RESULTS)[number];
 
 /** The roles that campaign in an etcd election. */
 export type ElectedRole = 'leader' | 'coordinator';
+
+/** The event-loop probe's period: often enough to see any task over 50 ms, within 10 ms. */
+const LOOP_PROBE_MS = 10;
 
 /** Commit-time buckets in seconds: dense below the 20 ms goal and the 50 ms default budget. */
 export const COMMIT_SECONDS_BUCKETS: readonly number[] = [0.0005, 0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 5];
@@ -93,7 +95,7 @@ export class AetherMetrics {
   readonly budgetSeconds: Gauge;
   /** Set by roles as they learn the facts; read at scrape time. */
   readonly live: LiveSources = {};
-  private readonly loopDelay: IntervalHistogram;
+  private readonly loopProbe: NodeJS.Timeout;
 
   constructor(registry: Registry, budgetMs: number) {
     const registers = [registry];
@@ -155,17 +157,27 @@ export class AetherMetrics {
       labelNames: ['outcome'],
       registers,
     });
-    // A 10 ms resolution samples often enough to see any task over 50 ms.
-    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-    loopDelay.enable();
-    this.loopDelay = loopDelay;
+    // A timer due every LOOP_PROBE_MS fires late by as long as a task held the loop. Not
+    // monitorEventLoopDelay: its max counts the timer's own period (an idle loop read 11 ms),
+    // and its reset drops the interval under way, so a stall starting right after a scrape went unseen.
+    const loop = { last: performance.now(), longestMs: 0 };
+    this.loopProbe = setInterval(() => {
+      const now = performance.now();
+      loop.longestMs = Math.max(loop.longestMs, now - loop.last - LOOP_PROBE_MS);
+      loop.last = now;
+    }, LOOP_PROBE_MS).unref();
     this.longestTask = new Gauge({
       name: 'eventloop_longest_task_seconds',
-      help: 'The longest the event loop was blocked since the last scrape (event-loop delay max at 10 ms resolution)',
+      help: `The longest the event loop was blocked since the last scrape (a ${LOOP_PROBE_MS} ms timer's lateness)`,
       registers,
       collect() {
-        this.set(loopDelay.max / 1e9);
-        loopDelay.reset();
+        // A probe overdue now (held up by this scrape's task, or one the probe has not fired
+        // after yet) counts here, and from here on only: the next scrape does not count it again.
+        const now = performance.now();
+        const overdueMs = now - loop.last - LOOP_PROBE_MS;
+        this.set(Math.max(0, loop.longestMs, overdueMs) / 1000);
+        loop.longestMs = 0;
+        if (overdueMs > 0) loop.last = now;
       },
     });
     this.mvccVersions = new Gauge({ name: 'mvcc_versions', help: "Versions held in this data node's MVCC store", registers });
@@ -204,9 +216,9 @@ export class AetherMetrics {
     this.regionMember.reset();
   }
 
-  /** Stops the event-loop monitor (a role shutting down). */
+  /** Stops the event-loop probe (a role shutting down). */
   close(): void {
-    this.loopDelay.disable();
+    clearInterval(this.loopProbe);
   }
 }
 

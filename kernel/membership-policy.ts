@@ -146,7 +146,7 @@ export function readmissionCandidate(
   for (const e of m.excluded) {
     const v = views.get(e.region);
     if (!v?.reported || nowMs - v.heardAtMs > limits.silenceMs) continue;
-    const previous = m.restamps.findLast((r) => r.region === e.region);
+    const previous = [...m.restamps].reverse().find((r) => r.region === e.region);
     if (previous && floor.wall <= previous.floor.wall) continue;
     if (gltDiffMs(now, effectiveMark(v, m, e.region, true).mark) > halfLagMs) continue;
     let held: Glt | undefined;

@@ -148,14 +148,18 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       server.setLeadership({ state: 'standby', leader: null });
     });
 
-    const lagOf = (t: Glt | undefined): number | null => (t ? Math.max(0, Math.round(gltDiffMs(clock.stamp(), t))) : null);
     const status = (): Record<string, unknown> => {
       const r = d.replicator;
+      // One clock reading for every lag, published as `at` (Unix ms) so a reader knows how old they are
+      // (a standby publishes none: its constant status is not rewritten every second).
+      const now = clock.stamp();
+      const lagOf = (t: Glt | undefined): number | null => (t ? Math.max(0, Math.round(gltDiffMs(now, t))) : null);
       return {
         state: election.state,
         ...(election.epoch !== undefined
           ? {
               epoch: election.epoch.toString(),
+              at: Number(now.wall / 1_000_000n),
               frontier: formatGlt(server.frontier.current()),
               lagMs: lagOf(server.frontier.current()),
               ...(r?.running

@@ -2,19 +2,28 @@ import type { Command } from 'commander';
 import { printJson, printTable } from '../output.js';
 import { gltText, parseCount, withClient } from './client-options.js';
 
+/** The phases a leader reports per snapshot (regional/etcd-snapshot-log.ts); persist only when the coordinator's announcement brought it. */
+const PHASES = ['decide', 'persist', 'lag'] as const;
+
 export function registerSnapshots(program: Command): void {
   program
     .command('snapshots')
-    .description('committed snapshots, newest first: GLT, members, duration, phases')
+    .description('committed snapshots, newest first: GLT, members, duration (decide + persist when known), phases (decide, persist, lag)')
     .option('--limit <n>', 'at most N snapshots', parseCount('--limit'), 20)
     .option('--region <name>', "ask this region's leader (default: the first region)")
     .addHelpText(
       'after',
       `
+decide: the coordinator's interval tick to its decision; persist: the commit record made
+durable in etcd (known when the region learnt the commit from the coordinator's
+announcement, "-" when from etcd); duration: decide + persist; lag: how far the GLT
+trailed the coordinator's clock when decided (the slowest member's lag).
+
 Example:
-  aetherflow snapshots --limit 5
-  glt                     members                    duration_ms  phases
-  1763751000123456789.0   us-east,eu-west,ap-south   41.2         close=3.1 exchange=30.2 commit=7.9`,
+  aetherflow snapshots --limit 2
+  glt                    members                   duration_ms  decide_ms  persist_ms  lag_ms
+  1763751000123456789.0  us-east,eu-west,ap-south  6.3          0.4        5.9         52.8
+  1763751000073456789.0  us-east,eu-west,ap-south  1.3          1.3        -           58.3`,
     )
     .action(async (o: { limit: number; region?: string }, cmd: Command) =>
       withClient(cmd, async (client, opts) => {
@@ -30,8 +39,8 @@ Example:
         if (opts.json) printJson({ snapshots: rows });
         else
           printTable(
-            ['glt', 'members', 'duration_ms', 'phases'],
-            rows.map((r) => [r.glt, r.members.join(','), r.durationMs.toFixed(1), r.phases.map((p) => `${p.name}=${p.ms.toFixed(1)}`).join(' ')]),
+            ['glt', 'members', 'duration_ms', ...PHASES.map((p) => `${p}_ms`)],
+            rows.map((r) => [r.glt, r.members.join(','), r.durationMs.toFixed(1), ...PHASES.map((name) => r.phases.find((p) => p.name === name)?.ms.toFixed(1))]),
           );
       }),
     );

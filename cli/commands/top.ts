@@ -8,12 +8,12 @@ import { printJson } from '../output.js';
 import { globalOptions } from '../program.js';
 import { parseCount } from './client-options.js';
 
-/** Rounds in the distribution: at 50 ms rounds, the last ~10 s. */
-const TOP_ROUNDS = 200;
-/** Rounds listed under the table. */
-const LISTED_ROUNDS = 5;
-/** Bins of the histogram up to twice the budget; slower rounds share one last bin. */
-const BINS_TO_TWICE_BUDGET = 10;
+/** Commits in the distribution: at the default 50 ms interval, the last ~10 s. */
+const TOP_COMMITS = 200;
+/** Commits listed under the table. */
+const LISTED_COMMITS = 5;
+/** Bins of the histogram up to twice the reference; larger values share one last bin. */
+const BINS_TO_TWICE_REFERENCE = 10;
 const BAR_WIDTH = 40;
 
 export interface HistogramBin {
@@ -23,24 +23,24 @@ export interface HistogramBin {
   readonly count: number;
 }
 
-/** Round times binned in budget/5 steps up to twice the budget, then one open bin. */
-export function roundHistogram(timesMs: readonly number[], budgetMs: number): HistogramBin[] {
-  const width = (2 * budgetMs) / BINS_TO_TWICE_BUDGET;
-  const counts = new Array<number>(BINS_TO_TWICE_BUDGET + 1).fill(0);
-  for (const t of timesMs) counts[Math.min(BINS_TO_TWICE_BUDGET, Math.floor(Math.max(0, t) / width))]!++;
-  return counts.map((count, i) => ({ fromMs: i * width, toMs: i < BINS_TO_TWICE_BUDGET ? (i + 1) * width : null, count }));
+/** Times binned in reference/5 steps up to twice the reference, then one open bin. */
+export function histogram(timesMs: readonly number[], referenceMs: number): HistogramBin[] {
+  const width = (2 * referenceMs) / BINS_TO_TWICE_REFERENCE;
+  const counts = new Array<number>(BINS_TO_TWICE_REFERENCE + 1).fill(0);
+  for (const t of timesMs) counts[Math.min(BINS_TO_TWICE_REFERENCE, Math.floor(Math.max(0, t) / width))]!++;
+  return counts.map((count, i) => ({ fromMs: i * width, toMs: i < BINS_TO_TWICE_REFERENCE ? (i + 1) * width : null, count }));
 }
 
-/** Horizontal bars, one per bin of roundHistogram, with a line where the budget falls. */
-export function drawHistogram(bins: readonly HistogramBin[], budgetMs: number): string {
+/** Horizontal bars, one per bin of `histogram`, with a line where the reference falls. */
+export function drawHistogram(bins: readonly HistogramBin[], reference: { readonly ms: number; readonly label: string }): string {
   const most = Math.max(1, ...bins.map((b) => b.count));
   const label = (b: HistogramBin): string => (b.toMs === null ? `≥ ${fmt(b.fromMs)}` : `${fmt(b.fromMs)}–${fmt(b.toMs)}`).padStart(11) + ' ms';
   const lines: string[] = [];
   bins.forEach((b, i) => {
     const bar = '█'.repeat(Math.round((b.count / most) * BAR_WIDTH)) || (b.count > 0 ? '▏' : '');
     lines.push(`${label(b)} │${bar.padEnd(BAR_WIDTH)} ${b.count}`);
-    // The budget is the upper edge of the middle bin (bins span twice the budget).
-    if (i === BINS_TO_TWICE_BUDGET / 2 - 1) lines.push(`${''.padStart(14)} ┼${'─'.repeat(BAR_WIDTH)} budget ${fmt(budgetMs)} ms`);
+    // The reference is the upper edge of the middle bin (bins span twice the reference).
+    if (i === BINS_TO_TWICE_REFERENCE / 2 - 1) lines.push(`${''.padStart(14)} ┼${'─'.repeat(BAR_WIDTH)} ${reference.label} ${fmt(reference.ms)} ms`);
   });
   return lines.join('\n');
 }
@@ -49,28 +49,38 @@ function fmt(ms: number): string {
   return Number.isInteger(ms) ? String(ms) : ms.toFixed(1);
 }
 
-/** One frame of `top`: the status, then the distribution of the rounds read. */
+/**
+ * What a commit's lag is held against: about one interval (idle closed marks move every
+ * half interval, and the coordinator decides on its interval tick) plus one commit cycle
+ * (the budget). With the defaults, 100 ms: the freshness AetherFlow aims at.
+ */
+export function lagReferenceMs(s: ClusterStatus): number {
+  return s.commitStats.intervalMs + s.commitStats.budgetMs;
+}
+
+/** One frame of `top`: the status, then the distribution of the commits' lag. */
 export function formatTopFrame(s: ClusterStatus): string {
-  const times = s.rounds.map((r) => r.beginToReadyMs);
+  const lags = s.commits.map((r) => r.lagMs);
   return [
-    formatClusterStatus(s, LISTED_ROUNDS),
+    formatClusterStatus(s, LISTED_COMMITS),
     '',
-    `round time (begin→ready), last ${times.length} committed rounds:`,
-    drawHistogram(roundHistogram(times, s.roundStats.budgetMs), s.roundStats.budgetMs),
+    `commit lag (how far each GLT trailed the coordinator's clock), last ${lags.length} commits:`,
+    drawHistogram(histogram(lags, lagReferenceMs(s)), { ms: lagReferenceMs(s), label: 'interval + budget' }),
   ].join('\n');
 }
 
 const CLEAR = '\x1b[H\x1b[2J';
 
 /**
- * `aetherflow top`: `status` refreshed every second with the round-time distribution. On
- * a terminal each frame redraws the screen and q or Ctrl-C quits; otherwise frames are
- * printed one after another (with --json: one JSON document per line).
+ * `aetherflow top`: `status` refreshed every second with the distribution of the commits'
+ * lag. On a terminal each frame redraws the screen and q or Ctrl-C quits; otherwise frames
+ * are printed one after another (with --json: one JSON document per line: the status
+ * document, `lagReferenceMs` and the histogram's bins).
  */
 export function registerTop(program: Command): void {
   program
     .command('top')
-    .description('status refreshed every second, with the distribution of recent round times against the budget; q or Ctrl-C quits')
+    .description("status refreshed every second, with the distribution of recent commits' lag against interval + budget; q or Ctrl-C quits")
     .option('--once', 'print one frame and exit', false)
     .option('--interval-ms <ms>', 'time between frames', parseCount('--interval-ms'), 1000)
     .action(async (o: { once: boolean; intervalMs: number }, cmd: Command) => {
@@ -96,9 +106,10 @@ export function registerTop(program: Command): void {
         for (let frame = 0; ; frame++) {
           let text: string;
           try {
-            const status = await readClusterStatus(client, topology, TOP_ROUNDS);
+            const status = await readClusterStatus(client, topology, TOP_COMMITS);
             if (opts.json) {
-              printJson({ ...status, rounds: status.rounds.slice(0, LISTED_ROUNDS), histogram: roundHistogram(status.rounds.map((r) => r.beginToReadyMs), topology.snapshot.budgetMs) });
+              const referenceMs = lagReferenceMs(status);
+              printJson({ ...status, commits: status.commits.slice(0, LISTED_COMMITS), lagReferenceMs: referenceMs, histogram: histogram(status.commits.map((r) => r.lagMs), referenceMs) });
               text = '';
             } else text = formatTopFrame(status);
           } catch (err) {
