@@ -149,6 +149,19 @@ export class Endpoint {
     options.socket.onError((err) => this.options.onError?.(err));
   }
 
+  /** One connection's FEC: a partial group gets the parity its own size needs at the measured loss. */
+  private fecState(fec: FecOptions, maxShardBytes: number) {
+    const lossEstimator = new LossEstimator({ windowPackets: fec.lossWindowPackets });
+    const parityFor = (n: number) => Math.max(fec.minParity, lossEstimator.parityFor(n));
+    return {
+      k: fec.k,
+      minParity: fec.minParity,
+      encoder: new FecEncoder({ k: fec.k, flushAfterMs: fec.flushAfterMs, maxShardBytes, parityFor }),
+      decoder: new FecDecoder({ maxGroups: 64, maxShardBytes }),
+      lossEstimator,
+    };
+  }
+
   /** An endpoint on a real UDP socket bound to host:port. */
   static async bind(address: string, options: Omit<EndpointOptions, 'socket'> = {}): Promise<Endpoint> {
     return new Endpoint({ ...options, socket: await UdpSocket.bind(address) });
@@ -305,17 +318,7 @@ export class Endpoint {
       congestion: new Bbr({ mssBytes: t.maxPacketBytes, nowMs }),
       auth: this.auth,
       limits: this.limits,
-      ...(fec === false
-        ? {}
-        : {
-            fec: {
-              k: fec.k,
-              minParity: fec.minParity,
-              encoder: new FecEncoder({ k: fec.k, flushAfterMs: fec.flushAfterMs, maxShardBytes: t.maxPacketBytes + 16 }),
-              decoder: new FecDecoder({ maxGroups: 64, maxShardBytes: t.maxPacketBytes + 16 }),
-              lossEstimator: new LossEstimator({ windowPackets: fec.lossWindowPackets }),
-            },
-          }),
+      ...(fec === false ? {} : { fec: this.fecState(fec, t.maxPacketBytes + 16) }),
       ...(observer === undefined ? {} : { observer }),
       ...t,
     };

@@ -83,13 +83,21 @@ export interface FecEncoderOptions {
   readonly flushAfterMs: number;
   /** longest shard (packet + 2); longer packets travel unprotected */
   readonly maxShardBytes: number;
+  /**
+   * Parity for a group of n data packets at the measured loss. A partial group flushed by
+   * the timer (light traffic: one or two packets) needs less than a full one — at 0.1 %
+   * loss none — or parity would double the packets of a quiet link. Without it, every
+   * group gets the count set for a full one.
+   */
+  readonly parityFor?: (n: number) => number;
 }
 
 export class FecEncoder {
   private readonly k: number;
   private readonly flushAfterMs: number;
   private readonly maxShardBytes: number;
-  /** 0 = FEC off; parity count used for the next group closed */
+  private readonly parityFor: ((n: number) => number) | undefined;
+  /** 0 = FEC off; parity count of a full group (a partial one may get fewer, see parityFor) */
   private m = 0;
   /** the open group: packets of consecutive sequence numbers from firstSeq, fewer than k */
   private group: { firstSeq: number; startedMs: number; packets: Buffer[] } | undefined;
@@ -104,6 +112,7 @@ export class FecEncoder {
     this.k = options.k;
     this.flushAfterMs = options.flushAfterMs;
     this.maxShardBytes = options.maxShardBytes;
+    this.parityFor = options.parityFor;
   }
 
   get parityCount(): number {
@@ -151,7 +160,8 @@ export class FecEncoder {
     this.group = undefined;
     if (g === undefined || g.packets.length === 0 || this.m === 0) return [];
     const k = g.packets.length;
-    const m = this.m;
+    const m = k < this.k && this.parityFor ? Math.min(this.m, Math.max(0, Math.floor(this.parityFor(k)))) : this.m;
+    if (m === 0) return [];
     const shardBytes = shardBytesFor(Math.max(...g.packets.map((p) => p.length)));
     const shards: (Buffer | undefined)[] = g.packets.map((p) => toShard(p, shardBytes));
     for (let i = 0; i < m; i++) shards.push(undefined);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { LossEstimator } from '../../transport/loss-estimator.js';
 import fc from 'fast-check';
 import { FecDecoder, FecEncoder, decodeFecParity, encodeFecParity, type FecParity } from '../../transport/fec.js';
 
@@ -93,6 +94,20 @@ test('a partial group is closed by the timer and still recovers its losses', (t)
   const rebuilt = deliver(3, 7, data, parity, new Set([0, 2]));
   t.is(rebuilt.length, 2);
   t.true(rebuilt.some((b) => b.equals(data[0]!)) && rebuilt.some((b) => b.equals(data[2]!)));
+});
+
+test('a partial group gets the parity its own size needs: at 1 % loss a lone packet none, a full group one', (t) => {
+  const estimator = new LossEstimator({ windowPackets: 1000 });
+  estimator.onSent(1000);
+  estimator.onLost(10);
+  const enc = new FecEncoder({ k: 20, flushAfterMs: 5, maxShardBytes: SHARD_MAX, parityFor: (n) => estimator.parityFor(n) });
+  enc.setParityCount(estimator.parityFor(20));
+  t.is(enc.parityCount, 1, '1 % loss: one parity packet per full group');
+  const data = packets(20, 1);
+  t.deepEqual(enc.add(100, 1, data[0]!), []);
+  t.deepEqual(enc.poll(105), [], 'one packet closed by the timer: no parity at 1 % loss');
+  const full = data.flatMap((d, i) => enc.add(200, 10 + i, d));
+  t.is(full.length, 1);
 });
 
 test('a gap in sequence numbers closes the open group; parity count 0 sends nothing', (t) => {

@@ -70,7 +70,8 @@ export async function run(clock: SimClock, done: () => boolean, forMs: number, m
     if (done()) return true;
     if (!clock.stepUntil(until)) break;
   }
-  await Promise.resolve();
+  // No event left: let every promise chain the last events started settle before judging.
+  await new Promise((resolve) => setImmediate(resolve));
   return done();
 }
 
