@@ -1,7 +1,7 @@
 import test from 'ava';
-import { LossEstimator } from '../../transport/loss-estimator.js';
 import fc from 'fast-check';
 import { FecDecoder, FecEncoder, decodeFecParity, encodeFecParity, type FecParity } from '../../transport/fec.js';
+import { LossEstimator } from '../../transport/loss-estimator.js';
 
 const SHARD_MAX = 1500;
 
@@ -103,7 +103,7 @@ test('a partial group gets the parity its own size needs: at 1 % loss a lone pac
   const enc = new FecEncoder({ k: 20, flushAfterMs: 5, maxShardBytes: SHARD_MAX, parityFor: (n) => estimator.parityFor(n) });
   enc.setParityCount(estimator.parityFor(20));
   t.is(enc.parityCount, 1, '1 % loss: one parity packet per full group');
-  const data = packets(20, 1);
+  const data = packets(1, 20);
   t.deepEqual(enc.add(100, 1, data[0]!), []);
   t.deepEqual(enc.poll(105), [], 'one packet closed by the timer: no parity at 1 % loss');
   const full = data.flatMap((d, i) => enc.add(200, 10 + i, d));
