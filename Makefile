@@ -59,8 +59,12 @@ test: deps build typecheck
 demo: deps build
 	node dist/cli/main.js demo
 
+# Every benchmark and drill one after another (store, quantum, snapshot on local.yaml and
+# wan.yaml, compare-etcd, the chaos drills), then docs/BENCHMARKS.md's generated table.
+# Run it alone on the machine: the figures are of this machine's two cores.
+# BENCH_ARGS passes options to `bench all`, e.g. BENCH_ARGS=--fast or BENCH_ARGS='--only snapshot'.
 bench: deps netns-tools build
-	node dist/cli/main.js bench all
+	node dist/cli/main.js bench all $(BENCH_ARGS)
 
 clean:
 	rm -rf dist .aetherflow node_modules/.installed

@@ -1,11 +1,14 @@
 /**
  * `aetherflow bench all` (what `make bench` runs): every registered benchmark — each
- * subcommand of `bench`, and the drills of `chaos drill` when that command exists — run
+ * subcommand of `bench` in the order of bench/index.ts (store, quantum, snapshot on
+ * topology/local.yaml then on topology/wan.yaml, compare-etcd), then every drill of
+ * `chaos drill` (the names `chaos drill --list` prints, or its argument's choices) — run
  * in turn as a child with `--json`, each bounded in time and stopped by its PID; then
- * docs/BENCHMARKS.md's generated table is rewritten (report.ts) and the plots drawn
- * (plot.ts). A benchmark that fails (e.g. quantum without root) becomes a row, not a crash.
+ * docs/BENCHMARKS.md's generated table is rewritten (report.ts) with each figure's
+ * command, date and machine, and the plots drawn (plot.ts, when the plotting packages
+ * load). A benchmark that fails (e.g. quantum without root) becomes a row, not a crash.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -13,10 +16,9 @@ import type { Command } from 'commander';
 import { AetherError, toAetherError } from '../common/errors.js';
 import { printJson, printTable } from '../cli/output.js';
 import { cliCommand } from '../topology/launcher.js';
-import { loadTopology } from '../topology/load.js';
 import { AetherFlowDeployment } from './compare-etcd-aetherflow.js';
 import type { Figure } from './index.js';
-import { lossLatencyPoints, plotLossLatency, plotRoundTimes, roundTimePoints } from './plot.js';
+import { PlotUnavailable, lossLatencyPoints, plotLossLatency, plotRates, ratePoints } from './plot.js';
 import { describeMachine, renderBlock, rewriteReport, type BenchRun, type Plot } from './report.js';
 
 interface Options {
@@ -33,10 +35,12 @@ const FAST_ARGS: Readonly<Record<string, readonly string[]>> = {
   store: ['--puts', '20000', '--big-keys', '20000'],
   quantum: ['--loss', '0,2', '--seconds', '1', '--mib', '4', '--bulk-timeout', '20'],
   'compare-etcd': ['--duration', '5', '--rate', '20'],
-  snapshot: ['--rate', '500', '--duration', '5'],
+  snapshot: ['--rates', '0,1000', '--duration', '4', '--idle', '3', '--settle', '0'],
 };
 
 const FAST_DRILL_ARGS = ['--duration', '5', '--rate', '500', '--settle', '2'];
+/** Options only some drills take, for --fast. */
+const FAST_DRILL_EXTRA: Readonly<Record<string, readonly string[]>> = { 'catch-up': ['--size', '20', '--duration', '30'] };
 const WAN_TOPOLOGY = 'topology/wan.yaml';
 /** The deployment the drills run against (as an operator runs them against `make demo`'s). */
 const DRILL_TOPOLOGY = 'topology/local.yaml';
@@ -46,7 +50,6 @@ const DRILL_CALL_TIMEOUT_MS = 10_000;
 const MAX_STDOUT_BYTES = 16 * 1024 * 1024;
 const STDERR_TAIL_BYTES = 2048;
 const KILL_GRACE_MS = 10_000;
-const DEFAULT_BUDGET_MS = 50;
 
 /** Set by a forwarded SIGINT/SIGTERM: no further benchmark starts, and the report is not rewritten. */
 let stopRequested = false;
@@ -157,6 +160,44 @@ function figuresOfReport(doc: Record<string, unknown>, prefix = ''): Figure[] {
   return out.slice(0, 40);
 }
 
+/** `--opt value` pairs of `base` with those of `over` put in their place (over wins), in order. */
+export function mergeOptions(base: readonly string[], over: readonly string[]): string[] {
+  const overridden = new Set(over.filter((a) => a.startsWith('--')));
+  const out: string[] = [];
+  for (let i = 0; i < base.length; i += 2) if (!overridden.has(base[i]!)) out.push(base[i]!, base[i + 1]!);
+  return [...out, ...over];
+}
+
+/**
+ * The drills `chaos drill` offers: what `chaos drill --list` prints when it has that
+ * option (one name per line, or --json: an array of names or of {name}), else its
+ * argument's choices.
+ */
+function drillsOf(drill: Command): string[] {
+  if (drill.options.some((o) => o.long === '--list')) {
+    const { command, args } = cliCommand();
+    const r = spawnSync(command, [...args, 'chaos', 'drill', '--list', '--json'], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0) {
+      const names = parseDrillList(r.stdout);
+      if (names.length > 0) return names;
+    }
+  }
+  return [...(drill.registeredArguments[0]?.argChoices ?? [])];
+}
+
+/** Drill names from `chaos drill --list`'s output: JSON (an array of names or {name}, or {drills: […]}), or a table with one name first on each line under a header. */
+export function parseDrillList(text: string): string[] {
+  const trimmed = text.trim();
+  try {
+    const doc = JSON.parse(trimmed) as unknown;
+    const list = Array.isArray(doc) ? doc : ((doc as { drills?: unknown[] }).drills ?? []);
+    return list.map((d) => (typeof d === 'string' ? d : (d as { name?: string }).name)).filter((n): n is string => typeof n === 'string' && /^[\w-]+$/.test(n));
+  } catch {
+    const header = new Set(['drill', 'drills', 'name']);
+    return trimmed.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((n) => /^[a-z][\w-]*$/.test(n) && !header.has(n));
+  }
+}
+
 /** Every benchmark to run: `bench` subcommands but this one, then each `chaos drill` scenario when that command exists. */
 function jobsOf(cmd: Command, o: Options): { jobs: Job[]; skipped: BenchRun[] } {
   const bench = cmd.parent!;
@@ -174,48 +215,44 @@ function jobsOf(cmd: Command, o: Options): { jobs: Job[]; skipped: BenchRun[] } 
     const name = sub.name();
     if (name === 'all') continue;
     consider(name, ['bench', name, ...(o.fast ? (FAST_ARGS[name] ?? []) : [])]);
+    // Its wan.yaml goal (visibility ≤ the topology's floor + 50 ms) needs the WAN topology.
+    if (name === 'snapshot') consider('snapshot wan', ['bench', 'snapshot', '--topology', WAN_TOPOLOGY, ...(o.fast ? (FAST_ARGS['snapshot'] ?? []) : [])]);
   }
   if (!bench.commands.some((c) => c.name() === 'snapshot')) {
     skipped.push({ name: 'snapshot', command: 'node dist/cli/main.js bench snapshot --json', date, status: 'skipped', reason: 'no `bench snapshot` command is registered yet' });
-  } else {
-    // Its second goal is on the WAN topology (p99 round time ≤ the network floor + 10 ms).
-    consider('snapshot wan', ['bench', 'snapshot', '--topology', WAN_TOPOLOGY, ...(o.fast ? (FAST_ARGS['snapshot'] ?? []) : [])]);
   }
   const drill = program.commands.find((c) => c.name() === 'chaos')?.commands.find((c) => c.name() === 'drill');
-  const drillNames = drill?.registeredArguments[0]?.argChoices ?? [];
+  const drillNames = drill ? drillsOf(drill) : [];
   if (!drill) skipped.push({ name: 'chaos drill', command: 'node dist/cli/main.js chaos drill NAME --json', date, status: 'skipped', reason: 'no `chaos drill` command is registered yet' });
   else if (drillNames.length === 0) skipped.push({ name: 'chaos drill', command: 'node dist/cli/main.js chaos drill NAME --json', date, status: 'skipped', reason: '`chaos drill` names no scenarios (argument choices)' });
-  for (const d of drillNames) consider(`drill ${d}`, ['chaos', 'drill', d, ...(o.fast ? FAST_DRILL_ARGS : [])], true);
+  for (const d of drillNames) consider(`drill ${d}`, ['chaos', 'drill', d, ...(o.fast ? mergeOptions(FAST_DRILL_ARGS, FAST_DRILL_EXTRA[d] ?? []) : [])], true);
   return { jobs, skipped };
-}
-
-function budgetMs(): number {
-  try {
-    return loadTopology('topology/local.yaml').snapshot.budgetMs;
-  } catch {
-    return DEFAULT_BUDGET_MS;
-  }
 }
 
 async function drawPlots(runs: readonly BenchRun[], docsDir: string, log: (s: string) => void): Promise<{ plots: Plot[]; notes: string[] }> {
   const plotsDir = join(docsDir, 'plots');
-  mkdirSync(plotsDir, { recursive: true });
+  // v1's round-time plot: no longer drawn, and only the generated block (now rewritten) showed it.
+  rmSync(join(plotsDir, 'round-time.png'), { force: true });
   const plots: Plot[] = [];
   const notes: string[] = [];
   const figuresOf = (name: string) => runs.flatMap((r) => (r.status === 'ok' && r.name === name ? r.figures : []));
-  // Both topologies, one series each: when no local round commits (a saturated machine) wan's still show.
-  const rounds = roundTimePoints([...figuresOf('snapshot'), ...figuresOf('snapshot wan')]);
-  if (rounds.length > 0) {
-    const file = join(plotsDir, 'round-time.png');
-    await plotRoundTimes(rounds, budgetMs(), file);
-    plots.push({ title: 'Snapshot round time distribution', path: relative(docsDir, file) });
-  } else notes.push('round-time plot not drawn: no round-time figures from `bench snapshot` (local or wan) in this run');
+  const draw = async (title: string, file: string, render: (file: string) => Promise<void>) => {
+    mkdirSync(plotsDir, { recursive: true });
+    const path = join(plotsDir, file);
+    try {
+      await render(path);
+      plots.push({ title, path: relative(docsDir, path) });
+    } catch (err) {
+      notes.push(`${title}: plot not drawn: ${err instanceof PlotUnavailable ? err.message : `${(err as Error).message ?? String(err)}`}`);
+    }
+  };
+  // Both topologies, one line per figure: local's and wan's side by side.
+  const rates = ratePoints([...figuresOf('snapshot'), ...figuresOf('snapshot wan')]);
+  if (rates.length > 0) await draw('Commit time and cross-region visibility by offered rate', 'snapshot-rates.png', (f) => plotRates(rates, f));
+  else notes.push('snapshot plot not drawn: no commit-time or visibility figures from `bench snapshot` in this run');
   const loss = lossLatencyPoints(figuresOf('quantum'));
-  if (loss.length > 0) {
-    const file = join(plotsDir, 'quantum-vs-tcp-latency.png');
-    await plotLossLatency(loss, file);
-    plots.push({ title: 'Quantum vs TCP latency by loss rate', path: relative(docsDir, file) });
-  } else notes.push('Quantum vs TCP plot not drawn: no latency figures from `bench quantum` in this run');
+  if (loss.length > 0) await draw('Quantum vs TCP latency by loss rate', 'quantum-vs-tcp-latency.png', (f) => plotLossLatency(loss, f));
+  else notes.push('Quantum vs TCP plot not drawn: no latency figures from `bench quantum` in this run');
   for (const n of notes) log(n);
   return { plots, notes };
 }
@@ -270,9 +307,9 @@ export async function runAll(cmd: Command, o: Options): Promise<BenchRun[]> {
   runs.push(...skipped);
   const out = resolve(o.out);
   const docsDir = dirname(out);
-  const { plots } = await drawPlots(runs, docsDir, log);
+  const { plots, notes } = await drawPlots(runs, docsDir, log);
   const existing = existsSync(out) ? readFileSync(out, 'utf8') : '';
-  writeFileSync(out, rewriteReport(existing, renderBlock(runs, describeMachine(), plots)));
+  writeFileSync(out, rewriteReport(existing, renderBlock(runs, describeMachine(), plots, notes)));
   log(`bench all: wrote ${relative(process.cwd(), out)} and ${plots.length} plot(s)`);
   const allFigures = runs.flatMap((r) => (r.status === 'ok' ? r.figures.map((f) => ({ ...f, name: `${r.name}: ${f.name}` })) : []));
   if (o.json) printJson({ figures: allFigures, runs: runs.map((r) => ({ name: r.name, status: r.status, ...(r.status === 'failed' ? { error: r.error } : {}), ...(r.status === 'skipped' ? { reason: r.reason } : {}) })) });

@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AetherError } from '../common/errors.js';
 import { connect, type AetherClient } from '../client/client.js';
+import { currentLeader } from '../cluster/election.js';
+import { connectEtcd } from '../cluster/etcd.js';
+import { clusterPaths } from '../cluster/paths.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
 import { cliCommand } from '../topology/launcher.js';
 import { copyTopology } from '../topology/copy.js';
@@ -34,6 +37,10 @@ export class AetherFlowDeployment {
   private readonly pids = new Set<number>();
   private stopped = false;
   client: AetherClient | undefined;
+  /** The local etcd `up` started, once it is known. */
+  private etcdEndpoints: string[] = [];
+  /** The copied topology's name (its etcd prefix). */
+  private name = '';
 
   private constructor(
     private readonly up: ChildProcess,
@@ -62,6 +69,8 @@ export class AetherFlowDeployment {
     try {
       await d.waitUp(readyTimeoutMs, dir);
       const endpoints = readFileSync(join(dir, '.aetherflow', name, 'etcd-endpoints'), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+      d.etcdEndpoints = endpoints;
+      d.name = name;
       d.client = connect({ topologyFile: file, etcd: { endpoints }, callTimeoutMs });
       const deadline = Date.now() + readyTimeoutMs;
       for (const region of regions) {
@@ -141,6 +150,26 @@ export class AetherFlowDeployment {
     if (r.found && r.value?.toString() === value) return 'visible';
     if (compareGlt(r.glt, ts) >= 0) return 'missing';
     throw new AetherError('INTERNAL', `a read with min_glt ${ts.wall}.${ts.logical} was served at an earlier GLT`);
+  }
+
+  /** A consistent read in `region` at its frontier (no GLT given): what a reader in that region gets at once. */
+  async readLocal(region: string, key: string): Promise<void> {
+    await this.client!.get(key, { region });
+  }
+
+  /** The region of the elected coordinator (from the deployment's etcd), or undefined when etcd cannot say. */
+  async coordinatorRegion(): Promise<string | undefined> {
+    if (this.etcdEndpoints.length === 0) return undefined;
+    const etcd = connectEtcd(this.etcdEndpoints);
+    try {
+      const paths = clusterPaths(this.name);
+      const leader = await currentLeader<{ id: string }>(etcd, paths.electionPrefix(paths.coordinatorElection));
+      return loadTopology(this.topologyFile).coordinators.find((c) => c.id === leader?.value.id)?.region;
+    } catch {
+      return undefined;
+    } finally {
+      etcd.close();
+    }
   }
 
   /** SIGTERM to `up` (it stops its processes and etcd), SIGKILL after graceMs; then any reported PID still alive is killed. */

@@ -161,6 +161,22 @@ export class EtcdCluster {
     }
   }
 
+  /** The region whose member etcd's leader is now, from each member's Status; undefined when none answers. */
+  async leaderRegion(): Promise<string | undefined> {
+    const ids = new Map<string, string>();
+    let leader: string | undefined;
+    for (const [region, client] of this.clients) {
+      try {
+        const s = await client.maintenance.status();
+        ids.set(String(s.header.member_id), region);
+        leader ??= String(s.leader);
+      } catch {
+        // a member that does not answer names no one
+      }
+    }
+    return leader === undefined ? undefined : ids.get(leader);
+  }
+
   /** Closes clients, SIGTERMs the members (SIGKILL after graceMs), closes the relays. */
   async stop(graceMs = 3000): Promise<void> {
     if (this.stopped) return;

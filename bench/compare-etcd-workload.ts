@@ -2,7 +2,10 @@
  * The workload `bench compare-etcd` runs against each system: open-loop writes at a fixed
  * rate, spread round-robin over the regions, each to that region's own endpoint; after
  * each acknowledgement, a consistent read in another region (rotating over the others)
- * until the write is visible there. Both measured from the client's side of this machine.
+ * issued at once, repeated until the write is visible there (visibility = ack → that read
+ * returning it). Beside each write, a consistent read of a key already written, in a
+ * region's own endpoint (rotating over the regions): the local read latency. Both
+ * measured from the client's side of this machine.
  */
 import { AetherError } from '../common/errors.js';
 
@@ -17,6 +20,8 @@ export interface SystemUnderTest<Token> {
    * when it was served at a point that must include the write yet lacked it.
    */
   readVisible(region: string, key: string, value: string, token: Token, waitMs: number): Promise<ReadOutcome>;
+  /** One consistent read of `key` at `region`'s own endpoint (AetherFlow: at its frontier; etcd: linearizable). */
+  readLocal?(region: string, key: string): Promise<void>;
 }
 
 export interface WorkloadOptions {
@@ -37,6 +42,11 @@ export interface WorkloadOptions {
 export interface WorkloadResult {
   /** Acknowledged writes' latencies, ms. */
   readonly writeMs: readonly number[];
+  /** Local reads' latencies, ms (empty when the system has no readLocal). */
+  readonly readMs: readonly number[];
+  readonly readErrors: number;
+  /** Local reads due while maxInFlight reads were in flight: not issued, counted. */
+  readonly readsShed: number;
   /** Ack → visible in another region, ms, for the writes that became visible. */
   readonly visibilityMs: readonly number[];
   readonly attempted: number;
@@ -61,11 +71,7 @@ const POLL_MAX_MS = 250;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The p-th percentile (nearest rank) of ascending `sorted`; NaN when empty. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
+export { percentile } from './stats.js';
 
 export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: WorkloadOptions): Promise<WorkloadResult> {
   if (system.regions.length < 2) throw new AetherError('USAGE', 'the comparison needs at least two regions');
@@ -85,6 +91,12 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
   let lastAckMs = 0;
   let firstWriteError: string | undefined;
   let firstReadError: string | undefined;
+  const readMs: number[] = [];
+  let readErrors = 0;
+  let readsShed = 0;
+  let readsInFlight = 0;
+  /** The newest acknowledged key: what the local reads read (a key that exists). */
+  let lastKey: string | undefined;
   const describe = (err: unknown) => (err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err));
   const n = system.regions.length;
   const pending = new Set<Promise<void>>();
@@ -107,6 +119,7 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
     const acked = performance.now();
     lastAckMs = Math.max(lastAckMs, acked);
     writeMs.push(acked - sent);
+    lastKey = key;
     if (checks >= o.maxVisibilityChecks) {
       unchecked++;
       return;
@@ -150,12 +163,35 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
     }
   };
 
+  const readLocal = system.readLocal?.bind(system);
+  const localRead = async (i: number): Promise<void> => {
+    const region = system.regions[(i + 1) % n]!;
+    const started = performance.now();
+    try {
+      await readLocal!(region, lastKey ?? `${o.prefix}/none`);
+      readMs.push(performance.now() - started);
+    } catch (err) {
+      readErrors++;
+      firstReadError ??= describe(err);
+    } finally {
+      readsInFlight--;
+    }
+  };
+
   const started = performance.now();
   let lastProgress = started;
   for (let i = 0; i < total; i++) {
     const due = started + i * intervalMs;
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
+    if (readLocal) {
+      if (readsInFlight >= o.maxInFlight) readsShed++;
+      else {
+        readsInFlight++;
+        const r = localRead(i).finally(() => pending.delete(r));
+        pending.add(r);
+      }
+    }
     if (inFlight >= o.maxInFlight) {
       shed++;
       continue;
@@ -171,6 +207,9 @@ export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: Work
   await Promise.all([...pending]);
   return {
     writeMs: [...writeMs].sort((a, b) => a - b),
+    readMs: [...readMs].sort((a, b) => a - b),
+    readErrors,
+    readsShed,
     visibilityMs: [...visibilityMs].sort((a, b) => a - b),
     attempted: total,
     writeErrors,

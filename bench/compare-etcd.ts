@@ -3,13 +3,23 @@
  * stretched across the same regions, in one run on this machine, over the same emulated
  * wide-area delays (the topology's links: one-way delay and jitter per pair of regions).
  *  (a) AetherFlow: the topology under `aetherflow up`; each region writes to its own
- *      leader; a write is visible consistently in another region when a read there at a
- *      GLT ≥ the write's timestamp (min_glt) returns it. Quantum applies the links.
+ *      leader. Quantum applies the links.
  *  (b) etcd: one member per region, peers behind TcpDelayRelays with the same delays; each
- *      region writes to its own member; visible in another region when a linearizable read
- *      at that region's member returns it.
+ *      region writes to its own member.
+ * Both are measured the same way, from the client's side (compare-etcd-workload.ts):
+ *  - write latency: request → acknowledgement, in the writer's own region;
+ *  - local read latency: a consistent read at the reader's own region — AetherFlow: a get
+ *    at the region's frontier (a consistent snapshot, no GLT asked); etcd: a linearizable
+ *    get at the region's member (a ReadIndex through the leader);
+ *  - visibility in another region: from the write's acknowledgement to a consistent read
+ *    issued at that moment in another region returning the write — AetherFlow: a get with
+ *    min_glt = the write's ts (it waits for that region's frontier); etcd: a linearizable
+ *    get at that region's member (retried until it returns the value; after the ack the
+ *    first one does).
+ * Beside the figures, both floors (bench/floors.ts): AetherFlow's watermark must wait for
+ * the slowest member, etcd's quorum only for a majority.
  * The systems run one after the other (never both at once: they share two cores), with
- * the same open-loop workload (compare-etcd-workload.ts).
+ * the same open-loop workload.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +30,7 @@ import { printJson, printTable } from '../cli/output.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 import { AetherFlowDeployment } from './compare-etcd-aetherflow.js';
+import { etcdVisibilityFloor, linkDelayMs, visibilityFloor } from './floors.js';
 import { EtcdCluster } from './compare-etcd-cluster.js';
 import { percentile, runWorkload, type SystemUnderTest, type WorkloadOptions, type WorkloadResult } from './compare-etcd-workload.js';
 import type { Figure } from './index.js';
@@ -51,10 +62,14 @@ export function linkBetween(topology: Topology, from: string, to: string): OneWa
 
 type Outcome = { readonly ok: true; readonly result: WorkloadResult } | { readonly ok: false; readonly error: string };
 
+export type CompareOutcome = Outcome;
+
 interface Summary {
   readonly writeP50: number;
   readonly writeP99: number;
   readonly writesPerS: number;
+  readonly readP50: number;
+  readonly readP99: number;
   readonly visibilityP50: number;
   readonly visibilityP99: number;
 }
@@ -66,9 +81,29 @@ function summarize(r: WorkloadResult, visibilityTimeoutMs: number): Summary {
     writeP50: percentile(r.writeMs, 50),
     writeP99: percentile(r.writeMs, 99),
     writesPerS: r.elapsedS > 0 ? r.writeMs.length / r.elapsedS : 0,
+    readP50: percentile(r.readMs, 50),
+    readP99: percentile(r.readMs, 99),
     visibilityP50: percentile(censored, 50),
     visibilityP99: percentile(censored, 99),
   };
+}
+
+/** The two floors printed beside the figures. */
+export interface CompareFloors {
+  readonly aetherflowMs: number;
+  readonly aetherflowMeanMs: number;
+  readonly aetherflowPath: string;
+  readonly etcdMs: number;
+  readonly etcdMeanMs: number;
+  readonly etcdPath: string;
+}
+
+/** Both systems' visibility floors over the topology's links, with AetherFlow's coordinator and etcd's leader where they were. */
+export function compareFloors(topology: Topology, coordinatorRegion: string, etcdLeaderRegion: string): CompareFloors {
+  const regions = topology.regions.map((r) => r.name);
+  const af = visibilityFloor(topology, coordinatorRegion);
+  const etcd = etcdVisibilityFloor(regions, (a, b) => linkDelayMs(topology, a, b), etcdLeaderRegion);
+  return { aetherflowMs: af.floorMs, aetherflowMeanMs: af.meanFloorMs, aetherflowPath: `coordinator in ${coordinatorRegion}: ${af.path}`, etcdMs: etcd.floorMs, etcdMeanMs: etcd.meanFloorMs, etcdPath: etcd.path };
 }
 
 const round = (x: number, digits = 2) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : Number.NaN);
@@ -82,6 +117,10 @@ function figuresOf(label: string, o: Outcome, visibilityTimeoutMs: number): Figu
     add('write latency p50', s.writeP50, 'ms'),
     add('write latency p99', s.writeP99, 'ms'),
     add('writes/s (acknowledged)', s.writesPerS, 'writes/s'),
+    add(`read in the reader's own region p50 (${label === 'etcd' ? 'linearizable' : 'at its frontier'})`, s.readP50, 'ms'),
+    add(`read in the reader's own region p99 (${label === 'etcd' ? 'linearizable' : 'at its frontier'})`, s.readP99, 'ms'),
+    add('read errors', r.readErrors, 'reads'),
+    add('reads shed (in-flight bound)', r.readsShed, 'reads'),
     add('visibility in another region p50', s.visibilityP50, 'ms'),
     add('visibility in another region p99', s.visibilityP99, 'ms'),
     add('writes acknowledged', r.writeMs.length, `of ${r.attempted}`),
@@ -94,24 +133,46 @@ function figuresOf(label: string, o: Outcome, visibilityTimeoutMs: number): Figu
   ];
 }
 
-function goalFigures(af: Outcome, etcd: Outcome, visibilityTimeoutMs: number): Figure[] {
+const GOALS = { writeRatio: 0.1, readRatio: 0.1, visibilityRatio: 1.5 } as const;
+
+/** The goals of issue 13 for compare-etcd, and both floors beside them. */
+export function goalFigures(af: Outcome, etcd: Outcome, visibilityTimeoutMs: number, floors: CompareFloors | undefined): Figure[] {
+  const names = {
+    write: 'AetherFlow write p99 ÷ etcd write p99',
+    read: "AetherFlow snapshot read in the reader's own region p99 ÷ etcd linearizable read there p99",
+    vis50: 'AetherFlow visibility in another region p50 ÷ etcd visibility p50',
+    vis99: 'AetherFlow visibility in another region p99 ÷ etcd visibility p99',
+  };
+  const floorFigures: Figure[] = floors
+    ? [
+        { name: 'AetherFlow visibility floor, worst pair (slowest member path + one interval)', measured: round(floors.aetherflowMs), unit: 'ms', goal: null, met: null },
+        { name: 'AetherFlow visibility floor, mean over pairs', measured: round(floors.aetherflowMeanMs), unit: 'ms', goal: null, met: null },
+        { name: 'etcd visibility floor, worst reader (ReadIndex through the leader + quorum round trip)', measured: round(floors.etcdMs), unit: 'ms', goal: null, met: null },
+        { name: 'etcd visibility floor, mean over readers', measured: round(floors.etcdMeanMs), unit: 'ms', goal: null, met: null },
+      ]
+    : [];
   if (!af.ok || !etcd.ok) {
     return [
-      { name: 'AetherFlow write p99 ÷ etcd write p99', measured: Number.NaN, unit: 'ratio', goal: '≤ 0.1', met: false },
-      { name: 'AetherFlow visibility p50 ÷ etcd write p50', measured: Number.NaN, unit: 'ratio', goal: '≤ 2', met: false },
-      { name: 'AetherFlow visibility p99 ÷ etcd write p99', measured: Number.NaN, unit: 'ratio', goal: '≤ 2', met: false },
+      { name: names.write, measured: Number.NaN, unit: 'ratio', goal: `≤ ${GOALS.writeRatio}`, met: false },
+      { name: names.read, measured: Number.NaN, unit: 'ratio', goal: `≤ ${GOALS.readRatio}`, met: false },
+      { name: names.vis50, measured: Number.NaN, unit: 'ratio', goal: `≤ ${GOALS.visibilityRatio}`, met: false },
+      { name: names.vis99, measured: Number.NaN, unit: 'ratio', goal: `≤ ${GOALS.visibilityRatio}`, met: false },
+      ...floorFigures,
     ];
   }
   const a = summarize(af.result, visibilityTimeoutMs);
   const e = summarize(etcd.result, visibilityTimeoutMs);
   const ratio = (x: number, y: number) => (y > 0 ? x / y : Number.NaN);
   const write = ratio(a.writeP99, e.writeP99);
-  const vis50 = ratio(a.visibilityP50, e.writeP50);
-  const vis99 = ratio(a.visibilityP99, e.writeP99);
+  const read = ratio(a.readP99, e.readP99);
+  const vis50 = ratio(a.visibilityP50, e.visibilityP50);
+  const vis99 = ratio(a.visibilityP99, e.visibilityP99);
   return [
-    { name: 'AetherFlow write p99 ÷ etcd write p99', measured: round(write, 4), unit: 'ratio', goal: '≤ 0.1', met: write <= 0.1 },
-    { name: 'AetherFlow visibility p50 ÷ etcd write p50', measured: round(vis50, 3), unit: 'ratio', goal: '≤ 2', met: vis50 <= 2 },
-    { name: 'AetherFlow visibility p99 ÷ etcd write p99', measured: round(vis99, 3), unit: 'ratio', goal: '≤ 2', met: vis99 <= 2 },
+    { name: names.write, measured: round(write, 4), unit: 'ratio', goal: `≤ ${GOALS.writeRatio}`, met: write <= GOALS.writeRatio },
+    { name: names.read, measured: round(read, 4), unit: 'ratio', goal: `≤ ${GOALS.readRatio}`, met: read <= GOALS.readRatio },
+    { name: names.vis50, measured: round(vis50, 3), unit: 'ratio', goal: `≤ ${GOALS.visibilityRatio}`, met: vis50 <= GOALS.visibilityRatio },
+    { name: names.vis99, measured: round(vis99, 3), unit: 'ratio', goal: `≤ ${GOALS.visibilityRatio}`, met: vis99 <= GOALS.visibilityRatio },
+    ...floorFigures,
   ];
 }
 
@@ -167,6 +228,8 @@ export async function runCompareEtcd(options: Options, topologyFile: string): Pr
   };
   let etcdOutcome: Outcome;
   let afOutcome: Outcome;
+  let etcdLeader: string | undefined;
+  let coordinator: string | undefined;
   try {
     log(`links (one way): ${regions.flatMap((a) => regions.filter((b) => b !== a).map((b) => `${a}→${b} ${linkBetween(topology, a, b).delayMs}±${linkBetween(topology, a, b).jitterMs} ms`)).join(', ')}`);
     log(`workload: ${ratePerS} writes/s for ${durationS} s, round-robin over ${regions.join(', ')}; each then read in another region`);
@@ -185,8 +248,11 @@ export async function runCompareEtcd(options: Options, topologyFile: string): Pr
             },
             // A linearizable read (etcd3's default): served after a ReadIndex round through the leader.
             readVisible: async (region, key, value) => ((await cluster.clients.get(region)!.get(key).string()) === value ? 'visible' : 'missing'),
+            readLocal: async (region, key) => void (await cluster.clients.get(region)!.get(key).string()),
           };
-          return { ok: true as const, result: await runWorkload(system, workload(`bench/etcd-${process.pid}`)) };
+          const result = await runWorkload(system, workload(`bench/etcd-${process.pid}`));
+          etcdLeader = await cluster.leaderRegion();
+          return { ok: true as const, result };
         })(),
         runBound,
         'the etcd run',
@@ -202,7 +268,9 @@ export async function runCompareEtcd(options: Options, topologyFile: string): Pr
       afOutcome = await bounded(
         (async () => {
           af = await AetherFlowDeployment.start(topology.file, join(root, 'aetherflow'), READY_TIMEOUT_MS, visibilityTimeoutMs + 5000, log);
-          return { ok: true as const, result: await runWorkload(af, workload(`bench/af-${process.pid}`)) };
+          const result = await runWorkload(af, workload(`bench/af-${process.pid}`));
+          coordinator = await af.coordinatorRegion();
+          return { ok: true as const, result };
         })(),
         runBound,
         'the AetherFlow run',
@@ -218,12 +286,15 @@ export async function runCompareEtcd(options: Options, topologyFile: string): Pr
     rmSync(root, { recursive: true, force: true });
   }
 
-  const figs = [...figuresOf('AetherFlow', afOutcome, visibilityTimeoutMs), ...figuresOf('etcd', etcdOutcome, visibilityTimeoutMs), ...goalFigures(afOutcome, etcdOutcome, visibilityTimeoutMs)];
+  const floors = compareFloors(topology, coordinator ?? topology.coordinators[0]!.region, etcdLeader ?? regions[0]!);
+  log(`AetherFlow visibility floor ${floors.aetherflowMs} ms (${floors.aetherflowPath})${coordinator ? '' : ' — coordinator region not known, the first candidate\'s assumed'}`);
+  log(`etcd visibility floor ${floors.etcdMs} ms (${floors.etcdPath})${etcdLeader ? '' : ' — leader not known, the first region assumed'}`);
+  const figs = [...figuresOf('AetherFlow', afOutcome, visibilityTimeoutMs), ...figuresOf('etcd', etcdOutcome, visibilityTimeoutMs), ...goalFigures(afOutcome, etcdOutcome, visibilityTimeoutMs, floors)];
   for (const [label, o] of [['AetherFlow', afOutcome], ['etcd', etcdOutcome]] as const) {
     if (o.ok && o.result.firstWriteError) log(`${label}: first write error: ${o.result.firstWriteError}`);
-    if (o.ok && o.result.firstReadError) log(`${label}: first visibility read error: ${o.result.firstReadError}`);
+    if (o.ok && o.result.firstReadError) log(`${label}: first read error: ${o.result.firstReadError}`);
   }
-  if (options.json) printJson({ figures: figs });
+  if (options.json) printJson({ figures: figs, floors, coordinatorRegion: coordinator ?? null, etcdLeaderRegion: etcdLeader ?? null });
   else printTable(['figure', 'measured', 'unit', 'goal', 'met'], figs.map((f) => [f.name, f.measured, f.unit, f.goal, f.met === null ? '' : f.met ? 'yes' : 'NO']));
   return figs;
 }
@@ -231,10 +302,10 @@ export async function runCompareEtcd(options: Options, topologyFile: string): Pr
 export function registerCompareEtcdBench(bench: Command): void {
   bench
     .command('compare-etcd')
-    .description('AetherFlow vs a 3-member etcd stretched across the same emulated WAN (default topology/wan.yaml): write latency, writes/s, time to consistent visibility in another region')
+    .description('AetherFlow vs a 3-member etcd stretched across the same emulated WAN (default topology/wan.yaml): write latency, a consistent read in the own region, time to consistent visibility in another region, both visibility floors')
     .option('--duration <s>', 'seconds of writes per system', '20')
     .option('--rate <n>', 'writes/s offered per system, round-robin over the regions', '30')
-    .option('--max-in-flight <n>', 'writes in flight at once; beyond it a write is shed and counted', '200')
+    .option('--max-in-flight <n>', 'writes (and separately local reads) in flight at once; beyond it one is shed and counted', '200')
     .option('--max-checks <n>', 'visibility checks in flight at once; beyond it a write is not checked, and counted', '64')
     .option('--visibility-timeout <s>', 'a write not visible in another region this long after its ack counts as a timeout', '10')
     .option('--seed <n>', 'seeds the relays\' jitter', '1')

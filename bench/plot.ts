@@ -1,17 +1,33 @@
 /**
  * PNG plots for docs/BENCHMARKS.md: a Vega-Lite spec, compiled and rendered headless by
- * vega to SVG, rasterised by resvg (its binary ships inside the npm package: no canvas or
- * native build). Plots are drawn from benchmark figures only, so they show what was measured.
+ * vega to SVG, rasterised by resvg. Plots are drawn from benchmark figures only, so they
+ * show what was measured.
+ *
+ * vega, vega-lite and resvg are loaded only when a plot is drawn (`bench all`): every CLI
+ * process — each role process of a deployment included — loads this module with the
+ * bench commands, and none of them may need the plotting packages. When they are absent
+ * a plot fails with PlotUnavailable, which `bench all` reports as a note.
  */
 import { writeFileSync } from 'node:fs';
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { Figure } from './index.js';
 
 const FONT = 'DejaVu Sans';
 
+/** The plotting packages could not be loaded. */
+export class PlotUnavailable extends Error {}
+
+async function loadRenderers(): Promise<{ vega: typeof import('vega'); compile: typeof import('vega-lite').compile; Resvg: typeof import('@resvg/resvg-js').Resvg }> {
+  try {
+    const [vega, vegaLite, resvg] = await Promise.all([import('vega'), import('vega-lite'), import('@resvg/resvg-js')]);
+    return { vega, compile: vegaLite.compile, Resvg: resvg.Resvg };
+  } catch (err) {
+    throw new PlotUnavailable(`plots need the npm packages vega, vega-lite and @resvg/resvg-js (npm ci installs them): ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 async function renderPng(spec: TopLevelSpec, file: string): Promise<void> {
+  const { vega, compile, Resvg } = await loadRenderers();
   const compiled = compile({ ...spec, config: { font: FONT, background: 'white', ...spec.config } } as TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
@@ -41,26 +57,23 @@ export function lossLatencyPoints(figures: readonly Figure[]): LossLatencyPoint[
   return out;
 }
 
-/** One bar of the round-time plot. */
-export interface RoundTimePoint {
-  readonly series: string;
-  readonly percentile: string;
+/** One point of the snapshot plot: a latency figure of one topology at one offered rate. */
+export interface RatePoint {
+  readonly topology: string;
+  /** "commit time p99", "visibility in another region p99", … */
+  readonly figure: string;
+  readonly ratePerS: number;
   readonly ms: number;
 }
 
-/**
- * The round-time distribution from the snapshot bench: its round-time percentile figures
- * (names with "round" and a pNN, in ms), grouped by what precedes the percentile (e.g. the
- * topology) so several runs sit side by side.
- */
-export function roundTimePoints(figures: readonly Figure[]): RoundTimePoint[] {
-  const out: RoundTimePoint[] = [];
+const RATE_FIGURE = /^(\S+) @([\d,]+)\/s (commit time p\d+|visibility in another region p\d+)$/;
+
+/** The snapshot bench's commit-time and visibility percentiles by offered rate (names `<topology> @<rate>/s <figure>`). */
+export function ratePoints(figures: readonly Figure[]): RatePoint[] {
+  const out: RatePoint[] = [];
   for (const f of figures) {
-    if (!/round/i.test(f.name) || f.unit !== 'ms' || !Number.isFinite(f.measured) || /phase|share/i.test(f.name)) continue;
-    const m = /\b(p\d+(?:\.\d+)?|max|min|mean)\b/i.exec(f.name);
-    if (!m) continue;
-    const series = f.name.replace(m[0], '').replace(/\s+/g, ' ').trim() || 'round time';
-    out.push({ series, percentile: m[1]!.toLowerCase(), ms: f.measured });
+    const m = RATE_FIGURE.exec(f.name);
+    if (m && f.unit === 'ms' && Number.isFinite(f.measured)) out.push({ topology: m[1]!, ratePerS: Number(m[2]!.replace(/,/g, '')), figure: m[3]!, ms: f.measured });
   }
   return out;
 }
@@ -87,40 +100,22 @@ export async function plotLossLatency(points: readonly LossLatencyPoint[], file:
   );
 }
 
-/** Round time percentiles as grouped bars, with the 50 ms budget as a rule. */
-export async function plotRoundTimes(points: readonly RoundTimePoint[], budgetMs: number, file: string): Promise<void> {
-  const order = [...new Set(points.map((p) => p.percentile))].sort((a, b) => rank(a) - rank(b));
+/** Commit time and cross-region visibility percentiles by offered write rate, one line per topology and figure. */
+export async function plotRates(points: readonly RatePoint[], file: string): Promise<void> {
   await renderPng(
     {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-      title: 'Snapshot round time distribution (dashed: the round budget)',
+      title: { text: 'Snapshots under load: commit time and cross-region visibility', subtitle: 'by offered writes/s over all regions' },
       width: 520,
       height: 300,
-      layer: [
-        {
-          data: { values: [...points] },
-          mark: 'bar',
-          encoding: {
-            x: { field: 'percentile', type: 'ordinal', sort: order, title: 'percentile' },
-            xOffset: { field: 'series', type: 'nominal' },
-            y: { field: 'ms', type: 'quantitative', title: 'round time (ms)' },
-            color: { field: 'series', type: 'nominal', title: 'run' },
-          },
-        },
-        {
-          data: { values: [{ budgetMs }] },
-          mark: { type: 'rule', strokeDash: [6, 4], color: 'firebrick' },
-          encoding: { y: { field: 'budgetMs', type: 'quantitative' } },
-        },
-      ],
-    } as TopLevelSpec,
+      data: { values: points.map((p) => ({ ...p, series: `${p.topology} ${p.figure}` })) },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'ratePerS', type: 'quantitative', title: 'offered writes/s' },
+        y: { field: 'ms', type: 'quantitative', title: 'ms' },
+        color: { field: 'series', type: 'nominal', title: 'figure' },
+      },
+    },
     file,
   );
-}
-
-function rank(p: string): number {
-  if (p === 'min') return -1;
-  if (p === 'mean') return 49.5;
-  if (p === 'max') return 1000;
-  return Number(p.slice(1));
 }

@@ -1,616 +1,314 @@
 /**
- * `aetherflow bench snapshot`: a topology run on this machine under a write load in every
- * region, measured from the client's side: round time and its phases (from the committed
- * snapshots' timings), freshness per region (the deployment's clock − the region's
- * frontier, sampled every 10 ms from the snapshots each region's leader announces),
- * write → visible per region, writes/s, delta bytes per round and aborted rounds (from
- * the processes' metrics). `aetherflow demo` runs the same machinery and prints it live.
+ * `aetherflow bench snapshot`: a scratch copy of a topology (default topology/local.yaml;
+ * `make bench` also runs topology/wan.yaml) run on this machine, first idle, then under a
+ * sweep of offered write rates (0, 1,000, 2,500, 5,000 writes/s over all regions by
+ * default), each for a window of its own. Per rate it reports, from the client's side and
+ * from the processes' /metrics and /proc:
+ *  - writes acknowledged/s and the share of the offered writes acknowledged;
+ *  - commit time p50/p99: the coordinator's snapshot_commit_seconds{phase="total"}
+ *    histogram (tick → decided → persisted in etcd → Commit sent to every region), as
+ *    histogram_quantile interpolates it; a goal on a bucket bound (20 ms) is judged
+ *    exactly from the bucket counts;
+ *  - cross-region visibility p50/p99 measured by a client (bench/visibility.ts): every
+ *    Nth acknowledged write is read at once in every other region with min_glt = its ts;
+ *    visibility = ack → that read returning;
+ *  - freshness p99 per region: now − the wall time its frontier covers, sampled every
+ *    10 ms (the frontier from the region leader's Snapshots.Watch);
+ *  - stream bytes per version per peer: the leaders' shipped (framed, LZ4) bytes ÷ shipped
+ *    versions, summed over peers, and their Quantum bytes on the wire ÷ the same, beside
+ *    the LZ4-encoded size of one version of this workload (a large batch of its versions
+ *    through datanode/delta.ts encodeDelta, divided by their count);
+ *  - CPU per acknowledged write: user + system seconds of every role process and etcd
+ *    (/proc/<pid>/stat) over the window ÷ writes acknowledged in it — this process, the
+ *    load generator, is not counted;
+ *  - the longest event-loop task and the event-loop delay max over every process.
+ * Once per topology: idle CPU of the whole deployment (cores, no client at all) and the
+ * topology's visibility floor (bench/floors.ts).
  */
 import type { Command } from 'commander';
-import { connect, type AetherClient, type SnapshotSummary } from '../client/client.js';
-import { currentLeader } from '../cluster/election.js';
-import { connectEtcd } from '../cluster/etcd.js';
-import { clusterPaths } from '../cluster/paths.js';
-import { join } from 'node:path';
-import { AetherError, assert, toAetherError } from '../common/errors.js';
-import { systemPhysicalNs } from '../glts/clock.js';
-import { compareGlt, gltDiffMs, maxGlt, nextGlt, type Glt } from '../glts/glt.js';
-import { globalOptions } from '../cli/program.js';
+import { AetherError } from '../common/errors.js';
 import { printJson, printTable } from '../cli/output.js';
+import type { Glt } from '../glts/glt.js';
 import { withScratchCopy } from '../topology/copy.js';
 import { loadTopology } from '../topology/load.js';
-import { Launch, type LaunchEvent } from '../topology/launcher.js';
-import { etcdEndpoints, runtimeDir } from '../topology/local-etcd.js';
-import type { Topology } from '../topology/types.js';
-import { percentile } from './compare-etcd-workload.js';
+import {
+  FIRST_COMMIT_TIMEOUT_MS,
+  SnapshotObserver,
+  coordinatorRegion,
+  runWindow,
+  startDeployment,
+  startProgress,
+  stopDeployment,
+  withStopSignal,
+  type Deployment,
+  type SecondTick,
+  type WindowResult,
+} from './deployment.js';
+import { scrapeDeployment, windowMetrics, type DeploymentScrape } from './deployment-metrics.js';
+import { visibilityFloor } from './floors.js';
 import type { Figure } from './index.js';
-import { WriteLoad, type WriteLoadStats } from './workload.js';
+import { cpuBetween, cpuByGroup, readCpu, type CpuReading } from './proc-cpu.js';
+import { histogramCount, histogramQuantile, percentile, roundTo, sorted } from './stats.js';
+import { DEFAULT_RATES, isWan, lz4VersionBytes, parseRates, snapshotFigures, type IdleMeasurement, type RateMeasurement, type SnapshotBenchInput } from './snapshot-figures.js';
+import { VisibilitySampler, sampleEvery } from './visibility.js';
+import { DEFAULT_WRITE_LOAD } from './workload.js';
+
+export { DEFAULT_RATES, GOALS, snapshotFigures } from './snapshot-figures.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const ms = (seconds: number) => seconds * 1000;
 
-/** A region's frontier moved to `glt` at `atMs` (performance.now()). */
-export interface FrontierPoint {
-  readonly atMs: number;
-  readonly glt: Glt;
+interface Options {
+  readonly rates: string;
+  readonly duration: string;
+  readonly idle: string;
+  readonly keys: string;
+  readonly valueBytes: string;
+  readonly seed: string;
+  readonly visibilitySamples: string;
+  readonly visibilityTimeout: string;
+  readonly settle: string;
 }
 
-/** A committed round as first seen by the observer. */
-export interface ObservedRound {
-  readonly snapshot: SnapshotSummary;
-  readonly seenAtMs: number;
-}
+const VISIBILITY_MAX_IN_FLIGHT = 512;
+/** Longest wait, after a window, for every frontier to reach the newest acknowledged write before the next one starts. */
+const SETTLE_TIMEOUT_MS = 15_000;
 
-/** Rounds and frontier points kept: 30 minutes of 20 rounds/s. */
-const MAX_KEPT = 36_000;
-/** Pause before watching a region again after its watch ended (leader failover, restart). */
-const REWATCH_MS = 200;
-/** A frontier read waits this long for the frontier to move before asking again. */
-const FRONTIER_WAIT_MS = 1000;
-/** The key the frontier reads read (never written: only the GLT served matters). */
-const FRONTIER_PROBE_KEY = '\u0000aetherflow/frontier-probe';
-
-/**
- * The committed rounds (phase timings), through each region's Snapshots.Watch, and per
- * region when its frontier moved, through reads that wait for it. Watches that end are resumed.
- * idle → watching (start) → stopped (stop).
- */
-export class SnapshotObserver {
-  private state: 'idle' | 'watching' | 'stopped' = 'idle';
-  /** Distinct committed rounds, GLTs strictly increasing (M); bounded to MAX_KEPT. */
-  private readonly rounds: ObservedRound[] = [];
-  /** Per region, its frontier over time, GLTs strictly increasing; bounded to MAX_KEPT. */
-  private readonly frontiers = new Map<string, FrontierPoint[]>();
-  private readonly watches = new Set<AsyncGenerator<SnapshotSummary>>();
-  private readonly loops: Promise<void>[] = [];
-
-  constructor(
-    private readonly client: AetherClient,
-    readonly regions: readonly string[],
-  ) {
-    for (const r of regions) this.frontiers.set(r, []);
-  }
-
-  async start(): Promise<void> {
-    assert(this.state === 'idle', () => `start in state ${this.state}`);
-    this.state = 'watching';
-    for (const region of this.regions) this.loops.push(this.watchLoop(region), this.frontierLoop(region));
-  }
-
-  /** Stops watching; resolves when every watch has ended (a frontier read in flight is abandoned after its wait). */
-  async stop(): Promise<void> {
-    if (this.state !== 'watching') return;
-    this.state = 'stopped';
-    for (const w of this.watches) void w.return(undefined);
-    await Promise.race([Promise.all(this.loops), sleep(FRONTIER_WAIT_MS + REWATCH_MS)]);
-  }
-
-  /** Committed rounds and their phase timings, as the region's leader announces them. */
-  private async watchLoop(region: string): Promise<void> {
-    while (this.state === 'watching') {
-      const watch = this.client.watchSnapshots({ region });
-      this.watches.add(watch);
-      try {
-        for await (const s of watch) {
-          if (this.state !== 'watching') break;
-          this.recordRound(s);
-        }
-      } catch {
-        // the leader went away; watch again
-      } finally {
-        this.watches.delete(watch);
-      }
-      if (this.state === 'watching') await sleep(REWATCH_MS);
-    }
-  }
-
-  /**
-   * The region's frontier (what it can serve, which may trail the committed rounds): a
-   * read that waits for the frontier to pass the last one seen returns as soon as it moves.
-   */
-  private async frontierLoop(region: string): Promise<void> {
-    while (this.state === 'watching') {
-      const last = this.frontier(region);
-      try {
-        const g = await this.client.get(FRONTIER_PROBE_KEY, { region, waitMs: FRONTIER_WAIT_MS, ...(last ? { minGlt: nextGlt(last) } : {}) });
-        this.recordFrontier(region, g.glt);
-      } catch (err) {
-        // Not moved within the wait: ask again at once; anything else (failover): after a pause.
-        if (toAetherError(err).code !== 'SNAPSHOT_NOT_READY' && this.state === 'watching') await sleep(REWATCH_MS);
-      }
-    }
-  }
-
-  private recordFrontier(region: string, glt: Glt): void {
-    if (glt.wall === 0n) return; // no snapshot yet in this region: no frontier to measure
-    const points = this.frontiers.get(region)!;
-    const last = points[points.length - 1];
-    if (last !== undefined && compareGlt(glt, last.glt) <= 0) return;
-    points.push({ atMs: performance.now(), glt });
-    if (points.length > MAX_KEPT) points.shift();
-  }
-
-  private recordRound(s: SnapshotSummary): void {
-    // Every region announces each round: the first announcement counts.
-    const newest = this.rounds[this.rounds.length - 1];
-    if (newest !== undefined && compareGlt(s.glt, newest.snapshot.glt) <= 0) return;
-    this.rounds.push({ snapshot: s, seenAtMs: performance.now() });
-    if (this.rounds.length > MAX_KEPT) this.rounds.shift();
-  }
-
-  /** The region's frontier as last seen, if any. */
-  frontier(region: string): Glt | undefined {
-    const points = this.frontiers.get(region);
-    return points?.[points.length - 1]?.glt;
-  }
-
-  frontierPoints(region: string): readonly FrontierPoint[] {
-    return this.frontiers.get(region) ?? [];
-  }
-
-  /** The committed rounds seen at or after `sinceMs` (performance.now()), oldest first. */
-  roundsSince(sinceMs = 0): ObservedRound[] {
-    return this.rounds.filter((r) => r.seenAtMs >= sinceMs);
-  }
-
-  /** The newest GLT every region's frontier has reached (a GLT all of them can read). */
-  commonFrontier(): Glt | undefined {
-    let common: Glt | undefined;
-    for (const r of this.regions) {
-      const f = this.frontier(r);
-      if (f === undefined) return undefined;
-      common = common === undefined || compareGlt(f, common) < 0 ? f : common;
-    }
-    return common;
-  }
-
-  /**
-   * Resolves once a round with every region as a member has been seen — the deployment is
-   * whole (at start-up a region whose data nodes came up last may be excluded and rejoin
-   * first), so a load starts from steady state; SNAPSHOT_NOT_READY after `timeoutMs`.
-   */
-  async firstRound(timeoutMs: number, stopRequested: () => boolean = () => false): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    while (!this.rounds.some((r) => this.regions.every((x) => r.snapshot.members.includes(x)))) {
-      if (stopRequested()) return;
-      if (performance.now() > deadline) throw new AetherError('SNAPSHOT_NOT_READY', `no snapshot with every region committed within ${Math.round(timeoutMs / 1000)} s of the deployment being ready; see the coordinator's and leaders' logs`);
-      await sleep(50);
-    }
-  }
-}
-
-/**
- * How far behind the deployment's clock a frontier is, in ms: the clock is the greater of
- * this machine's physical clock and the newest acknowledged write (writes after a round
- * are stamped above its T, which may lead the physical clock by up to maxOffset).
- * Never negative: a frontier at or ahead of the clock is fresh.
- */
-export function frontierLagMs(frontier: Glt, newestWrite: Glt | undefined): number {
-  const physical: Glt = { wall: systemPhysicalNs(), logical: 0 };
-  const now = newestWrite ? maxGlt(physical, newestWrite) : physical;
-  return Math.max(0, gltDiffMs(now, frontier));
-}
-
-/** The one-way link delay the topology sets from one region to another (as Quantum emulates it). */
-export function linkDelayMs(topology: Topology, from: string, to: string): number {
-  return (topology.links.overrides.find((o) => o.from === from && o.to === to) ?? topology.links.default).delayMs;
-}
-
-/**
- * The network floor of a round with the coordinator in `coordinatorRegion` and every
- * region a member: Begin to each leader; each leader's delta to every other leader (sent
- * once it has Begin); each leader's Ready back once it holds every delta. The slowest
- * member's path is the floor.
- */
-export function roundNetworkFloor(topology: Topology, coordinatorRegion: string): { readonly floorMs: number; readonly path: string } {
-  const regions = topology.regions.map((r) => r.name);
-  const d = (a: string, b: string) => linkDelayMs(topology, a, b);
-  let best = { floorMs: -1, path: '' };
-  for (const m of regions) {
-    let arrive = d(coordinatorRegion, m);
-    let via = `Begin ${coordinatorRegion}→${m} ${arrive} ms`;
-    for (const p of regions) {
-      if (p === m) continue;
-      const t = d(coordinatorRegion, p) + d(p, m);
-      if (t > arrive) {
-        arrive = t;
-        via = `Begin ${coordinatorRegion}→${p} ${d(coordinatorRegion, p)} ms + delta ${p}→${m} ${d(p, m)} ms`;
-      }
-    }
-    const total = arrive + d(m, coordinatorRegion);
-    if (total > best.floorMs) best = { floorMs: total, path: `${via} + Ready ${m}→${coordinatorRegion} ${d(m, coordinatorRegion)} ms` };
-  }
-  return best;
-}
-
-/** The region of the elected coordinator, from etcd; the first candidate's when etcd cannot say. */
-export async function coordinatorRegion(topology: Topology): Promise<string> {
-  const fallback = topology.coordinators[0]!.region;
-  let endpoints: string[];
-  try {
-    endpoints = etcdEndpoints(topology);
-  } catch {
-    return fallback;
-  }
-  const etcd = connectEtcd(endpoints);
-  try {
-    const paths = clusterPaths(topology.name);
-    const leader = await currentLeader<{ id: string }>(etcd, paths.electionPrefix(paths.coordinatorElection));
-    return topology.coordinators.find((c) => c.id === leader?.value.id)?.region ?? fallback;
-  } catch {
-    return fallback;
-  } finally {
-    etcd.close();
-  }
-}
-
-/** Counters read from the processes' /metrics: rounds by result (coordinators) and delta bytes sent (leaders). */
-export interface RoundCounters {
-  readonly committed: number;
-  readonly aborted: number;
-  readonly deltaBytes: number;
-}
-
-const SCRAPE_TIMEOUT_MS = 2000;
-
-function sumMetric(text: string, name: RegExp): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = name.exec(line);
-    if (m) sum += Number(m[1]);
-  }
-  return sum;
-}
-
-/** Sums the round and delta counters over every coordinator and leader that answers (a standby's are 0). */
-export async function scrapeRoundCounters(topology: Topology): Promise<RoundCounters> {
-  const coordinators = topology.coordinators.map((c) => c.metrics);
-  const leaders = topology.regions.flatMap((r) => r.leaders.map((l) => l.metrics));
-  const fetchText = async (address: string): Promise<string> => {
-    try {
-      const res = await fetch(`http://${address}/metrics`, { signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) });
-      return res.ok ? await res.text() : '';
-    } catch {
-      return '';
-    }
-  };
-  const [c, l] = await Promise.all([Promise.all(coordinators.map(fetchText)), Promise.all(leaders.map(fetchText))]);
-  const coordText = c.join('\n');
-  return {
-    committed: sumMetric(coordText, /^\w*snapshot_rounds_total\{[^}]*result="committed"[^}]*\}\s+(\S+)/),
-    aborted: sumMetric(coordText, /^\w*snapshot_rounds_total\{[^}]*result="aborted"[^}]*\}\s+(\S+)/),
-    deltaBytes: sumMetric(l.join('\n'), /^\w*delta_bytes_total(?:\{[^}]*\})?\s+(\S+)/),
-  };
-}
-
-/** A topology running on this machine, started as `aetherflow up` starts it, and a client of it. */
-export interface Deployment {
-  readonly topology: Topology;
-  readonly launch: Launch;
-  readonly client: AetherClient;
-}
-
-/** Starts every process of the topology (and a local etcd when it names none) and waits until all are ready. */
-export async function startDeployment(topology: Topology, onEvent: (e: LaunchEvent) => void): Promise<Deployment> {
-  const launch = await Launch.start(topology, { onEvent });
-  try {
-    await launch.ready();
-    return { topology, launch, client: connect({ topology }) };
-  } catch (err) {
-    await launch.stop();
-    throw err;
-  }
-}
-
-export async function stopDeployment(d: Deployment): Promise<void> {
-  d.client.close();
-  await d.launch.stop();
-}
-
-/** Human progress while a deployment starts: one line per process as it becomes ready. */
-export function startProgress(topology: Topology, out: (line: string) => void): (e: LaunchEvent) => void {
-  const logDir = join(runtimeDir(topology), 'logs');
-  let total = 0;
-  let ready = 0;
-  let stopping = false;
-  return (e) => {
-    if (e.type === 'stopping') stopping = true;
-    if (e.type === 'etcd-starting') out(`starting a local etcd…`);
-    else if (e.type === 'etcd-ready') out(`etcd ready at ${e.endpoints.join(', ')}`);
-    else if (e.type === 'starting') {
-      total = e.processes.length;
-      out(`starting ${total} processes (data nodes, leaders, coordinators)…`);
-    } else if (e.type === 'process' && e.state === 'ready' && e.restarts === 0) out(`  [${++ready}/${total}] ${e.process.id} ready`);
-    else if (e.type === 'process' && e.state === 'exited' && !stopping) out(`  ${e.process.id} exited (${e.signal ?? `code ${e.exitCode}`}); it is restarted — see ${join(logDir, `${e.process.id}.log`)}`);
-    else if (e.type === 'stopping') out('stopping every process it started…');
-    else if (e.type === 'stopped') out('stopped');
-  };
-}
-
-export interface LoadRunOptions {
-  readonly ratePerS: number;
-  readonly durationS: number;
-  readonly seed: number;
-  readonly keys: number;
+interface RunContext {
+  readonly d: Deployment;
+  readonly regions: readonly string[];
+  readonly o: { durationS: number; idleS: number; keys: number; valueBytes: number; seed: number; samplesPerS: number; timeoutMs: number; settleS: number };
   readonly keyPrefix: string;
-  /** Called about once a second while the load runs. */
-  readonly onSecond?: (tick: SecondTick) => void;
-  /** Ends the run early (Ctrl-C). */
-  readonly stopRequested?: () => boolean;
+  readonly log: (s: string) => void;
+  readonly stopRequested: () => boolean;
 }
 
-/** What one second of the run looked like. */
-export interface SecondTick {
-  readonly elapsedS: number;
-  readonly roundsTotal: number;
-  readonly roundsLastS: number;
-  readonly roundP50Ms: number;
-  readonly roundP99Ms: number;
-  /** Per region, ms behind the deployment's clock (undefined before its first snapshot). */
-  readonly lagMs: Readonly<Record<string, number | undefined>>;
-  readonly writesLastS: number;
-  readonly failuresTotal: number;
+function coresByRole(before: CpuReading, after: CpuReading, roles: ReadonlyMap<number, string>): Record<string, number> {
+  const wallS = Math.max(1e-9, (after.atMs - before.atMs) / 1000);
+  return Object.fromEntries([...cpuByGroup(before, after, roles)].map(([role, seconds]) => [role, roundTo(seconds / wallS, 3)]));
 }
 
-export interface LoadRunResult {
-  readonly rounds: readonly ObservedRound[];
-  /** Per region, frontier lag samples (ms), every FRESHNESS_SAMPLE_MS. */
-  readonly freshnessMs: ReadonlyMap<string, number[]>;
-  /** Per region, ack → the region's frontier reaching the write's ts (ms), for the writes it reached. */
-  readonly visibleMs: ReadonlyMap<string, number[]>;
-  readonly load: WriteLoadStats;
-  readonly counters: RoundCounters;
-  readonly durationS: number;
-  readonly writeLoad: WriteLoad;
-  readonly observer: SnapshotObserver;
+/** No client at all: /proc before and after, bracketed by the scrapes (which reset the event-loop maxima). */
+async function measureIdle(c: RunContext): Promise<IdleMeasurement> {
+  const before = await scrapeDeployment(c.d.topology);
+  const cpu0 = readCpu(c.d.pids());
+  await sleep(c.o.idleS * 1000);
+  const cpu1 = readCpu(c.d.pids());
+  const after = await scrapeDeployment(c.d.topology);
+  return { cpu: cpuBetween(cpu0, cpu1), coresByRole: coresByRole(cpu0, cpu1, c.d.roles()), coresByProcess: coresByRole(cpu0, cpu1, c.d.ids()), metrics: windowMetrics(before, after) };
 }
 
-const FRESHNESS_SAMPLE_MS = 10;
-/** Writes whose visibility is computed (evenly spread) — the rest add nothing but time. */
-const MAX_VISIBILITY_SAMPLES = 20_000;
-/** Wait this long for a committed snapshot with every region once every process is ready. */
-export const FIRST_ROUND_TIMEOUT_MS = 60_000;
-
-function sub(a: RoundCounters, b: RoundCounters): RoundCounters {
-  return { committed: a.committed - b.committed, aborted: a.aborted - b.aborted, deltaBytes: a.deltaBytes - b.deltaBytes };
-}
-
-/** Runs the write load on the deployment for the duration, observing every round and frontier. */
-export async function runUnderLoad(d: Deployment, o: LoadRunOptions): Promise<LoadRunResult> {
-  const regions = d.topology.regions.map((r) => r.name);
+async function measureRate(c: RunContext, ratePerS: number, onSecond?: (t: SecondTick) => void): Promise<{ m: RateMeasurement; newest: Glt | undefined }> {
+  const { d, regions, o } = c;
   const observer = new SnapshotObserver(d.client, regions);
   await observer.start();
-  const stopRequested = o.stopRequested ?? (() => false);
+  const sampler =
+    ratePerS > 0
+      ? new VisibilitySampler(
+          async (region, key, minGlt, waitMs) => {
+            const r = await d.client.get(key, { region, minGlt, waitMs });
+            return { found: r.found, glt: r.glt, ...(r.version ? { version: r.version } : {}), ...(r.origin !== undefined ? { origin: r.origin } : {}) };
+          },
+          { regions, every: sampleEvery(ratePerS, o.samplesPerS), maxInFlight: VISIBILITY_MAX_IN_FLIGHT, timeoutMs: o.timeoutMs },
+        )
+      : undefined;
+  let w: WindowResult;
+  let cpu0: CpuReading | undefined;
+  let cpu1: CpuReading | undefined;
+  let before: DeploymentScrape;
+  let after: DeploymentScrape;
   try {
-    await observer.firstRound(FIRST_ROUND_TIMEOUT_MS, stopRequested);
-    const before = await scrapeRoundCounters(d.topology);
-    const load = new WriteLoad(d.client, {
-      regions,
-      ratePerS: o.ratePerS,
+    // The watches announce each region's frontier from the next commit on.
+    await observer.waitFrontiers(2000);
+    before = await scrapeDeployment(d.topology);
+    w = await runWindow(d, observer, {
+      ratePerS,
+      durationS: o.durationS,
+      seed: o.seed + ratePerS,
       keys: o.keys,
-      keyPrefix: o.keyPrefix,
-      seed: o.seed,
-      maxWrites: Math.ceil(o.ratePerS * o.durationS) + 1,
-      maxDurationMs: o.durationS * 1000,
-      maxInFlight: Math.max(256, Math.ceil(o.ratePerS / 4)),
+      keyPrefix: c.keyPrefix,
+      valueBytes: o.valueBytes,
+      stopRequested: c.stopRequested,
+      ...(sampler ? { onAcknowledged: (x) => sampler.onAck(x) } : {}),
+      ...(onSecond ? { onSecond } : {}),
+      onLoadStart: () => (cpu0 = readCpu(d.pids())),
+      onLoadEnd: () => (cpu1 = readCpu(d.pids())),
     });
-    const freshnessMs = new Map(regions.map((r) => [r, [] as number[]]));
-    const maxSamples = Math.ceil((o.durationS * 1000) / FRESHNESS_SAMPLE_MS) + 10;
-    const sampler = setInterval(() => {
-      for (const r of regions) {
-        const f = observer.frontier(r);
-        const samples = freshnessMs.get(r)!;
-        if (f !== undefined && samples.length < maxSamples) samples.push(frontierLagMs(f, load.newestTs()));
-      }
-    }, FRESHNESS_SAMPLE_MS);
-    const startedAt = performance.now();
-    load.start();
-    let lastTick = startedAt;
-    let lastAcked = 0;
-    try {
-      while (load.running && !stopRequested()) {
-        await sleep(Math.max(0, lastTick + 1000 - performance.now()));
-        if (!load.running || stopRequested()) break;
-        const now = performance.now();
-        const recent = observer.roundsSince(lastTick);
-        const all = observer.roundsSince(startedAt);
-        const durations = (recent.length > 0 ? recent : all).map((r) => r.snapshot.durationMs).sort((a, b) => a - b);
-        const s = load.stats();
-        o.onSecond?.({
-          elapsedS: Math.round((now - startedAt) / 1000),
-          roundsTotal: all.length,
-          roundsLastS: recent.length,
-          roundP50Ms: percentile(durations, 50),
-          roundP99Ms: percentile(durations, 99),
-          lagMs: Object.fromEntries(regions.map((r) => [r, observer.frontier(r) && frontierLagMs(observer.frontier(r)!, load.newestTs())])),
-          writesLastS: ((s.acknowledged - lastAcked) * 1000) / (now - lastTick),
-          failuresTotal: Object.values(s.failures).reduce((a, b) => a + b, 0),
-        });
-        lastAcked = s.acknowledged;
-        lastTick = now;
-      }
-    } finally {
-      await load.stop();
-      clearInterval(sampler);
-    }
-    const durationS = (performance.now() - startedAt) / 1000;
-    // Let the writes acknowledged last reach every frontier (a few rounds), then count.
-    await sleep(Math.min(2000, 10 * d.topology.snapshot.intervalMs + d.topology.snapshot.budgetMs));
-    const after = await scrapeRoundCounters(d.topology);
-    return {
-      rounds: observer.roundsSince(startedAt),
-      freshnessMs,
-      visibleMs: visibility(observer, regions, load),
-      load: load.stats(),
-      counters: sub(after, before),
-      durationS,
-      writeLoad: load,
-      observer,
-    };
+    after = await scrapeDeployment(d.topology);
+    sampler?.stop();
+    await sampler?.drain();
   } finally {
     await observer.stop();
   }
-}
-
-/** Per region, how long after its ack each (sampled) write was first covered by the region's frontier. */
-function visibility(observer: SnapshotObserver, regions: readonly string[], load: WriteLoad): Map<string, number[]> {
-  const writes = load.acknowledged();
-  const stride = Math.max(1, Math.ceil(writes.length / MAX_VISIBILITY_SAMPLES));
-  const out = new Map<string, number[]>();
-  for (const r of regions) {
-    const points = observer.frontierPoints(r);
-    const ms: number[] = [];
-    for (let i = 0; i < writes.length; i += stride) {
-      const w = writes[i]!;
-      // The first frontier point at or above the write's ts (frontiers only grow).
-      let lo = 0;
-      let hi = points.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (compareGlt(points[mid]!.glt, w.ts) >= 0) hi = mid;
-        else lo = mid + 1;
-      }
-      if (lo < points.length) ms.push(Math.max(0, points[lo]!.atMs - w.ackedAtMs));
-    }
-    out.set(r, ms.sort((a, b) => a - b));
-  }
-  return out;
-}
-
-const round1 = (x: number) => Math.round(x * 10) / 10;
-
-/** Each phase's share of the summed round time, in %, by phase name (in first-seen order). */
-export function phaseShares(rounds: readonly ObservedRound[]): { name: string; meanMs: number; sharePercent: number }[] {
-  const sums = new Map<string, number>();
-  let total = 0;
-  for (const r of rounds) {
-    for (const p of r.snapshot.phases) sums.set(p.name, (sums.get(p.name) ?? 0) + p.ms);
-    total += r.snapshot.durationMs;
-  }
-  return [...sums].map(([name, ms]) => ({ name, meanMs: rounds.length ? ms / rounds.length : Number.NaN, sharePercent: total > 0 ? (100 * ms) / total : Number.NaN }));
-}
-
-interface SnapshotBenchReport {
-  readonly figures: Figure[];
-  /** For the report's round-time plot: the raw samples (bounded) and their percentiles. */
-  readonly roundTimes: { readonly topology: string; readonly budgetMs: number; readonly samplesMs: number[]; readonly percentilesMs: Record<string, number> };
-  readonly networkFloor: { readonly coordinatorRegion: string; readonly floorMs: number; readonly path: string };
-}
-
-const MAX_PLOT_SAMPLES = 5000;
-
-function benchReport(topology: Topology, ratePerS: number, floor: SnapshotBenchReport['networkFloor'], r: LoadRunResult): SnapshotBenchReport {
-  const name = topology.name;
-  const durations = r.rounds.map((x) => x.snapshot.durationMs).sort((a, b) => a - b);
-  const p = (q: number) => round1(percentile(durations, q));
-  const isWan = topology.links.overrides.length > 0 || topology.links.default.delayMs > 0;
-  const p99Goal = isWan ? floor.floorMs + 10 : 50;
-  const figures: Figure[] = [
-    { name: `${name} round time p50`, measured: p(50), unit: 'ms', goal: null, met: null },
-    { name: `${name} round time p95`, measured: p(95), unit: 'ms', goal: null, met: null },
-    {
-      name: `${name} round time p99`,
-      measured: p(99),
-      unit: 'ms',
-      goal: isWan ? `≤ network floor ${floor.floorMs} ms + 10 ms` : '≤ 50 ms (stretch ≤ 20 ms)',
-      met: durations.length > 0 ? p(99) <= p99Goal : false,
-    },
-    ...(isWan ? [{ name: `${name} round network floor (coordinator in ${floor.coordinatorRegion})`, measured: floor.floorMs, unit: 'ms', goal: null, met: null }] : []),
-    ...phaseShares(r.rounds).map((ph) => ({ name: `${name} round phase ${ph.name} share`, measured: round1(ph.sharePercent), unit: '%', goal: null, met: null })),
-  ];
-  for (const [region, samples] of r.freshnessMs) {
-    const sorted = [...samples].sort((a, b) => a - b);
-    figures.push({ name: `${name} freshness ${region} p50`, measured: round1(percentile(sorted, 50)), unit: 'ms', goal: null, met: null });
-    const f99 = round1(percentile(sorted, 99));
-    figures.push({ name: `${name} freshness ${region} p99`, measured: f99, unit: 'ms', goal: isWan ? null : '≤ 100 ms', met: isWan ? null : sorted.length > 0 && f99 <= 100 });
-  }
-  for (const [region, ms] of r.visibleMs) {
-    figures.push({ name: `${name} write → visible at ${region}'s frontier p50`, measured: round1(percentile(ms, 50)), unit: 'ms', goal: null, met: null });
-    figures.push({ name: `${name} write → visible at ${region}'s frontier p99`, measured: round1(percentile(ms, 99)), unit: 'ms', goal: null, met: null });
-  }
-  const achieved = round1(r.load.writesPerS);
-  figures.push(
-    { name: `${name} writes/s (target ${ratePerS})`, measured: achieved, unit: 'writes/s', goal: `≥ ${ratePerS}`, met: achieved >= ratePerS * 0.95 },
-    { name: `${name} write latency p99`, measured: round1(r.load.latencyMs.p99), unit: 'ms', goal: null, met: null },
-    { name: `${name} writes failed`, measured: Object.values(r.load.failures).reduce((a, b) => a + b, 0), unit: 'writes', goal: null, met: null },
-    { name: `${name} writes shed (client at its in-flight bound)`, measured: r.load.shed, unit: 'writes', goal: null, met: null },
-    { name: `${name} rounds committed`, measured: r.rounds.length, unit: 'rounds', goal: null, met: null },
-    { name: `${name} rounds aborted`, measured: r.counters.aborted, unit: 'rounds', goal: isWan ? null : '0', met: isWan ? null : r.counters.aborted === 0 },
-    { name: `${name} delta bytes per round`, measured: Math.round(r.counters.deltaBytes / Math.max(1, r.counters.committed || r.rounds.length)), unit: 'B', goal: null, met: null },
-  );
-  const stride = Math.max(1, Math.ceil(durations.length / MAX_PLOT_SAMPLES));
+  const commitsSeen = observer.commitsSince(0);
+  const s = w.load;
+  const failed = s ? Object.values(s.failures).reduce((a, b) => a + b, 0) : 0;
+  const visibility = sampler?.result();
+  const excludedRegions = regions.filter((r) => commitsSeen.some((x) => !x.snapshot.members.includes(r)));
+  const excused = new Set(excludedRegions);
+  const missed = (ex: ReadonlySet<string>) => (sampler ? sampler.staleReads(ex) + sampler.unexplainedAbsences(w.writeLoad!.acknowledged(), w.writeLoad!.uncertainKeys(), ex) : 0);
+  const missedWrites = missed(excused);
   return {
-    figures,
-    roundTimes: {
-      topology: name,
-      budgetMs: topology.snapshot.budgetMs,
-      samplesMs: r.rounds.filter((_, i) => i % stride === 0).map((x) => x.snapshot.durationMs),
-      percentilesMs: { p50: p(50), p90: p(90), p95: p(95), p99: p(99), max: p(100) },
+    m: {
+      ratePerS,
+      durationS: w.durationS,
+      offered: s ? s.sent + s.shed : 0,
+      acknowledged: s?.acknowledged ?? 0,
+      failed,
+      failures: s?.failures ?? {},
+      shed: s?.shed ?? 0,
+      writeP99Ms: s?.latencyMs.p99 ?? Number.NaN,
+      metrics: windowMetrics(before, after),
+      cpu: cpuBetween(cpu0!, cpu1!),
+      coresByRole: coresByRole(cpu0!, cpu1!, d.roles()),
+      coresByProcess: coresByRole(cpu0!, cpu1!, d.ids()),
+      freshnessMs: new Map([...w.freshnessMs].map(([r, xs]) => [r, sorted(xs)])),
+      frontierAhead: w.frontierAhead,
+      ...(visibility ? { visibility } : {}),
+      missedWrites,
+      missedExcused: missed(new Set()) - missedWrites,
+      excludedRegions,
     },
-    networkFloor: floor,
+    newest: w.writeLoad?.newestTs(),
   };
 }
 
-function printHuman(report: SnapshotBenchReport, r: LoadRunResult): void {
-  const out = (s: string) => process.stdout.write(`${s}\n`);
-  out(`\n${r.rounds.length} rounds committed in ${r.durationS.toFixed(1)} s, ${r.counters.aborted} aborted; ${r.load.acknowledged} writes acknowledged (${r.load.writesPerS.toFixed(0)}/s), ${Object.values(r.load.failures).reduce((a, b) => a + b, 0)} failed, ${r.load.shed} shed`);
-  out(`network floor of a round (coordinator in ${report.networkFloor.coordinatorRegion}): ${report.networkFloor.floorMs} ms — ${report.networkFloor.path}\n`);
-  printTable(
-    ['figure', 'measured', 'goal', 'met'],
-    report.figures.map((f) => [f.name, Number.isFinite(f.measured) ? `${f.measured} ${f.unit}` : '–', f.goal ?? '', f.met === null ? '' : f.met ? 'yes' : 'NO']),
+/** Waits (bounded) until every region's frontier holds the newest acknowledged write, then `settleS`: the next window starts without a backlog. */
+async function settle(c: RunContext, newest: Glt | undefined): Promise<void> {
+  if (newest) {
+    const observer = new SnapshotObserver(c.d.client, c.regions);
+    await observer.start();
+    try {
+      if (!(await observer.allReached(newest, SETTLE_TIMEOUT_MS))) c.log(`  not every frontier reached the last write within ${SETTLE_TIMEOUT_MS / 1000} s; going on`);
+    } finally {
+      await observer.stop();
+    }
+  }
+  await sleep(c.o.settleS * 1000);
+}
+
+function logRate(log: (s: string) => void, m: RateMeasurement): void {
+  const v = m.visibility;
+  const total = m.metrics.commitBuckets.total;
+  log(
+    `  ${m.ratePerS}/s: ${m.acknowledged} acknowledged of ${m.offered} offered (${Object.entries(m.failures).map(([k, n]) => `${n} ${k}`).join(', ') || 'none failed'}, ${m.shed} shed); ` +
+      `commit p99 ${roundTo(ms(histogramQuantile(total, 0.99)), 1)} ms over ${histogramCount(total)} commits; ` +
+      (v ? `visibility p50 ${roundTo(percentile(v.censoredMs, 50), 1)} p99 ${roundTo(percentile(v.censoredMs, 99), 1)} ms (${v.reads} reads, ${v.timeouts} timeouts, ${v.errors} errors${v.firstError ? `: ${v.firstError}` : ''}); ` : '') +
+      `CPU ${roundTo(m.cpu.cores, 2)} cores (${Object.entries(m.coresByRole).map(([r, x]) => `${r} ${x}`).join(', ')}); longest task ${m.metrics.longestTask ? `${roundTo(ms(m.metrics.longestTask.value), 1)} ms (${m.metrics.longestTask.process})` : '–'}, loop delay max ${m.metrics.loopDelayMax ? `${roundTo(ms(m.metrics.loopDelayMax.value), 1)} ms (${m.metrics.loopDelayMax.process})` : '–'}` +
+      (m.metrics.silent.length ? `; not answering /metrics: ${m.metrics.silent.join(', ')}` : '') +
+      (m.cpu.gone || m.cpu.appeared ? `; processes gone ${m.cpu.gone}, new ${m.cpu.appeared}` : '') +
+      (m.metrics.shippedVersions > 0 ? `; leaders' Quantum: ${m.metrics.quantumOutPackets} datagrams (${m.metrics.fecParityPackets} FEC parity, ${m.metrics.retransmissions} retransmitted), ${m.metrics.quantumOutBytes} B for ${m.metrics.shippedBytes} B shipped in ${m.metrics.shippedVersions} version·peers` : '') +
+      (m.excludedRegions.length ? `; EXCLUDED meanwhile: ${m.excludedRegions.join(', ')}` : '') +
+      (m.missedWrites || m.missedExcused ? `; reads that missed a write: ${m.missedWrites} (+${m.missedExcused} of excluded regions)` : '') +
+      (m.frontierAhead.samples ? `; frontier ahead of real time in ${m.frontierAhead.samples} samples (max ${roundTo(m.frontierAhead.maxMs, 1)} ms)` : ''),
+  );
+  for (const s of v?.stale ?? []) log(`    stale read in ${s.region} of a write in ${s.writer}: ${s.key} wrote ${s.wrote}, read ${s.got} at ${s.glt}`);
+}
+
+export async function runSnapshotBench(topologyFile: string, options: Options & { readonly json?: boolean }): Promise<Figure[]> {
+  const rates = parseRates(options.rates);
+  const num = (s: string, name: string, min: number) => {
+    const v = Number(s);
+    if (!Number.isFinite(v) || v < min) throw new AetherError('USAGE', `${name} must be a number ≥ ${min}, got ${s}`);
+    return v;
+  };
+  const o = {
+    durationS: num(options.duration, '--duration', 0.5),
+    idleS: num(options.idle, '--idle', 0.5),
+    keys: num(options.keys, '--keys', 1),
+    valueBytes: num(options.valueBytes, '--value-bytes', 1),
+    seed: num(options.seed, '--seed', 0),
+    samplesPerS: num(options.visibilitySamples, '--visibility-samples', 0.1),
+    timeoutMs: num(options.visibilityTimeout, '--visibility-timeout', 0.1) * 1000,
+    settleS: num(options.settle, '--settle', 0),
+  };
+  if (o.timeoutMs > 15_000) throw new AetherError('USAGE', '--visibility-timeout is at most 15 s');
+  const topology = loadTopology(topologyFile);
+  const log = (s: string) => void (options.json || process.stderr.write(`${s}\n`));
+  const regions = topology.regions.map((r) => r.name);
+  const keyPrefix = `bench/${Date.now()}/`;
+  return withScratchCopy(topology, 'bench', (copy) =>
+    withStopSignal(async (stopRequested) => {
+      const d = await startDeployment(copy, options.json ? () => {} : startProgress(copy, log));
+      try {
+        const c: RunContext = { d, regions, o, keyPrefix, log, stopRequested };
+        log(`all processes ready; waiting for a committed snapshot with every region…`);
+        const first = new SnapshotObserver(d.client, regions);
+        await first.start();
+        try {
+          await first.firstCommit(FIRST_COMMIT_TIMEOUT_MS, stopRequested);
+        } finally {
+          await first.stop();
+        }
+        await sleep(o.settleS * 1000);
+        log(`idle: ${o.idleS} s with no client…`);
+        const idle = await measureIdle(c);
+        log(`  idle: ${roundTo(idle.cpu.cores, 3)} cores over ${d.pids().length} processes (${Object.entries(idle.coresByRole).map(([r, x]) => `${r} ${x}`).join(', ')}), ${idle.metrics.commits} commits`);
+        const measured: RateMeasurement[] = [];
+        for (const rate of rates) {
+          if (stopRequested()) break;
+          log(`${rate} writes/s for ${o.durationS} s…`);
+          const { m, newest } = await measureRate(c, rate, options.json ? undefined : (t) => log(`  ${t.elapsedS} s: ${t.commitsLastS} commits, ${t.writesLastS.toFixed(0)} writes/s acknowledged, frontier lag ${Object.values(t.lagMs).map((x) => (x === undefined ? '–' : x.toFixed(0))).join('/')} ms`));
+          logRate(log, m);
+          measured.push(m);
+          await settle(c, newest);
+        }
+        const region = await coordinatorRegion(copy);
+        const floor = visibilityFloor(topology, region);
+        const origin = topology.regions[0]!.datanodes[0]!.id;
+        const lz4 = lz4VersionBytes({ regions, origin, keys: o.keys, keyPrefix, valueBytes: o.valueBytes, seed: o.seed, ratePerS: Math.max(...rates, 1) });
+        const input: SnapshotBenchInput = { name: topology.name, wan: isWan(topology), floor, lz4VersionBytes: lz4, idle, rates: measured, exits: d.exits() };
+        const figures = snapshotFigures(input);
+        if (options.json) {
+          printJson({ figures, floor, idle: { cores: idle.cpu.cores, coresByRole: idle.coresByRole, coresByProcess: idle.coresByProcess }, rates: measured.map((m) => detailsOf(m)) });
+        } else {
+          process.stdout.write(`\nvisibility floor (coordinator in ${floor.coordinatorRegion}): ${floor.floorMs} ms — ${floor.path}\n`);
+          if (d.exits().length) process.stdout.write(`role processes that exited during the run: ${d.exits().join(', ')}\n`);
+          process.stdout.write('\n');
+          printTable(['figure', 'measured', 'goal', 'met'], figures.map((f) => [f.name, Number.isFinite(f.measured) ? `${f.measured} ${f.unit}` : '–', f.goal ?? '', f.met === null ? '' : f.met ? 'yes' : 'NO']));
+        }
+        return figures;
+      } finally {
+        await stopDeployment(d);
+      }
+    }),
   );
 }
 
-/** Waits for SIGINT/SIGTERM while `fn` runs; `fn` sees whether one arrived. */
-export async function withStopSignal<T>(fn: (stopRequested: () => boolean) => Promise<T>): Promise<T> {
-  let stop = false;
-  const onSignal = (): void => void (stop = true);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await fn(() => stop);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+/** What --json adds beside the figures: per rate, which process was worst and what failed. */
+function detailsOf(m: RateMeasurement): Record<string, unknown> {
+  return {
+    ratePerS: m.ratePerS,
+    failures: m.failures,
+    longestTask: m.metrics.longestTask ?? null,
+    loopDelayMax: m.metrics.loopDelayMax ?? null,
+    silent: m.metrics.silent,
+    cpu: m.cpu,
+    coresByRole: m.coresByRole,
+    coresByProcess: m.coresByProcess,
+    frontierAhead: m.frontierAhead,
+    excludedRegions: m.excludedRegions,
+    quantum: { outBytes: m.metrics.quantumOutBytes, outPackets: m.metrics.quantumOutPackets, fecParityPackets: m.metrics.fecParityPackets, retransmissions: m.metrics.retransmissions, shippedBytes: m.metrics.shippedBytes, shippedVersions: m.metrics.shippedVersions },
+    visibility: m.visibility ? { sampledWrites: m.visibility.sampledWrites, skipped: m.visibility.skipped, timeouts: m.visibility.timeouts, errors: m.visibility.errors, firstError: m.visibility.firstError ?? null, stale: m.visibility.stale, absent: m.visibility.absent } : null,
+  };
 }
 
 export function registerSnapshotBench(bench: Command): void {
   bench
     .command('snapshot')
-    .description('run a topology on this machine under a write load in every region: round time p50/p95/p99 and phase shares, freshness per region, writes/s, delta bytes per round, aborted rounds')
-    .option('--rate <n>', 'writes per second, total over all regions', '5000')
-    .option('--duration <s>', 'seconds of load', '20')
+    .description('run a scratch copy of the topology idle, then at each offered write rate: writes acknowledged/s, commit time, cross-region visibility, freshness, stream bytes per version, CPU per write and idle, event-loop stalls')
+    .option('--rates <list>', 'offered writes/s over all regions, one window each', DEFAULT_RATES.join(','))
+    .option('--duration <s>', 'seconds per rate', '20')
+    .option('--idle <s>', 'seconds of the idle window (no client) that measures idle CPU', '10')
     .option('--keys <n>', 'keyspace size', '10000')
+    .option('--value-bytes <n>', 'bytes per written value', String(DEFAULT_WRITE_LOAD.valueBytes))
     .option('--seed <n>', 'seed of the write load', '1')
-    .action(async (o: { rate: string; duration: string; keys: string; seed: string }, cmd: Command) => {
-      const opts = globalOptions(cmd);
-      const ratePerS = Number(o.rate);
-      const durationS = Number(o.duration);
-      if (!(ratePerS > 0) || !(durationS > 0) || !(Number(o.keys) >= 1)) throw new AetherError('USAGE', '--rate, --duration and --keys must be positive numbers');
-      const topology = loadTopology(opts.topology);
-      const log = (s: string) => void process.stderr.write(`${s}\n`);
-      await withScratchCopy(topology, 'bench', (copy) =>
-        withStopSignal(async (stopRequested) => {
-          const d = await startDeployment(copy, opts.json ? () => {} : startProgress(copy, log));
-          try {
-            if (!opts.json) log(`all processes ready; waiting for a committed snapshot with every region, then ${ratePerS} writes/s for ${durationS} s…`);
-            const r = await runUnderLoad(d, {
-              ratePerS,
-              durationS,
-              seed: Number(o.seed),
-              keys: Number(o.keys),
-              keyPrefix: `bench/${Date.now()}/`,
-              stopRequested,
-              ...(opts.json ? {} : { onSecond: (t: SecondTick) => log(`  ${t.elapsedS} s: ${t.roundsLastS} rounds (p99 ${t.roundP99Ms.toFixed(1)} ms), ${t.writesLastS.toFixed(0)} writes/s`) }),
-            });
-            const region = await coordinatorRegion(copy);
-            const report = benchReport(topology, ratePerS, { coordinatorRegion: region, ...roundNetworkFloor(topology, region) }, r);
-            if (opts.json) printJson(report);
-            else printHuman(report, r);
-          } finally {
-            await stopDeployment(d);
-          }
-        }),
-      );
+    .option('--visibility-samples <n>', 'acknowledged writes per second read at once in every other region', '50')
+    .option('--visibility-timeout <s>', 'longest wait of a visibility read (counted as this long when it times out)', '5')
+    .option('--settle <s>', 'pause between windows, after every frontier holds the last write', '1')
+    .addHelpText('after', `\nCommit time is the coordinator's snapshot_commit_seconds{phase="total"} histogram (tick → decided → persisted → Commit sent). Visibility: ack → a read elsewhere with min_glt = the write's ts returns. CPU: every role process and etcd, from /proc; this process (the load generator) is not counted.`)
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals() as Options & { topology: string; json?: boolean };
+      await runSnapshotBench(o.topology, o);
     });
 }

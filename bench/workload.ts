@@ -45,6 +45,13 @@ export interface WriteLoadOptions {
   readonly maxDurationMs: number;
   /** Keep every acknowledged write (for the model); off, only counts and latencies are kept. */
   readonly record: boolean;
+  /** Called on every acknowledged write as it is acknowledged (e.g. to read it elsewhere at once). */
+  readonly onAcknowledged?: (w: AcknowledgedWrite) => void;
+}
+
+/** The value the load writes as its n-th write (in `region`): text of about `valueBytes` bytes. */
+export function loadValue(region: string, n: number, valueBytes: number): string {
+  return `${region}:${n}:${'v'.repeat(Math.max(0, valueBytes - 12))}`;
 }
 
 export const DEFAULT_WRITE_LOAD: Omit<WriteLoadOptions, 'regions' | 'keyPrefix'> = {
@@ -101,7 +108,6 @@ export class WriteLoad {
   private startedAtMs = 0;
   private stoppedAtMs = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly padding: string;
   private readonly keyWidth: number;
   private stopped: Promise<void> | undefined;
   private resolveStopped: (() => void) | undefined;
@@ -116,7 +122,6 @@ export class WriteLoad {
     if (!(this.o.deleteFraction >= 0 && this.o.deleteFraction <= 1)) throw new AetherError('USAGE', 'deleteFraction must be in [0, 1]');
     this.rng = new Random(this.o.seed);
     this.keyWidth = String(this.o.keys - 1).length;
-    this.padding = 'v'.repeat(Math.max(0, this.o.valueBytes - 12));
   }
 
   get options(): WriteLoadOptions {
@@ -220,7 +225,7 @@ export class WriteLoad {
     const n = this.sent++;
     const region = this.o.regions[n % this.o.regions.length]!;
     const key = this.key(this.rng.int(this.o.keys));
-    const value = this.rng.next() < this.o.deleteFraction ? null : `${region}:${n}:${this.padding}`;
+    const value = this.rng.next() < this.o.deleteFraction ? null : loadValue(region, n, this.o.valueBytes);
     const sentAtMs = performance.now();
     const p = (value === null ? this.target.delete(key, { region }) : this.target.put(key, value, { region })).then(
       (r) => {
@@ -228,7 +233,9 @@ export class WriteLoad {
         this.ackCount++;
         this.latencies.push(ackedAtMs - sentAtMs);
         if (this.newest === undefined || compareGlt(r.ts, this.newest) > 0) this.newest = r.ts;
-        if (this.o.record) this.acked.push({ region, key, value, ts: r.ts, origin: r.origin, ackedAtMs });
+        const w: AcknowledgedWrite = { region, key, value, ts: r.ts, origin: r.origin, ackedAtMs };
+        if (this.o.record) this.acked.push(w);
+        this.o.onAcknowledged?.(w);
       },
       (err: unknown) => {
         const code = toAetherError(err).code;

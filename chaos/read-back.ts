@@ -1,21 +1,21 @@
 import type { AetherClient } from '../client/client.js';
 import { toAetherError } from '../common/errors.js';
-import { compareGlt, compareVersionOrder, formatGlt, type Glt } from '../glts/glt.js';
+import { compareGlt, formatGlt, type Glt } from '../glts/glt.js';
 import type { AcknowledgedWrite } from '../bench/workload.js';
-import { checkSameSnapshot, diffStates, formatDifference, scanState, type ModelEntry, type ScannedRow } from '../bench/lww-model.js';
 import type { CommitHistory } from './commit-history.js';
-import { restampedModel } from './restamped-model.js';
+import { SnapshotModel, valueId, type SeenRow } from './snapshot-model.js';
 
 export interface ReadBackResult {
-  /** Acknowledged writes whose version (or re-stamped version) some region does not hold at the final GLT. */
+  /** Acknowledged writes some region does not hold at the final GLT where rule D puts them. */
   readonly lost: number;
-  /** Writes of excluded regions found under a new timestamp. */
+  /** Writes a readmission re-stamped (by its rule), and how many of them a scan showed at their new stamp. */
   readonly restamped: number;
-  /** Writes due for re-stamping that no scan shows (overwritten before any checked GLT): neither found nor lost. */
-  readonly restampUnseen: number;
+  readonly restampsSeen: number;
+  /** Writes of a region excluded now, above the bound it is hidden above: in no snapshot yet, not lost. */
+  readonly hidden: number;
   /** S: every region's scan equal at every checked GLT. */
   readonly sameSnapshot: boolean;
-  /** Every checked GLT's scans against the LWW model, and every re-stamp where rule D puts it. */
+  /** D: every checked GLT's scans equal the model of the acknowledged writes (snapshot-model.ts). */
   readonly modelHeld: boolean;
   readonly checkedGlts: string[];
   /** The first differences found, one line each. */
@@ -26,112 +26,138 @@ export interface ReadBackResult {
   readonly finalRows: Record<string, number>;
 }
 
+export interface ReadBackOptions {
+  /** The regions to scan: members at the final GLT (an excluded one serves nothing above its watermark). */
+  readonly regions: readonly string[];
+  readonly prefix: string;
+  /** Keys under the prefix at most: the scans' limit. */
+  readonly keys: number;
+  /** Under the prefix, every acknowledged write. */
+  readonly acked: readonly AcknowledgedWrite[];
+  readonly history: CommitHistory;
+  /** Committed GLTs, ascending; the last is the final GLT: settled, at or above every acknowledged ts. */
+  readonly glts: readonly Glt[];
+  /** Keys with a failed write (it may have landed all the same). */
+  readonly uncertainKeys?: ReadonlySet<string>;
+}
+
 const MAX_PROBLEMS = 20;
+/** Per GLT and region, differences named at most. */
+const MAX_PER_SCAN = 3;
 /** A scan at a GLT the region has not reached yet waits this long. */
 const SCAN_WAIT_MS = 5000;
 
-async function scanAt(client: AetherClient, region: string, prefix: string, T: Glt, limit: number): Promise<ScannedRow[]> {
-  const { rows } = await client.scan({ region, prefix, glt: T, waitMs: SCAN_WAIT_MS, limit });
-  const out: ScannedRow[] = [];
-  for await (const r of rows) out.push(r);
-  return out;
+/** Rows per scan call: a region's scan of a bulk drill's keys is many calls, each short. */
+const SCAN_PAGE_ROWS = 1000;
+
+/** The first key above every key starting with `prefix` (a scan's exclusive end); empty: none. */
+function prefixEnd(prefix: Buffer): Buffer {
+  let n = prefix.length;
+  while (n > 0 && prefix[n - 1] === 0xff) n--;
+  if (n === 0) return Buffer.alloc(0);
+  const end = Buffer.from(prefix.subarray(0, n));
+  end[n - 1]!++;
+  return end;
 }
 
 /**
- * Reads every acknowledged write back: scans every region at each GLT of `glts` (sorted;
- * the last is the final GLT: settled, at or above every acknowledged ts) and compares
- * regions with each other (S) and with the LWW model of the acknowledged writes under
- * rule D (restamped-model.ts: each re-stamped write where a scan shows it). A write is
- * lost when some final scan shows its key absent or older than it — for a re-stamp no
- * scan showed, not above the frontier it was to be re-stamped over.
+ * One region's scan at T of at most `limit` keys, page by page, each value reduced to its
+ * id as it arrives (a bulk drill's values are never all held at once).
  */
-export async function readBack(
-  client: AetherClient,
-  o: { regions: readonly string[]; prefix: string; keys: number; acked: readonly AcknowledgedWrite[]; history: CommitHistory; glts: readonly Glt[] },
-): Promise<ReadBackResult> {
+async function scanAt(client: AetherClient, region: string, prefix: string, T: Glt, limit: number): Promise<Map<string, SeenRow>> {
+  const out = new Map<string, SeenRow>();
+  const end = prefixEnd(Buffer.from(prefix, 'utf8'));
+  let start = Buffer.from(prefix, 'utf8');
+  while (out.size < limit) {
+    const { rows } = await client.scan({ region, start, end, glt: T, waitMs: SCAN_WAIT_MS, limit: Math.min(SCAN_PAGE_ROWS, limit - out.size) });
+    let n = 0;
+    let last: Buffer | undefined;
+    for await (const r of rows) {
+      const key = r.key.toString('utf8');
+      out.set(key, { key, id: valueId(r.value), ts: r.version, origin: r.origin });
+      last = r.key;
+      n++;
+    }
+    if (!last || n < SCAN_PAGE_ROWS) break;
+    // The next page starts just above the last key.
+    start = Buffer.concat([last, Buffer.alloc(1)]);
+  }
+  return out;
+}
+
+const sameRow = (a: SeenRow | undefined, b: SeenRow | undefined): boolean =>
+  a === undefined || b === undefined ? a === b : a.id === b.id && a.origin === b.origin && compareGlt(a.ts, b.ts) === 0;
+const showRow = (r: SeenRow | undefined): string => (r === undefined ? '(absent)' : `${JSON.stringify(r.id)}@${formatGlt(r.ts)}/${r.origin}`);
+
+/**
+ * Reads every acknowledged write back: scans every region at each GLT of `glts`,
+ * compares the regions with each other (S) and with the model of the acknowledged
+ * writes under rule D (D), and finds the writes the final scans lost. A write is either
+ * in the snapshots with its own stamp, or re-stamped by a readmission's rule, or still
+ * hidden because its region is excluded — anything else is a problem, and a write the
+ * final scans do not hold is lost.
+ */
+export async function readBack(client: AetherClient, o: ReadBackOptions): Promise<ReadBackResult> {
   const problems: string[] = [];
   const scanErrors: string[] = [];
   const note = (p: string): void => void (problems.length < MAX_PROBLEMS && problems.push(p));
+  const model = new SnapshotModel(o.acked, o.history, o.uncertainKeys);
   const finalT = o.glts[o.glts.length - 1]!;
-  const limit = o.keys + 1;
-
-  const scans = new Map<string, Map<string, ScannedRow[]>>();
+  let sameSnapshot = true;
+  let modelHeld = true;
+  let finalScans = new Map<string, Map<string, SeenRow>>();
+  // One GLT at a time: a bulk drill's scans are large, and only the final one is kept.
   for (const T of o.glts) {
-    const byRegion = new Map<string, ScannedRow[]>();
+    const byRegion = new Map<string, Map<string, SeenRow>>();
     for (const region of o.regions) {
       try {
-        byRegion.set(region, await scanAt(client, region, o.prefix, T, limit));
+        byRegion.set(region, await scanAt(client, region, o.prefix, T, o.keys + 1));
       } catch (err) {
         scanErrors.push(`${region}@${formatGlt(T)}: ${toAetherError(err).code}`);
       }
     }
-    scans.set(formatGlt(T), byRegion);
-  }
-
-  const rows = [...scans.values()].flatMap((byRegion) => [...byRegion.values()].flat());
-  const { model, restamps, violations, blindAt } = restampedModel(o.acked, o.history, rows);
-  for (const v of violations.slice(0, 5)) note(v);
-
-  // A write that failed at the client may still have landed (its outcome is unknown): a row
-  // newer than the model's winner whose value no acknowledged write carries is such a write.
-  const ackedValues = new Set(o.acked.flatMap((w) => (w.value === null ? [] : [w.value])));
-  const unacknowledgedLanded = (d: { expected: ModelEntry | null; got: ModelEntry | null }): boolean =>
-    d.got !== null && !ackedValues.has(d.got.value) && (d.expected === null || compareVersionOrder(d.got.ts, d.got.origin, d.expected.ts, d.expected.origin) > 0);
-  let sameSnapshot = true;
-  let modelHeld = true;
-  for (const T of o.glts) {
-    const byRegion = scans.get(formatGlt(T))!;
     const [first, ...rest] = [...byRegion.entries()];
     if (!first) continue;
     for (const [region, rows] of rest) {
-      const diffs = checkSameSnapshot(first[1], rows);
-      if (diffs.length > 0) sameSnapshot = false;
-      for (const d of diffs.slice(0, 3)) note(`S at ${formatGlt(T)}: ${first[0]} vs ${region}: ${formatDifference(d)}`);
+      let named = 0;
+      for (const key of new Set([...first[1].keys(), ...rows.keys()])) {
+        if (sameRow(first[1].get(key), rows.get(key))) continue;
+        sameSnapshot = false;
+        if (named++ < MAX_PER_SCAN) note(`S at ${formatGlt(T)}: ${key}: ${first[0]} ${showRow(first[1].get(key))}, ${region} ${showRow(rows.get(key))}`);
+      }
     }
-    const expected = model.stateAt(T);
     for (const [region, rows] of byRegion) {
-      const diffs = diffStates(expected, scanState(rows)).filter((d) => !unacknowledgedLanded(d) && !blindAt(d.key, T));
-      if (diffs.length > 0) modelHeld = false;
-      for (const d of diffs.slice(0, 3)) note(`model at ${formatGlt(T)} in ${region}: ${formatDifference(d)}`);
+      let named = 0;
+      for (const key of new Set([...model.keys(), ...rows.keys()])) {
+        const wrong = model.judge(key, T, rows.get(key));
+        if (wrong === undefined) continue;
+        modelHeld = false;
+        if (named++ < MAX_PER_SCAN) note(`D in ${region}: ${wrong}`);
+      }
     }
+    if (T === finalT) finalScans = byRegion;
   }
 
-  // Lost: a final scan shows the key absent, or older than the write (or, for an unseen
-  // re-stamp, not above the frontier it was to be re-stamped over) — absent is no loss
-  // when the key's last version is an acknowledged delete that is (or may be) newer than
-  // the write, or when an unseen re-stamped delete leaves the model blind there
-  // (restamped-model.ts).
   const lost = new Set<AcknowledgedWrite>();
-  const restampOf = new Map(restamps.map((r) => [r.w, r]));
-  const deletedAfter = (key: string, ts: Glt, origin: string): boolean => {
-    const last = model.newest(key, finalT);
-    return last !== null && last.value === null && compareVersionOrder(last.ts, last.origin, ts, origin) > 0;
-  };
-  for (const [region, rows] of scans.get(formatGlt(finalT)) ?? []) {
-    const got = scanState(rows);
-    for (const w of o.acked) {
-      if (w.value === null || lost.has(w)) continue;
-      const g = got.get(w.key);
-      const r = restampOf.get(w);
-      // An unseen re-stamp is newer than the original and above the frontier at rejoin.
-      const older = g === undefined || compareVersionOrder(g.ts, g.origin, r?.to?.ts ?? w.ts, w.origin) < 0;
-      const gone = older || (r !== undefined && !r.to && compareGlt(g.ts, r.above) <= 0);
-      // An unseen re-stamp's new ts is only known to be above r.above: a delete above that may be newer.
-      const excused = g === undefined && (deletedAfter(w.key, r ? (r.to?.ts ?? r.above) : w.ts, w.origin) || blindAt(w.key, finalT));
-      if (!gone || excused) continue;
-      lost.add(w);
-      note(`lost in ${region}: ${w.key}=${JSON.stringify(w.value)} of ${w.region}@${formatGlt(w.ts)}/${w.origin}${r ? (r.to ? ` re-stamped to ${formatGlt(r.to.ts)}` : ` (unseen re-stamp above ${formatGlt(r.above)})`) : ''}; final ${g ? `${JSON.stringify(g.value)}@${formatGlt(g.ts)}/${g.origin}` : 'absent'}`);
+  for (const [region, rows] of finalScans) {
+    for (const m of model.lostAt(finalT, rows)) {
+      if (lost.has(m.w)) continue;
+      lost.add(m.w);
+      const row = rows.get(m.w.key);
+      note(`lost in ${region}: ${m.w.key}=${JSON.stringify(m.id)} of ${m.w.region}@${formatGlt(m.w.ts)}/${m.w.origin}${m.stamp && compareGlt(m.stamp, m.w.ts) !== 0 ? ` re-stamped to ${formatGlt(m.stamp)}` : ''}; final ${showRow(row)}`);
     }
   }
+  const counts = model.counts();
   return {
     lost: lost.size,
-    restamped: restamps.filter((r) => r.to).length,
-    restampUnseen: restamps.filter((r) => !r.to).length,
+    restamped: counts.restamped,
+    restampsSeen: counts.restampsSeen,
+    hidden: counts.hidden,
     sameSnapshot: sameSnapshot && scanErrors.length === 0,
-    modelHeld: modelHeld && violations.length === 0,
+    modelHeld,
     checkedGlts: o.glts.map(formatGlt),
     problems,
     scanErrors,
-    finalRows: Object.fromEntries([...(scans.get(formatGlt(finalT)) ?? [])].map(([region, rows]) => [region, rows.length])),
+    finalRows: Object.fromEntries([...finalScans].map(([region, rows]) => [region, rows.size])),
   };
 }

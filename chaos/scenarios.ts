@@ -4,8 +4,24 @@ import { Random } from '../transport/random.js';
 import type { Deployment } from './deployment.js';
 import { CrashHold, healPartitions, killEtcdLeader, killProcess, partitionRegion } from './faults.js';
 
-export const DRILL_NAMES = ['region-partition', 'region-crash', 'coordinator-kill', 'leader-kill', 'datanode-kill', 'etcd-leader-kill', 'storm'] as const;
+/** Drills of faults under the keyed load. */
+export const FAULT_DRILLS = ['region-partition', 'region-crash', 'coordinator-kill', 'leader-kill', 'datanode-kill', 'etcd-leader-kill', 'storm'] as const;
+export type FaultDrillName = (typeof FAULT_DRILLS)[number];
+/** Every drill: the fault drills, and catch-up (a region cut off while the others write in bulk, chaos/catch-up.ts). */
+export const DRILL_NAMES = [...FAULT_DRILLS, 'catch-up'] as const;
 export type DrillName = (typeof DRILL_NAMES)[number];
+
+/** One line per drill, for `chaos drill --list`. */
+export const DRILL_DESCRIPTIONS: Readonly<Record<DrillName, string>> = {
+  'region-partition': 'cut a region off from the others and the coordinator, then heal it',
+  'region-crash': "SIGKILL a region's leaders and data nodes, and each restart, until the window ends",
+  'coordinator-kill': 'SIGKILL the elected coordinator',
+  'leader-kill': "SIGKILL a region's elected leader",
+  'datanode-kill': 'SIGKILL one data node',
+  'etcd-leader-kill': "SIGKILL the raft leader of a 3-member local etcd",
+  storm: 'three faults drawn from the others, one after another',
+  'catch-up': 'cut a region off while the others write in bulk, heal it: it catches up and is readmitted while the others keep committing',
+};
 
 /** What a fault hits: a region (partition, crash), one process, or etcd's raft leader. */
 export type FaultKind = 'region-partition' | 'region-crash' | 'coordinator-kill' | 'leader-kill' | 'datanode-kill' | 'etcd-leader-kill';
@@ -23,14 +39,14 @@ export interface InjectedFault {
   /** The region, process id or etcd member hit. */
   readonly target: string;
   readonly region?: string;
-  /** The coordinator epoch before a coordinator kill, so the report can find the next one's first round. */
+  /** The coordinator epoch before a coordinator kill, so the report can find the next one's first commit. */
   readonly epochBefore?: bigint;
   readonly pids: number[];
   heal(): Promise<{ readonly pids: number[] }>;
 }
 
-/** The drills: each a list of faults over a window of `durationMs`. storm draws 3 faults from the others, seeded. */
-export function planDrill(name: DrillName, durationMs: number, rng: Random, etcdMembers: number): PlannedFault[] {
+/** The fault drills: each a list of faults over a window of `durationMs`. storm draws 3 faults from the others, seeded. */
+export function planDrill(name: FaultDrillName, durationMs: number, rng: Random, etcdMembers: number): PlannedFault[] {
   if (name !== 'storm') return [{ kind: name, atMs: 0, durationMs }];
   const kinds: FaultKind[] = ['region-partition', 'region-crash', 'coordinator-kill', 'leader-kill', 'datanode-kill', ...(etcdMembers >= 3 ? (['etcd-leader-kill'] as const) : [])];
   const count = 3;
@@ -51,7 +67,7 @@ async function electedCoordinator(d: Deployment): Promise<{ id: string; epoch: b
 }
 
 /** A region to fail (seeded). */
-function victimRegion(d: Deployment, rng: Random): string {
+export function victimRegion(d: Deployment, rng: Random): string {
   return d.regionNames[rng.int(d.regionNames.length)]!;
 }
 

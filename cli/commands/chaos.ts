@@ -1,10 +1,13 @@
 import { Argument, Option, type Command } from 'commander';
 import { AetherError } from '../../common/errors.js';
+import { DEFAULT_KV_LIMITS } from '../../regional/kv-service.js';
 import { loadTopology } from '../../topology/load.js';
 import { Deployment } from '../../chaos/deployment.js';
-import { drillPassed, formatDrillReport, runDrill } from '../../chaos/drill.js';
+import { DEFAULT_BULK } from '../../chaos/catch-up.js';
+import { runDrill } from '../../chaos/drill.js';
+import { drillPassed, formatDrillReport } from '../../chaos/drill-report.js';
 import { CrashHold, healPartitions, killEtcdLeader, killIds, killProcess, partitionRegion } from '../../chaos/faults.js';
-import { DRILL_NAMES, type DrillName } from '../../chaos/scenarios.js';
+import { DRILL_DESCRIPTIONS, DRILL_NAMES, type DrillName } from '../../chaos/scenarios.js';
 import { printJson, printTable } from '../output.js';
 import { globalOptions } from '../program.js';
 import type { GlobalOptions } from '../output.js';
@@ -49,6 +52,21 @@ function holdFor(ms: number): Promise<void> {
 
 const say = (opts: GlobalOptions, line: string): void => void (opts.json || process.stderr.write(line + '\n'));
 
+/** Default fault window of the fault drills, and longest cut of catch-up (its bulk load usually ends it sooner). */
+const FAULT_WINDOW_S = 10;
+const CATCH_UP_CUT_S = 120;
+
+interface DrillCliOptions {
+  readonly list?: boolean;
+  readonly duration?: number;
+  readonly rate: number;
+  readonly seed: number;
+  readonly settle: number;
+  readonly recoverTimeout: number;
+  readonly size: number;
+  readonly valueBytes: number;
+}
+
 /** `aetherflow chaos …`: fault injection against a running `up` (found through the topology's etcd), and scripted drills. */
 export function registerChaos(program: Command): void {
   const chaos = program
@@ -67,7 +85,9 @@ Examples:
   aetherflow chaos fail-region ap-south --mode crash --duration 5
   aetherflow chaos heal-region ap-south
   aetherflow chaos kill us-east-d1
-  aetherflow chaos drill region-partition --duration 10 --rate 2000`,
+  aetherflow chaos drill --list
+  aetherflow chaos drill region-partition --duration 10 --rate 2000
+  aetherflow chaos drill catch-up --size 300`,
     );
 
   chaos
@@ -142,26 +162,38 @@ Examples:
 
   chaos
     .command('drill')
-    .description('a scripted fault under write load, then every acknowledged write read back in every region; prints rounds, exclusion, gaps, writes lost and the S/D/M checks')
-    .addArgument(new Argument('<name>', 'the drill').choices(DRILL_NAMES))
-    .option('--duration <seconds>', 'fault window', positive('--duration', false), 10)
-    .option('--rate <n>', 'writes per second over all regions', positive('--rate', true), 2000)
+    .description('a scripted fault under write load, then every acknowledged write read back in every region; prints commits, exclusion, gaps, writes lost and the S/D/M checks')
+    .addArgument(new Argument('[name]', 'the drill (see --list)').choices(DRILL_NAMES))
+    .option('--list', 'list the drills and exit')
+    .option('--duration <seconds>', `fault window; for catch-up, the longest cut (default ${FAULT_WINDOW_S}, catch-up ${CATCH_UP_CUT_S})`, positive('--duration', false))
+    .option('--rate <n>', 'writes per second over all regions (the keyed load)', positive('--rate', true), 2000)
     .option('--seed <n>', 'seeds the load and the choice of targets', positive('--seed', true), 1)
     .option('--settle <seconds>', 'load before the fault and after healing', positive('--settle', false), 3)
     .option('--recover-timeout <seconds>', 'longest wait for every region to commit again after healing', positive('--recover-timeout', false), 30)
-    .action(async (name: DrillName, o: { duration: number; rate: number; seed: number; settle: number; recoverTimeout: number }, cmd: Command) =>
-      withDeployment(cmd, async (d, opts) => {
+    .option('--size <MB>', 'catch-up: what the other regions write while one is cut off', positive('--size', false), DEFAULT_BULK.megabytes)
+    .option('--value-bytes <n>', 'catch-up: the size of each of those values', positive('--value-bytes', true), DEFAULT_BULK.valueBytes)
+    .action(async (name: DrillName | undefined, o: DrillCliOptions, cmd: Command) => {
+      if (o.list) {
+        const rows = DRILL_NAMES.map((n) => ({ name: n, description: DRILL_DESCRIPTIONS[n] }));
+        if (globalOptions(cmd).json) printJson({ drills: rows });
+        else printTable(['drill', 'what it does'], rows.map((r) => [r.name, r.description]));
+        return;
+      }
+      if (name === undefined) throw new AetherError('USAGE', `name a drill (${DRILL_NAMES.join(', ')}) or give --list`);
+      if (o.valueBytes > DEFAULT_KV_LIMITS.maxValueBytes) throw new AetherError('USAGE', `--value-bytes must be at most ${DEFAULT_KV_LIMITS.maxValueBytes} (the largest value a region takes)`);
+      await withDeployment(cmd, async (d, opts) => {
         const report = await runDrill(d, name, {
-          durationS: o.duration,
+          durationS: o.duration ?? (name === 'catch-up' ? CATCH_UP_CUT_S : FAULT_WINDOW_S),
           ratePerS: o.rate,
           seed: o.seed,
           settleS: o.settle,
           recoverTimeoutS: o.recoverTimeout,
+          bulk: { megabytes: o.size, valueBytes: o.valueBytes },
           progress: (line) => say(opts, line),
         });
         if (opts.json) printJson({ ...report, passed: drillPassed(report) });
         else process.stdout.write(formatDrillReport(report) + '\n');
         if (!drillPassed(report)) process.exitCode = 1;
-      }),
-    );
+      });
+    });
 }

@@ -51,3 +51,24 @@ test('percentile is nearest-rank', (t) => {
   t.is(percentile([7], 99), 7);
   t.true(Number.isNaN(percentile([], 50)));
 });
+
+test('beside each write, a read at a rotating region of a key already written; none without readLocal', async (t) => {
+  const written = new Set<string>();
+  const reads: [string, string][] = [];
+  const system: SystemUnderTest<null> = {
+    regions: ['a', 'b'],
+    write: async (_region, key) => {
+      written.add(key);
+      return null;
+    },
+    readVisible: async (): Promise<ReadOutcome> => 'visible',
+    readLocal: async (region, key) => void reads.push([region, key]),
+  };
+  const r = await runWorkload(system, options);
+  t.is(r.readMs.length, 40);
+  t.is(r.readErrors + r.readsShed, 0);
+  t.deepEqual([...new Set(reads.map(([region]) => region))].sort(), ['a', 'b']);
+  t.true(reads.slice(1).every(([, key]) => written.has(key)));
+  const none = await runWorkload({ ...system, readLocal: undefined }, options);
+  t.is(none.readMs.length, 0);
+});

@@ -1,10 +1,15 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { Random } from '../../transport/random.js';
-import { planDrill, DRILL_NAMES } from '../../chaos/scenarios.js';
+import { planDrill, DRILL_DESCRIPTIONS, DRILL_NAMES, FAULT_DRILLS } from '../../chaos/scenarios.js';
+
+test('every drill is listed with a description; catch-up is the one that is no fault drill', (t) => {
+  t.deepEqual(Object.keys(DRILL_DESCRIPTIONS).sort(), [...DRILL_NAMES].sort());
+  t.deepEqual(DRILL_NAMES.filter((n) => !(FAULT_DRILLS as readonly string[]).includes(n)), ['catch-up']);
+});
 
 test('a single-fault drill is one fault over the whole window', (t) => {
-  for (const name of DRILL_NAMES.filter((n) => n !== 'storm')) t.deepEqual(planDrill(name, 3000, new Random(1), 3), [{ kind: name, atMs: 0, durationMs: 3000 }]);
+  for (const name of FAULT_DRILLS.filter((n) => n !== 'storm')) t.deepEqual(planDrill(name, 3000, new Random(1), 3), [{ kind: name, atMs: 0, durationMs: 3000 }]);
 });
 
 test('storm: 3 faults in order inside the window, at most one etcd kill and none without 3 live members; same seed, same storm', (t) => {

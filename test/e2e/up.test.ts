@@ -72,9 +72,9 @@ function unplannedRestarts(events: readonly UpEvent[]): string[] {
 test('up runs local.yaml: writes and reads, a data node and a leader die and recover, stop leaves nothing', async (t) => {
   t.timeout(240_000); // ~40 s alone; starting 15 processes takes longer on a loaded machine
   const dir = mkdtempSync(join(tmpdir(), 'aetherflow-e2e-'));
-  // Relaxed rounds, and a leader failover (lease TTL 1 s) short of exclusion: a region
+  // A relaxed interval, and a leader failover (lease TTL 1 s) short of exclusion: a region
   // excluded meanwhile would re-stamp the writes it takes, and this test reads them by ts.
-  const topologyFile = await copyLocalTopology(dir, NAME, { intervalMs: 200, budgetMs: 200, missThreshold: 25 });
+  const topologyFile = await copyLocalTopology(dir, NAME, { intervalMs: 200, budgetMs: 200, silenceMs: 10_000, lagLimitMs: 20_000 });
   const { up, events } = startUp(dir, topologyFile);
   const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--topology', topologyFile, '--json'], { cwd: dir });
   const client = connect({ topologyFile });
@@ -131,7 +131,8 @@ test('up runs local.yaml: writes and reads, a data node and a leader die and rec
   const w2 = await client.put('e2e:c', 'gamma', { region: 'us-east' });
   const failoverMs = Date.now() - killedAt;
   t.log(`us-east leader failover ${oldLeader} → ${newLeader}: serving writes ${failoverMs} ms after SIGKILL (goal 3000 ms)`);
-  t.true(failoverMs < 5000, `failover took ${failoverMs} ms`);
+  // An outcome, not a speed: a loaded machine stretches elections.
+  t.true(failoverMs < 20_000, `failover took ${failoverMs} ms`);
   // The new term serves at a frontier no lower than the old one's: an older write is visible at once.
   t.is((await client.get('e2e:a', { region: 'us-east' })).value?.toString(), 'alpha');
   const r2 = await client.get('e2e:c', { region: 'us-east', minGlt: w2.ts, waitMs: 5000 });

@@ -1,6 +1,7 @@
 import { GLT_ZERO, compareGlt, compareVersionOrder, formatGlt, type Glt } from '../../glts/glt.js';
 import type { Version } from '../../datanode/version.js';
-import type { CommitRecord, MembershipRecord, RestampRecord } from '../../kernel/records.js';
+import type { CommitRecord, MembershipRecord } from '../../kernel/records.js';
+import { Visibility } from '../../chaos/visibility.js';
 
 /** An invariant of DESIGN ("S", "D", "M", "R") or a liveness expectation did not hold. */
 export class SimViolation extends Error {
@@ -30,23 +31,17 @@ export interface Expected {
 
 /**
  * The model of what every snapshot must hold: acknowledged writes, committed GLTs and the
- * membership history (DESIGN "Snapshots" S, D and the v2 failure rules).
- *
- * A write of region X is visible in every snapshot from its *visible stamp* on:
- *  - re-stamped, when a readmission of X has a rule with above < ts ≤ upTo: then at
- *    (floor.wall, floor.logical + r), r its rank among X's writes of that key in the
- *    rule's range, in (ts, origin) order;
- *  - hidden (in no snapshot yet), when X is excluded now and ts is above its hidden bound;
- *  - otherwise at its own ts.
- * Every acknowledged write is therefore either in the snapshots with its own stamp, or
- * re-stamped above the frontier of the time X rejoined, or waiting hidden — never lost (D).
+ * membership history (DESIGN "Snapshots" S, D and the v2 failure rules). A write of region
+ * X is visible in every snapshot from its *visible stamp* on (chaos/visibility.ts, the
+ * rules the drills share): its own ts, or re-stamped just above the frontier of the time X
+ * rejoined, or none yet while X is excluded — never lost (D).
  */
 export class Model {
   private readonly byKey = new Map<string, ModelWrite[]>();
   /** Every commit, in T order (etcd keeps only a bounded history; the model keeps all). */
   readonly commits: CommitRecord[] = [];
-  /** Every readmission's rule, in version order, and the membership now. */
-  private readonly rules: RestampRecord[] = [];
+  /** Every readmission's rule and the exclusions now. */
+  private readonly visibility = new Visibility();
   private membership: MembershipRecord | undefined;
   /** Per key, the greatest acknowledged original stamp (R). */
   private readonly newestAcked = new Map<string, ModelWrite>();
@@ -73,7 +68,7 @@ export class Model {
 
   setMembership(m: MembershipRecord): void {
     if (this.membership && m.version <= this.membership.version) throw new SimViolation('M', `membership version ${m.version} after ${this.membership.version}`);
-    for (const r of m.restamps) if (!this.rules.some((x) => x.version === r.version)) this.rules.push(r);
+    this.visibility.add(m);
     this.membership = m;
   }
 
@@ -109,26 +104,13 @@ export class Model {
   /** How many acknowledged writes a readmission re-stamped. */
   restampedCount(): number {
     let n = 0;
-    for (const w of this.writes()) if (this.ruleOf(w)) n++;
+    for (const w of this.writes()) if (this.visibility.ruleOf(w.region, w.ts)) n++;
     return n;
   }
 
-  private ruleOf(w: ModelWrite): RestampRecord | undefined {
-    return this.rules.find((r) => r.region === w.region && compareGlt(w.ts, r.above) > 0 && compareGlt(w.ts, r.upTo) <= 0);
-  }
-
-  /** Where `w` shows in the snapshots (see the class comment); undefined while hidden. */
+  /** Where `w` shows in the snapshots; undefined while hidden. */
   visibleStamp(w: ModelWrite): Glt | undefined {
-    const rule = this.ruleOf(w);
-    if (rule) {
-      const peers = (this.byKey.get(w.key) ?? []).filter((x) => x.region === w.region && compareGlt(x.ts, rule.above) > 0 && compareGlt(x.ts, rule.upTo) <= 0);
-      peers.sort((a, b) => compareVersionOrder(a.ts, a.origin, b.ts, b.origin));
-      const rank = peers.indexOf(w) + 1;
-      return { wall: rule.floor.wall, logical: rule.floor.logical + rank };
-    }
-    const e = this.membership?.excluded.find((x) => x.region === w.region);
-    if (e && compareGlt(w.ts, e.hiddenAbove) > 0) return undefined;
-    return w.ts;
+    return this.visibility.stamp(w, this.byKey.get(w.key) ?? []);
   }
 
   /** The LWW winner of `key` in the snapshot at g (valid for g ≤ a region's frontier); undefined for none or a tombstone. */

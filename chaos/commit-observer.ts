@@ -1,9 +1,9 @@
 import type { Watcher } from 'etcd3';
 import { etcdCall } from '../cluster/etcd.js';
-import { compareGlt, type Glt } from '../glts/glt.js';
+import { compareGlt, gltDiffMs, type Glt } from '../glts/glt.js';
 import { CommitLog } from '../kernel/commit-log.js';
-import { CommitHistory } from './commit-history.js';
 import { decodeCommitRecord, decodeMembership, type CommitRecord, type MembershipRecord } from '../kernel/records.js';
+import { CommitHistory } from './commit-history.js';
 import type { Deployment } from './deployment.js';
 
 export interface ObservedCommit {
@@ -17,21 +17,22 @@ export interface ObservedMembership {
   readonly atMs: number;
 }
 
-/** Bound on what one drill keeps: far above a drill's rounds (20/s for minutes). */
+/** Bound on what one drill keeps: far above a drill's commits (20/s for minutes). */
 const MAX_OBSERVED = 100_000;
-/** Membership records may trail the commits they go with (two watches): a settled-looking commit is judged again this much later. */
-const MEMBERSHIP_LAG_MS = 300;
 const POLL_MS = 100;
 
 /**
- * Watches a deployment's commit records and membership in etcd while a drill runs:
- * etcd is where a commit becomes durable (DESIGN.md step 5), so it is the one place
- * that sees every round, whichever region or coordinator is down.
+ * Watches a deployment's commit records and membership in etcd while a drill runs: etcd
+ * is where a commit becomes durable (DESIGN v2 step 6), so it is the one place that sees
+ * every commit, whichever region or coordinator is down.
  */
-export class RoundObserver {
+export class CommitObserver {
   readonly commits: ObservedCommit[] = [];
+  /** Membership records watched (changes after the start). */
   readonly memberships: ObservedMembership[] = [];
-  /** The newest commit before the watch began (if older than every watched one): where the history of rule D starts. */
+  /** The membership in force when the watch began (before the first change etcd holds none: the initial one, version 1). */
+  initial: MembershipRecord | undefined;
+  /** The newest commit before the watch began (if older than every watched one): where the history starts. */
   prior: CommitRecord | undefined;
   /** Records that failed to decode: a bug in whoever wrote them. */
   malformed = 0;
@@ -39,16 +40,16 @@ export class RoundObserver {
 
   private constructor() {}
 
-  static async start(d: Deployment): Promise<RoundObserver> {
-    const o = new RoundObserver();
+  static async start(d: Deployment): Promise<CommitObserver> {
+    const o = new CommitObserver();
     const commits = await etcdCall('watch commits', () => d.etcd.watch().prefix(d.paths.commitsPrefix).create());
     commits.on('put', (kv) => o.onCommit(kv.value));
     const membership = await etcdCall('watch membership', () => d.etcd.watch().key(d.paths.membership).create());
     membership.on('put', (kv) => o.onMembership(kv.value));
     o.watchers = [commits, membership];
-    const m = await etcdCall('read membership', () => d.etcd.get(d.paths.membership).exec());
-    if (m.kvs[0]) o.onMembership(m.kvs[0].value);
-    const last = await new CommitLog(d.etcd, d.paths, d.regionNames).last();
+    const log = new CommitLog(d.etcd, d.paths, d.regionNames);
+    o.initial = await log.membership();
+    const last = await log.last();
     const firstWatched = o.commits[0]?.record.T;
     if (last && (!firstWatched || compareGlt(last.T, firstWatched) < 0)) o.prior = last;
     return o;
@@ -64,7 +65,7 @@ export class RoundObserver {
     return this.commits.filter((c) => c.atMs >= fromMs && c.atMs < toMs);
   }
 
-  /** The first commit observed at or after `ms` (optionally: one whose members include or exclude a region). */
+  /** The first commit observed at or after `ms` that satisfies `pred`. */
   firstCommitAfter(ms: number, pred: (r: CommitRecord) => boolean = () => true): ObservedCommit | undefined {
     return this.commits.find((c) => c.atMs >= ms && pred(c.record));
   }
@@ -74,48 +75,56 @@ export class RoundObserver {
     return this.memberships.find((m) => m.atMs >= ms && pred(m.record));
   }
 
-  /** The longest time between two consecutive observed commits in [fromMs, toMs], counting the window's edges. */
-  longestGapMs(fromMs: number, toMs: number): number {
-    let last = fromMs;
-    let gap = 0;
-    for (const c of this.commitsBetween(fromMs, toMs)) {
-      gap = Math.max(gap, c.atMs - last);
-      last = c.atMs;
+  /**
+   * The largest step in GLT between consecutive commits observed in [fromMs, toMs], from
+   * the last one before the window on: how long the snapshots stood still, by the
+   * deployment's clock rather than by when this process was told. `atMs`: when the commit
+   * that ended it was observed.
+   */
+  largestGap(fromMs: number, toMs: number): { readonly ms: number; readonly atMs: number } | undefined {
+    const before = this.commits.filter((c) => c.atMs < fromMs).at(-1) ?? (this.prior && { record: this.prior, atMs: 0 });
+    const seq = [...(before ? [before] : []), ...this.commitsBetween(fromMs, toMs + 1)];
+    let gap: { ms: number; atMs: number } | undefined;
+    for (let i = 1; i < seq.length; i++) {
+      const ms = gltDiffMs(seq[i]!.record.T, seq[i - 1]!.record.T);
+      if (!gap || ms > gap.ms) gap = { ms: Math.round(ms), atMs: seq[i]!.atMs };
     }
-    return Math.max(gap, toMs - last);
+    return gap;
   }
 
-  /** The observed rounds and exclusions, as rule D judges writes by them. */
+  /** The observed commits and membership records, as rule D judges writes by them. */
   history(): CommitHistory {
     return new CommitHistory(
       [...(this.prior ? [this.prior] : []), ...this.commits.map((c) => c.record)],
-      this.memberships.flatMap((m) => m.record.excluded),
+      [...(this.initial ? [this.initial] : []), ...this.memberships.map((m) => m.record)],
     );
   }
 
   /**
    * The first commit observed at or after `afterMs` (Date.now()) of every region of
-   * `regions`, at or above `newest`, and settled (CommitHistory.settledAt: every region
-   * readmitted meanwhile has shipped its re-stamped writes), so that it holds every write
-   * acknowledged at or below `newest`. Waits for one until `deadlineMs`.
+   * `regions`, at or above `newest`, and settled (its membership version seen, so the
+   * model knows every rule its snapshot carries out): it holds every write acknowledged
+   * at or below `newest`. Waits for one until `deadlineMs`.
    */
   async settledCommit(regions: readonly string[], newest: Glt, afterMs: number, deadlineMs: number): Promise<ObservedCommit | undefined> {
-    const settled = (h: CommitHistory): ObservedCommit | undefined =>
-      this.firstCommitAfter(afterMs, (r) => compareGlt(r.T, newest) >= 0 && regions.every((x) => r.members.includes(x)) && h.settledAt(r.T));
     for (;;) {
-      if (settled(this.history())) {
-        await sleep(MEMBERSHIP_LAG_MS);
-        const final = settled(this.history());
-        if (final) return final;
-      }
-      if (Date.now() >= deadlineMs) return undefined;
+      const h = this.history();
+      const found = this.firstCommitAfter(afterMs, (r) => compareGlt(r.T, newest) >= 0 && regions.every((x) => r.members.includes(x)) && h.settledAt(r.T));
+      if (found || Date.now() >= deadlineMs) return found;
       await sleep(POLL_MS);
     }
   }
 
-  /** M over the observed records: GLTs strictly increase in the order etcd delivered them. */
-  gltsIncreasing(): boolean {
+  /** The newest settled commit at or above `newest`, whatever its members. */
+  lastSettledCommit(newest: Glt): ObservedCommit | undefined {
+    const h = this.history();
+    return this.commits.filter((c) => compareGlt(c.record.T, newest) >= 0 && h.settledAt(c.record.T)).at(-1);
+  }
+
+  /** M over the observed records: GLTs strictly increase in the order etcd delivered them, and so do membership versions. */
+  monotonic(): boolean {
     for (let i = 1; i < this.commits.length; i++) if (compareGlt(this.commits[i - 1]!.record.T, this.commits[i]!.record.T) >= 0) return false;
+    for (let i = 1; i < this.memberships.length; i++) if (this.memberships[i - 1]!.record.version >= this.memberships[i]!.record.version) return false;
     return true;
   }
 
