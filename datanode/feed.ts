@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { AetherError } from '../common/errors.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
-import type { VersionBatch } from './delta.js';
+import { EMPTY_BATCH, type VersionBatch } from './delta.js';
 import type { Store } from './store.js';
 
 /** Bytes of entries per batch when the reader does not say: a few ms of a busy node's writes, far below a gRPC message. */
@@ -22,6 +22,13 @@ export interface FeedOptions {
   readonly batchDelayMs?: number;
   /** With no writes, a mark-only batch this long after the last batch (25 ms: about the commit interval / 2). */
   readonly idleMarkMs?: number;
+  /**
+   * Once the node has been quiet — no own writes and no nudge for activeForMs — marks this
+   * far apart instead (undefined: always idleMarkMs). A quiet deployment then costs
+   * little; a nudge (its leader saw versions flow) or a write makes it active at once.
+   */
+  readonly quietMarkMs?: number;
+  readonly activeForMs?: number;
 }
 
 /** Time as a feed sees it; the deterministic simulator passes its own. */
@@ -69,6 +76,12 @@ export class Feed implements AsyncIterable<FeedBatch> {
   private readonly maxBatchBytes: number;
   private readonly batchDelayMs: number;
   private readonly idleMarkMs: number;
+  private readonly quietMarkMs: number | undefined;
+  private readonly activeForMs: number;
+  /** Marks every idleMarkMs until then (timers.now()), every quietMarkMs after. */
+  private activeUntil = -Infinity;
+  /** A nudge asked for a mark at once. */
+  private nudged = false;
   private pos: Glt;
   /** When (timers.now()) own writes first became durable since the last read; undefined when none did. */
   private writesAt: number | undefined;
@@ -76,6 +89,12 @@ export class Feed implements AsyncIterable<FeedBatch> {
   private lastAt = -Infinity;
   /** The last read stopped at the byte limit below the mark: read on without waiting. */
   private behind = false;
+  /**
+   * Own writes became durable since the last read began (true at first: a new feed reads
+   * what is already there). A read without them has nothing to find: every write stamped
+   * at or below a closed mark is durable — and notified — before the mark is returned.
+   */
+  private dirty = true;
   private stopped = false;
   /** Ends the current wait early (new writes, stop). */
   private wake: (() => void) | undefined;
@@ -90,6 +109,8 @@ export class Feed implements AsyncIterable<FeedBatch> {
     this.maxBatchBytes = option(options.maxBatchBytes, DEFAULT_BATCH_BYTES, 1, MAX_BATCH_BYTES, 'maxBatchBytes');
     this.batchDelayMs = option(options.batchDelayMs, 2, 0, MAX_FEED_WAIT_MS, 'batchDelayMs');
     this.idleMarkMs = option(options.idleMarkMs, 25, 1, MAX_FEED_WAIT_MS, 'idleMarkMs');
+    this.quietMarkMs = options.quietMarkMs === undefined ? undefined : option(options.quietMarkMs, 0, 1, MAX_FEED_WAIT_MS, 'quietMarkMs');
+    this.activeForMs = option(options.activeForMs, 1000, 1, MAX_FEED_WAIT_MS, 'activeForMs');
     this.pos = from;
     this.unsubscribe = store.onOwnWrites(() => this.ownWrites());
   }
@@ -109,6 +130,8 @@ export class Feed implements AsyncIterable<FeedBatch> {
       if (this.stopped) break;
       // Writes noticed from here on may be past the mark taken below: they wait for the next read.
       this.writesAt = undefined;
+      const mustRead = this.dirty || this.behind;
+      this.dirty = false;
       this.behind = false;
       this.lastAt = this.timers.now();
       const closed = await this.store.closedMark();
@@ -116,6 +139,12 @@ export class Feed implements AsyncIterable<FeedBatch> {
       // A position above the node's mark (a leader resuming from a mark this node reported
       // before a restart) has nothing to send until the mark passes it: try again later.
       if (compareGlt(closed, this.pos) <= 0) continue;
+      if (!mustRead && !this.dirty) {
+        // Idle: the mark alone, without touching the store (the common case of a quiet node).
+        const mark: FeedBatch = { from: this.pos, to: closed, batch: EMPTY_BATCH };
+        this.pos = closed;
+        return mark;
+      }
       const read = await this.store.changes(this.store.origin, this.pos, closed, this.maxBatchBytes);
       if (this.stopped) break;
       const out: FeedBatch = { from: this.pos, to: read.end, batch: read.versions };
@@ -124,6 +153,13 @@ export class Feed implements AsyncIterable<FeedBatch> {
       return out;
     }
     return undefined;
+  }
+
+  /** Active now: a mark at once, then marks every idleMarkMs for activeForMs. */
+  nudge(): void {
+    this.activeUntil = this.timers.now() + this.activeForMs;
+    this.nudged = true;
+    this.wake?.();
   }
 
   /** Ends the feed: a pending `next` resolves undefined, and the store listener is dropped. Idempotent. */
@@ -144,15 +180,22 @@ export class Feed implements AsyncIterable<FeedBatch> {
   }
 
   private ownWrites(): void {
+    this.dirty = true;
+    this.activeUntil = this.timers.now() + this.activeForMs;
     if (this.writesAt !== undefined) return;
     this.writesAt = this.timers.now();
     this.wake?.();
   }
 
-  /** Waits until a read is due: batchDelayMs after own writes, idleMarkMs after the last read, whichever comes first. */
+  /** Waits until a read is due: batchDelayMs after own writes, the mark period after the last read (or now, nudged), whichever comes first. */
   private async untilDue(): Promise<void> {
     while (!this.stopped) {
-      let due = this.lastAt + this.idleMarkMs;
+      if (this.nudged) {
+        this.nudged = false;
+        return;
+      }
+      const quiet = this.quietMarkMs !== undefined && this.timers.now() >= this.activeUntil;
+      let due = this.lastAt + (quiet ? this.quietMarkMs! : this.idleMarkMs);
       if (this.writesAt !== undefined) due = Math.min(due, this.writesAt + this.batchDelayMs);
       const waitMs = due - this.timers.now();
       if (waitMs <= 0) return;

@@ -106,6 +106,8 @@ function serveStream<T, W>(call: grpc.ServerWritableStream<unknown, W>, open: ()
 
 /** The DataNode gRPC service (proto/aetherflow/internal/v1/datanode.proto) over one Store. */
 export function dataNodeHandlers(store: Store): DataNodeHandlers {
+  /** The open feeds (one per leader term, so a handful): Nudge wakes them all. */
+  const feeds = new Set<Feed>();
   return {
     Info: unary(async () => ({ origin: store.origin, horizon: toTimestamp(store.horizon()) })),
     // All at once, so the store's group commit writes them in as few batches as it can.
@@ -127,13 +129,26 @@ export function dataNodeHandlers(store: Store): DataNodeHandlers {
             maxBatchBytes: byteLimit(req.max_batch_bytes),
             ...(req.batch_delay_ms > 0 ? { batchDelayMs: req.batch_delay_ms } : {}),
             ...(req.idle_mark_ms > 0 ? { idleMarkMs: req.idle_mark_ms } : {}),
+            ...(req.quiet_mark_ms > 0 ? { quietMarkMs: req.quiet_mark_ms } : {}),
+            ...(req.active_for_ms > 0 ? { activeForMs: req.active_for_ms } : {}),
           });
+          feeds.add(feed);
+          const forget = () => feeds.delete(feed);
           // A feed waiting for writes or its next mark wakes up to end.
-          call.once('cancelled', () => feed.stop());
+          call.once('cancelled', () => {
+            forget();
+            feed.stop();
+          });
+          call.once('finish', forget);
+          call.once('close', forget);
           return feed;
         },
         toWireFeedBatch,
       ),
+    Nudge: unary(async () => {
+      for (const f of feeds) f.nudge();
+      return {};
+    }),
     Changes: unary(async (req) => {
       const r = await store.changes(req.origin, requireGlt(req.from, 'from'), requireGlt(req.to, 'to'), byteLimit(req.max_bytes));
       return { raw: r.versions.raw, count: r.versions.count, end: toTimestamp(r.end) };

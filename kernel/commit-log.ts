@@ -94,10 +94,17 @@ export class CommitLog {
   }
 
   /**
-   * Watches new commit records and membership changes; after a reconnect (events may have
-   * been missed) the newest of each is read again. Returns the function that stops it.
+   * Watches membership changes, and the commit records unless `commits` is false (a leader
+   * learns commits from the coordinator's announcements and reads the newest one only
+   * when they stop: watching every record would cost it one event per commit). After a
+   * reconnect (events may have been missed) the newest of each is read again. Returns the
+   * function that stops it.
    */
-  async watch(handlers: { readonly commit: (r: CommitRecord) => void; readonly membership: (m: MembershipRecord) => void }, log: Logger = silentLogger()): Promise<() => Promise<void>> {
+  async watch(
+    handlers: { readonly commit: (r: CommitRecord) => void; readonly membership: (m: MembershipRecord) => void },
+    log: Logger = silentLogger(),
+    options: { readonly commits?: boolean } = {},
+  ): Promise<() => Promise<void>> {
     let newest: CommitRecord | undefined;
     const onCommit = (r: CommitRecord): void => {
       if (newest && compareGlt(r.T, newest.T) <= 0) return;
@@ -115,15 +122,16 @@ export class CommitLog {
     };
     const watchers: Watcher[] = [];
     try {
-      const commits = await etcdCall('watch commits', () => this.etcd.watch().prefix(this.paths.commitsPrefix).create());
-      watchers.push(commits);
-      commits.on('put', (kv) => {
-        const d = decodeCommitRecord(kv.value);
-        if (d.ok) onCommit(d.value);
-        else log.warn({ err: d.error, key: kv.key.toString() }, 'malformed commit record');
-      });
-      commits.on('connected', () => void resync());
-      commits.on('error', (err) => log.warn({ err: etcdError('commit watch', err) }, 'commit watch failed'));
+      if (options.commits ?? true) {
+        const commits = await etcdCall('watch commits', () => this.etcd.watch().prefix(this.paths.commitsPrefix).create());
+        watchers.push(commits);
+        commits.on('put', (kv) => {
+          const d = decodeCommitRecord(kv.value);
+          if (d.ok) onCommit(d.value);
+          else log.warn({ err: d.error, key: kv.key.toString() }, 'malformed commit record');
+        });
+        commits.on('error', (err) => log.warn({ err: etcdError('commit watch', err) }, 'commit watch failed'));
+      }
       const membership = await etcdCall('watch membership', () => this.etcd.watch().key(this.paths.membership).create());
       watchers.push(membership);
       membership.on('put', (kv) => {
@@ -131,6 +139,7 @@ export class CommitLog {
         if (d.ok) handlers.membership(d.value);
         else log.warn({ err: d.error }, 'malformed membership record');
       });
+      membership.on('connected', () => void resync());
       membership.on('error', (err) => log.warn({ err: etcdError('membership watch', err) }, 'membership watch failed'));
     } catch (err) {
       for (const w of watchers) await w.cancel().catch(() => {});

@@ -33,6 +33,7 @@ export interface Term {
  */
 export class CoordinatorDriver {
   private timer: NodeJS.Timeout | undefined;
+  private timerAtMs = 0;
   /** Bumped on every election and deposition: results of an older term are dropped. */
   private term = 0;
 
@@ -92,6 +93,7 @@ export class CoordinatorDriver {
   stop(): void {
     this.term++;
     clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private feed(ev: CoordinatorEvent): void {
@@ -109,9 +111,13 @@ export class CoordinatorDriver {
         void this.persist(a);
         return;
       case 'wakeAt': {
+        // Every event asks for its wake-up again, mostly the same one: keep a timer that is already right.
+        if (this.timer !== undefined && this.timerAtMs === a.atMs) return;
         clearTimeout(this.timer);
         const term = this.term;
+        this.timerAtMs = a.atMs;
         this.timer = setTimeout(() => {
+          this.timer = undefined;
           if (term === this.term) this.feed({ type: 'tick', nowMs: this.now() });
         }, Math.max(0, a.atMs - this.now()));
         return;

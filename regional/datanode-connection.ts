@@ -134,6 +134,8 @@ export class DataNodeConnection {
       max_batch_bytes: options.maxBatchBytes ?? 0,
       batch_delay_ms: options.batchDelayMs ?? 0,
       idle_mark_ms: options.idleMarkMs ?? 0,
+      quiet_mark_ms: options.quietMarkMs ?? 0,
+      active_for_ms: options.activeForMs ?? 0,
     });
     let cancelled = false;
     let failure: unknown;
@@ -207,6 +209,11 @@ export class DataNodeConnection {
   restamp(epoch: bigint, rule: RestampRule, limit: number): Promise<ChunkResult> {
     const req = { epoch: epoch.toString(), origins: rule.origins, above: toTimestamp(rule.above), up_to: toTimestamp(rule.upTo), floor: toTimestamp(rule.floor), limit };
     return this.call<WireChunkResponse__Output>('Restamp', req);
+  }
+
+  /** Makes the node's feeds active (marks at the idle period, not the quiet one) now. */
+  async nudge(): Promise<void> {
+    await this.call('Nudge', {});
   }
 
   async setMembershipApplied(epoch: bigint, version: number): Promise<void> {

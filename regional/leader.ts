@@ -8,9 +8,10 @@ import { PeerDirectory } from '../kernel/peer-directory.js';
 import { PeerTransport } from '../kernel/peer-transport.js';
 import { encodeMessage } from '../kernel/wire.js';
 import type { Message } from '../kernel/messages.js';
+import type { CommitRecord } from '../kernel/records.js';
 import type { Topology } from '../topology/types.js';
 import { AdmissionGate } from './admission.js';
-import { EtcdSnapshotLog } from './etcd-snapshot-log.js';
+import { EtcdSnapshotLog, SNAPSHOT_LOG_PRELOAD } from './etcd-snapshot-log.js';
 import { Frontier } from './frontier.js';
 import { startLeaderServer } from './leader-server.js';
 import { RemoteRegionStores } from './remote-region-stores.js';
@@ -28,6 +29,8 @@ export interface LeaderCandidateInfo extends CandidateInfo {
 const STATUS_INTERVAL_MS = 1000;
 /** Pause before a new term retries reading its data nodes' state. */
 const TERM_RETRY_MS = 500;
+/** With no commit announced for this long, the leader reads the newest from etcd. */
+const COMMIT_POLL_MS = 500;
 /** A feed batch is sent this soon after the node's writes land (the freshness it costs). */
 const FEED_BATCH_DELAY_MS = 2;
 
@@ -38,9 +41,19 @@ export function replicatorConfig(topology: Topology, region: string): Replicator
   return { region, regions: topology.regions.map((r) => r.name), originIds: (r) => byRegion.get(r) ?? [], timing, limits: DEFAULT_LIMITS };
 }
 
-/** How often an idle data node moves its closed mark (DESIGN v2 step 1: about every intervalMs/2). */
+/** How often an idle data node moves its closed mark while versions flow in the deployment (DESIGN v2 step 1: about every intervalMs/2). */
 export function idleMarkMs(topology: Topology): number {
   return Math.max(1, Math.floor(topology.snapshot.intervalMs / 2));
+}
+
+/**
+ * How often it does when nothing was written anywhere for a while: the frontier then
+ * trails the clock by up to this (reads see the same data — there is nothing newer), well
+ * inside lagLimitMs, and the first write makes every region active again within a link
+ * delay (nudges).
+ */
+export function quietMarkMs(topology: Topology): number {
+  return Math.max(idleMarkMs(topology), Math.min(500, Math.floor(topology.snapshot.lagLimitMs / 2)));
 }
 
 /**
@@ -102,7 +115,16 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       config,
       stores,
       openFeed: (node, from, options) => server.datanodes.get(node)!.feed(from, options),
-      feedOptions: { maxBatchBytes: Math.floor(config.limits.maxBatchBytes / Math.max(1, region!.datanodes.length)), batchDelayMs: FEED_BATCH_DELAY_MS, idleMarkMs: idleMarkMs(topology) },
+      nudge: async () => {
+        await Promise.all([...server.datanodes.values()].map((n) => n.nudge()));
+      },
+      feedOptions: {
+        maxBatchBytes: Math.floor(config.limits.maxBatchBytes / Math.max(1, region!.datanodes.length)),
+        batchDelayMs: FEED_BATCH_DELAY_MS,
+        idleMarkMs: idleMarkMs(topology),
+        quietMarkMs: quietMarkMs(topology),
+        activeForMs: 2 * config.timing.nudgeEveryMs,
+      },
       sink,
       commits,
       frontier: server.frontier,
@@ -112,22 +134,41 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       retentionSec: () => topology.snapshot.retentionSec,
     });
     const d = driver;
+    let announcedAtMs = 0;
     transport.onMessage((m) => {
-      if (m.type === 'commit') snapshotLog.record(m.record, m.persistMs);
+      if (m.type === 'commit') {
+        announcedAtMs = performance.now();
+        snapshotLog.record(m.record, m.persistMs);
+      }
       d.message(m);
     });
     directory.onChange((name) => d.peerChanged(name));
-    const stopCommitWatch = await commits.watch(
-      {
-        commit: (r) => {
-          snapshotLog.record(r);
-          d.committed(r);
-        },
-        membership: (m) => d.membership(m),
-      },
-      rt.log,
-    );
-    rt.onShutdown('commit watch', stopCommitWatch);
+    // Only an elected leader follows the commits (a standby would decode every one for
+    // nothing): the snapshot log catches up on the newest at each term; then commits come
+    // announced over Quantum, and etcd is read for the newest one only when announcements
+    // stop (lost, or the coordinator cannot reach us): a watch of every record cost each
+    // leader one etcd event per commit. Membership changes are rare: watched.
+    let stopCommitWatch: (() => Promise<void>) | undefined;
+    let commitPoll: NodeJS.Timeout | undefined;
+    const learnCommit = (r: CommitRecord): void => {
+      snapshotLog.record(r);
+      d.committed(r);
+    };
+    const watchCommits = async (): Promise<void> => {
+      for (const r of await commits.recent(SNAPSHOT_LOG_PRELOAD)) snapshotLog.record(r);
+      stopCommitWatch = await commits.watch({ commit: learnCommit, membership: (m) => d.membership(m) }, rt.log, { commits: false });
+      commitPoll = setInterval(() => {
+        if (performance.now() - announcedAtMs < COMMIT_POLL_MS) return;
+        commits.last().then((r) => r && learnCommit(r), (err: unknown) => rt.log.debug({ err }, 'reading the last commit failed'));
+      }, COMMIT_POLL_MS);
+    };
+    const unwatchCommits = async (): Promise<void> => {
+      clearInterval(commitPoll);
+      const stop = stopCommitWatch;
+      stopCommitWatch = undefined;
+      await stop?.();
+    };
+    rt.onShutdown('commit watch', unwatchCommits);
 
     metrics.live.nowNs = systemPhysicalNs;
     metrics.live.frontier = () => (election.isLeader ? { region: regionName, wallNs: server.frontier.current().wall } : undefined);
@@ -185,11 +226,14 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       while (election.isLeader) {
         try {
           // Serve only once the frontier holds the data nodes' persisted one (never below the last term's).
-          if ((await d.start(epoch)) && election.isLeader) server.setLeadership({ state: 'elected' });
+          if (!(await d.start(epoch)) || !election.isLeader) return;
+          await watchCommits();
+          if (election.isLeader) server.setLeadership({ state: 'elected' });
           return;
         } catch (err) {
           rt.log.warn({ err }, 'starting the term failed (data nodes or etcd); retrying');
           d.stop();
+          await unwatchCommits();
           await new Promise((resolve) => setTimeout(resolve, TERM_RETRY_MS));
         }
       }
@@ -200,6 +244,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
         void beginTerm(epoch);
       } else {
         d.stop();
+        void unwatchCommits();
         admission.close();
         standby();
       }

@@ -21,6 +21,8 @@ export interface ReplicatorDriverOptions {
   readonly stores: RegionStores;
   /** Opens a data node's feed of its own versions (DataNodeConnection.feed). */
   readonly openFeed: (node: string, from: Glt, options: FeedOptions) => FeedSubscription;
+  /** Makes every data node's feeds active now (DataNodeConnection.nudge); best effort. */
+  readonly nudge: () => Promise<void>;
   readonly feedOptions: FeedOptions;
   readonly sink: MessageSink;
   readonly commits: Pick<CommitLog, 'last' | 'membership'>;
@@ -46,6 +48,7 @@ export class ReplicatorDriver {
   private term = 0;
   private epoch = 0n;
   private timer: NodeJS.Timeout | undefined;
+  private timerAtMs = 0;
   private gcTimer: NodeJS.Timeout | undefined;
   private gcHorizon: Glt | undefined;
   private gcRunning = false;
@@ -80,6 +83,7 @@ export class ReplicatorDriver {
     this.term++;
     this.replicatorNow = undefined;
     clearTimeout(this.timer);
+    this.timer = undefined;
     clearInterval(this.gcTimer);
     for (const f of this.feeds.values()) f.cancel();
     this.feeds.clear();
@@ -121,13 +125,20 @@ export class ReplicatorDriver {
       case 'openFeed':
         this.openFeed(a.node, a.from);
         return;
+      case 'nudge':
+        this.o.nudge().catch((err: unknown) => this.o.log.debug({ err }, 'nudging the data nodes failed'));
+        return;
       case 'frontier':
         if (compareGlt(a.frontier, this.o.frontier.current()) > 0) this.o.frontier.advance(a.frontier);
         return;
       case 'wakeAt': {
+        // Every event asks for its wake-up again, mostly the same one: keep a timer that is already right.
+        if (this.timer !== undefined && this.timerAtMs === a.atMs) return;
         clearTimeout(this.timer);
         const term = this.term;
+        this.timerAtMs = a.atMs;
         this.timer = setTimeout(() => {
+          this.timer = undefined;
           if (term === this.term) this.feed({ type: 'tick', nowMs: this.nowMs() });
         }, Math.max(0, a.atMs - this.nowMs()));
         return;

@@ -48,6 +48,12 @@ export interface ReplicatorTiming {
   readonly retryMs: number;
   /** How often a relay of an excluded region's versions is asked for (the next member each time nothing came). */
   readonly relayRetryMs: number;
+  /**
+   * While versions flow (own or another region's), the data nodes are nudged this often,
+   * so their feeds mark at the idle period, not the quiet one (datanode/feed.ts): a quiet
+   * deployment wakes within a round trip of the first write.
+   */
+  readonly nudgeEveryMs: number;
 }
 
 export interface ReplicatorLimits extends OwnStreamLimits, InboundLimits {
@@ -67,7 +73,7 @@ export interface ReplicatorConfig {
   readonly limits: ReplicatorLimits;
 }
 
-export const DEFAULT_TIMING: ReplicatorTiming = { shipDelayMs: 2, markDelayMs: 25, ackEveryMs: 500, progressMinGapMs: 10, progressEveryMs: 250, resendAfterMs: 1000, retryMs: 100, relayRetryMs: 1000 };
+export const DEFAULT_TIMING: ReplicatorTiming = { shipDelayMs: 2, markDelayMs: 25, ackEveryMs: 500, progressMinGapMs: 10, progressEveryMs: 100, resendAfterMs: 1000, retryMs: 100, relayRetryMs: 1000, nudgeEveryMs: 500 };
 
 export const DEFAULT_LIMITS: ReplicatorLimits = {
   maxBatchBytes: 256 << 10,
@@ -116,6 +122,8 @@ export type ReplicatorAction =
   | { readonly type: 'job'; readonly job: StoreJob }
   /** (Re)open `node`'s feed of its own versions from `from`. */
   | { readonly type: 'openFeed'; readonly node: string; readonly from: Glt }
+  /** Make every data node's feed active now (marks at the idle period). */
+  | { readonly type: 'nudge' }
   /** The frontier advanced (persisted on every data node): reads may be served up to it. */
   | { readonly type: 'frontier'; readonly frontier: Glt }
   | { readonly type: 'wakeAt'; readonly atMs: number }
@@ -171,6 +179,8 @@ export class Replicator {
   /** Per excluded origin: the last relay request, and how many times in a row nothing came of it. */
   private readonly relayAsks = new Map<string, { atMs: number; held: Glt; misses: number }>();
   private readonly feedReopenAtMs = new Map<string, number>();
+  /** When the data nodes may be nudged again (versions flowing keep them active). */
+  private nextNudgeMs = -Infinity;
   /** The last answer to a Ship that was not queued, per `${source}|${origin}`. Bounded by regions². */
   private readonly answered = new Map<string, { readonly position: Glt; readonly gap: boolean; readonly atMs: number }>();
   private nextJobId = 1;
@@ -251,6 +261,7 @@ export class Replicator {
         return;
       case 'feed':
         if (!this.own.onFeed(ev.node, ev.from, ev.to, ev.batch)) this.feedEnded(ev.node, ev.nowMs, out, 'feed-discontinuous');
+        else if (ev.batch.count > 0) this.versionsFlow(ev.nowMs, out);
         return;
       case 'feedEnded':
         this.feedEnded(ev.node, ev.nowMs, out, 'feed-ended');
@@ -320,8 +331,16 @@ export class Replicator {
     }
   }
 
+  /** Versions arrived (own or another region's): the data nodes must mark often, or they hold the commits back. */
+  private versionsFlow(nowMs: number, out: ReplicatorAction[]): void {
+    if (nowMs < this.nextNudgeMs) return;
+    this.nextNudgeMs = nowMs + this.config.timing.nudgeEveryMs;
+    out.push({ type: 'nudge' });
+  }
+
   private onShip(s: Ship, nowMs: number, out: ReplicatorAction[]): void {
     if (s.origin === this.config.region || !this.peers.has(s.origin)) return;
+    if (s.count > 0) this.versionsFlow(nowMs, out);
     const v = this.inbound.offer(s);
     if (v.kind === 'advanced') {
       this.progressSeq++;

@@ -18,9 +18,10 @@ class FeedStore {
   closedCalls = 0;
   private readonly listeners = new Set<() => void>();
 
-  /** An own write, durable at once; the mark follows it unless `holdMark`. */
+  /** An own write, durable at once, stamped above the mark (1, 2, 3… while the mark follows the writes); the mark follows it unless `holdMark`. */
   write(value = 'v', holdMark = false): Version {
-    const v: Version = { key: Buffer.from(`k${this.versions.length}`), value: Buffer.from(value), ts: glt(BigInt(this.versions.length + 1)), origin: this.origin };
+    const wall = BigInt(this.versions.length + 1) > this.closed.wall ? BigInt(this.versions.length + 1) : this.closed.wall + 1n;
+    const v: Version = { key: Buffer.from(`k${this.versions.length}`), value: Buffer.from(value), ts: glt(wall), origin: this.origin };
     this.versions.push(v);
     if (!holdMark) this.closed = v.ts;
     for (const l of this.listeners) l();
@@ -237,4 +238,57 @@ test('a store failure rejects next, and the feed can be stopped', async (t) => {
   t.is(err.code, 'STORE_CLOSED');
   feed.stop();
   t.is(store.listening, 0);
+});
+
+test('quiet: marks every quietMarkMs once nothing was written or nudged for activeForMs; a nudge marks at once and makes it active', async (t) => {
+  const { store, timers, feed, got, pump } = setup({ idleMarkMs: 25, quietMarkMs: 500, activeForMs: 100 });
+  await settle();
+  t.is(got.length, 1);
+  const tick = async (ms: number) => {
+    store.closed = glt(store.closed.wall + 1n);
+    await timers.advance(ms);
+  };
+  await tick(25);
+  t.is(got.length, 1, 'never active yet: quiet from the start');
+  await tick(475);
+  t.is(got.length, 2, 'a mark after quietMarkMs');
+  store.closed = glt(store.closed.wall + 1n);
+  feed.nudge();
+  await settle();
+  t.is(got.length, 3, 'a nudge marks at once');
+  await tick(25);
+  t.is(got.length, 4, 'active: idleMarkMs');
+  await tick(100);
+  const before = got.length;
+  await tick(100);
+  t.is(got.length, before, 'quiet again after activeForMs');
+  store.write('w');
+  await timers.advance(2);
+  t.true(keysOf(got).includes('k0'), 'a write is sent at once, quiet or not');
+  t.true(chained(got, GLT_ZERO));
+  feed.stop();
+  await pump;
+});
+
+test('an idle mark does not read the store: without own writes since the last read there is nothing to find', async (t) => {
+  const { store, timers, feed, got, pump } = setup({ idleMarkMs: 25 });
+  await settle();
+  let reads = 0;
+  const changes = store.changes.bind(store);
+  store.changes = async (...a: Parameters<typeof changes>) => {
+    reads++;
+    return changes(...a);
+  };
+  for (const ms of [25, 25]) {
+    store.closed = glt(store.closed.wall + 1n);
+    await timers.advance(ms);
+  }
+  t.is(got.length, 3);
+  t.is(reads, 0, 'two marks, no store read');
+  store.write('x');
+  await timers.advance(2);
+  t.is(reads, 1);
+  t.deepEqual(keysOf(got), ['k0']);
+  feed.stop();
+  await pump;
 });

@@ -81,7 +81,7 @@ const MAX_EVENTS = 400_000;
 const SAMPLED_KEYS = 3;
 
 /** The replicator's timing scaled to the simulated network (a few ms per hop). */
-export const SIM_TIMING: ReplicatorTiming = { shipDelayMs: 1, markDelayMs: 2, ackEveryMs: 20, progressMinGapMs: 1, progressEveryMs: 10, resendAfterMs: 40, retryMs: 5, relayRetryMs: 30 };
+export const SIM_TIMING: ReplicatorTiming = { shipDelayMs: 1, markDelayMs: 2, ackEveryMs: 20, progressMinGapMs: 1, progressEveryMs: 10, resendAfterMs: 40, retryMs: 5, relayRetryMs: 30, nudgeEveryMs: 20 };
 
 type SimEvent =
   | { readonly kind: 'deliver'; readonly fromSite: string; readonly to: string; readonly bytes: Buffer }
@@ -435,6 +435,9 @@ export class World {
         return;
       case 'frontier':
         this.log(`${r.name} frontier ${formatGlt(a.frontier)}`);
+        return;
+      case 'nudge':
+        // Simulated feeds mark every few ms whatever happens: nothing to wake.
         return;
       case 'log':
         this.log(`${r.name} ${a.event} ${JSON.stringify(a.fields)}`);
