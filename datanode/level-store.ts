@@ -45,7 +45,7 @@ import {
 } from './keys.js';
 import { ensureFormat } from './migrate.js';
 import type { ApplyRequest, ChangesResult, ChunkResult, KeyRange, ReadResult, RestampRule, Store, StreamState } from './store.js';
-import { ChangesCollector, compareVersions, decodeApply, planApply, restampKey, restampRuleId, sortedMap, type Version } from './version.js';
+import { ChangesCollector, collapseBelowHorizon, type ChainedVersion, decodeApply, planApply, restampKey, restampRuleId, sortedMap, type Version } from './version.js';
 
 /** Entries fetched per iterator step (classic-level also caps each step at 16 KiB): bounds what one read holds in memory. */
 const READ_CHUNK = 1000;
@@ -129,10 +129,7 @@ interface Meta {
 }
 
 /** A stored chain entry: the version at its chain ts, and its original ts when re-stamped. */
-interface ChainEntry {
-  readonly version: Version;
-  readonly orig: Glt | undefined;
-}
+type ChainEntry = ChainedVersion;
 
 /**
  * The MVCC Store on LevelDB (classic-level), key layout in keys.ts.
@@ -373,11 +370,10 @@ export class LevelStore implements Store {
       for (const v of plan.chained) pushChained(ops, v);
       written = plan.hidden.length + plan.chained.length;
       for (const incoming of plan.belowHorizon.values()) {
-        const stored = await this.chainAtOrBelow(incoming[0]!.key, plan.horizon);
-        const newest = [...stored.map((e) => e.version), ...incoming].reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
-        for (const e of stored) if (compareVersions(e.version, newest) !== 0) pushDropped(ops, e);
-        if (incoming.includes(newest)) {
-          pushChained(ops, newest);
+        const c = collapseBelowHorizon(await this.chainAtOrBelow(incoming[0]!.key, plan.horizon), incoming, this.meta.hideRules);
+        for (const e of c.dropped) pushDropped(ops, e);
+        if (c.kept) {
+          pushChained(ops, c.kept);
           written++;
         }
       }

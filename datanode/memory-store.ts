@@ -17,7 +17,7 @@ import {
   storeClosedError,
 } from './checks.js';
 import type { ApplyRequest, ChangesResult, ChunkResult, KeyRange, ReadResult, RestampRule, Store, StreamState } from './store.js';
-import { ChangesCollector, compareVersions, decodeApply, planApply, restampKey, restampRuleId, sortedMap, type Version } from './version.js';
+import { ChangesCollector, collapseBelowHorizon, compareVersions, type ChainedVersion, decodeApply, planApply, restampKey, restampRuleId, sortedMap, type Version } from './version.js';
 
 /** Byte order of keys kept as latin1 strings (one char per byte, so `<` is byte-wise order). */
 type KeyId = string;
@@ -27,10 +27,7 @@ function keyId(key: Buffer): KeyId {
 }
 
 /** A version in its chain, and its original ts when re-stamped (the ts of its change entry). */
-export interface ChainEntry {
-  readonly version: Version;
-  readonly orig: Glt | undefined;
-}
+export type ChainEntry = ChainedVersion;
 
 /** First index of a sorted `arr` whose element is not `before` the probe. */
 function lowerBound<T>(arr: readonly T[], before: (x: T) => boolean): number {
@@ -225,10 +222,9 @@ export class MemoryStore implements Store {
     const dropped: ChainEntry[] = [];
     const kept: Version[] = [];
     for (const incoming of plan.belowHorizon.values()) {
-      const stored = atOrBelow(this.disk.chains.get(keyId(incoming[0]!.key)) ?? [], plan.horizon);
-      const newest = [...stored.map((e) => e.version), ...incoming].reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
-      for (const e of stored) if (compareVersions(e.version, newest) !== 0) dropped.push(e);
-      if (incoming.includes(newest)) kept.push(newest);
+      const c = collapseBelowHorizon(atOrBelow(this.disk.chains.get(keyId(incoming[0]!.key)) ?? [], plan.horizon), incoming, this.disk.hideRules);
+      dropped.push(...c.dropped);
+      if (c.kept) kept.push(c.kept);
     }
     this.disk.horizon = plan.horizon;
     for (const e of dropped) this.drop(e);

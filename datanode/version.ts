@@ -103,6 +103,33 @@ export function planApply(request: DecodedApply, state: ApplyState): ApplyPlan {
   return { hidden, chained, belowHorizon, horizon, applied };
 }
 
+/** A version in its chain: `orig` is its original ts when a re-stamp moved it. */
+export interface ChainedVersion {
+  readonly version: Version;
+  readonly orig: Glt | undefined;
+}
+
+/**
+ * One key's collapse below a state transfer's horizon: of the versions at or below it,
+ * stored and incoming, only the newest stays. A stored version a hide rule covers (still
+ * at its own ts, above its origin's bound: the hide job has not moved it yet) takes no
+ * part: the donor holds it hidden, outside its snapshot at the horizon, and it shows again
+ * only by a readmission's re-stamp. Returns the stored entries to drop and the incoming
+ * version to chain, if the newest is one.
+ */
+export function collapseBelowHorizon<E extends ChainedVersion>(
+  stored: readonly E[],
+  incoming: readonly Version[],
+  hideRules: ReadonlyMap<string, Glt>,
+): { readonly dropped: E[]; readonly kept: Version | undefined } {
+  const visible = stored.filter((e) => {
+    const bound = hideRules.get(e.version.origin);
+    return e.orig !== undefined || bound === undefined || compareGlt(e.version.ts, bound) <= 0;
+  });
+  const newest = [...visible.map((e) => e.version), ...incoming].reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
+  return { dropped: visible.filter((e) => compareVersions(e.version, newest) !== 0), kept: incoming.includes(newest) ? newest : undefined };
+}
+
 /** Identifies a re-stamp rule, for a store's resume cursor: the same rule again resumes where it stopped. */
 export function restampRuleId(rule: RestampRule): string {
   return [[...new Set(rule.origins)].sort().join('\u0000'), formatGlt(rule.above), formatGlt(rule.upTo), formatGlt(rule.floor)].join('|');

@@ -494,6 +494,19 @@ export function conformance(name: string, makeStore: MakeStore): void {
     }
   };
 
+  it('a state transfer keeps the versions a hide rule covers that the hide job has not moved yet', async (t, h) => {
+    const s = h.store;
+    const base = h.physicalNs() - 10_000n * MS;
+    await s.apply({ epoch: 1n, batches: [batchOf('eu', glt(base + 8n * MS), [remote('k', 'k-eu', glt(base + 7n * MS), 'node-b'), remote('j', 'j-eu', glt(base + 8n * MS), 'node-b')])] });
+    // The first chunk moves k's version; j's waits in its chain, above the bound.
+    t.deepEqual(await s.hide(2n, ['node-b'], glt(base + 6n * MS), 1), { done: false, moved: 1 });
+    const H = glt(base + 10n * MS);
+    await s.apply({ epoch: 2n, batches: [batchOf('us', H, [remote('j', 'j-us', glt(base + 9n * MS), 'node-c')], H)] });
+    t.is(str(await s.get(b('j'), H)), 'j-us');
+    t.is((await settle(() => s.hide(2n, ['node-b'], glt(base + 6n * MS), 10))).moved, 1, 'the hide job still finds it');
+    t.is(s.hiddenCount(), 2);
+  });
+
   it('hide: versions above the bound leave the reads, later ones (remote and own) arrive hidden; chunks are idempotent', async (t, h) => {
     const s = h.store;
     const base = h.physicalNs() - 10_000n * MS;

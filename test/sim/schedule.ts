@@ -212,6 +212,7 @@ export const scenarios: readonly SimSpec[] = [
  */
 export const regressions: readonly { readonly seed: number; readonly caught: string }[] = [
   { seed: 102085, caught: 'a region readmitted twice with no commit between: both rules re-stamped a key to the same stamp (fix: a later floor, kernel/membership-policy.ts)' },
+  { seed: 1467, caught: "a state transfer's collapse below its horizon dropped an excluded region's own version the hide job had not moved yet (fix: datanode/version.ts collapseBelowHorizon)" },
 ];
 
 export interface SimOutcome {
