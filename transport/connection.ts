@@ -494,7 +494,7 @@ export class Connection {
       // Tail-loss probe: resend the oldest unacknowledged packet, outside cwnd and pacing.
       this.ptoCount++;
       const oldest = this.sent.oldest();
-      if (oldest !== undefined) this.retransmit(nowMs, oldest);
+      if (oldest !== undefined) this.retransmit(nowMs, oldest, true);
     }
     if (this.stateValue === 'ESTABLISHED' && this.sent.unackedCount === 0 && nowMs - this.lastSentMs >= this.o.keepaliveMs) {
       this.sendReliable(nowMs, Flag.PING | Flag.ACK, this.ackSection(), { message: undefined, fin: false });
@@ -536,7 +536,7 @@ export class Connection {
       if (cwndRoom < this.o.maxPacketBytes) break;
       const lost = this.popLost();
       if (lost !== undefined) {
-        this.retransmit(nowMs, lost);
+        this.retransmit(nowMs, lost, false);
         continue;
       }
       if (!established) break;
@@ -596,9 +596,9 @@ export class Connection {
     }
   }
 
-  private retransmit(nowMs: number, p: SentPacket<PacketMeta>): void {
+  private retransmit(nowMs: number, p: SentPacket<PacketMeta>, probe: boolean): void {
     const rate = this.o.congestion.onSend(nowMs, p.wire.length, this.sent.bytesInFlight, false);
-    this.sent.onRetransmitted(p, nowMs, rate);
+    this.sent.onRetransmitted(p, nowMs, rate, probe);
     this.o.observer?.onRetransmit?.();
     this.transmit(nowMs, p.wire);
   }

@@ -14,6 +14,8 @@ export interface SentPacket<M> {
   txNumber: number;
   sentTimeMs: number;
   retransmitted: boolean;
+  /** Last transmitted as a tail-loss probe: an ack of it shows the path delivers again (see onAck). */
+  probe: boolean;
   /** Counted in bytesInFlight: sent, neither acknowledged nor declared lost. */
   inFlight: boolean;
   /** What the congestion controller remembers of the latest transmission. */
@@ -70,7 +72,7 @@ export class SentPacketTracker<M> {
 
   onSent(seq: number, wire: Buffer, meta: M, nowMs: number, rate: unknown): SentPacket<M> {
     assert(!this.bySeq.has(seq), 'a sequence is sent once; retransmissions go through onRetransmitted');
-    const p: SentPacket<M> = { seq, wire, meta, txNumber: this.nextTx++, sentTimeMs: nowMs, retransmitted: false, inFlight: true, rate };
+    const p: SentPacket<M> = { seq, wire, meta, txNumber: this.nextTx++, sentTimeMs: nowMs, retransmitted: false, probe: false, inFlight: true, rate };
     this.bySeq.set(seq, p);
     this.byTx.set(p.txNumber, p);
     this.inFlightBytes += wire.length;
@@ -78,13 +80,15 @@ export class SentPacketTracker<M> {
     return p;
   }
 
-  onRetransmitted(p: SentPacket<M>, nowMs: number, rate: unknown): void {
+  /** `probe`: sent because nothing was acknowledged for a probe timeout. */
+  onRetransmitted(p: SentPacket<M>, nowMs: number, rate: unknown, probe: boolean): void {
     assert(this.bySeq.get(p.seq) === p, 'retransmitting an unacknowledged packet');
     if (p.inFlight) this.byTx.delete(p.txNumber);
     else this.inFlightBytes += p.wire.length;
     p.txNumber = this.nextTx++;
     p.sentTimeMs = nowMs;
     p.retransmitted = true;
+    p.probe = probe;
     p.inFlight = true;
     p.rate = rate;
     this.byTx.set(p.txNumber, p);
@@ -95,7 +99,13 @@ export class SentPacketTracker<M> {
    * Retransmission ambiguity (RFC 8985 §6.2): an ack for a retransmitted packet may
    * acknowledge any of its transmissions, often the first (the original was only late,
    * or FEC rebuilt it). Such acks never advance the largest acknowledged transmission,
-   * or every packet sent since the first transmission would look lost at once.
+   * or every packet sent since the first transmission would look lost at once. A
+   * tail-loss probe is the exception: it leaves after a probe timeout without any ack, so
+   * its ack means the path delivers again, as the ack of a QUIC probe (a new packet
+   * number, RFC 9002 §6.2.4) does, and what was sent before it and is still unacknowledged
+   * is lost by the usual thresholds. Otherwise, after a blackout, the window would stay
+   * full of packets sent into it, each probe retiring just one of them, and nothing new
+   * would be sent (for good once BBR's PROBE_RTT cut cwnd below them).
    */
   onAck(nowMs: number, cumulativeAck: number, sack: readonly SackBlock[], lossDelayMs: number): AckOutcome<M> {
     const acked: SentPacket<M>[] = [];
@@ -114,19 +124,22 @@ export class SentPacketTracker<M> {
         for (const p of this.bySeq.values()) if (p.seq >= b.start && p.seq < b.end) acked.push(p);
       }
     }
+    // The newest never retransmitted gives the RTT sample (Karn); the newest unambiguous ack advances loss detection.
+    let sampled: SentPacket<M> | undefined;
     let newest: SentPacket<M> | undefined;
     let any = false;
     for (const p of acked) {
       if (!this.bySeq.delete(p.seq)) continue; // listed twice (overlapping blocks)
       any = true;
       this.forget(p);
-      if (!p.retransmitted && (newest === undefined || p.txNumber > newest.txNumber)) newest = p;
+      if (!p.retransmitted && (sampled === undefined || p.txNumber > sampled.txNumber)) sampled = p;
+      if ((!p.retransmitted || p.probe) && (newest === undefined || p.txNumber > newest.txNumber)) newest = p;
     }
     const unique = [...new Set(acked)];
     if (!any) return { acked: [], lost: [], rttSampleMs: undefined };
     if (newest === undefined) return { acked: unique, lost: [], rttSampleMs: undefined };
     this.largestAckedTx = Math.max(this.largestAckedTx, newest.txNumber);
-    const rttSampleMs = nowMs - newest.sentTimeMs;
+    const rttSampleMs = sampled === undefined ? undefined : nowMs - sampled.sentTimeMs;
     return { acked: unique, lost: this.detectLost(nowMs, lossDelayMs), rttSampleMs };
   }
 
