@@ -20,6 +20,12 @@ export interface FeedOptions {
   readonly maxBatchBytes?: number;
   /** How long after own writes became durable their batch is read (2 ms): writes that follow meanwhile join it. */
   readonly batchDelayMs?: number;
+  /**
+   * The shortest gap between two reads while writes keep coming (0): a busy node's writes
+   * then go in one batch per gap instead of one per write — every batch costs the leader a
+   * cut, Ships and applies in every region, whatever it carries.
+   */
+  readonly batchGapMs?: number;
   /** With no writes, a mark-only batch this long after the last batch (25 ms: about the commit interval / 2). */
   readonly idleMarkMs?: number;
   /**
@@ -75,6 +81,7 @@ function option(value: number | undefined, fallback: number, min: number, max: n
 export class Feed implements AsyncIterable<FeedBatch> {
   private readonly maxBatchBytes: number;
   private readonly batchDelayMs: number;
+  private readonly batchGapMs: number;
   private readonly idleMarkMs: number;
   private readonly quietMarkMs: number | undefined;
   private readonly activeForMs: number;
@@ -108,6 +115,7 @@ export class Feed implements AsyncIterable<FeedBatch> {
   ) {
     this.maxBatchBytes = option(options.maxBatchBytes, DEFAULT_BATCH_BYTES, 1, MAX_BATCH_BYTES, 'maxBatchBytes');
     this.batchDelayMs = option(options.batchDelayMs, 2, 0, MAX_FEED_WAIT_MS, 'batchDelayMs');
+    this.batchGapMs = option(options.batchGapMs, 0, 0, MAX_FEED_WAIT_MS, 'batchGapMs');
     this.idleMarkMs = option(options.idleMarkMs, 25, 1, MAX_FEED_WAIT_MS, 'idleMarkMs');
     this.quietMarkMs = options.quietMarkMs === undefined ? undefined : option(options.quietMarkMs, 0, 1, MAX_FEED_WAIT_MS, 'quietMarkMs');
     this.activeForMs = option(options.activeForMs, 1000, 1, MAX_FEED_WAIT_MS, 'activeForMs');
@@ -196,7 +204,7 @@ export class Feed implements AsyncIterable<FeedBatch> {
       }
       const quiet = this.quietMarkMs !== undefined && this.timers.now() >= this.activeUntil;
       let due = this.lastAt + (quiet ? this.quietMarkMs! : this.idleMarkMs);
-      if (this.writesAt !== undefined) due = Math.min(due, this.writesAt + this.batchDelayMs);
+      if (this.writesAt !== undefined) due = Math.min(due, Math.max(this.writesAt + this.batchDelayMs, this.lastAt + this.batchGapMs));
       const waitMs = due - this.timers.now();
       if (waitMs <= 0) return;
       await new Promise<void>((resolve) => {

@@ -128,6 +128,7 @@ export function dataNodeHandlers(store: Store): DataNodeHandlers {
           const feed = new Feed(store, requireGlt(req.from, 'from'), {
             maxBatchBytes: byteLimit(req.max_batch_bytes),
             ...(req.batch_delay_ms > 0 ? { batchDelayMs: req.batch_delay_ms } : {}),
+            ...(req.batch_gap_ms > 0 ? { batchGapMs: req.batch_gap_ms } : {}),
             ...(req.idle_mark_ms > 0 ? { idleMarkMs: req.idle_mark_ms } : {}),
             ...(req.quiet_mark_ms > 0 ? { quietMarkMs: req.quiet_mark_ms } : {}),
             ...(req.active_for_ms > 0 ? { activeForMs: req.active_for_ms } : {}),

@@ -19,7 +19,7 @@ import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { AetherError } from '../common/errors.js';
 import { Batcher } from '../common/batcher.js';
 
-/** Deadline of one call to a data node (LAN): a stuck node fails the request instead of holding it. */
+/** Deadline of one call to a data node (LAN), and a Scan's longest wait for its next version: a stuck node fails the request instead of holding it. */
 export const DATANODE_CALL_TIMEOUT_MS = 5_000;
 
 type WireGlt = Parameters<typeof fromTimestamp>[0];
@@ -109,16 +109,35 @@ export class DataNodeConnection {
     return fromWireVersion(res.version) as ReadResult;
   }
 
-  /** Live versions ≤ t in key order, streamed; cancel by leaving the loop. */
+  /**
+   * Live versions ≤ t in key order, streamed; cancel by leaving the loop. No deadline on
+   * the whole call (a large scan keeps delivering for as long as it takes): the node must
+   * send each next version within the call timeout of being asked for it, or the scan
+   * fails TIMEOUT. Time the reader spends between versions does not count.
+   */
   async *scan(range: KeyRange, t: Glt, limit: number): AsyncGenerator<ReadResult> {
-    const stream = this.client.Scan({ ...rangeFields(range), glt: toTimestamp(t), limit }, { deadline: Date.now() + this.timeoutMs });
+    const stream = this.client.Scan({ ...rangeFields(range), glt: toTimestamp(t), limit });
+    const versions = (stream as AsyncIterable<WireVersion__Output>)[Symbol.asyncIterator]();
     try {
-      for await (const v of stream as AsyncIterable<WireVersion__Output>) yield fromWireVersion(v) as ReadResult;
+      for (;;) {
+        const next = await this.within(versions.next(), 'Scan');
+        if (next.done === true) return;
+        yield fromWireVersion(next.value) as ReadResult;
+      }
     } catch (err) {
       throw fromServiceError(err, this.context('Scan'));
     } finally {
       stream.cancel();
     }
+  }
+
+  /** `p`, or TIMEOUT when it does not settle within the call timeout. */
+  private within<T>(p: Promise<T>, method: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AetherError('TIMEOUT', `${this.context(method)}: nothing received for ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    return Promise.race([p, expired]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -133,6 +152,7 @@ export class DataNodeConnection {
       from: toTimestamp(from),
       max_batch_bytes: options.maxBatchBytes ?? 0,
       batch_delay_ms: options.batchDelayMs ?? 0,
+      batch_gap_ms: options.batchGapMs ?? 0,
       idle_mark_ms: options.idleMarkMs ?? 0,
       quiet_mark_ms: options.quietMarkMs ?? 0,
       active_for_ms: options.activeForMs ?? 0,

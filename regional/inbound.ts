@@ -89,6 +89,13 @@ export class Inbound {
     return { kind: 'queued' };
   }
 
+  /** Framed bytes queued over every origin. */
+  queuedTotal(): number {
+    let n = 0;
+    for (const q of this.origins.values()) n += q.bytes;
+    return n;
+  }
+
   hasQueued(): boolean {
     for (const q of this.origins.values()) if (q.ships.length > 0) return true;
     return false;

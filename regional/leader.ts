@@ -31,8 +31,10 @@ const STATUS_INTERVAL_MS = 1000;
 const TERM_RETRY_MS = 500;
 /** With no commit announced for this long, the leader reads the newest from etcd. */
 const COMMIT_POLL_MS = 500;
-/** A feed batch is sent this soon after the node's writes land (the freshness it costs). */
+/** A feed batch is sent this soon after the node's writes land (the freshness it costs)… */
 const FEED_BATCH_DELAY_MS = 2;
+/** …and, while writes keep coming, at most this often (every batch costs messages in every region). */
+const FEED_BATCH_GAP_MS = 10;
 
 /** The replicator's configuration for `region` of a topology. */
 export function replicatorConfig(topology: Topology, region: string): ReplicatorConfig {
@@ -121,6 +123,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       feedOptions: {
         maxBatchBytes: Math.floor(config.limits.maxBatchBytes / Math.max(1, region!.datanodes.length)),
         batchDelayMs: FEED_BATCH_DELAY_MS,
+        batchGapMs: FEED_BATCH_GAP_MS,
         idleMarkMs: idleMarkMs(topology),
         quietMarkMs: quietMarkMs(topology),
         activeForMs: 2 * config.timing.nudgeEveryMs,

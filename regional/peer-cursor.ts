@@ -8,7 +8,9 @@ import { compareGlt, maxGlt, type Glt } from '../glts/glt.js';
  * `resendAfterMs` (a lost connection), and both go back to where the peer says it stands
  * when it reports a gap: a new leader there may hold less than its predecessor
  * acknowledged (stretches without versions are acknowledged before they are written), and
- * the peer's apply check makes a resend harmless.
+ * the peer's apply check makes a resend harmless. A batch the transport refused never left:
+ * `sent` rewinds to its start, and nothing is sent for a pause (the transport has too much
+ * in flight to that peer).
  *
  * states: unknown (no ack yet: nothing is sent until the peer says where it stands) →
  * known.
@@ -22,6 +24,8 @@ export class PeerCursor {
   private readonly inFlight: { readonly to: Glt; readonly bytes: number }[] = [];
   private inFlightBytes = 0;
   private lastProgressMs = 0;
+  /** Nothing is sent before this: the transport refused a batch. */
+  private pausedUntilMs = 0;
   /** A change-index read for this peer is running. */
   reading = false;
 
@@ -34,9 +38,14 @@ export class PeerCursor {
     return this.acked !== undefined;
   }
 
-  /** Room in the window for another batch. */
-  canSend(): boolean {
-    return this.known && this.inFlightBytes < this.windowBytes;
+  /** Room in the window for another batch, and no pause. */
+  canSend(nowMs: number): boolean {
+    return this.known && nowMs >= this.pausedUntilMs && this.inFlightBytes < this.windowBytes;
+  }
+
+  /** Sends are paused until then (a refusal); in the past when they are not. */
+  get resumeAtMs(): number {
+    return this.pausedUntilMs;
   }
 
   /** The peer holds the stream up to `applied`; with `gap`, it expects a resend from there. */
@@ -60,6 +69,17 @@ export class PeerCursor {
     this.sent = to;
     this.inFlight.push({ to, bytes });
     this.inFlightBytes += bytes;
+  }
+
+  /**
+   * The transport did not take the batch sent from `from`: it and every batch sent after it
+   * are not in flight; they go again from `from` once `retryAtMs` has come.
+   */
+  onRefused(from: Glt, retryAtMs: number): void {
+    if (this.sent === undefined || compareGlt(from, this.sent) >= 0 || compareGlt(from, this.acked!) < 0) return;
+    this.sent = from;
+    while (this.inFlight.length > 0 && compareGlt(this.inFlight[this.inFlight.length - 1]!.to, from) > 0) this.inFlightBytes -= this.inFlight.pop()!.bytes;
+    this.pausedUntilMs = Math.max(this.pausedUntilMs, retryAtMs);
   }
 
   /** Rewinds when batches sent went unacknowledged too long; returns true if it did. */

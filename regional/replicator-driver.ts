@@ -6,7 +6,7 @@ import type { FeedOptions } from '../datanode/feed.js';
 import { compareGlt, formatGlt, glt, minGlt, type Glt } from '../glts/glt.js';
 import type { CommitLog } from '../kernel/commit-log.js';
 import type { MessageSink } from '../kernel/coordinator-driver.js';
-import type { Message } from '../kernel/messages.js';
+import type { Message, Ship } from '../kernel/messages.js';
 import type { CommitRecord, MembershipRecord } from '../kernel/records.js';
 import type { FeedSubscription } from './datanode-connection.js';
 import type { Frontier } from './frontier.js';
@@ -109,14 +109,19 @@ export class ReplicatorDriver {
   private feed(ev: ReplicatorEvent): void {
     const r = this.replicatorNow;
     if (!r) return;
-    for (const a of r.handle(ev)) this.run(a);
+    const refused: { to: string; ship: Ship }[] = [];
+    for (const a of r.handle(ev)) this.run(a, refused);
+    // After the actions, not among them; a refusal pauses the stream it hit, so this ends.
+    for (const x of refused) this.feed({ type: 'refused', nowMs: this.nowMs(), ...x });
   }
 
-  private run(a: ReplicatorAction): void {
+  private run(a: ReplicatorAction, refused: { to: string; ship: Ship }[]): void {
     switch (a.type) {
       case 'send': {
         const bytes = this.o.sink.send(a.to, a.msg);
-        if (a.msg.type === 'ship' && bytes > 0) this.o.metrics.shipped(a.to, a.msg.delta.length, a.msg.count);
+        if (a.msg.type !== 'ship') return;
+        if (bytes > 0) this.o.metrics.shipped(a.to, a.msg.delta.length, a.msg.count);
+        else refused.push({ to: a.to, ship: a.msg });
         return;
       }
       case 'job':

@@ -118,6 +118,51 @@ test('scan streams more than the stream buffers, and stops when the reader leave
   t.is((await a.conn.get(b('s0000'), at))?.value.length, value.length, 'the node serves on after a cancelled scan');
 });
 
+test('a scan that keeps delivering outlasts the call timeout, a reader pausing too; one that stalls fails TIMEOUT', async (t) => {
+  const store = new MemoryStore({ origin: 'a', clock: { maxOffsetMs: 250 } });
+  // The node's scan sends a version every 20 ms, and stops sending after `stallAfter`.
+  let stallAfter = Infinity;
+  const slow = new Proxy(store, {
+    get(target, prop) {
+      if (prop !== 'scan') return Reflect.get(target, prop, target) as unknown;
+      return async function* (...args: Parameters<Store['scan']>) {
+        let n = 0;
+        for await (const v of target.scan(...args)) {
+          if (n++ === stallAfter) await new Promise(() => {});
+          await sleep(20);
+          yield v;
+        }
+      };
+    },
+  });
+  const server = await startDatanodeServer({ address: '127.0.0.1:0', store: slow });
+  const timeoutMs = 200;
+  const conn = new DataNodeConnection('a', server.address, timeoutMs);
+  t.teardown(async () => {
+    conn.shutdown();
+    await server.close(100);
+    await store.shutdown();
+  });
+  await Promise.all(Array.from({ length: 30 }, (_, i) => conn.put(b(`s${String(i).padStart(2, '0')}`), b('v'))));
+  const at = await store.closedMark();
+
+  const started = Date.now();
+  let n = 0;
+  for await (const _ of conn.scan({ prefix: b('s') }, at, 0)) if (++n === 5) await sleep(2 * timeoutMs);
+  t.is(n, 30);
+  t.true(Date.now() - started > 2 * timeoutMs, 'the scan lasted longer than the call timeout');
+
+  stallAfter = 3;
+  n = 0;
+  const stalled = Date.now();
+  t.is(await code((async () => {
+    for await (const _ of conn.scan({ prefix: b('s') }, at, 0)) n++;
+  })()), 'TIMEOUT');
+  t.is(n, 3);
+  t.true(Date.now() - stalled < 10 * timeoutMs, 'failed soon after the node stopped sending');
+  t.is((await conn.get(b('s00'), at))?.value.toString(), 'v', 'the node serves on');
+});
+
 test('a feed carries every own write exactly once, in chained batches ending at or below the closed mark', async (t) => {
   const a = await node('a');
   t.teardown(() => a.close());

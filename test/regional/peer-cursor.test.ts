@@ -6,15 +6,15 @@ const g = (wall: number): Glt => ({ wall: BigInt(wall), logical: 0 });
 
 test('nothing is sent before the peer says where it stands; the window bounds what is in flight', (t) => {
   const c = new PeerCursor(100, 1000);
-  t.false(c.canSend());
+  t.false(c.canSend(0));
   c.onAck(g(10), false, 0);
-  t.true(c.canSend());
+  t.true(c.canSend(0));
   t.deepEqual(c.sent, g(10));
   c.onSent(g(20), 60, 1);
   c.onSent(g(30), 60, 2);
-  t.false(c.canSend(), '120 bytes in flight, window 100');
+  t.false(c.canSend(2), '120 bytes in flight, window 100');
   c.onAck(g(20), false, 3);
-  t.true(c.canSend());
+  t.true(c.canSend(3));
   t.deepEqual(c.sent, g(30));
 });
 
@@ -37,4 +37,23 @@ test('a gap report moves both positions to where the peer stands, also below wha
   t.deepEqual(c.sent, g(25));
   c.onAck(g(20), false, 2);
   t.deepEqual(c.acked, g(25), 'an ordinary ack never moves it back');
+});
+
+test('a batch the transport refused is not in flight: sent rewinds to its start, and sending pauses until the retry time', (t) => {
+  const c = new PeerCursor(100, 1000);
+  c.onAck(g(10), false, 0);
+  c.onSent(g(20), 60, 1);
+  c.onSent(g(30), 30, 1);
+  c.onSent(g(40), 20, 1);
+  t.false(c.canSend(1));
+  c.onRefused(g(20), 101);
+  t.deepEqual(c.sent, g(20), 'the refused batch (20, 30] and the one after it go again');
+  t.false(c.canSend(50), 'paused');
+  t.is(c.resumeAtMs, 101);
+  t.true(c.canSend(101), '60 bytes in flight: (10, 20] only');
+  c.onRefused(g(30), 500);
+  t.is(c.resumeAtMs, 101, 'a refusal of what was already taken back changes nothing');
+  c.onAck(g(20), false, 102);
+  t.deepEqual(c.sent, g(20));
+  t.false(c.checkStalled(5000), 'nothing left in flight to resend');
 });

@@ -81,7 +81,7 @@ const MAX_EVENTS = 400_000;
 const SAMPLED_KEYS = 3;
 
 /** The replicator's timing scaled to the simulated network (a few ms per hop). */
-export const SIM_TIMING: ReplicatorTiming = { shipDelayMs: 1, markDelayMs: 2, ackEveryMs: 20, progressMinGapMs: 1, progressEveryMs: 10, resendAfterMs: 40, retryMs: 5, relayRetryMs: 30, nudgeEveryMs: 20 };
+export const SIM_TIMING: ReplicatorTiming = { shipDelayMs: 1, markDelayMs: 2, ackEveryMs: 20, progressMinGapMs: 1, progressEveryMs: 10, resendAfterMs: 40, retryMs: 5, applyGapMs: 1, ackGapMs: 2, relayRetryMs: 30, nudgeEveryMs: 20 };
 
 type SimEvent =
   | { readonly kind: 'deliver'; readonly fromSite: string; readonly to: string; readonly bytes: Buffer }
