@@ -24,8 +24,8 @@ export function startupLogLevel(): LogLevel | undefined {
 
 /**
  * Trace fields, named the same by every process so one grep follows one thing across the
- * deployment: `guuid` (hex) is a Quantum connection, `glt` (text form) a snapshot round.
- * Log `{ ...gltField(T), ... }` on round events and `{ ...guuidField(id), ... }` on
+ * deployment: `guuid` (hex) is a Quantum connection, `glt` (text form) a committed snapshot.
+ * Log `{ ...gltField(T), ... }` on commit events and `{ ...guuidField(id), ... }` on
  * connection events.
  */
 export function gltField(t: Glt): { readonly glt: string } {

@@ -2,7 +2,7 @@ import { AetherError } from '../common/errors.js';
 import { LOGICAL_MAX, WALL_MAX, type Glt } from '../glts/glt.js';
 
 /**
- * Field readers for the JSON forms of the round's messages and etcd records. JSON has no
+ * Field readers for the JSON forms of etcd records (commits, membership, elections). JSON has no
  * bigint, so GLT walls and epochs travel as decimal strings. Every reader checks type and range and throws a coded INVALID_ARGUMENT
  * naming the field; the codecs catch it and return it as a result, so a bad packet from
  * the network never throws out of a decode.

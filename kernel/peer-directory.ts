@@ -6,7 +6,7 @@ import { watchLeader, type CandidateInfo } from '../cluster/election.js';
 import type { ClusterPaths } from '../cluster/paths.js';
 import { COORDINATOR } from './messages.js';
 
-/** What the round needs of an elected candidate's election value: where to reach it over Quantum. */
+/** What the streams need of an elected candidate's election value: where to reach it over Quantum. */
 interface QuantumCandidate extends CandidateInfo {
   readonly quantum: string;
 }

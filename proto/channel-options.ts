@@ -16,7 +16,7 @@ export const protocolInterceptor: grpc.Interceptor = (options, nextCall) =>
  * protocol interceptor included: a client built with them speaks a version servers accept.
  * grpc-js waits 1 s before reconnecting and backs off ×1.6 up to 120 s: in a drill, a
  * data node SIGKILLed and restarted (ready after 6 s) was still refused by its leader's
- * channel 2 s after it was ready, and the region could finish no round meanwhile; with
+ * channel 2 s after it was ready, and the region applied nothing meanwhile; with
  * these options 0.7 s. A reconnect attempt to a peer on the same network is cheap: start
  * at 100 ms, never wait more than a second.
  */

@@ -12,8 +12,8 @@ interface Waiter {
 
 /**
  * A region's frontier: the greatest committed GLT it can serve exact reads at.
- * Invariant: never moves back (DESIGN.md invariant M). The snapshot round advances it
- * once a committed round's deltas are applied to the region's data nodes.
+ * Invariant: never moves back (DESIGN.md invariant M). The replicator advances it
+ * to a committed GLT once every origin's versions up to it are applied here.
  */
 export class Frontier {
   private value: Glt;

@@ -1,7 +1,7 @@
 import { assert } from '../common/errors.js';
 import { compareGlt, formatGlt, type Glt } from '../glts/glt.js';
 
-/** One phase of a round and its duration. */
+/** One phase of a commit (decide, persist, announce) and its duration. */
 export interface PhaseTiming {
   readonly name: string;
   readonly ms: number;
@@ -21,8 +21,8 @@ export interface CommittedSnapshot {
 }
 
 /**
- * The committed snapshots a leader knows, newest last. The snapshot round fills it (on
- * Commit, or from etcd's commit records after a failover); the Snapshots service reads it.
+ * The committed snapshots a leader knows, newest last. Commits fill it (announced, or
+ * read from etcd's commit records when none was announced for a while or after a failover); the Snapshots service reads it.
  */
 export interface SnapshotLog {
   latest(): CommittedSnapshot | undefined;

@@ -7,7 +7,7 @@ import { loadTopology } from './load.js';
 import { PORT_BLOCK_SIZE, reservePortBlock } from './port-block.js';
 import type { Topology } from './types.js';
 
-/** Round settings a copy may change: tests on the shared CI machine relax them, as they check behaviour, not round time. */
+/** Snapshot settings a copy may change: tests on the shared CI machine relax them, as they check behaviour, not commit time. */
 export interface SnapshotOverrides {
   readonly intervalMs?: number;
   readonly budgetMs?: number;

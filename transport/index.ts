@@ -1,6 +1,6 @@
 /**
  * Quantum's public surface, for the control plane (coordinator ↔ leaders, leader ↔ leader)
- * and the snapshot round. Everything else in transport/ is internal.
+ * and the replication streams. Everything else in transport/ is internal.
  */
 export { Endpoint, defaultTuning, defaultFecOptions } from './endpoint.js';
 export type { EndpointOptions, FecOptions, QuantumMessage, MessageHandler, SendOptions } from './endpoint.js';
