@@ -199,7 +199,10 @@ export class VisibilitySampler {
    * Reads of a put that found its key absent, not explained by an acknowledged delete of
    * the key with a version above the put's and at or below the read's GLT, nor by a
    * failed write of the key (it may have been applied), nor by the writer's region being
-   * `excused` (see staleReads): each is an acknowledged write a snapshot missed.
+   * `excused` (see staleReads), nor by a delete of the key acknowledged in an `excused`
+   * region — re-stamped above the frontier when its region rejoined, it may rightly win
+   * over a later put (rule D's one exception to real-time order): each is an
+   * acknowledged write a snapshot missed.
    */
   unexplainedAbsences(acked: readonly AcknowledgedWrite[], uncertainKeys: ReadonlySet<string>, excused: ReadonlySet<string> = new Set()): number {
     if (this.absences.length === 0) return this.absencesDropped;
@@ -214,7 +217,7 @@ export class VisibilitySampler {
     let unexplained = this.absencesDropped;
     for (const a of this.absences) {
       if (uncertainKeys.has(a.key) || excused.has(a.writer)) continue;
-      const explained = (deletes.get(a.key) ?? []).some((d) => compareVersionOrder(d.ts, d.origin, a.ts, a.origin) > 0 && compareGlt(d.ts, a.glt) <= 0);
+      const explained = (deletes.get(a.key) ?? []).some((d) => excused.has(d.region) || (compareVersionOrder(d.ts, d.origin, a.ts, a.origin) > 0 && compareGlt(d.ts, a.glt) <= 0));
       if (!explained) unexplained++;
     }
     return unexplained;
