@@ -66,6 +66,8 @@ const codes = {
   TIMEOUT: { grpc: GrpcStatus.DEADLINE_EXCEEDED, input: false },
   CONNECTION_CLOSED: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   CONNECTION_RESET: { grpc: GrpcStatus.UNAVAILABLE, input: false },
+  /** A Quantum peer failed the handshake: a certificate not from the CA, expired or naming another node, or a bad transcript signature. */
+  PEER_AUTHENTICATION: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   /** A write's call failed after it may have reached the leader: it may or may not have been applied. */
   OUTCOME_UNKNOWN: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   MESSAGE_TOO_LARGE: { grpc: GrpcStatus.INVALID_ARGUMENT, input: true },
