@@ -75,6 +75,10 @@ const codes = {
   ETCD: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   /** The peer speaks another protocol version (gRPC metadata, Quantum handshake). */
   PROTOCOL_VERSION: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
+  /** A certificate, key or pre-shared key file is missing, unreadable, invalid, expired or not signed by the CA. */
+  CERTIFICATE: { grpc: GrpcStatus.FAILED_PRECONDITION, input: true },
+  /** A TLS handshake failed: a plaintext peer, a certificate the other side does not trust, or none where one is required. */
+  TLS: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   PROCESS: { grpc: GrpcStatus.INTERNAL, input: false },
   INTERNAL: { grpc: GrpcStatus.INTERNAL, input: false },
 } as const satisfies Record<string, CodeInfo>;
