@@ -62,7 +62,7 @@ async function openAll(topology: Topology, directory: PeerResolver, sides: [stri
   return Promise.all(
     sides.map(async ([addr, self]) => {
       const registry = new Registry();
-      const transport = await PeerTransport.open({ topology, address: addr, self, linkRegion: 'r1', directory, registry, log: silentLogger(), ...(limits ? { limits } : {}) });
+      const transport = await PeerTransport.open({ topology, nodeId: addr, address: addr, self, linkRegion: 'r1', directory, registry, log: silentLogger(), ...(limits ? { limits } : {}) });
       const got: { m: Message; from: string }[] = [];
       transport.onMessage((m, from) => void got.push({ m, from }));
       return { transport, registry, got };
@@ -225,7 +225,7 @@ test('a topology naming hosts: datagrams from the IP a name resolves to count as
   let ip = '127.0.0.2';
   const lookupHost = async (host: string) => (host === 'r2-leader.example' ? [{ address: ip }] : []);
   const registry = new Registry();
-  const atX = await PeerTransport.open({ topology, address: x, self: 'r1', linkRegion: 'r1', directory, registry, log: silentLogger(), lookupHost });
+  const atX = await PeerTransport.open({ topology, nodeId: x, address: x, self: 'r1', linkRegion: 'r1', directory, registry, log: silentLogger(), lookupHost });
   const got: string[] = [];
   atX.onMessage((m, from) => void got.push(`${m.type} from ${from}`));
   const raw = await Endpoint.bind(b);
