@@ -65,5 +65,5 @@ export function openDatagram(key: Buffer, datagram: Buffer, span: PayloadSpan, s
   } catch {
     return undefined;
   }
-  return Buffer.concat([datagram.subarray(span.start, secretStart), plain]);
+  return span.clearBytes === 0 ? plain : Buffer.concat([datagram.subarray(span.start, secretStart), plain]);
 }
