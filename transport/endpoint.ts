@@ -380,7 +380,7 @@ export class Endpoint {
       s?.reject(f.error);
     }
     if (a.established) {
-      this.options.log?.info({ ...guuidField(rec.key), peer: rec.peer }, 'quantum handshake complete');
+      this.options.log?.info({ ...guuidField(rec.key), peer: rec.peer, ...(rec.conn.peerNodeId === undefined ? {} : { peerId: rec.conn.peerNodeId }) }, 'quantum handshake complete');
       if (rec.conn.peerInstance !== undefined) this.notePeerInstance(rec.peer, rec.conn.peerInstance, rec);
       for (const w of rec.establishedWaiters.splice(0)) w.resolve();
     }
