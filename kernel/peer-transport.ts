@@ -2,6 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import { AetherError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Settings } from '../cluster/settings.js';
+import { topologyQuantumKeyFile } from '../security/certs-dir.js';
 import type { Topology } from '../topology/types.js';
 import { Endpoint, QuantumMetrics, loadQuantumKey, topologyLinks, type QuantumMessage } from '../transport/index.js';
 import { COORDINATOR, fromCoordinator, senderRegion, type Message } from './messages.js';
@@ -126,7 +127,7 @@ export class PeerTransport {
     /** DNS by default, for topologies naming hosts. */
     readonly lookupHost?: HostLookup;
   }): Promise<PeerTransport> {
-    const key = await loadQuantumKey(o.topology.security.quantumKeyFile);
+    const key = await loadQuantumKey(topologyQuantumKeyFile(o.topology));
     const sides = new Map<string, string>();
     for (const r of o.topology.regions) for (const l of r.leaders) sides.set(l.quantum, r.name);
     for (const c of o.topology.coordinators) sides.set(c.quantum, COORDINATOR);
