@@ -15,6 +15,7 @@ export const GrpcStatus = {
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
   FAILED_PRECONDITION: 9,
   RESOURCE_EXHAUSTED: 8,
   ABORTED: 10,
@@ -79,6 +80,8 @@ const codes = {
   CERTIFICATE: { grpc: GrpcStatus.FAILED_PRECONDITION, input: true },
   /** A TLS handshake failed: a plaintext peer, a certificate the other side does not trust, or none where one is required. */
   TLS: { grpc: GrpcStatus.UNAVAILABLE, input: false },
+  /** The peer proved an identity (mutual TLS) that may not call this service. */
+  PEER_REFUSED: { grpc: GrpcStatus.PERMISSION_DENIED, input: false },
   PROCESS: { grpc: GrpcStatus.INTERNAL, input: false },
   INTERNAL: { grpc: GrpcStatus.INTERNAL, input: false },
 } as const satisfies Record<string, CodeInfo>;

@@ -2,6 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import { AetherError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Settings } from '../cluster/settings.js';
+import { topologyQuantumKeyFile } from '../security/certs-dir.js';
 import type { Topology } from '../topology/types.js';
 import { Endpoint, QuantumMetrics, loadQuantumCredentials, loadQuantumKey, topologyLinks, type QuantumMessage } from '../transport/index.js';
 import { COORDINATOR, fromCoordinator, senderRegion, type Message } from './messages.js';
@@ -134,8 +135,8 @@ export class PeerTransport {
     /** DNS by default, for topologies naming hosts. */
     readonly lookupHost?: HostLookup;
   }): Promise<PeerTransport> {
-    const credentials = await loadQuantumCredentials(o.topology.security, o.nodeId);
-    const key = credentials === undefined ? await loadQuantumKey(o.topology.security.quantumKeyFile) : null;
+    const credentials = await loadQuantumCredentials(o.topology, o.nodeId);
+    const key = credentials === undefined ? await loadQuantumKey(topologyQuantumKeyFile(o.topology)) : null;
     const sides = new Map<string, string>();
     const nodeAt = new Map<string, string>();
     const nodeSides = new Map<string, string>();

@@ -91,7 +91,7 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       },
       metrics,
     );
-    const server = await startLeaderServer({ address: spec.grpc, region: regionName, datanodes: region!.datanodes, frontier, snapshotLog, metrics, admission });
+    const server = await startLeaderServer({ address: spec.grpc, region: regionName, datanodes: region!.datanodes, frontier, snapshotLog, metrics, admission, security: rt.transportSecurity() });
     rt.onShutdown('grpc server', () => server.close());
     const directory = await PeerDirectory.open(rt.etcd, rt.paths, regions, rt.log);
     rt.onShutdown('peer directory', () => directory.close());

@@ -1,10 +1,10 @@
 import { X509Certificate, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { AetherError } from '../common/errors.js';
 import { parseHostPort } from '../topology/address.js';
-import type { Topology } from '../topology/types.js';
+import type { SecuritySpec, Topology } from '../topology/types.js';
 import { createCa, issueClientCertificate, issueNodeCertificate, type CertificateHosts, type KeyPairPem } from './certificates.js';
 
 /**
@@ -41,6 +41,18 @@ export function quantumKeyFile(dir: string): string {
   return join(dir, 'quantum.key');
 }
 
+/** The topology's `security.certsDir`, absolute: a relative one resolves against the cwd, as dataDirs do. */
+export function topologyCertsDir(topology: Pick<Topology, 'security'>): string {
+  return resolve(topology.security.certsDir);
+}
+
+/** The Quantum key file the processes use: the one the topology names, else — unless insecure — `quantum.key` in certsDir. */
+export function topologyQuantumKeyFile(topology: Pick<Topology, 'security'>): string | null {
+  const { quantumKeyFile: named, insecure } = topology.security;
+  if (named !== null) return resolve(named);
+  return insecure ? null : quantumKeyFile(topologyCertsDir(topology));
+}
+
 /** The name in the client certificate's SAN URI (`aetherflow://client/cli`). */
 export const CLIENT_NAME = 'cli';
 const QUANTUM_KEY_BYTES = 32;
@@ -50,7 +62,7 @@ const CERT_MODE = 0o644;
 const DIR_MODE = 0o700;
 
 /** What the topology asks certificates for: every node id and what it listens on. */
-export type CertificateSubjects = Pick<Topology, 'name' | 'regions' | 'coordinators' | 'security'>;
+export type CertificateSubjects = Pick<Topology, 'name' | 'regions' | 'coordinators'> & { readonly security: Pick<SecuritySpec, 'quantumKeyFile'> };
 
 /** What `ensureCertificates` or `renewCertificates` did, by file path. */
 export interface CertificatesReport {

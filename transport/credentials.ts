@@ -1,8 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { nodeIdOf } from '../security/certificates.js';
-import { loadNodeIdentity, quantumKeyFile, type TlsIdentity } from '../security/certs-dir.js';
-import type { SecuritySpec } from '../topology/types.js';
+import { loadNodeIdentity, topologyCertsDir, topologyQuantumKeyFile, type TlsIdentity } from '../security/certs-dir.js';
+import type { Topology } from '../topology/types.js';
 import type { QuantumCredentials } from './handshake.js';
 import { loadQuantumKey } from './topology-links.js';
 
@@ -20,14 +19,12 @@ export function quantumCredentials(nodeId: string, identity: TlsIdentity, psk: B
 
 /**
  * Node `nodeId`'s Quantum credentials from the topology's certsDir (`node.<id>.crt/.key`,
- * `ca.crt`), with the pre-shared key of `quantumKeyFile` — or, when that is null, of
- * certsDir's `quantum.key` if there is one. Undefined when the topology says insecure.
- * Missing or invalid files fail CERTIFICATE (or TOPOLOGY_INVALID for the key file).
+ * `ca.crt`) and its pre-shared key (`quantumKeyFile`, else certsDir's `quantum.key`).
+ * Undefined when the topology says insecure. Missing or invalid files fail CERTIFICATE
+ * (TOPOLOGY_INVALID for the key file).
  */
-export async function loadQuantumCredentials(security: SecuritySpec, nodeId: string): Promise<QuantumCredentials | undefined> {
-  if (security.insecure) return undefined;
-  const identity = loadNodeIdentity(security.certsDir, nodeId);
-  const inCertsDir = quantumKeyFile(security.certsDir);
-  const pskFile = security.quantumKeyFile ?? (existsSync(inCertsDir) ? inCertsDir : null);
-  return quantumCredentials(nodeId, identity, await loadQuantumKey(pskFile));
+export async function loadQuantumCredentials(topology: Pick<Topology, 'security'>, nodeId: string): Promise<QuantumCredentials | undefined> {
+  if (topology.security.insecure) return undefined;
+  const identity = loadNodeIdentity(topologyCertsDir(topology), nodeId);
+  return quantumCredentials(nodeId, identity, await loadQuantumKey(topologyQuantumKeyFile(topology)));
 }

@@ -71,8 +71,8 @@ test('secure: only the elected node of the claimed side is heard, by its proven 
   const elected = await open('r1-l1', a1!, 'r1');
   const coordinator = await open('c1', c1!, COORDINATOR_SIDE);
   // The standby r1-l2, with its own valid certificate, bound at the elected leader's address... after that one moves away.
-  const standbyCredentials = (await loadQuantumCredentials(topology.security, 'r1-l2'))!;
-  const electedCredentials = (await loadQuantumCredentials(topology.security, 'r1-l1'))!;
+  const standbyCredentials = (await loadQuantumCredentials(topology, 'r1-l2'))!;
+  const electedCredentials = (await loadQuantumCredentials(topology, 'r1-l1'))!;
   // The elected leader's own key, from an address no topology peer has.
   const roaming = await Endpoint.bind(elsewhere!, { credentials: electedCredentials });
   // No certificate at all.
