@@ -58,8 +58,10 @@ export class SecureSession implements PacketProtection {
   open(datagram: Buffer): DecodeResult {
     const clear = datagram.length > 5 && isClearPacket(datagram[5]!);
     const decoded = decodePacket(datagram, clear ? 0 : AEAD_TAG_BYTES);
-    if (!decoded.ok || clear) return decoded;
+    if (!decoded.ok) return decoded;
     const p = decoded.packet;
+    // A clear SYN is only ever the initiator's first packet: at any other sequence it would take the place of real data in the receive ranges.
+    if (clear) return hasFlag(p, Flag.SYN) && (p.sequence !== 0 || this.handshake.role === 'initiator') ? { ok: false, reason: 'state' } : decoded;
     if (this.isResponse(p) && this.handshake.state === 'HELLO_SENT') {
       if (p.payload.length < this.responseClearBytes) return { ok: false, reason: 'bad_payload' };
       if (!this.handshake.onResponseClear(p.payload.subarray(ACK_SECTION_BYTES, this.responseClearBytes))) return { ok: false, reason: 'handshake' };

