@@ -95,7 +95,12 @@ export async function startServer(address: string, services: readonly [grpc.Serv
     port,
     close: (graceMs = 1000) =>
       new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        // forceShutdown does not always run tryShutdown's callback (seen after a TLS client
+        // reached a plaintext server): resolve here too, so close() always ends.
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();

@@ -112,7 +112,7 @@ export async function ensureCertificates(dir: string, topology: CertificateSubje
     await ensurePair(nodeFiles(dir, nodeId), (signing) => issueNodeCertificate(signing, nodeId, hosts));
   }
   await ensurePair(clientFiles(dir), (signing) => issueClientCertificate(signing, CLIENT_NAME));
-  if (ca === undefined) kept.push(caPaths.cert);
+  if (ca === undefined) kept.push(...[caPaths.cert, caPaths.key].filter((f) => readIfExists(f) !== undefined));
 
   if (topology.security.quantumKeyFile === null) {
     const file = quantumKeyFile(dir);

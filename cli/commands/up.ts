@@ -20,7 +20,9 @@ export function registerUp(program: Command): void {
 Logs: .aetherflow/<name>/logs/<id>.log (JSON lines). A process that dies is restarted with backoff.
 Unless the topology says security.insecure: true, a CA and the certificates of every
 node and of the client are created in security.certsDir when missing (existing ones are
-kept; see \`aetherflow certs\`).
+kept; see \`aetherflow certs\`). When the regions run on several machines, create them
+once (\`aetherflow certs create\`) and copy the directory to each: every machine must
+trust the same CA.
 With --json, progress is printed as JSON lines ({"event": …}).
 
 Example:

@@ -58,3 +58,10 @@ test('the node id comes from the SAN URI, not from the CN', async (t) => {
   t.regex(cert.subject, /CN=us-east-l1/);
   t.is(nodeIdOf(cert), undefined);
 });
+
+test('an id written to look like a second SAN URI stays one id', async (t) => {
+  const ca = await createCa('test CA');
+  const forged = 'x, URI:aetherflow://node/other';
+  const cert = new X509Certificate((await issueNodeCertificate(ca, forged, { ips: ['127.0.0.1'], dnsNames: [] })).certPem);
+  t.is(nodeIdOf(cert), forged);
+});
