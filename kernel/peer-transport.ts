@@ -2,9 +2,10 @@ import { Counter, type Registry } from 'prom-client';
 import { AetherError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Settings } from '../cluster/settings.js';
-import { topologyQuantumKeyFile } from '../security/certs-dir.js';
+import { CertificateSource } from '../security/certificate-source.js';
+import { topologyCertsDir, topologyQuantumKeyFile } from '../security/certs-dir.js';
 import type { Topology } from '../topology/types.js';
-import { Endpoint, QuantumMetrics, loadQuantumCredentials, loadQuantumKey, topologyLinks, type QuantumMessage } from '../transport/index.js';
+import { Endpoint, QuantumMetrics, loadQuantumCredentials, loadQuantumKey, quantumCredentials, topologyLinks, type QuantumMessage } from '../transport/index.js';
 import { COORDINATOR, fromCoordinator, senderRegion, type Message } from './messages.js';
 import { PeerAddresses, type HostLookup, type PeerResolver } from './peer-directory.js';
 import { decodeMessage, encodeMessage } from './wire.js';
@@ -85,6 +86,8 @@ export class PeerTransport {
   private readonly lastWarnMs = new Map<string, number>();
   private readonly dropped: Record<StreamDropReason, Counter.Internal>;
   private readonly bytesSent: Counter<'peer'>;
+  /** Secure: watches certsDir so that renewed certificates serve the next handshakes, as gRPC's do. */
+  private certificates: CertificateSource | undefined;
 
   private constructor(
     private readonly endpoint: Endpoint,
@@ -198,6 +201,16 @@ export class PeerTransport {
       throw err;
     }
     received = (peer, peerId) => transport.received(peer, peerId);
+    if (credentials !== undefined) {
+      transport.certificates = new CertificateSource(topologyCertsDir(o.topology), { node: o.nodeId }, {
+        reloadOnSighup: true,
+        onReload: (identity) => {
+          endpoint.setCredentials(quantumCredentials(o.nodeId, identity, credentials.psk));
+          o.log.info({ nodeId: o.nodeId }, 'renewed certificates used for new Quantum handshakes');
+        },
+        onError: (err) => o.log.warn({ err }, 'certificates in certsDir not usable; Quantum keeps the ones it has'),
+      });
+    }
     return transport;
   }
 
@@ -292,6 +305,7 @@ export class PeerTransport {
   }
 
   async close(): Promise<void> {
+    this.certificates?.close();
     await this.endpoint.close();
   }
 

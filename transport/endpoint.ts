@@ -139,8 +139,8 @@ export class Endpoint {
   private state: EndpointState = 'OPEN';
   private readonly scheduler: Scheduler;
   private readonly auth: Authenticator;
-  /** Secure: the key our stateless-reset tokens derive from. */
-  private readonly resetSecret: Buffer | undefined;
+  /** Secure: what new handshakes prove and trust (setCredentials replaces it), and the key our stateless-reset tokens derive from. */
+  private secure: { readonly credentials: QuantumCredentials; readonly resetSecret: Buffer } | undefined;
   private readonly tuning: ConnectionTuning;
   private readonly limits: StreamLimits;
   private readonly fec: FecOptions | false;
@@ -161,7 +161,7 @@ export class Endpoint {
     this.scheduler = options.scheduler ?? systemScheduler;
     assert(options.credentials === undefined || (options.key ?? null) === null, 'a secure endpoint mixes its pre-shared key into the handshake (credentials.psk), not into an HMAC');
     this.auth = new Authenticator(options.key ?? null);
-    this.resetSecret = options.credentials === undefined ? undefined : resetTokenSecret(options.credentials.privateKey);
+    this.secure = options.credentials === undefined ? undefined : { credentials: options.credentials, resetSecret: resetTokenSecret(options.credentials.privateKey) };
     this.tuning = { ...defaultTuning, ...options.tuning };
     this.limits = { ...defaultStreamLimits, ...options.limits };
     this.fec = options.fec ?? defaultFecOptions;
@@ -187,6 +187,15 @@ export class Endpoint {
   /** An endpoint on a real UDP socket bound to host:port. */
   static async bind(address: string, options: Omit<EndpointOptions, 'socket'> = {}): Promise<Endpoint> {
     return new Endpoint({ ...options, socket: await UdpSocket.bind(address) });
+  }
+
+  /**
+   * Secure endpoints: renewed certificates (or a new CA) for the handshakes from now on;
+   * established connections keep what they proved.
+   */
+  setCredentials(credentials: QuantumCredentials): void {
+    assert(this.secure !== undefined, 'only a secure endpoint takes credentials');
+    this.secure = { credentials, resetSecret: resetTokenSecret(credentials.privateKey) };
   }
 
   get address(): string {
@@ -272,11 +281,11 @@ export class Endpoint {
   /** A datagram for no known connection: a SYN opens one, anything else but RST is answered with RST. */
   private onStranger(datagram: Buffer, from: string): void {
     // Secure: no key exists for a stranger; a SYN is clear, and anything else only needs to be well formed to be answered.
-    const opened = this.resetSecret === undefined ? this.auth.open(datagram) : decodePacket(datagram, datagram.length > 5 && isClearPacket(datagram[5]!) ? 0 : AEAD_TAG_BYTES);
+    const opened = this.secure === undefined ? this.auth.open(datagram) : decodePacket(datagram, datagram.length > 5 && isClearPacket(datagram[5]!) ? 0 : AEAD_TAG_BYTES);
     if (!opened.ok) return this.drop(opened.reason);
     const p = opened.packet;
     // A handshake of another protocol version (or an insecure peer's) opens a connection too: the connection refuses it, saying why.
-    const isSyn = p.flags === Flag.SYN && p.sequence === 0 && (isHandshakeBody(p.payload) || (this.resetSecret !== undefined && isSecureHelloBody(p.payload)));
+    const isSyn = p.flags === Flag.SYN && p.sequence === 0 && (isHandshakeBody(p.payload) || (this.secure !== undefined && isSecureHelloBody(p.payload)));
     if (!isSyn || this.state !== 'OPEN') {
       this.drop('unknown_connection');
       if (!hasFlag(p, Flag.RST)) this.sendRst(p.guuid, from);
@@ -293,7 +302,7 @@ export class Endpoint {
 
   /** Stateless: one RST per stray datagram, never more, and never in answer to an RST. */
   private sendRst(guuid: Buffer, to: string): void {
-    const secret = this.resetSecret;
+    const secret = this.secure?.resetSecret;
     const rst = { flags: Flag.RST, guuid, sequence: 0, ack: 0, sack: [], payload: secret === undefined ? Buffer.alloc(0) : resetToken(secret, guuid) };
     // Secure: the token for this GUUID proves the RST is ours, even after a restart lost the connection.
     this.egress(to, secret === undefined ? this.auth.protect(rst) : encodePacket(rst));
@@ -353,13 +362,13 @@ export class Endpoint {
 
   /** Insecure: the endpoint's Authenticator, shared. Secure: a fresh handshake per connection. */
   private protection(role: 'initiator' | 'responder', peer: string, guuid: Buffer): Authenticator | Handshake {
-    const credentials = this.options.credentials;
-    if (credentials === undefined || this.resetSecret === undefined) return this.auth;
+    const secure = this.secure;
+    if (secure === undefined) return this.auth;
     return new Handshake({
       role,
-      credentials,
+      credentials: secure.credentials,
       guuid,
-      resetToken: resetToken(this.resetSecret, guuid),
+      resetToken: resetToken(secure.resetSecret, guuid),
       expectedPeer: role === 'initiator' ? this.options.expectedNodeId?.(peer) : undefined,
       random: this.options.random,
       wallClockMs: this.options.wallClockMs,

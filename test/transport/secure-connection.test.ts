@@ -233,3 +233,24 @@ test('a restarted peer ends the stale connection at once with its stateless-rese
   t.true(await run(w.clock, () => third.done && b2.got.length === 1, 5_000));
   t.is(b2.got[0]!.data.toString(), 'three');
 });
+
+test('renewed credentials serve the handshakes that follow; an established connection keeps what it proved', async (t) => {
+  const w = world(9);
+  const a = w.side(A, { credentials: nodeA });
+  const b = w.side(B, { credentials: nodeB });
+  const first = settle(a.endpoint.send(B, Buffer.from('one')));
+  t.true(await run(w.clock, () => first.done && b.got.length === 1, 5_000));
+  // A moves to a certificate of another CA that B does not trust.
+  a.endpoint.setCredentials(await nodeCredentials(await testCa('next ca'), 'node-a', { trust: ca }));
+  const same = settle(a.endpoint.send(B, Buffer.from('two')));
+  t.true(await run(w.clock, () => same.done && b.got.length === 2, 5_000));
+  t.is(same.error, undefined);
+  // A new connection (B restarted) proves the new certificate, which B refuses.
+  await b.crash();
+  const b2 = w.side(B, { credentials: nodeB });
+  const next = settle(a.endpoint.send(B, Buffer.from('three')).catch(() => a.endpoint.send(B, Buffer.from('three'))));
+  t.true(await run(w.clock, () => next.done, 15_000));
+  t.is(next.error?.code, 'CONNECTION_RESET');
+  t.deepEqual(await handshakeFailures(b2.metrics), { untrusted: 1 });
+  t.deepEqual(b2.got, []);
+});
