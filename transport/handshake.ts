@@ -16,7 +16,7 @@ import type { Random } from './random.js';
  *   ikm    X25519(e_I, e_R) ‖ psk (the optional pre-shared key, as WireGuard mixes it in)
  *   H1     SHA-256(label ‖ GUUID ‖ SYN body ‖ base_R ‖ e_R ‖ n_R)
  *   hs     HKDF(ikm, salt H1): one AEAD key per direction for the handshake's sealed halves
- *   H2     SHA-256(H1 ‖ cert_R ‖ token_R);  H3 = SHA-256(H2 ‖ sig_R ‖ cert_I ‖ token_I)
+ *   H2     SHA-256(H1 ‖ cert_R ‖ token_R);  H3 = SHA-256(SHA-256(H2 ‖ sig_R) ‖ cert_I ‖ token_I)
  *   app    HKDF(ikm, salt SHA-256(H3 ‖ sig_I)): one AEAD key per direction for the session
  *   token  the sender's stateless-reset token for this GUUID (see resetToken)
  *
