@@ -14,9 +14,22 @@
 import net from 'node:net';
 import { QuantumBenchChannel } from './quantum-channel.js';
 
+/** Quantum runs secure (authenticated, encrypted) as deployments do by default, or plaintext to measure what that costs. */
+export type BenchProtocol = 'tcp' | 'quantum' | 'quantum-plaintext';
+
+/** The secure Quantum peers' certificates (PEM) and pre-shared key, made by the bench for the run. */
+export interface BenchSecurity {
+  readonly caPem: string;
+  readonly pskHex: string;
+  readonly server: { readonly certPem: string; readonly keyPem: string };
+  readonly client: { readonly certPem: string; readonly keyPem: string };
+}
+
 export interface PeerArgs {
   readonly role: 'server' | 'client';
-  readonly proto: 'tcp' | 'quantum';
+  readonly proto: BenchProtocol;
+  /** Set for proto `quantum`. */
+  readonly security?: BenchSecurity;
   readonly workload: 'latency' | 'bulk';
   readonly host: string;
   readonly port: number;

@@ -1,6 +1,8 @@
 /**
  * `aetherflow bench quantum`: Quantum against a plain TCP socket (node:net,
- * TCP_NODELAY) over real kernel loss. Two network namespaces joined by a veth pair;
+ * TCP_NODELAY) over real kernel loss; Quantum both secure (node certificates, AES-GCM,
+ * as deployments run by default) and plaintext (`security.insecure`), to show what
+ * encryption costs. Two network namespaces joined by a veth pair;
  * an nftables rule in each drops incoming packets at random (`numgen random mod 100 <
  * N drop`, this kernel has no netem), so data and acknowledgements are lost alike for
  * both protocols. For each loss rate, both protocols carry the same workloads between
@@ -17,10 +19,13 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
 import { AetherError } from '../common/errors.js';
+import { createCa, issueNodeCertificate } from '../security/certificates.js';
 import { printJson, printTable } from '../cli/output.js';
 import type { Figure } from './index.js';
-import type { PeerArgs } from './quantum-peer.js';
+import { BENCH_CLIENT_ID, BENCH_SERVER_ID } from './quantum-channel.js';
+import type { BenchProtocol, BenchSecurity, PeerArgs } from './quantum-peer.js';
 
 /** Names carry the bench's pid, so concurrent runs (e.g. under `bench all`) never touch each other's. */
 const NS_PREFIX = 'af-q-';
@@ -52,7 +57,7 @@ interface Options {
 }
 
 interface ProtocolResult {
-  readonly proto: 'tcp' | 'quantum';
+  readonly proto: BenchProtocol;
   readonly lossPercent: number;
   readonly latency: { received: number; sent: number; p50Ms: number; p99Ms: number; maxMs: number } | { error: string };
   readonly bulk:
@@ -256,7 +261,7 @@ function num(stats: unknown, key: string): number | undefined {
   return typeof v === 'number' ? v : undefined;
 }
 
-async function measure(proto: 'tcp' | 'quantum', lossPercent: number, seconds: number, totalBytes: number, bulkTimeoutMs: number): Promise<ProtocolResult> {
+async function measure(proto: BenchProtocol, lossPercent: number, seconds: number, totalBytes: number, bulkTimeoutMs: number, security: BenchSecurity): Promise<ProtocolResult> {
   const count = Math.round((seconds * 1000) / INTERVAL_MS);
   const warmupCount = Math.round(WARMUP_MS / INTERVAL_MS);
   const base = {
@@ -269,6 +274,7 @@ async function measure(proto: 'tcp' | 'quantum', lossPercent: number, seconds: n
     totalBytes,
     chunkBytes: BULK_CHUNK_BYTES,
     window: BULK_WINDOW_MESSAGES,
+    ...(proto === 'quantum' ? { security } : {}),
   };
   let latency: ProtocolResult['latency'];
   try {
@@ -300,9 +306,9 @@ async function measure(proto: 'tcp' | 'quantum', lossPercent: number, seconds: n
       seconds,
       goodputMBps: seconds > 0 ? bytes / seconds / 1e6 : 0,
       wireRatio: bytes > 0 ? wireBytes / bytes : Number.POSITIVE_INFINITY,
-      quantumRatio: proto === 'quantum' && bytes > 0 && Number.isFinite(quantumBytes) ? quantumBytes / bytes : undefined,
-      fecRecovered: proto === 'quantum' ? num(serverStats, 'fecRecovered') : undefined,
-      paritySent: proto === 'quantum' ? num(clientStats, 'paritySent') : undefined,
+      quantumRatio: proto !== 'tcp' && bytes > 0 && Number.isFinite(quantumBytes) ? quantumBytes / bytes : undefined,
+      fecRecovered: proto !== 'tcp' ? num(serverStats, 'fecRecovered') : undefined,
+      paritySent: proto !== 'tcp' ? num(clientStats, 'paritySent') : undefined,
     };
   } catch (err) {
     bulk = { error: err instanceof Error ? err.message : String(err) };
@@ -357,6 +363,18 @@ function figures(results: readonly ProtocolResult[]): Figure[] {
     const ratio = q1.bulk.quantumRatio;
     add('Quantum wire overhead at 1% loss (datagram bytes sent ÷ application bytes)', ratio, 'ratio', '≤ 1.15', ratio <= 1.15);
   }
+  // What encryption costs: the secure default against plaintext Quantum, same run, same link.
+  for (const loss of [...new Set(results.map((r) => r.lossPercent))]) {
+    const secure = find('quantum', loss);
+    const plain = find('quantum-plaintext', loss);
+    if (!secure || !plain) continue;
+    if (!('error' in secure.bulk) && !('error' in plain.bulk)) {
+      const ratio = secure.bulk.complete ? secure.bulk.goodputMBps / plain.bulk.goodputMBps : 0;
+      if (loss === 0) add('goodput at 0% loss: encrypted ÷ plaintext Quantum', ratio, 'ratio', '≥ 0.8', ratio >= 0.8);
+      else add(`goodput at ${loss}% loss: encrypted ÷ plaintext Quantum`, ratio, 'ratio');
+    }
+    if (!('error' in secure.latency) && !('error' in plain.latency)) add(`p99 latency at ${loss}% loss: encrypted ÷ plaintext Quantum`, secure.latency.p99Ms / plain.latency.p99Ms, 'ratio');
+  }
   return out;
 }
 
@@ -405,6 +423,14 @@ function positive(s: string, name: string): number {
   return v;
 }
 
+/** A throwaway CA, the two peers' node certificates and a pre-shared key: what a secure deployment's certsDir holds. */
+async function benchSecurity(): Promise<BenchSecurity> {
+  const ca = await createCa('AetherFlow bench quantum');
+  const hosts = { ips: [ADDR_SENDER, ADDR_RECEIVER], dnsNames: [] };
+  const [server, client] = await Promise.all([issueNodeCertificate(ca, BENCH_SERVER_ID, hosts), issueNodeCertificate(ca, BENCH_CLIENT_ID, hosts)]);
+  return { caPem: ca.certPem, pskHex: randomBytes(32).toString('hex'), server, client };
+}
+
 export async function runQuantumBench(options: Options): Promise<Figure[]> {
   const losses = parseList(options.loss);
   const seconds = positive(options.seconds, '--seconds');
@@ -419,13 +445,14 @@ export async function runQuantumBench(options: Options): Promise<Figure[]> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const results: ProtocolResult[] = [];
+  const security = await benchSecurity();
   try {
     createNamespaces();
     for (const loss of losses) {
       setLoss(loss);
-      for (const proto of ['tcp', 'quantum'] as const) {
+      for (const proto of ['tcp', 'quantum', 'quantum-plaintext'] as const) {
         if (!options.json) process.stderr.write(`loss ${loss}%: ${proto}…\n`);
-        results.push(await measure(proto, loss, seconds, totalBytes, bulkTimeoutMs));
+        results.push(await measure(proto, loss, seconds, totalBytes, bulkTimeoutMs, security));
       }
     }
   } finally {
@@ -443,7 +470,7 @@ export async function runQuantumBench(options: Options): Promise<Figure[]> {
 export function registerQuantumBench(bench: Command): void {
   bench
     .command('quantum')
-    .description('Quantum vs TCP (TCP_NODELAY) between two network namespaces with random nftables loss: latency, goodput, wire overhead, FEC')
+    .description('Quantum (encrypted, and plaintext) vs TCP (TCP_NODELAY) between two network namespaces with random nftables loss: latency, goodput, wire overhead, FEC')
     .option('--loss <percents>', 'comma-separated loss rates in %', '0,1,2,5')
     .option('--seconds <n>', 'latency phase length: 1 KiB messages every 1 ms for this long', '4')
     .option('--mib <n>', 'bulk transfer size in MiB', '64')

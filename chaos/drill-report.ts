@@ -15,6 +15,8 @@ export interface DrillOptions {
   readonly bulk?: { readonly megabytes: number; readonly valueBytes: number };
   /** Progress lines (stderr). */
   readonly progress?: (line: string) => void;
+  /** The client's certificates (default: the topology's security.certsDir). */
+  readonly certsDir?: string;
 }
 
 export interface FaultReport {

@@ -42,7 +42,7 @@ async function runFaultDrill(d: Deployment, name: FaultDrillName, o: DrillOption
   const plan = planDrill(name, o.durationS * 1000, rng, etcdMembers);
   const regions = d.regionNames;
   const prefix = `chaos/${name}/${o.seed}/${Date.now()}/`;
-  const client = connect({ topology: d.topology });
+  const client = connect({ topology: d.topology, ...(o.certsDir !== undefined ? { certsDir: o.certsDir } : {}) });
   const observer = await CommitObserver.start(d);
   const frontiers = new FrontierSampler(client, regions, `${prefix}probe`);
   frontiers.start();

@@ -6,6 +6,7 @@ import type { GetResponse__Output, KeyValue__Output, ListResponse__Output, Snaps
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { fromServiceError } from '../proto/status.js';
 import { scanGltOf } from '../regional/kv-service.js';
+import { closeSecurity, topologySecurity, type TransportSecurity } from '../security/transport-security.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 import { etcdEndpoints } from '../topology/local-etcd.js';
@@ -30,6 +31,11 @@ export interface ConnectOptions {
   readonly etcd?: { readonly endpoints: readonly string[] } | false;
   /** Deadline of one unary call. */
   readonly callTimeoutMs?: number;
+  /**
+   * Where ca.crt and client.crt/client.key are (default: the topology's
+   * `security.certsDir`); unused when the topology says `security.insecure: true`.
+   */
+  readonly certsDir?: string;
 }
 
 /** A GLT, its text form `<wall>.<logical>`, or "latest" (the region's frontier). */
@@ -142,6 +148,7 @@ export class AetherClient {
   private readonly defaultRegion: string | undefined;
   private readonly callTimeoutMs: number;
   private readonly discovery: LeaderDiscovery | undefined;
+  private readonly security: TransportSecurity;
   private readonly backpressure: BackpressurePolicy;
   /** Aborted by close(): ends the backoff of writes waiting to be sent again. */
   private readonly closing = new AbortController();
@@ -149,10 +156,13 @@ export class AetherClient {
   constructor(options: ConnectOptions = {}) {
     this.topology = options.topology ?? loadTopology(options.topologyFile ?? (process.env['AETHERFLOW_TOPOLOGY'] || 'topology/local.yaml'));
     const retry = { ...DEFAULT_RETRY, ...options.retry };
+    // First: missing or invalid certificates fail the connect before anything else is opened.
+    this.security = topologySecurity(this.topology, { client: true }, options.certsDir === undefined ? {} : { certsDir: options.certsDir });
+    const security = this.security;
     const endpoints = options.etcd === false ? [] : (options.etcd?.endpoints ?? knownEtcdEndpoints(this.topology));
     this.discovery = endpoints.length > 0 ? new LeaderDiscovery(this.topology.name, endpoints) : undefined;
     const discovery = this.discovery;
-    for (const r of this.topology.regions) this.regions.set(r.name, new RegionLeaders(r, retry, discovery && (() => discovery.leaderOf(r.name))));
+    for (const r of this.topology.regions) this.regions.set(r.name, new RegionLeaders(r, retry, security, discovery && (() => discovery.leaderOf(r.name))));
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.backpressure = { ...DEFAULT_BACKPRESSURE, ...options.backpressure };
     if (options.region !== undefined) this.leaders(options.region);
@@ -309,6 +319,7 @@ export class AetherClient {
     this.closing.abort();
     for (const r of this.regions.values()) r.close();
     this.discovery?.close();
+    closeSecurity(this.security);
   }
 }
 

@@ -1,8 +1,8 @@
-import * as grpc from '@grpc/grpc-js';
 import { AetherError } from '../common/errors.js';
 import { KvClient, SnapshotsClient, type KVClient, type SnapshotsClientType } from '../proto/load.js';
 import { CHANNEL_OPTIONS } from '../proto/channel-options.js';
 import { fromServiceError } from '../proto/status.js';
+import { channelSettings, type TransportSecurity } from '../security/transport-security.js';
 import type { RegionSpec } from '../topology/types.js';
 
 /** How hard a client tries to reach a region's elected leader before giving up. */
@@ -61,6 +61,8 @@ export class RegionLeaders {
   constructor(
     readonly region: RegionSpec,
     private readonly retry: RetryPolicy,
+    /** TLS (the client's certificate; each candidate's must name its id) or plaintext. */
+    private readonly security: TransportSecurity,
     /** The elected leader's address from etcd, when the client has it. */
     private readonly discover?: () => Promise<string | undefined>,
   ) {
@@ -71,8 +73,9 @@ export class RegionLeaders {
   private stubsFor(address: string): LeaderStubs {
     let s = this.stubs.get(address);
     if (!s) {
-      const creds = grpc.credentials.createInsecure();
-      s = { address, kv: new KvClient(address, creds, CHANNEL_OPTIONS), snapshots: new SnapshotsClient(address, creds, CHANNEL_OPTIONS) };
+      // An address outside the candidates (a standby's hint) is checked against the CA and its host name only.
+      const channel = channelSettings(this.security, address, CHANNEL_OPTIONS, this.region.leaders.find((l) => l.grpc === address)?.id);
+      s = { address, kv: new KvClient(address, channel.credentials, channel.options), snapshots: new SnapshotsClient(address, channel.credentials, channel.options) };
       this.stubs.set(address, s);
     }
     return s;
@@ -93,7 +96,7 @@ export class RegionLeaders {
         this.confirmed = true;
         return result;
       } catch (err) {
-        const e = fromServiceError(err, `${what} at ${this.region.name} leader ${address}`);
+        const e = fromServiceError(err, `${what} at ${this.region.name} leader ${address}${this.security === 'insecure' ? ' (plaintext)' : ''}`);
         if (!isRetryable(e)) throw e;
         if (!idempotent && !surelyNotServed(e)) {
           throw new AetherError('OUTCOME_UNKNOWN', `${what} at ${this.region.name} leader ${address} failed after it may have been applied, so it was not retried: ${e.message}`, {

@@ -1,7 +1,9 @@
+import { X509Certificate } from 'node:crypto';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { AetherError } from '../common/errors.js';
 import { createLogger, startupLogLevel, type Logger } from '../common/log.js';
 import { MetricsServer, type Health } from '../common/metrics-server.js';
+import { closeSecurity, topologySecurity, type TransportSecurity } from '../security/transport-security.js';
 import { etcdEndpoints } from '../topology/local-etcd.js';
 import { processAlive } from '../topology/supervisor.js';
 import type { Topology } from '../topology/types.js';
@@ -84,6 +86,21 @@ export class RoleRuntime {
   /** Registers a cleanup; they run in reverse order at shutdown, within SHUTDOWN_BUDGET_MS together. */
   onShutdown(name: string, cleanup: () => Promise<void>): void {
     this.cleanups.push({ name, run: cleanup });
+  }
+
+  /**
+   * This node's transport security as the topology asks: its certificate from certsDir
+   * (CERTIFICATE when missing or invalid), reloaded when the files change or on SIGHUP;
+   * closed at shutdown. Plaintext when the topology says `insecure: true`.
+   */
+  transportSecurity(): TransportSecurity {
+    const security = topologySecurity(this.topology, { node: this.identity.id }, {
+      reloadOnSighup: true,
+      onReload: (identity) => this.log.info({ validTo: new X509Certificate(identity.certPem).validTo }, 'certificates reloaded; new connections use them'),
+      onError: (err) => this.log.warn({ err }, 'the certificate files changed but do not load; the ones in use stay'),
+    });
+    this.onShutdown('certificates', async () => closeSecurity(security));
+    return security;
   }
 
   /** Publishes the process in the service registry and reports ready. */

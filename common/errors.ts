@@ -15,6 +15,7 @@ export const GrpcStatus = {
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
   FAILED_PRECONDITION: 9,
   RESOURCE_EXHAUSTED: 8,
   ABORTED: 10,
@@ -66,6 +67,8 @@ const codes = {
   TIMEOUT: { grpc: GrpcStatus.DEADLINE_EXCEEDED, input: false },
   CONNECTION_CLOSED: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   CONNECTION_RESET: { grpc: GrpcStatus.UNAVAILABLE, input: false },
+  /** A Quantum peer failed the handshake: a certificate not from the CA, expired or naming another node, or a bad transcript signature. */
+  PEER_AUTHENTICATION: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   /** A write's call failed after it may have reached the leader: it may or may not have been applied. */
   OUTCOME_UNKNOWN: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   MESSAGE_TOO_LARGE: { grpc: GrpcStatus.INVALID_ARGUMENT, input: true },
@@ -73,6 +76,12 @@ const codes = {
   ETCD: { grpc: GrpcStatus.UNAVAILABLE, input: false },
   /** The peer speaks another protocol version (gRPC metadata, Quantum handshake). */
   PROTOCOL_VERSION: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
+  /** A certificate, key or pre-shared key file is missing, unreadable, invalid, expired or not signed by the CA. */
+  CERTIFICATE: { grpc: GrpcStatus.FAILED_PRECONDITION, input: true },
+  /** A TLS handshake failed: a plaintext peer, a certificate the other side does not trust, or none where one is required. */
+  TLS: { grpc: GrpcStatus.UNAVAILABLE, input: false },
+  /** The peer proved an identity (mutual TLS) that may not call this service. */
+  PEER_REFUSED: { grpc: GrpcStatus.PERMISSION_DENIED, input: false },
   PROCESS: { grpc: GrpcStatus.INTERNAL, input: false },
   INTERNAL: { grpc: GrpcStatus.INTERNAL, input: false },
 } as const satisfies Record<string, CodeInfo>;

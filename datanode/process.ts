@@ -33,7 +33,7 @@ export async function runDatanode(topology: Topology, id: string): Promise<void>
     const level = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs }, onMigrateProgress });
     rt.onShutdown('store', () => level.shutdown());
     const store = await CountedStore.open(level, createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs }));
-    const server = await startDatanodeServer({ address: spec.grpc, store });
+    const server = await startDatanodeServer({ address: spec.grpc, store, security: rt.transportSecurity(), leaders: region!.leaders.map((l) => l.id) });
     rt.onShutdown('grpc server', () => server.close());
     rt.health.detail = () => ({ dataDir });
     await rt.ready();

@@ -5,6 +5,7 @@ import { DataNodeService, type DataNodeHandlers, type WireFeedBatch, type WireVe
 import { toServiceError } from '../proto/status.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { startServer, type ServerHandle } from '../proto/server.js';
+import type { TransportSecurity } from '../security/transport-security.js';
 import { entryBounds, type VersionBatch } from './delta.js';
 import { DEFAULT_BATCH_BYTES, Feed, MAX_BATCH_BYTES, type FeedBatch } from './feed.js';
 import type { ApplyBatch, KeyRange, Store } from './store.js';
@@ -186,7 +187,22 @@ export function dataNodeHandlers(store: Store): DataNodeHandlers {
   };
 }
 
-/** Serves one data node's Store at `address` (host:port; port 0 picks a free one). */
-export function startDatanodeServer(options: { readonly address: string; readonly store: Store }): Promise<ServerHandle> {
-  return startServer(options.address, [[DataNodeService, dataNodeHandlers(options.store)]]);
+export interface DatanodeServerOptions {
+  /** host:port; port 0 picks a free one. */
+  readonly address: string;
+  readonly store: Store;
+  /** Mutual TLS with this node's certificate (the leader presents its own), or plaintext. */
+  readonly security: TransportSecurity;
+  /** The node ids that may call: its region's leader candidates. Default: any node certificate of the CA. */
+  readonly leaders?: readonly string[];
+}
+
+/** Serves one data node's Store; with TLS, only to clients presenting a node certificate of the CA (its region's leaders). */
+export function startDatanodeServer(options: DatanodeServerOptions): Promise<ServerHandle> {
+  const leaders = options.leaders === undefined ? undefined : new Set(options.leaders);
+  return startServer(options.address, [[DataNodeService, dataNodeHandlers(options.store)]], {
+    security: options.security,
+    clientCertificates: 'required',
+    allowPeer: (nodeId) => leaders?.has(nodeId) ?? true,
+  });
 }

@@ -37,6 +37,7 @@ export async function runCoordinator(topology: Topology, id: string): Promise<vo
     rt.onShutdown('peer directory', () => directory.close());
     const transport = await PeerTransport.open({
       topology,
+      nodeId: id,
       address: spec.quantum,
       self: COORDINATOR_SIDE,
       linkRegion: spec.region,

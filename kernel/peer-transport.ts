@@ -2,8 +2,10 @@ import { Counter, type Registry } from 'prom-client';
 import { AetherError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Settings } from '../cluster/settings.js';
+import { CertificateSource } from '../security/certificate-source.js';
+import { topologyCertsDir, topologyQuantumKeyFile } from '../security/certs-dir.js';
 import type { Topology } from '../topology/types.js';
-import { Endpoint, QuantumMetrics, loadQuantumKey, topologyLinks, type QuantumMessage } from '../transport/index.js';
+import { Endpoint, QuantumMetrics, loadQuantumCredentials, loadQuantumKey, quantumCredentials, topologyLinks, type QuantumMessage } from '../transport/index.js';
 import { COORDINATOR, fromCoordinator, senderRegion, type Message } from './messages.js';
 import { PeerAddresses, type HostLookup, type PeerResolver } from './peer-directory.js';
 import { decodeMessage, encodeMessage } from './wire.js';
@@ -23,7 +25,7 @@ export type StreamDropReason =
   | 'malformed'
   /** An envelope of another protocol version. */
   | 'protocol'
-  /** From an address that is no topology peer. */
+  /** From a sender that is no topology peer: an unknown address (insecure), or a node id of no leader or coordinator (secure). */
   | 'unknown_sender'
   /** From a candidate of the side it claims that is not its elected process (a standby, a deposed coordinator). */
   | 'not_elected'
@@ -71,7 +73,9 @@ function sideLabel(side: string): string {
  * another's and each origin's batches stay in order. A received message is delivered only
  * when it comes from the elected process of the side it claims (DESIGN "Coordinator
  * failover": a Commit from an unexpected sender is ignored); anything else is dropped and
- * counted. The topology's emulated links and the settings' partitions apply to every peer.
+ * counted. Who sent it is the node id the peer proved in Quantum's handshake, or — with
+ * `security.insecure` — the topology address its datagrams come from. The topology's
+ * emulated links and the settings' partitions apply to every peer.
  */
 export class PeerTransport {
   private handler: (m: Message, from: string) => void | Promise<void> = () => {};
@@ -82,6 +86,8 @@ export class PeerTransport {
   private readonly lastWarnMs = new Map<string, number>();
   private readonly dropped: Record<StreamDropReason, Counter.Internal>;
   private readonly bytesSent: Counter<'peer'>;
+  /** Secure: watches certsDir so that renewed certificates serve the next handshakes, as gRPC's do. */
+  private certificates: CertificateSource | undefined;
 
   private constructor(
     private readonly endpoint: Endpoint,
@@ -90,6 +96,10 @@ export class PeerTransport {
     private readonly limits: PeerTransportLimits,
     /** Topology Quantum address → its side: a region, or COORDINATOR for every coordinator candidate. */
     private readonly sides: ReadonlyMap<string, string>,
+    /** Secure: topology Quantum address → the node id there (undefined: insecure, senders are addresses). */
+    private readonly nodeAt: ReadonlyMap<string, string> | undefined,
+    /** Sender (a node id when secure, a topology address when insecure) → its side. */
+    private readonly senderSides: ReadonlyMap<string, string>,
     private readonly addresses: PeerAddresses,
     /** Origin region → the stream its Ships travel on. */
     private readonly shipStreams: ReadonlyMap<string, number>,
@@ -116,6 +126,8 @@ export class PeerTransport {
    */
   static async open(o: {
     readonly topology: Topology;
+    /** This process's node id: its certificate and key in certsDir (unless insecure). */
+    readonly nodeId: string;
     readonly address: string;
     readonly self: string;
     readonly linkRegion: string;
@@ -126,33 +138,79 @@ export class PeerTransport {
     /** DNS by default, for topologies naming hosts. */
     readonly lookupHost?: HostLookup;
   }): Promise<PeerTransport> {
-    const key = await loadQuantumKey(o.topology.security.quantumKeyFile);
+    const credentials = await loadQuantumCredentials(o.topology, o.nodeId);
+    const key = credentials === undefined ? await loadQuantumKey(topologyQuantumKeyFile(o.topology)) : null;
     const sides = new Map<string, string>();
-    for (const r of o.topology.regions) for (const l of r.leaders) sides.set(l.quantum, r.name);
-    for (const c of o.topology.coordinators) sides.set(c.quantum, COORDINATOR);
+    const nodeAt = new Map<string, string>();
+    const nodeSides = new Map<string, string>();
+    for (const r of o.topology.regions) {
+      for (const l of r.leaders) {
+        sides.set(l.quantum, r.name);
+        nodeAt.set(l.quantum, l.id);
+        nodeSides.set(l.id, r.name);
+      }
+    }
+    for (const c of o.topology.coordinators) {
+      sides.set(c.quantum, COORDINATOR);
+      nodeAt.set(c.quantum, c.id);
+      nodeSides.set(c.id, COORDINATOR);
+    }
     const shipStreams = new Map(o.topology.regions.map((r, i) => [r.name, CONTROL_STREAM + 1 + i]));
     const emulated = topologyLinks(o.topology, o.linkRegion);
     // Every topology peer gets an emulated link, perfect ones too, so a partition can cut it.
     const links = (peer: string) => emulated(peer) ?? (sides.has(peer) ? { delayMs: 0, jitterMs: 0, loss: 0 } : undefined);
-    let received: (peer: string) => void = () => {};
+    let received: (peer: string, peerId: string | undefined) => void = () => {};
+    const addresses = new PeerAddresses(sides.keys(), o.log, o.lookupHost);
     const endpoint = await Endpoint.bind(o.address, {
       key,
+      ...(credentials === undefined
+        ? {}
+        : {
+            credentials,
+            // Dialling a peer, the handshake insists on the node the topology puts at its address.
+            expectedNodeId: (peer: string) => {
+              const at = addresses.of(peer);
+              return at === undefined ? undefined : nodeAt.get(at);
+            },
+          }),
       links,
       metrics: new QuantumMetrics(o.registry),
       log: o.log,
       onError: (err) => o.log.warn({ err }, 'quantum endpoint error'),
-      onReceived: (peer) => received(peer),
+      onReceived: (peer, peerId) => received(peer, peerId),
     });
-    const addresses = new PeerAddresses(sides.keys(), o.log, o.lookupHost);
     let transport: PeerTransport;
     try {
-      transport = new PeerTransport(endpoint, o.directory, o.log, { ...defaultPeerTransportLimits, ...o.limits }, sides, addresses, shipStreams, o.self, o.registry);
+      const secure = credentials !== undefined;
+      transport = new PeerTransport(
+        endpoint,
+        o.directory,
+        o.log,
+        { ...defaultPeerTransportLimits, ...o.limits },
+        sides,
+        secure ? nodeAt : undefined,
+        secure ? nodeSides : sides,
+        addresses,
+        shipStreams,
+        o.self,
+        o.registry,
+      );
     } catch (err) {
       // A registry that already has these metrics: do not leave the socket bound.
       await endpoint.close();
       throw err;
     }
-    received = (peer) => transport.received(peer);
+    received = (peer, peerId) => transport.received(peer, peerId);
+    if (credentials !== undefined) {
+      transport.certificates = new CertificateSource(topologyCertsDir(o.topology), { node: o.nodeId }, {
+        reloadOnSighup: true,
+        onReload: (identity) => {
+          endpoint.setCredentials(quantumCredentials(o.nodeId, identity, credentials.psk));
+          o.log.info({ nodeId: o.nodeId }, 'renewed certificates used for new Quantum handshakes');
+        },
+        onError: (err) => o.log.warn({ err }, 'certificates in certsDir not usable; Quantum keeps the ones it has'),
+      });
+    }
     return transport;
   }
 
@@ -247,6 +305,7 @@ export class PeerTransport {
   }
 
   async close(): Promise<void> {
+    this.certificates?.close();
     await this.endpoint.close();
   }
 
@@ -255,19 +314,30 @@ export class PeerTransport {
     if (!d.ok) return this.drop(d.error.code === 'PROTOCOL_VERSION' ? 'protocol' : 'malformed', { peer: qm.peer, guuid: qm.guuid, err: d.error });
     const m = d.value;
     const claimed = claimedSide(m);
-    const from = this.addresses.of(qm.peer);
-    if (from !== undefined && this.directory.resolve(claimed) === from) return this.handler(m, claimed);
-    const side = from === undefined ? undefined : this.sides.get(from);
-    this.drop(side === undefined ? 'unknown_sender' : side === claimed ? 'not_elected' : 'wrong_region', { peer: qm.peer, guuid: qm.guuid, type: m.type, claimed: sideLabel(claimed) });
+    const from = this.sender(qm.peer, qm.peerId);
+    if (from !== undefined && this.electedSender(claimed) === from) return this.handler(m, claimed);
+    const side = from === undefined ? undefined : this.senderSides.get(from);
+    this.drop(side === undefined ? 'unknown_sender' : side === claimed ? 'not_elected' : 'wrong_region', { peer: qm.peer, peerId: qm.peerId, guuid: qm.guuid, type: m.type, claimed: sideLabel(claimed) });
     // A peer named by host that moved to a new IP shows up as a stranger until its name is resolved again.
-    void this.addresses.refresh();
+    if (this.nodeAt === undefined) void this.addresses.refresh();
   }
 
-  private received(peer: string): void {
+  private received(peer: string, peerId: string | undefined): void {
     if (this.heardHandler === undefined) return;
-    const from = this.addresses.of(peer);
-    const side = from === undefined ? undefined : this.sides.get(from);
-    if (side !== undefined && this.directory.resolve(side) === from) this.heardHandler(side);
+    const from = this.sender(peer, peerId);
+    const side = from === undefined ? undefined : this.senderSides.get(from);
+    if (side !== undefined && this.electedSender(side) === from) this.heardHandler(side);
+  }
+
+  /** Who sent a datagram: the node id it proved (secure), or the topology address it came from (insecure). */
+  private sender(peer: string, peerId: string | undefined): string | undefined {
+    return this.nodeAt === undefined ? this.addresses.of(peer) : peerId;
+  }
+
+  /** The sender `side`'s elected process is, in sender's terms (node id or address); undefined while nobody is elected. */
+  private electedSender(side: string): string | undefined {
+    const address = this.directory.resolve(side);
+    return address === undefined || this.nodeAt === undefined ? address : this.nodeAt.get(address);
   }
 
   private drop(reason: StreamDropReason, fields: Record<string, unknown>): void {

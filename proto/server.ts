@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { AetherError } from '../common/errors.js';
+import { peerNodeId, serverCredentials, type TransportSecurity } from '../security/transport-security.js';
 import { PROTOCOL_METADATA_KEY, PROTOCOL_VERSION, protocolRefusal } from './protocol.js';
 import { toServiceError } from './status.js';
 
@@ -43,21 +44,50 @@ function protocolCheck(required: boolean): grpc.ServerInterceptor {
     });
 }
 
+/**
+ * Refuses a call whose client certificate does not name a node `allowed` accepts
+ * (PEER_REFUSED): mutual TLS proves the peer holds a certificate of the CA; this checks
+ * it is one of the nodes meant to call — a data node serves its region's leaders, not
+ * the CLI's client certificate.
+ */
+function peerCheck(allowed: (nodeId: string) => boolean): grpc.ServerInterceptor {
+  return (_method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            const id = peerNodeId(call.getAuthContext());
+            if (id !== undefined && allowed(id)) nextMetadata(metadata);
+            else call.sendStatus(toServiceError(new AetherError('PEER_REFUSED', `the client at ${call.getPeer()} presents ${id === undefined ? 'no node certificate' : `the certificate of node ${id}`}, which may not call this service`)));
+          },
+        }),
+    });
+}
+
 export interface ServerOptions {
+  /** TLS with this process's certificate, or plaintext ('insecure'). */
+  readonly security: TransportSecurity;
+  /** 'required': mutual TLS, the client presents a certificate of the CA. Default 'not-requested'. */
+  readonly clientCertificates?: 'required' | 'not-requested';
+  /** With client certificates required: which node ids may call (default: any certificate of the CA). */
+  readonly allowPeer?: (nodeId: string) => boolean;
   /** Refuse calls that carry no protocol version (internal services). Default true. */
   readonly requireProtocolVersion?: boolean;
 }
 
-/** Binds a gRPC server with the given services on `address` (insecure: intra-deployment traffic on a trusted network). */
-export async function startServer(address: string, services: readonly [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][], options: ServerOptions = {}): Promise<ServerHandle> {
+/** Binds a gRPC server with the given services on `address`; with TLS unless `security` is 'insecure'. */
+export async function startServer(address: string, services: readonly [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][], options: ServerOptions): Promise<ServerHandle> {
+  const clientCertificates = options.clientCertificates ?? 'not-requested';
+  const checkPeer = options.security !== 'insecure' && clientCertificates === 'required' && options.allowPeer !== undefined;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-    interceptors: [protocolCheck(options.requireProtocolVersion ?? true)],
+    interceptors: [...(checkPeer ? [peerCheck(options.allowPeer!)] : []), protocolCheck(options.requireProtocolVersion ?? true)],
   });
   for (const [definition, impl] of services) server.addService(definition, impl);
+  const credentials = serverCredentials(options.security, clientCertificates);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new AetherError('UNAVAILABLE', `cannot listen on ${address}: ${err.message}`, { cause: err })) : resolve(p))),
+    server.bindAsync(address, credentials, (err, p) => (err ? reject(new AetherError('UNAVAILABLE', `cannot listen on ${address}: ${err.message}`, { cause: err })) : resolve(p))),
   );
   const host = address.slice(0, address.lastIndexOf(':'));
   return {
@@ -65,7 +95,12 @@ export async function startServer(address: string, services: readonly [grpc.Serv
     port,
     close: (graceMs = 1000) =>
       new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        // forceShutdown does not always run tryShutdown's callback (seen after a TLS client
+        // reached a plaintext server): resolve here too, so close() always ends.
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();

@@ -36,6 +36,15 @@ const byStatus: Partial<Record<number, ErrorCode>> = {
  */
 const NEVER_SENT = ['No connection established', 'Channel closed before call started'];
 
+/**
+ * How a failed TLS handshake reaches a call: OpenSSL's reason ("SSL routines", a TLS
+ * alert such as "certificate required", "wrong version number" when the server speaks
+ * plaintext) or Node's certificate checks (ERR_TLS_*, "self-signed", the identity check
+ * of security/transport-security.ts). A plaintext client of a TLS server cannot tell:
+ * it only sees the connection fail (UNAVAILABLE).
+ */
+const TLS_FAILURE = /SSL routines|ERR_TLS_|alert|certificate|self[- ]signed|wrong version number|unable to (get|verify)/i;
+
 /** Rebuilds the AetherError a server sent; a plain gRPC failure (no server, deadline) gets the nearest code. */
 export function fromServiceError(err: unknown, context: string): AetherError {
   if (err instanceof AetherError) return err;
@@ -61,5 +70,6 @@ export function fromServiceError(err: unknown, context: string): AetherError {
   }
   // Only a call that never left this process is known not to have been served.
   if (se.code === grpc.status.UNAVAILABLE && NEVER_SENT.some((p) => text.startsWith(p))) details['neverSent'] = true;
-  return new AetherError(byStatus[se.code] ?? 'INTERNAL', `${context}: ${text}`, { cause: err, details });
+  const code = se.code === grpc.status.UNAVAILABLE && TLS_FAILURE.test(text) ? 'TLS' : (byStatus[se.code] ?? 'INTERNAL');
+  return new AetherError(code, `${context}: ${text}`, { cause: err, details });
 }

@@ -18,6 +18,7 @@ import { fromServiceError } from '../proto/status.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { AetherError } from '../common/errors.js';
 import { Batcher } from '../common/batcher.js';
+import { channelSettings, type TransportSecurity } from '../security/transport-security.js';
 
 /** Deadline of one call to a data node (LAN), and a Scan's longest wait for its next version: a stuck node fails the request instead of holding it. */
 export const DATANODE_CALL_TIMEOUT_MS = 5_000;
@@ -63,13 +64,19 @@ export interface FeedSubscription extends AsyncIterable<FeedBatch> {
 export class DataNodeConnection {
   private readonly client: DataNodeClientType;
   private readonly writes: Batcher<Mutation, Version>;
+  /** Named in errors: a plaintext leader refused by a TLS node only sees the connection fail. */
+  private readonly transport: 'plaintext' | 'TLS';
 
+  /** `security`: the leader's own certificate, presented to the node (mutual TLS), whose certificate must name `id`. */
   constructor(
     readonly id: string,
     readonly address: string,
+    security: TransportSecurity,
     private readonly timeoutMs = DATANODE_CALL_TIMEOUT_MS,
   ) {
-    this.client = new DataNodeClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const channel = channelSettings(security, address, CHANNEL_OPTIONS, id);
+    this.client = new DataNodeClient(address, channel.credentials, channel.options);
+    this.transport = security === 'insecure' ? 'plaintext' : 'TLS';
     this.writes = new Batcher({
       ...WRITE_BATCHING,
       sizeOf: (m) => m.key.length + (m.value?.length ?? 0),
@@ -84,7 +91,7 @@ export class DataNodeConnection {
   }
 
   private context(method: string): string {
-    return `data node ${this.id} (${this.address}) ${method}`;
+    return `data node ${this.id} (${this.address}, ${this.transport}) ${method}`;
   }
 
   /** `waitForReady`: a node not up yet is waited for (up to the deadline) instead of failing at once. */

@@ -1,5 +1,6 @@
 import { KvService as KvServiceDefinition, SnapshotsService } from '../proto/load.js';
 import { startServer, type ServerHandle } from '../proto/server.js';
+import type { TransportSecurity } from '../security/transport-security.js';
 import type { AdmissionGate } from './admission.js';
 import { DataNodeConnection } from './datanode-connection.js';
 import { Frontier } from './frontier.js';
@@ -23,6 +24,8 @@ export interface LeaderServerOptions {
   /** Where KV counts writes_total and reads_total{result} (the leader process's catalog). */
   readonly metrics?: KvMetrics;
   readonly admission?: AdmissionGate;
+  /** The leader's certificate: server TLS for clients, and presented to its data nodes. */
+  readonly security: TransportSecurity;
 }
 
 export interface LeaderServerHandle extends ServerHandle {
@@ -38,7 +41,7 @@ export interface LeaderServerHandle extends ServerHandle {
 /** Serves the public KV and Snapshots services of one leader candidate of a region. */
 export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderServerHandle> {
   const router = new Router(o.datanodes.map((d) => d.id));
-  const datanodes = new Map(o.datanodes.map((d) => [d.id, new DataNodeConnection(d.id, d.grpc)] as const));
+  const datanodes = new Map(o.datanodes.map((d) => [d.id, new DataNodeConnection(d.id, d.grpc, o.security)] as const));
   const frontier = o.frontier ?? new Frontier();
   const snapshotLog = o.snapshotLog ?? new MemorySnapshotLog();
   /** standby ⇄ elected, driven by setLeadership only. */
@@ -49,7 +52,7 @@ export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderS
     server = await startServer(o.address, [
       [KvServiceDefinition, kv.handlers()],
       [SnapshotsService, snapshotsHandlers({ region: o.region, log: snapshotLog, leadership: () => leadership })],
-    ], { requireProtocolVersion: false });
+    ], { security: o.security, requireProtocolVersion: false });
   } catch (err) {
     for (const d of datanodes.values()) d.shutdown();
     throw err;

@@ -91,11 +91,11 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
       },
       metrics,
     );
-    const server = await startLeaderServer({ address: spec.grpc, region: regionName, datanodes: region!.datanodes, frontier, snapshotLog, metrics, admission });
+    const server = await startLeaderServer({ address: spec.grpc, region: regionName, datanodes: region!.datanodes, frontier, snapshotLog, metrics, admission, security: rt.transportSecurity() });
     rt.onShutdown('grpc server', () => server.close());
     const directory = await PeerDirectory.open(rt.etcd, rt.paths, regions, rt.log);
     rt.onShutdown('peer directory', () => directory.close());
-    const transport = await PeerTransport.open({ topology, address: spec.quantum, self: regionName, linkRegion: regionName, directory, registry: rt.registry, log: rt.log });
+    const transport = await PeerTransport.open({ topology, nodeId: id, address: spec.quantum, self: regionName, linkRegion: regionName, directory, registry: rt.registry, log: rt.log });
     rt.onShutdown('quantum transport', () => transport.close());
     transport.applyPartitions(rt.settings.current.partitions);
     rt.settings.subscribe('partitions', (p) => transport.applyPartitions(p));

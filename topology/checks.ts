@@ -124,6 +124,10 @@ export function checkSemantics(doc: unknown, file: string, locate: Locate): Topo
 export function checkWarnings(doc: unknown, file: string, locate: Locate): TopologyProblem[] {
   const warnings: TopologyProblem[] = [];
   const warn = (segments: Segments, code: TopologyProblemCode, message: string) => warnings.push({ file, path: formatPath(segments), code, message, ...locate(segments) });
+  const security = isObject(doc) ? doc['security'] : undefined;
+  if (isObject(security) && security['insecure'] === true) {
+    warn(['security', 'insecure'], 'insecure', 'gRPC runs in plaintext and Quantum unauthenticated: anyone who reaches a port can read and write; for throwaway setups only');
+  }
   const snapshot = isObject(doc) ? doc['snapshot'] : undefined;
   if (!isObject(snapshot)) return warnings;
   if (typeof snapshot['budgetMs'] === 'number' && typeof snapshot['intervalMs'] === 'number' && snapshot['budgetMs'] > snapshot['intervalMs']) {

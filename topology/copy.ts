@@ -20,12 +20,13 @@ interface TopologyDoc {
   snapshot: Record<string, number>;
   regions: { name: string; leaders: Record<string, string>[]; datanodes: Record<string, string>[] }[];
   coordinators: Record<string, string>[];
+  security?: Record<string, unknown>;
 }
 
 /**
  * A copy of a topology in `dir` with its own free loopback ports (a block reserved for this
- * process, topology/port-block.ts), a local etcd and data
- * directories under `dir` (absolute): a benchmark or a test starts from empty state and
+ * process, topology/port-block.ts), a local etcd, data directories and a certificates
+ * directory under `dir` (absolute): a benchmark or a test starts from empty state and
  * never meets a deployment already running on this machine. Links, regions and the rest
  * stay as they are. Returns the copy's file.
  */
@@ -36,6 +37,8 @@ export async function copyTopology(source: string, dir: string, name: string, sn
   data.name = name;
   data.etcd = { ...data.etcd, endpoints: [], dataDir: join(root, '.aetherflow', 'etcd'), ...(etcdMembers ? { members: etcdMembers } : {}) };
   data.snapshot = { ...data.snapshot, ...snapshot };
+  // Certificates name the copy's own ports' hosts, and a copy starts without any: `up` makes them here.
+  data.security = { ...data.security, certsDir: join(root, '.aetherflow', 'certs') };
   const ports = await reservePortBlock();
   const port = (): string => {
     const p = ports.shift();

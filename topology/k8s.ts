@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { AetherError } from '../common/errors.js';
+import { loadNodeIdentity, nodeFiles, quantumKeyFile } from '../security/certs-dir.js';
 import { parseHostPort } from './address.js';
 import type { Address, CoordinatorSpec, DatanodeSpec, LeaderSpec, Topology } from './types.js';
 // Type-only (erased at build): the manifests are checked against the Kubernetes API types at
@@ -12,6 +15,7 @@ import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { INamespace } from 'kubernetes-models/v1/Namespace';
 import type { IPersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
+import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IService } from 'kubernetes-models/v1/Service';
 
 /**
@@ -29,6 +33,13 @@ import type { IService } from 'kubernetes-models/v1/Service';
  *
  * Identity. A leader or coordinator candidate is a Deployment of one replica with the
  * Recreate strategy and a data node a StatefulSet of one replica: an id never runs twice.
+ *
+ * Certificates. Unless the topology is insecure, each process mounts the Secret
+ * `<name>-certs` at CERTS_DIR (the Kubernetes topology's certsDir): ca.crt, its own
+ * node.<id>.crt/.key and, for leaders and coordinators, quantum.key when the topology
+ * names no Quantum key file. With `certsDir`, the renderer writes those Secrets from
+ * that directory (certificates issued for the Kubernetes host names; `render k8s
+ * --certs-dir` creates them); without it they are expected to exist.
  */
 
 /** One Kubernetes object, as a plain JSON-able value. */
@@ -52,6 +63,12 @@ export interface K8sOptions {
   readonly image?: string;
   /** Size of each data node's (and etcd member's) PersistentVolumeClaim. */
   readonly storage?: string;
+  /**
+   * Render each process's certificate Secret from this directory (holding ca.crt,
+   * node.<id>.crt/.key for every id and quantum.key as `certs create` makes them for the
+   * Kubernetes flavour of the topology); CERTIFICATE when a file is missing or invalid.
+   */
+  readonly certsDir?: string;
 }
 
 export interface K8sRender {
@@ -67,6 +84,9 @@ export const TOPOLOGY_DIR = '/etc/aetherflow';
 export const TOPOLOGY_PATH = `${TOPOLOGY_DIR}/topology.yaml`;
 export const DATA_DIR = '/var/lib/aetherflow';
 const QUANTUM_KEY_DIR = '/etc/aetherflow-secrets';
+export const CERTS_DIR = '/etc/aetherflow-certs';
+/** Secret files: readable by the owner and the pod's fsGroup (the image's user), no one else. */
+const SECRET_MODE = 0o440;
 const QUANTUM_KEY_SECRET = 'aetherflow-quantum-key';
 const TOPOLOGY_CONFIGMAP = 'aetherflow-topology';
 const ETCD_SERVICE = 'etcd';
@@ -124,7 +144,11 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
     })),
     coordinators: topology.coordinators.map((c) => ({ id: c.id, region: c.region, quantum: moveAddress(c.id, c.quantum), metrics: moveAddress(c.id, c.metrics) })),
     links: topology.links,
-    security: { quantumKeyFile: topology.security.quantumKeyFile === null ? null : `${QUANTUM_KEY_DIR}/quantum.key` },
+    security: {
+      insecure: topology.security.insecure,
+      certsDir: CERTS_DIR,
+      quantumKeyFile: topology.security.quantumKeyFile === null ? null : `${QUANTUM_KEY_DIR}/quantum.key`,
+    },
   };
   const topologyYaml = `# The Kubernetes flavour of topology "${topology.name}", written by \`aetherflow render k8s\`:\n# hosts are the processes' headless Services, data dirs are on their volumes.\n${stringify(k8sTopology, { aliasDuplicateObjects: false, lineWidth: 0 })}`;
   const topologyHash = createHash('sha256').update(topologyYaml).digest('hex');
@@ -146,6 +170,7 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
       manifests: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(TOPOLOGY_CONFIGMAP, { 'app.kubernetes.io/name': 'aetherflow', 'app.kubernetes.io/instance': instance }), data: { 'topology.yaml': topologyYaml } } satisfies IConfigMap],
     },
   ];
+  if (options.certsDir !== undefined && !topology.security.insecure) files.push({ name: '05-certificates.yaml', manifests: processes.map((p) => certsSecret(p, options.certsDir!)) });
   if (!externalEtcd) files.push({ name: '10-etcd.yaml', manifests: etcdManifests() });
   processes.forEach((p) => files.push({ name: `${ORDER[p.role]}-${p.role}-${p.name}.yaml`, manifests: processManifests(p) }));
   files.push({ name: '90-hpa-example.yaml', manifests: [hpaExample()] });
@@ -232,6 +257,7 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
     } satisfies IService;
     const metricsPort = ports.find((x) => x.name === 'metrics')!.port;
     const keyed = p.role !== 'datanode' && topology.security.quantumKeyFile !== null;
+    const certified = !topology.security.insecure;
     const podSpec: IPodTemplateSpec['spec'] = {
       securityContext: { runAsNonRoot: true, runAsUser: USER_ID, runAsGroup: USER_ID, fsGroup: USER_ID },
       terminationGracePeriodSeconds: 30,
@@ -261,6 +287,7 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
             { name: 'topology', mountPath: TOPOLOGY_DIR, readOnly: true },
             ...(p.role === 'datanode' ? [{ name: 'data', mountPath: DATA_DIR }] : []),
             ...(keyed ? [{ name: 'quantum-key', mountPath: QUANTUM_KEY_DIR, readOnly: true }] : []),
+            ...(certified ? [{ name: 'certs', mountPath: CERTS_DIR, readOnly: true }] : []),
           ],
           resources: { requests: p.role === 'datanode' ? { cpu: '250m', memory: '512Mi' } : { cpu: '250m', memory: '256Mi' } },
           securityContext: { allowPrivilegeEscalation: false },
@@ -269,6 +296,7 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
       volumes: [
         { name: 'topology', configMap: { name: TOPOLOGY_CONFIGMAP } },
         ...(keyed ? [{ name: 'quantum-key', secret: { secretName: QUANTUM_KEY_SECRET, items: [{ key: 'quantum.key', path: 'quantum.key' }] } }] : []),
+        ...(certified ? [{ name: 'certs', secret: { secretName: certsSecretName(p), defaultMode: SECRET_MODE, items: certFiles(p).map((f) => ({ key: f, path: f })) } }] : []),
       ],
     };
     const template: IPodTemplateSpec = {
@@ -308,6 +336,20 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
     ];
   }
 
+  /** The certificates directory's files one process needs, by name. */
+  function certFiles(p: Process): string[] {
+    const node = basename(nodeFiles(CERTS_DIR, p.spec.id).cert, '.crt');
+    const quantum = p.role !== 'datanode' && topology.security.quantumKeyFile === null;
+    return ['ca.crt', `${node}.crt`, `${node}.key`, ...(quantum ? [basename(quantumKeyFile(CERTS_DIR))] : [])];
+  }
+
+  function certsSecret(p: Process, dir: string): Manifest {
+    // Loading checks the pair against ca.crt: a Secret never carries a broken identity.
+    loadNodeIdentity(dir, p.spec.id);
+    const data = Object.fromEntries(certFiles(p).map((f) => [f, readSecretFile(join(dir, f))]));
+    return { apiVersion: 'v1', kind: 'Secret', metadata: meta(certsSecretName(p), labels(p.role, p.name, p.region)), type: 'Opaque', data } satisfies ISecret;
+  }
+
   /**
    * An autoscaler on a custom metric, writes per second per pod (rate of writes_total,
    * served by prometheus-adapter as `writes_per_second`; see deploy/README.md). AetherFlow's
@@ -334,6 +376,19 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
 
   function claim(name: string, l: Record<string, string>): IPersistentVolumeClaim {
     return { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, labels: l }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } } };
+  }
+}
+
+function certsSecretName(p: Process): string {
+  return `${p.name}-certs`;
+}
+
+/** A file's bytes as a Secret's base64 data; CERTIFICATE when it cannot be read. */
+function readSecretFile(file: string): string {
+  try {
+    return readFileSync(file).toString('base64');
+  } catch (err) {
+    throw new AetherError('CERTIFICATE', `${file} cannot be read for its Secret`, { cause: err, details: { file } });
   }
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AetherError } from '../common/errors.js';
+import { ensureCertificates, topologyCertsDir } from '../security/certs-dir.js';
 import { LocalEtcd, publishLocalEtcd, readPublishedEtcd, runtimeDir, unpublishLocalEtcd } from './local-etcd.js';
 import { Supervisor, processAlive, type ProcessEvent } from './supervisor.js';
 import type { Topology } from './types.js';
@@ -18,6 +19,7 @@ export interface RoleProcess {
 }
 
 export type LaunchEvent =
+  | { readonly type: 'certificates'; readonly dir: string; readonly created: readonly string[]; readonly kept: readonly string[] }
   | { readonly type: 'etcd-starting'; readonly members: number }
   | { readonly type: 'etcd-ready'; readonly endpoints: readonly string[]; readonly pids: readonly number[] }
   | { readonly type: 'starting'; readonly processes: readonly RoleProcess[] }
@@ -71,8 +73,9 @@ function roleNodeFlags(): string[] {
 }
 
 /**
- * A running deployment on this machine (`aetherflow up`): a local etcd when the
- * topology names no endpoints, and every role process under a Supervisor. Logs go to
+ * A running deployment on this machine (`aetherflow up`): the certificates it lacks
+ * (unless insecure), a local etcd when the topology names no endpoints, and every role
+ * process under a Supervisor. Logs go to
  * `.aetherflow/<name>/logs/<id>.log` (etcd: `etcd-<member>.log`).
  */
 export class Launch {
@@ -88,6 +91,12 @@ export class Launch {
     const onEvent = options.onEvent ?? (() => {});
     const processes = roleProcesses(topology, options.regions);
     const logDir = join(runtimeDir(topology), 'logs');
+    if (!topology.security.insecure) {
+      // Like `cockroach cert`, once: a local CA and whatever certificates are missing; existing ones are kept.
+      const dir = topologyCertsDir(topology);
+      const report = await ensureCertificates(dir, topology);
+      onEvent({ type: 'certificates', dir, created: report.created, kept: report.kept });
+    }
     let etcd: LocalEtcd | undefined;
     if (topology.etcd.endpoints.length === 0) {
       await refuseOrAdopt(topology);

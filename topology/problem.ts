@@ -31,6 +31,7 @@ export type TopologyProblemCode =
   | 'ignored-field'
   | 'bad-link'
   | 'budget-exceeds-interval'
+  | 'insecure'
   | 'no-region'
   | 'no-leader'
   | 'no-datanode'

@@ -143,7 +143,12 @@ export const topologySchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { quantumKeyFile: { type: ['string', 'null'], default: null } },
+      properties: {
+        // Secure unless the file says otherwise: plaintext gRPC and unauthenticated Quantum are opt-in.
+        insecure: { type: 'boolean', default: false },
+        certsDir: { type: 'string', minLength: 1, default: '.aetherflow/certs' },
+        quantumKeyFile: { type: ['string', 'null'], default: null },
+      },
     },
   },
 } as const;

@@ -15,9 +15,18 @@ export interface Topology {
   readonly regions: readonly RegionSpec[];
   readonly coordinators: readonly CoordinatorSpec[];
   readonly links: LinksSpec;
-  readonly security: { readonly quantumKeyFile: string | null };
+  readonly security: SecuritySpec;
   /** What is valid but probably not meant (printed by `topology check` and `up`). */
   readonly warnings: readonly TopologyProblem[];
+}
+
+export interface SecuritySpec {
+  /** Plaintext gRPC and unauthenticated Quantum: throwaway setups only. */
+  readonly insecure: boolean;
+  /** CA, client and node certificates (security/certs-dir.ts); relative paths resolve against the cwd, like dataDirs. */
+  readonly certsDir: string;
+  /** Quantum's pre-shared key; null: `quantum.key` in certsDir (unless insecure). */
+  readonly quantumKeyFile: string | null;
 }
 
 export interface EtcdSpec {

@@ -1,14 +1,27 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { decodePacket, type DecodeResult } from './packet.js';
+import { decodePacket, encodePacket, type DecodeResult, type Packet } from './packet.js';
 
 /** Truncated HMAC-SHA256 tag; 128 bits is plenty against forgery within a key's lifetime. */
 export const TAG_BYTES = 16;
 
 /**
+ * How a connection's datagrams are protected on the wire: the Authenticator below for an
+ * insecure endpoint, a SecureSession (secure-session.ts) for an authenticated, encrypted one.
+ */
+export interface PacketProtection {
+  /** Bytes a protected data packet carries beyond its header and payload. */
+  readonly tagBytes: number;
+  /** The datagram of a packet. */
+  protect(p: Packet): Buffer;
+  /** Decodes and verifies a datagram; a failure carries the drop reason. Never throws. */
+  open(datagram: Buffer): DecodeResult;
+}
+
+/**
  * Seals and opens datagrams. With a pre-shared key every datagram ends in a tag over
  * everything before it; without one, datagrams carry no tag and open() only decodes.
  */
-export class Authenticator {
+export class Authenticator implements PacketProtection {
   readonly tagBytes: number;
 
   constructor(private readonly key: Buffer | null) {
@@ -17,6 +30,10 @@ export class Authenticator {
 
   get keyed(): boolean {
     return this.key !== null;
+  }
+
+  protect(p: Packet): Buffer {
+    return this.seal(encodePacket(p, this.tagBytes));
   }
 
   /** Fills the trailing tag of a datagram encoded with `tagBytes` of room. */

@@ -1,11 +1,13 @@
 import { AetherError, assert, type ErrorCode } from '../common/errors.js';
 import { protocolRefusal } from '../proto/protocol.js';
 import { ReplayWindow, type Authenticator } from './auth.js';
+import { Handshake, HELLO_EXTENSION_BYTES, type HandshakeFailure } from './handshake.js';
 import { decodeFecParity, encodeFecParity, type FecDecoder, type FecEncoder, type FecParity } from './fec.js';
 import type { LossEstimator } from './loss-estimator.js';
-import { encodePacket, Flag, hasFlag, headerBytes, MAX_SEQUENCE, type DropReason, type Packet } from './packet.js';
+import { ACK_SECTION_BYTES, Flag, hasFlag, headerBytes, isReliable, MAX_SEQUENCE, type DropReason, type Packet } from './packet.js';
 import { SentPacketTracker, type SentPacket } from './recovery.js';
 import { RttEstimator, type RttOptions } from './rtt.js';
+import { SecureSession } from './secure-session.js';
 import { ReceivedRanges } from './sack.js';
 import { decodeFragment, encodeFragment, FRAME_HEADER_BYTES, ReceiveStreams, SendStreams, type DeliveredMessage, type OutgoingMessage, type StreamLimits } from './stream.js';
 
@@ -27,6 +29,14 @@ import { decodeFragment, encodeFragment, FRAME_HEADER_BYTES, ReceiveStreams, Sen
  * handshake of another protocol version is refused with an RST carrying ours (4 B), so
  * both sides fail PROTOCOL_VERSION instead of misreading each other (DESIGN "Versions on
  * the wire").
+ *
+ * Secure connections (a Handshake as `auth`) run handshake.ts's exchange inside
+ * the same packets: SYN and the responder's SYN|ACK carry each side's ephemeral key and
+ * nonce after the fields above, the SYN|ACK the responder's sealed identity, and the
+ * initiator answers with a SYN|ACK of its own (sequence 1) carrying its identity. Every
+ * other packet is sealed (secure-session.ts); the responder is ESTABLISHED — and delivers
+ * anything — only once the initiator's identity verified; RSTs carry the sender's reset
+ * token and any other RST is ignored once the peer is known.
  */
 
 export type ConnectionState = 'SYN_SENT' | 'SYN_RCVD' | 'ESTABLISHED' | 'CLOSING' | 'CLOSED' | 'RESET';
@@ -41,7 +51,6 @@ const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
   RESET: [],
 };
 
-export const ACK_SECTION_BYTES = 10;
 export const INSTANCE_ID_BYTES = 8;
 /** A SYN's (and SYN|ACK's) body: instance id, then the application protocol version. */
 const HANDSHAKE_BYTES = INSTANCE_ID_BYTES + 4;
@@ -53,6 +62,11 @@ const REFUSAL_BYTES = 4;
 /** A SYN body of either form: the current one, or protocol 1's (to be refused). */
 export function isHandshakeBody(body: Buffer): boolean {
   return body.length === HANDSHAKE_BYTES || body.length === INSTANCE_ID_BYTES;
+}
+
+/** A secure SYN body: the fields above, then the initiator's ephemeral key and nonce (handshake.ts). */
+export function isSecureHelloBody(body: Buffer): boolean {
+  return body.length === HANDSHAKE_BYTES + HELLO_EXTENSION_BYTES;
 }
 
 function encodeHandshake(instance: Buffer, protocolVersion: number): Buffer {
@@ -111,6 +125,7 @@ export interface ConnectionObserver {
   onFecRecovered?(): void;
   onParitySent?(): void;
   onCongestion?(cwndBytes: number, pacingRateBytesPerSec: number): void;
+  onHandshakeFailure?(reason: HandshakeFailure): void;
 }
 
 /** Timing and size knobs of a connection; the endpoint's defaults suit a WAN of tens of ms RTT. */
@@ -140,7 +155,8 @@ export interface ConnectionOptions extends ConnectionTuning {
   readonly protocolVersion: number;
   readonly nowMs: number;
   readonly congestion: CongestionController;
-  readonly auth: Authenticator;
+  /** How the connection authenticates. Insecure: plain datagrams, or HMAC-tagged with a pre-shared key. Secure: this connection's handshake. */
+  readonly auth: Authenticator | Handshake;
   readonly limits: StreamLimits;
   readonly fec?: ConnectionFec;
   readonly observer?: ConnectionObserver;
@@ -173,6 +189,8 @@ export class Connection {
   peerInstance: Buffer | undefined;
 
   private readonly o: ConnectionOptions;
+  private readonly protection: Authenticator | SecureSession;
+  private readonly secure: SecureSession | undefined;
   private readonly rtt: RttEstimator;
   private readonly sent = new SentPacketTracker<PacketMeta>();
   /** Packets declared lost and not yet resent, in declaration order (may hold stale entries, skipped when popped). */
@@ -214,6 +232,8 @@ export class Connection {
     assert(options.guuid.length === 16, 'GUUID is 16 bytes');
     assert(options.localInstance.length === INSTANCE_ID_BYTES, 'instance id is 8 bytes');
     this.o = options;
+    this.secure = options.auth instanceof Handshake ? new SecureSession(options.auth, HANDSHAKE_BYTES) : undefined;
+    this.protection = this.secure ?? (options.auth as Authenticator);
     this.guuid = options.guuid;
     this.role = options.role;
     this.rtt = new RttEstimator(options.rtt);
@@ -230,6 +250,16 @@ export class Connection {
   }
   get isOpen(): boolean {
     return this.stateValue !== 'CLOSED' && this.stateValue !== 'RESET';
+  }
+
+  /** The node id the peer proved in a secure handshake; undefined until then, and always on an insecure connection. */
+  get peerNodeId(): string | undefined {
+    return this.secure?.handshake.peer?.nodeId;
+  }
+
+  /** Pure acks and parity can be sealed: always when insecure, once the session keys exist when secure. */
+  private get canSeal(): boolean {
+    return this.secure === undefined || this.secure.established;
   }
 
   get stats(): ConnectionStats {
@@ -250,7 +280,8 @@ export class Connection {
   /** The initiator's first action: the SYN. */
   open(nowMs: number): ConnectionActions {
     assert(this.role === 'initiator' && this.nextSeq === 0, 'open() once, by the initiator');
-    this.sendReliable(nowMs, Flag.SYN, encodeHandshake(this.o.localInstance, this.o.protocolVersion), { message: undefined, fin: false });
+    const base = encodeHandshake(this.o.localInstance, this.o.protocolVersion);
+    this.sendReliable(nowMs, Flag.SYN, this.secure?.handshake.hello(base) ?? base, { message: undefined, fin: false });
     return this.finish(nowMs);
   }
 
@@ -290,7 +321,7 @@ export class Connection {
   /** Abrupt end: RST to the peer, every pending send fails with `code`. */
   abort(nowMs: number, code: ErrorCode = 'CONNECTION_RESET'): ConnectionActions {
     if (this.isOpen) {
-      this.emitControl(Flag.RST, Buffer.alloc(0));
+      this.emitControl(Flag.RST, this.secure?.handshake.resetToken ?? Buffer.alloc(0));
       this.end('RESET', new AetherError(code, 'connection aborted locally'));
     }
     return this.finish(nowMs);
@@ -311,7 +342,7 @@ export class Connection {
 
   /** Returns true when the datagram was a new reliable packet (for FEC recovery accounting). */
   private receive(nowMs: number, datagram: Buffer, recovered: boolean): boolean {
-    const opened = this.o.auth.open(datagram);
+    const opened = this.protection.open(datagram);
     if (!opened.ok) return this.drop(opened.reason);
     const p = opened.packet;
     if (!p.guuid.equals(this.guuid)) return this.drop('unknown_connection');
@@ -321,6 +352,8 @@ export class Connection {
     // Before the handshake completes only the SYN|ACK (or an RST) means anything.
     if (this.stateValue === 'SYN_SENT' && !hasFlag(p, Flag.RST) && !(hasFlag(p, Flag.SYN) && hasFlag(p, Flag.ACK))) return this.drop('state');
     if (hasFlag(p, Flag.RST) && (reliable || hasFlag(p, Flag.FEC))) return this.drop('bad_flags');
+    // A secure RST is sent in the clear: before the peer is known only a refusal can end the handshake (as in TCP), after it only the peer's token.
+    if (hasFlag(p, Flag.RST) && this.secure !== undefined && this.stateValue !== 'SYN_SENT' && !this.secure.acceptsReset(p.payload)) return this.drop('bad_reset');
     // An RST is exempt: a stateless endpoint sends it with sequence 0, and replaying one can only end a connection already ended.
     if (!reliable) {
       if (!hasFlag(p, Flag.RST) && !this.replay.accept(p.sequence)) return this.drop('replay');
@@ -347,6 +380,8 @@ export class Connection {
       return false;
     }
     let body = p.payload;
+    // The initiator's identity is checked before its ack section can establish the connection.
+    if (this.role === 'responder' && hasFlag(p, Flag.SYN) && hasFlag(p, Flag.ACK) && !this.onInitiatorIdentity(body)) return false;
     if (hasFlag(p, Flag.ACK)) {
       if (body.length < ACK_SECTION_BYTES) return this.drop('bad_payload');
       this.onAckSection(nowMs, p, body.subarray(0, ACK_SECTION_BYTES));
@@ -383,7 +418,11 @@ export class Connection {
   }
 
   private onSyn(p: Packet, body: Buffer): void {
-    const handshake = decodeHandshake(body);
+    const secure = this.secure;
+    // The initiator's identity (its SYN|ACK) was taken by onInitiatorIdentity.
+    if (secure !== undefined && this.role === 'responder' && hasFlag(p, Flag.ACK)) return;
+    const base = secure !== undefined && body.length >= HANDSHAKE_BYTES + HELLO_EXTENSION_BYTES ? body.subarray(0, HANDSHAKE_BYTES) : body;
+    const handshake = decodeHandshake(base);
     if (handshake === undefined) {
       this.drop('bad_payload');
       return;
@@ -393,11 +432,56 @@ export class Connection {
       this.refuse(refusal);
       return;
     }
-    this.peerInstance = handshake.instance;
-    if (this.stateValue === 'SYN_SENT' && hasFlag(p, Flag.ACK)) this.transition('ESTABLISHED');
-    else if (this.stateValue === 'SYN_RCVD' && !hasFlag(p, Flag.ACK) && this.nextSeq === 0) {
-      this.sendReliable(this.lastReceivedMs, Flag.SYN | Flag.ACK, Buffer.concat([this.ackSection(), encodeHandshake(this.o.localInstance, this.o.protocolVersion)]), { message: undefined, fin: false });
+    // A handshake without the secure fields: the peer runs with security.insecure.
+    if (secure !== undefined && base === body) {
+      this.failHandshake('malformed', 'the Quantum peer does not authenticate (it runs with security.insecure)');
+      return;
     }
+    this.peerInstance = handshake.instance;
+    if (this.stateValue === 'SYN_SENT' && hasFlag(p, Flag.ACK)) {
+      const identity = secure?.handshake.onResponseIdentity(body.subarray(HANDSHAKE_BYTES + HELLO_EXTENSION_BYTES));
+      if (identity !== undefined && !identity.ok) {
+        this.failHandshake(identity.reason);
+        return;
+      }
+      this.transition('ESTABLISHED');
+      // The handshake's third message: our identity, sealed with the handshake keys, acknowledging the response.
+      if (identity !== undefined) this.sendReliable(this.lastReceivedMs, Flag.SYN | Flag.ACK, Buffer.concat([this.ackSection(), identity.value]), { message: undefined, fin: false });
+    } else if (this.stateValue === 'SYN_RCVD' && !hasFlag(p, Flag.ACK) && this.nextSeq === 0) {
+      const ours = encodeHandshake(this.o.localInstance, this.o.protocolVersion);
+      const response = secure?.handshake.respond(body, ours);
+      if (response !== undefined && !response.ok) {
+        this.failHandshake(response.reason);
+        return;
+      }
+      const fields = response === undefined ? [ours] : [response.value.clear, response.value.identity];
+      this.sendReliable(this.lastReceivedMs, Flag.SYN | Flag.ACK, Buffer.concat([this.ackSection(), ...fields]), { message: undefined, fin: false });
+    }
+  }
+
+  /**
+   * Responder, secure: the initiator's SYN|ACK carries its identity. Until it verifies the
+   * connection stays SYN_RCVD; a refused one ends it (the initiator learns by our RST).
+   * False when the packet goes no further.
+   */
+  private onInitiatorIdentity(payload: Buffer): boolean {
+    const secure = this.secure;
+    if (secure === undefined) return true;
+    if (secure.handshake.state !== 'AWAIT_AUTH' || payload.length < ACK_SECTION_BYTES) return this.drop('state');
+    const proven = secure.handshake.onAuth(payload.subarray(ACK_SECTION_BYTES));
+    if (!proven.ok) {
+      this.failHandshake(proven.reason);
+      return false;
+    }
+    return true;
+  }
+
+  /** The peer is not who it must be: counted, our RST (with our token) tells it, pending sends fail PEER_AUTHENTICATION. */
+  private failHandshake(reason: HandshakeFailure, why = `the Quantum peer failed the handshake: ${reason}`): void {
+    this.drop('handshake');
+    this.o.observer?.onHandshakeFailure?.(reason);
+    this.emitControl(Flag.RST, this.secure?.handshake.resetToken ?? Buffer.alloc(0));
+    this.end('RESET', new AetherError('PEER_AUTHENTICATION', why, { details: { reason } }));
   }
 
   /** A peer of another protocol version: an RST telling it ours, and every pending send fails with the refusal. */
@@ -526,7 +610,7 @@ export class Connection {
         this.waitingForPacer = this.parityQueue.length > 0 || this.lostQueue.length > 0 || (established && (this.sendStreams.hasUnsent || (this.wantClose && !this.finSent)));
         break;
       }
-      const parity = this.parityQueue.shift();
+      const parity = this.canSeal ? this.parityQueue.shift() : undefined;
       if (parity !== undefined) {
         this.emitControl(Flag.FEC, encodeFecParity(parity));
         this.o.observer?.onParitySent?.();
@@ -556,7 +640,7 @@ export class Connection {
     // Data carries an ack only when there is news for the peer: in one-way bulk the ack section would be dead weight.
     const withAck = this.ackNow || this.ackPending > 0 || this.receiveStreams.maxData !== this.advertisedMaxData;
     const ackBytes = withAck ? headerBytes(this.received.blocks(this.o.maxSackBlocks).length) - headerBytes(0) + ACK_SECTION_BYTES : 0;
-    const room = this.o.maxPacketBytes - headerBytes(0) - ackBytes - FRAME_HEADER_BYTES - this.o.auth.tagBytes;
+    const room = this.o.maxPacketBytes - headerBytes(0) - ackBytes - FRAME_HEADER_BYTES - this.protection.tagBytes;
     const next = this.sendStreams.nextFragment(room, this.peerMaxData);
     if (next === undefined) return false;
     const frame = encodeFragment(next.fragment);
@@ -605,15 +689,20 @@ export class Connection {
 
   /** Pure ACK, FEC parity or RST: never retransmitted, from the control sequence counter. */
   private emitControl(flags: number, payload: Buffer): void {
+    // Wrapping would reuse a sequence: the replay window would refuse it, and a secure connection would reuse a nonce.
+    if (this.nextControlSeq > MAX_SEQUENCE) {
+      this.end('RESET', new AetherError('CONNECTION_RESET', 'control sequence space exhausted'));
+      return;
+    }
     const withAck = hasFlag({ flags }, Flag.ACK);
-    const datagram = this.seal({ flags, guuid: this.guuid, sequence: this.nextControlSeq++ >>> 0, ack: withAck ? this.received.cumulative : 0, sack: withAck ? this.received.blocks(this.o.maxSackBlocks) : [], payload });
+    const datagram = this.seal({ flags, guuid: this.guuid, sequence: this.nextControlSeq++, ack: withAck ? this.received.cumulative : 0, sack: withAck ? this.received.blocks(this.o.maxSackBlocks) : [], payload });
     if (withAck) this.ackSent();
     this.o.observer?.onPacket?.('out', datagram.length);
     this.out.datagrams.push(datagram);
   }
 
   private flushAck(): void {
-    if (!this.ackNow || this.stateValue === 'SYN_SENT') return;
+    if (!this.ackNow || this.stateValue === 'SYN_SENT' || !this.canSeal) return;
     this.emitControl(Flag.ACK, this.ackSection());
   }
 
@@ -632,7 +721,7 @@ export class Connection {
   }
 
   private seal(p: Packet): Buffer {
-    return this.o.auth.seal(encodePacket(p, this.o.auth.tagBytes));
+    return this.protection.protect(p);
   }
 
   private transmit(nowMs: number, datagram: Buffer): void {
@@ -697,9 +786,4 @@ export class Connection {
   private emptyOut(): Connection['out'] {
     return { datagrams: [], delivered: [], completed: [], failed: [], established: false, ended: undefined };
   }
-}
-
-/** Reliable packets take a sequence, are acknowledged and retransmitted. */
-export function isReliable(p: { readonly flags: number }): boolean {
-  return !hasFlag(p, Flag.FEC | Flag.RST) && hasFlag(p, Flag.SYN | Flag.DATA | Flag.PING | Flag.FIN);
 }

@@ -4,16 +4,19 @@ import { guuidField, type Logger } from '../common/log.js';
 import { PROTOCOL_VERSION } from '../proto/protocol.js';
 import { Bbr } from './bbr.js';
 import { Authenticator } from './auth.js';
-import { Connection, INSTANCE_ID_BYTES, isHandshakeBody, type ConnectionActions, type ConnectionObserver, type ConnectionStats, type ConnectionTuning } from './connection.js';
+import { Connection, INSTANCE_ID_BYTES, isHandshakeBody, isSecureHelloBody, type ConnectionActions, type ConnectionObserver, type ConnectionStats, type ConnectionTuning } from './connection.js';
 import type { DatagramSocket } from './datagram-socket.js';
 import { LinkEmulator, type LinkConditions } from './emulator.js';
 import { FecDecoder, FecEncoder } from './fec.js';
 import { LossEstimator } from './loss-estimator.js';
 import type { QuantumMetrics } from './metrics.js';
-import { encodePacket, Flag, GUUID_BYTES, hasFlag, peekGuuid, type DropReason } from './packet.js';
+import { Handshake, resetToken, resetTokenSecret, type QuantumCredentials } from './handshake.js';
+import { AEAD_TAG_BYTES } from './packet-cipher.js';
+import { decodePacket, encodePacket, Flag, GUUID_BYTES, hasFlag, peekGuuid, type DropReason } from './packet.js';
 import type { Random } from './random.js';
 import { defaultRttOptions } from './rtt.js';
 import { systemScheduler, type Scheduler } from './scheduler.js';
+import { isClearPacket } from './secure-session.js';
 import type { DeliveredMessage, StreamLimits } from './stream.js';
 import { defaultStreamLimits } from './stream.js';
 import { UdpSocket } from './udp-socket.js';
@@ -54,7 +57,17 @@ export interface EndpointOptions {
   readonly socket: DatagramSocket;
   /** System time by default; a SimClock in simulated tests. */
   readonly scheduler?: Scheduler;
-  /** Pre-shared key: every datagram is authenticated; null or absent: none. */
+  /**
+   * Secure: every connection runs the authenticated handshake (handshake.ts) with these
+   * and seals every packet; the peer's proven node id comes with its messages. Absent:
+   * insecure — plain datagrams, or HMAC-tagged ones with `key`.
+   */
+  readonly credentials?: QuantumCredentials;
+  /** Secure: the node id a peer address must prove when this endpoint dials it (undefined: any node of the CA). */
+  readonly expectedNodeId?: (peer: string) => string | undefined;
+  /** Certificates' validity is judged by this clock (Date.now by default). */
+  readonly wallClockMs?: () => number;
+  /** Insecure only: pre-shared key, every datagram is authenticated; null or absent: none. */
   readonly key?: Buffer | null;
   /** Emulated link conditions towards each peer address (undefined: a plain link). */
   readonly links?: (peer: string) => LinkConditions | undefined;
@@ -72,14 +85,19 @@ export interface EndpointOptions {
   readonly onError?: (err: unknown) => void;
   /** Connection events (connect, handshake, close, reset, timeout), each with its `guuid` as trace id. */
   readonly log?: Logger;
-  /** Each authenticated datagram from `peer`: it is alive, whatever its messages are waiting on (it still acks). */
-  readonly onReceived?: (peer: string) => void;
+  /**
+   * Each authenticated datagram from `peer` (with the node id it proved, when secure and
+   * known): it is alive, whatever its messages are waiting on (it still acks).
+   */
+  readonly onReceived?: (peer: string, peerId: string | undefined) => void;
   /** The application protocol version in the handshake (PROTOCOL_VERSION by default); peers of another one are refused. */
   readonly protocolVersion?: number;
 }
 
 export interface QuantumMessage {
   readonly peer: string;
+  /** The node id the peer proved in the handshake; undefined on an insecure endpoint. */
+  readonly peerId: string | undefined;
   /** Connection id, hex: the trace id in logs. */
   readonly guuid: string;
   readonly streamId: number;
@@ -121,6 +139,8 @@ export class Endpoint {
   private state: EndpointState = 'OPEN';
   private readonly scheduler: Scheduler;
   private readonly auth: Authenticator;
+  /** Secure: what new handshakes prove and trust (setCredentials replaces it), and the key our stateless-reset tokens derive from. */
+  private secure: { readonly credentials: QuantumCredentials; readonly resetSecret: Buffer } | undefined;
   private readonly tuning: ConnectionTuning;
   private readonly limits: StreamLimits;
   private readonly fec: FecOptions | false;
@@ -139,7 +159,9 @@ export class Endpoint {
 
   constructor(private readonly options: EndpointOptions) {
     this.scheduler = options.scheduler ?? systemScheduler;
+    assert(options.credentials === undefined || (options.key ?? null) === null, 'a secure endpoint mixes its pre-shared key into the handshake (credentials.psk), not into an HMAC');
     this.auth = new Authenticator(options.key ?? null);
+    this.secure = options.credentials === undefined ? undefined : { credentials: options.credentials, resetSecret: resetTokenSecret(options.credentials.privateKey) };
     this.tuning = { ...defaultTuning, ...options.tuning };
     this.limits = { ...defaultStreamLimits, ...options.limits };
     this.fec = options.fec ?? defaultFecOptions;
@@ -165,6 +187,15 @@ export class Endpoint {
   /** An endpoint on a real UDP socket bound to host:port. */
   static async bind(address: string, options: Omit<EndpointOptions, 'socket'> = {}): Promise<Endpoint> {
     return new Endpoint({ ...options, socket: await UdpSocket.bind(address) });
+  }
+
+  /**
+   * Secure endpoints: renewed certificates (or a new CA) for the handshakes from now on;
+   * established connections keep what they proved.
+   */
+  setCredentials(credentials: QuantumCredentials): void {
+    assert(this.secure !== undefined, 'only a secure endpoint takes credentials');
+    this.secure = { credentials, resetSecret: resetTokenSecret(credentials.privateKey) };
   }
 
   get address(): string {
@@ -249,11 +280,12 @@ export class Endpoint {
 
   /** A datagram for no known connection: a SYN opens one, anything else but RST is answered with RST. */
   private onStranger(datagram: Buffer, from: string): void {
-    const opened = this.auth.open(datagram);
+    // Secure: no key exists for a stranger; a SYN is clear, and anything else only needs to be well formed to be answered.
+    const opened = this.secure === undefined ? this.auth.open(datagram) : decodePacket(datagram, datagram.length > 5 && isClearPacket(datagram[5]!) ? 0 : AEAD_TAG_BYTES);
     if (!opened.ok) return this.drop(opened.reason);
     const p = opened.packet;
-    // A handshake of another protocol version opens a connection too: the connection refuses it, saying which version it speaks.
-    const isSyn = p.flags === Flag.SYN && p.sequence === 0 && isHandshakeBody(p.payload);
+    // A handshake of another protocol version (or an insecure peer's) opens a connection too: the connection refuses it, saying why.
+    const isSyn = p.flags === Flag.SYN && p.sequence === 0 && (isHandshakeBody(p.payload) || (this.secure !== undefined && isSecureHelloBody(p.payload)));
     if (!isSyn || this.state !== 'OPEN') {
       this.drop('unknown_connection');
       if (!hasFlag(p, Flag.RST)) this.sendRst(p.guuid, from);
@@ -270,7 +302,10 @@ export class Endpoint {
 
   /** Stateless: one RST per stray datagram, never more, and never in answer to an RST. */
   private sendRst(guuid: Buffer, to: string): void {
-    this.egress(to, this.auth.seal(encodePacket({ flags: Flag.RST, guuid, sequence: 0, ack: 0, sack: [], payload: Buffer.alloc(0) }, this.auth.tagBytes)));
+    const secret = this.secure?.resetSecret;
+    const rst = { flags: Flag.RST, guuid, sequence: 0, ack: 0, sack: [], payload: secret === undefined ? Buffer.alloc(0) : resetToken(secret, guuid) };
+    // Secure: the token for this GUUID proves the RST is ours, even after a restart lost the connection.
+    this.egress(to, secret === undefined ? this.auth.protect(rst) : encodePacket(rst));
   }
 
   // ---- connections
@@ -297,6 +332,7 @@ export class Endpoint {
     const nowMs = this.scheduler.nowMs();
     const t = this.tuning;
     const counted: ConnectionObserver | undefined = this.options.metrics?.observer(peer);
+    const protection = this.protection(role, peer, guuid);
     const onReceived = this.options.onReceived;
     const observer: ConnectionObserver | undefined =
       onReceived === undefined
@@ -305,7 +341,7 @@ export class Endpoint {
             ...counted,
             onPacket: (direction, bytes) => {
               counted?.onPacket?.(direction, bytes);
-              if (direction === 'in') onReceived(peer);
+              if (direction === 'in') onReceived(peer, protection instanceof Handshake ? protection.peer?.nodeId : undefined);
             },
           };
     const fec = this.fec;
@@ -316,12 +352,27 @@ export class Endpoint {
       protocolVersion: this.options.protocolVersion ?? PROTOCOL_VERSION,
       nowMs,
       congestion: new Bbr({ mssBytes: t.maxPacketBytes, nowMs }),
-      auth: this.auth,
+      auth: protection,
       limits: this.limits,
       ...(fec === false ? {} : { fec: this.fecState(fec, t.maxPacketBytes + 16) }),
       ...(observer === undefined ? {} : { observer }),
       ...t,
     };
+  }
+
+  /** Insecure: the endpoint's Authenticator, shared. Secure: a fresh handshake per connection. */
+  private protection(role: 'initiator' | 'responder', peer: string, guuid: Buffer): Authenticator | Handshake {
+    const secure = this.secure;
+    if (secure === undefined) return this.auth;
+    return new Handshake({
+      role,
+      credentials: secure.credentials,
+      guuid,
+      resetToken: resetToken(secure.resetSecret, guuid),
+      expectedPeer: role === 'initiator' ? this.options.expectedNodeId?.(peer) : undefined,
+      random: this.options.random,
+      wallClockMs: this.options.wallClockMs,
+    });
   }
 
   /** Carries out a connection's actions. Re-entrant: a message handler may send. */
@@ -338,7 +389,7 @@ export class Endpoint {
       s?.reject(f.error);
     }
     if (a.established) {
-      this.options.log?.info({ ...guuidField(rec.key), peer: rec.peer }, 'quantum handshake complete');
+      this.options.log?.info({ ...guuidField(rec.key), peer: rec.peer, ...(rec.conn.peerNodeId === undefined ? {} : { peerId: rec.conn.peerNodeId }) }, 'quantum handshake complete');
       if (rec.conn.peerInstance !== undefined) this.notePeerInstance(rec.peer, rec.conn.peerInstance, rec);
       for (const w of rec.establishedWaiters.splice(0)) w.resolve();
     }
@@ -353,7 +404,7 @@ export class Endpoint {
     };
     let result: void | Promise<void> = undefined;
     try {
-      result = this.handler({ peer: rec.peer, guuid: rec.key, streamId: m.streamId, data: m.data });
+      result = this.handler({ peer: rec.peer, peerId: rec.conn.peerNodeId, guuid: rec.key, streamId: m.streamId, data: m.data });
     } catch (err) {
       this.options.onError?.(err);
     }

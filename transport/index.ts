@@ -10,6 +10,8 @@ export type { LinkConditions } from './emulator.js';
 export { LinkEmulator } from './emulator.js';
 export { QuantumMetrics } from './metrics.js';
 export { topologyLinks, loadQuantumKey } from './topology-links.js';
+export { loadQuantumCredentials, quantumCredentials } from './credentials.js';
+export type { QuantumCredentials } from './handshake.js';
 export type { StreamLimits } from './stream.js';
 export { defaultStreamLimits } from './stream.js';
 export type { Scheduler } from './scheduler.js';

@@ -17,6 +17,7 @@ export class QuantumMetrics {
   readonly retransmissions: Counter;
   readonly drops: Counter<'reason'>;
   readonly authFailures: Counter;
+  readonly handshakeFailures: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -35,6 +36,12 @@ export class QuantumMetrics {
     this.retransmissions = new Counter({ name: 'quantum_retransmissions_total', help: 'Reliable packets sent again (loss or probe)', registers });
     this.drops = new Counter({ name: 'quantum_drops_total', help: 'Datagrams dropped on receipt, by reason', labelNames: ['reason'], registers });
     this.authFailures = new Counter({ name: 'quantum_auth_failures_total', help: 'Datagrams whose authentication tag did not verify', registers });
+    this.handshakeFailures = new Counter({
+      name: 'quantum_handshake_failures_total',
+      help: 'Secure handshakes refused, by reason (malformed, bad_certificate, untrusted, expired, wrong_node, bad_signature)',
+      labelNames: ['reason'],
+      registers,
+    });
   }
 
   /** The hooks a connection to `peer` reports through. */
@@ -52,6 +59,7 @@ export class QuantumMetrics {
       onRetransmit: () => this.retransmissions.inc(),
       onFecRecovered: () => this.fecRecoveries.inc(),
       onParitySent: () => this.fecParitySent.inc(),
+      onHandshakeFailure: (reason) => this.handshakeFailures.inc({ reason }),
       onCongestion: (cwndBytes, pacingRate) => {
         this.cwnd.set({ peer }, cwndBytes);
         this.pacingRate.set({ peer }, pacingRate);

@@ -56,13 +56,19 @@ export type DropReason =
   | 'bad_flags'
   | 'bad_sack'
   | 'bad_length'
+  /** A tag (HMAC, or the AEAD's of a secure connection) that does not verify: forged, tampered, or sealed with another connection's keys. */
   | 'bad_mac'
+  /** A secure peer's handshake refused: its certificate or transcript signature (quantum_handshake_failures_total says why). */
+  | 'handshake'
+  /** An RST of a secure connection without the peer's reset token: anyone could have sent it. */
+  | 'bad_reset'
   | 'replay'
   | 'duplicate'
   | 'unknown_connection'
   | 'bad_payload'
   | 'flow_control'
   | 'buffer_full'
+  /** Not valid in the connection's state: e.g. data before a secure handshake completed. */
   | 'state'
   /** A handshake of another application protocol version (the header's `version` is Quantum's own: bad_version). */
   | 'protocol'
@@ -72,6 +78,14 @@ export type DropReason =
 export type DecodeResult =
   | { readonly ok: true; readonly packet: Packet; /** bytes the tag covers */ readonly signedBytes: number }
   | { readonly ok: false; readonly reason: DropReason };
+
+/** A packet with ACK starts its payload with the ack section: the receiver's credit maxData 6 B, FEC recoveries 4 B. */
+export const ACK_SECTION_BYTES = 10;
+
+/** Reliable packets take a sequence, are acknowledged and retransmitted. */
+export function isReliable(p: { readonly flags: number }): boolean {
+  return !hasFlag(p, Flag.FEC | Flag.RST) && hasFlag(p, Flag.SYN | Flag.DATA | Flag.PING | Flag.FIN);
+}
 
 export function headerBytes(sackBlocks: number): number {
   return FIXED_HEADER_BYTES + sackBlocks * SACK_BLOCK_BYTES + PAYLOAD_LENGTH_BYTES;

@@ -10,6 +10,7 @@ import { CrashHold, healPartitions, killEtcdLeader, killIds, killProcess, partit
 import { DRILL_DESCRIPTIONS, DRILL_NAMES, type DrillName } from '../../chaos/scenarios.js';
 import { printJson, printTable } from '../output.js';
 import { globalOptions } from '../program.js';
+import { certsDirOption } from './client-options.js';
 import type { GlobalOptions } from '../output.js';
 
 function positive(name: string, integer: boolean) {
@@ -65,6 +66,7 @@ interface DrillCliOptions {
   readonly recoverTimeout: number;
   readonly size: number;
   readonly valueBytes: number;
+  readonly certsDir?: string;
 }
 
 /** `aetherflow chaos …`: fault injection against a running `up` (found through the topology's etcd), and scripted drills. */
@@ -172,6 +174,7 @@ Examples:
     .option('--recover-timeout <seconds>', 'longest wait for every region to commit again after healing', positive('--recover-timeout', false), 30)
     .option('--size <MB>', 'catch-up: what the other regions write while one is cut off', positive('--size', false), DEFAULT_BULK.megabytes)
     .option('--value-bytes <n>', 'catch-up: the size of each of those values', positive('--value-bytes', true), DEFAULT_BULK.valueBytes)
+    .addOption(certsDirOption())
     .action(async (name: DrillName | undefined, o: DrillCliOptions, cmd: Command) => {
       if (o.list) {
         const rows = DRILL_NAMES.map((n) => ({ name: n, description: DRILL_DESCRIPTIONS[n] }));
@@ -190,6 +193,7 @@ Examples:
           recoverTimeoutS: o.recoverTimeout,
           bulk: { megabytes: o.size, valueBytes: o.valueBytes },
           progress: (line) => say(opts, line),
+          ...(o.certsDir !== undefined ? { certsDir: o.certsDir } : {}),
         });
         if (opts.json) printJson({ ...report, passed: drillPassed(report) });
         else process.stdout.write(formatDrillReport(report) + '\n');

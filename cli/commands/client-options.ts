@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { AetherError } from '../../common/errors.js';
 import { formatGlt, type Glt } from '../../glts/glt.js';
 import { connect, type AetherClient } from '../../client/client.js';
@@ -13,10 +13,16 @@ export function parseCount(name: string) {
   };
 }
 
-/** Runs `fn` with a client of the topology the global options name, closing it afterwards. */
+/** `--certs-dir DIR`, on every command that talks to a deployment's gRPC services. */
+export function certsDirOption(): Option {
+  return new Option('--certs-dir <dir>', 'where ca.crt and client.crt/client.key are (unused when the topology says security.insecure: true)').default(undefined, "the topology's security.certsDir");
+}
+
+/** Runs `fn` with a client of the topology the global options name (and `--certs-dir`), closing it afterwards. */
 export async function withClient<T>(cmd: Command, fn: (client: AetherClient, opts: GlobalOptions) => Promise<T>): Promise<T> {
   const opts = globalOptions(cmd);
-  const client = connect({ topologyFile: opts.topology });
+  const { certsDir } = cmd.opts<{ certsDir?: string }>();
+  const client = connect({ topologyFile: opts.topology, ...(certsDir !== undefined ? { certsDir } : {}) });
   try {
     return await fn(client, opts);
   } finally {

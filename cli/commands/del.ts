@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { printJson, printTable } from '../output.js';
-import { gltText, withClient } from './client-options.js';
+import { certsDirOption, gltText, withClient } from './client-options.js';
 
 export function registerDel(program: Command): void {
   program
@@ -8,6 +8,7 @@ export function registerDel(program: Command): void {
     .description('delete KEY in a region (a tombstone version); prints the version written {key, ts, origin}')
     .argument('<key>', 'the key')
     .requiredOption('--region <name>', 'the region that takes the delete')
+    .addOption(certsDirOption())
     .addHelpText(
       'after',
       `

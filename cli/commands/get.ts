@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { printJson, printTable } from '../output.js';
-import { gltText, parseCount, withClient } from './client-options.js';
+import { certsDirOption, gltText, parseCount, withClient } from './client-options.js';
 
 export function registerGet(program: Command): void {
   program
@@ -11,6 +11,7 @@ export function registerGet(program: Command): void {
     .option('--glt <glt>', 'read at this GLT (<wall ns>.<logical>) or "latest" (the frontier)')
     .option('--min-glt <glt>', 'read at the frontier once it has reached this GLT')
     .option('--wait <ms>', 'how long to wait for the frontier to reach --glt or --min-glt', parseCount('--wait'), 0)
+    .addOption(certsDirOption())
     .addHelpText(
       'after',
       `

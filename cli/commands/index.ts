@@ -14,9 +14,10 @@ import { registerSettings } from './settings.js';
 import { registerRender } from './render.js';
 import { registerDemo } from './demo.js';
 import { registerChaos } from './chaos.js';
+import { registerCerts } from './certs.js';
 
 /** A command file's entry point: adds its command(s) to the program. */
 export type Register = (program: Command) => void;
 
 /** Every command of the CLI, in the order `--help` lists them. */
-export const commands: readonly Register[] = [registerUp, registerStatus, registerTop, registerPut, registerDel, registerGet, registerScan, registerSnapshots, registerBench, registerChaos, registerTopology, registerRender, registerSettings, registerRoles, registerDemo];
+export const commands: readonly Register[] = [registerUp, registerStatus, registerTop, registerPut, registerDel, registerGet, registerScan, registerSnapshots, registerBench, registerChaos, registerTopology, registerCerts, registerRender, registerSettings, registerRoles, registerDemo];

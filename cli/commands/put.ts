@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { printJson, printTable } from '../output.js';
-import { gltText, withClient } from './client-options.js';
+import { certsDirOption, gltText, withClient } from './client-options.js';
 
 export function registerPut(program: Command): void {
   program
@@ -9,6 +9,7 @@ export function registerPut(program: Command): void {
     .argument('<key>', 'the key (UTF-8, at most 4 KiB)')
     .argument('<value>', 'the value (UTF-8, at most 1 MiB)')
     .requiredOption('--region <name>', 'the region that takes the write')
+    .addOption(certsDirOption())
     .addHelpText(
       'after',
       `

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { toAetherError } from '../../common/errors.js';
+import { ensureCertificates, type CertificateSubjects } from '../../security/certs-dir.js';
 import { loadTopology } from '../../topology/load.js';
 import { DEFAULT_IMAGE, manifestsYaml, renderK8s } from '../../topology/k8s.js';
 import { globalOptions } from '../program.js';
@@ -12,6 +13,7 @@ interface K8sFlags {
   readonly namespace?: string;
   readonly image: string;
   readonly storage: string;
+  readonly certsDir?: string;
 }
 
 /** `aetherflow render k8s TOPOLOGY [--out DIR]`: Kubernetes manifests for a topology (topology/k8s.ts). */
@@ -25,22 +27,36 @@ export function registerRender(program: Command): void {
     .option('--namespace <ns>', 'namespace (default: aetherflow-<topology name>)')
     .option('--image <image>', 'the AetherFlow image built from the Dockerfile', DEFAULT_IMAGE)
     .option('--storage <size>', 'PersistentVolumeClaim size of each data node and etcd member', '10Gi')
+    .option('--certs-dir <dir>', 'also render each process\'s certificate Secret, from DIR; missing certificates (for the Kubernetes host names) are created there first, existing ones kept')
     .addHelpText(
       'after',
       `
 Examples:
   aetherflow render k8s topology/wan.yaml --out k8s/     then: kubectl apply -f k8s/
   aetherflow render k8s topology/local.yaml | kubectl apply -f -
-  aetherflow render k8s topology/local.yaml --json       a v1 List of every object`,
+  aetherflow render k8s topology/local.yaml --json       a v1 List of every object
+  aetherflow render k8s topology/wan.yaml --certs-dir k8s-certs/ --out k8s/
+                                                         with the certificate Secrets (they hold private keys)
+
+Unless the topology says security.insecure: true, every process mounts the Secret
+<process>-certs (ca.crt, node.<id>.crt/.key, quantum.key for leaders and coordinators);
+without --certs-dir, create them yourself from certificates naming the Kubernetes hosts.`,
     )
-    .action((fileArg: string | undefined, flags: K8sFlags, cmd: Command) => {
+    .action(async (fileArg: string | undefined, flags: K8sFlags, cmd: Command) => {
       const opts = globalOptions(cmd);
       const topology = loadTopology(fileArg ?? opts.topology);
-      const rendered = renderK8s(topology, {
+      const options = {
         image: flags.image,
         storage: flags.storage,
         ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}),
-      });
+      };
+      let rendered = renderK8s(topology, options);
+      if (flags.certsDir !== undefined && !topology.security.insecure) {
+        // The certificates must name the hosts processes are dialled by in the cluster: the Kubernetes flavour's.
+        const certsDir = resolve(flags.certsDir);
+        await ensureCertificates(certsDir, rendered.topology as unknown as CertificateSubjects);
+        rendered = renderK8s(topology, { ...options, certsDir });
+      }
       const all = rendered.files.flatMap((f) => f.manifests);
       if (flags.out === undefined) {
         if (opts.json) printJson({ apiVersion: 'v1', kind: 'List', items: all });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { AetherError } from '../../common/errors.js';
 import { printJson, printTable } from '../output.js';
-import { gltText, parseCount, withClient } from './client-options.js';
+import { certsDirOption, gltText, parseCount, withClient } from './client-options.js';
 
 export function registerScan(program: Command): void {
   program
@@ -13,6 +13,7 @@ export function registerScan(program: Command): void {
     .option('--end <k>', 'last key (exclusive)')
     .option('--glt <glt>', 'read at this GLT or "latest" (default: the frontier)')
     .option('--limit <n>', 'at most N rows (0: all)', parseCount('--limit'), 100)
+    .addOption(certsDirOption())
     .addHelpText(
       'after',
       `

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { printJson, printTable } from '../output.js';
-import { gltText, parseCount, withClient } from './client-options.js';
+import { certsDirOption, gltText, parseCount, withClient } from './client-options.js';
 
 /** The phases a leader reports per snapshot (regional/etcd-snapshot-log.ts); persist only when the coordinator's announcement brought it. */
 const PHASES = ['decide', 'persist', 'lag'] as const;
@@ -11,6 +11,7 @@ export function registerSnapshots(program: Command): void {
     .description('committed snapshots, newest first: GLT, members, duration (decide + persist when known), phases (decide, persist, lag)')
     .option('--limit <n>', 'at most N snapshots', parseCount('--limit'), 20)
     .option('--region <name>', "ask this region's leader (default: the first region)")
+    .addOption(certsDirOption())
     .addHelpText(
       'after',
       `

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadTopology } from '../../topology/load.js';
 import { Launch, type LaunchEvent } from '../../topology/launcher.js';
 import { runtimeDir } from '../../topology/local-etcd.js';
@@ -18,6 +18,11 @@ export function registerUp(program: Command): void {
       'after',
       `
 Logs: .aetherflow/<name>/logs/<id>.log (JSON lines). A process that dies is restarted with backoff.
+Unless the topology says security.insecure: true, a CA and the certificates of every
+node and of the client are created in security.certsDir when missing (existing ones are
+kept; see \`aetherflow certs\`). When the regions run on several machines, create them
+once (\`aetherflow certs create\`) and copy the directory to each: every machine must
+trust the same CA.
 With --json, progress is printed as JSON lines ({"event": …}).
 
 Example:
@@ -63,6 +68,9 @@ function progressPrinter(logDir: string): (e: LaunchEvent) => void {
   const out = (line: string): void => void process.stdout.write(line + '\n');
   return (e) => {
     switch (e.type) {
+      case 'certificates':
+        out(e.created.length === 0 ? `certificates in ${e.dir}` : `certificates in ${e.dir}: created ${e.created.map((f) => basename(f)).join(', ')}`);
+        break;
       case 'etcd-starting':
         out(`starting a local etcd (${e.members} member${e.members === 1 ? '' : 's'})…`);
         break;

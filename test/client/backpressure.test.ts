@@ -5,6 +5,7 @@ import { AetherError } from '../../common/errors.js';
 import { KvService, type KVHandlers } from '../../proto/load.js';
 import { startServer } from '../../proto/server.js';
 import { toServiceError } from '../../proto/status.js';
+import { testNodeSecurity, testSecuritySpec } from '../security/fixture.js';
 import { testTopology } from './cluster.js';
 
 /** What admission answers when the region's own stream is behind (regional/admission.ts). */
@@ -27,8 +28,8 @@ async function fakeLeader(t: import('ava').ExecutionContext, answer: (call: numb
       outcomes: keys.map((k) => (refused.includes(k) ? { code: 'BACKPRESSURE', message: refusal().message } : { result: { ts: { wall: String(calls.length), logical: 0 }, origin: 'r1-d1' } })),
     });
   };
-  const server = await startServer('127.0.0.1:0', [[KvService, { Write: write }]]);
-  const topology = testTopology('r1', [{ id: 'r1-l1', grpc: server.address }], [{ id: 'r1-d1', grpc: '127.0.0.1:1' }]);
+  const server = await startServer('127.0.0.1:0', [[KvService, { Write: write }]], { security: await testNodeSecurity('r1-l1') });
+  const topology = testTopology('r1', [{ id: 'r1-l1', grpc: server.address }], [{ id: 'r1-d1', grpc: '127.0.0.1:1' }], await testSecuritySpec(['r1-l1']));
   t.teardown(() => server.close(0));
   return { topology, calls };
 }

@@ -140,3 +140,44 @@ test.serial('topology check prints warnings and exits 0; --json lists them', asy
   t.regex(table.err, /^warning\[budget-exceeds-interval\]: .*warned\.yaml: snapshot\.budgetMs \(line \d+:\d+\): /m);
   t.regex(table.err, /^warning\[ignored-field\]: .*warned\.yaml: snapshot\.missThreshold /m);
 });
+
+test.serial('--certs-dir names where the client certificate is; a directory without one fails CERTIFICATE', async (t) => {
+  const { base } = await regionWithTopologyFile(t);
+  const empty = mkdtempSync(join(tmpdir(), 'aetherflow-no-certs-'));
+  t.teardown(() => rmSync(empty, { recursive: true, force: true }));
+  const refused = await cli([...base, 'put', 'k', 'v', '--region', 'r1', '--certs-dir', empty]);
+  t.is(refused.code, 2);
+  t.regex(refused.err, /^error\[CERTIFICATE\]: /);
+  const served = await cli([...base, '--json', 'put', 'k', 'v', '--region', 'r1']);
+  t.is(served.code, 0, served.err);
+});
+
+test.serial('certs create makes what is missing and keeps the rest; renew replaces the leaves; an insecure topology is refused', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-certs-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const doc = parse(readFileSync(join(import.meta.dirname, '..', '..', 'topology', 'local.yaml'), 'utf8')) as { security: Record<string, unknown> };
+  const topo = join(dir, 'topo.yaml');
+  writeFileSync(topo, stringify({ ...doc, security: { ...doc.security, certsDir: join(dir, 'certs') } }));
+
+  const created = await cli(['--topology', topo, '--json', 'certs', 'create']);
+  t.is(created.code, 0, created.err);
+  const first = JSON.parse(created.out) as { created: string[]; kept: string[] };
+  t.true(first.created.includes(join(dir, 'certs', 'node.us-east-d1.crt')));
+  t.deepEqual(first.kept, []);
+  const again = JSON.parse((await cli(['--topology', topo, '--json', 'certs', 'create'])).out) as { created: string[]; kept: string[] };
+  t.deepEqual(again.created, []);
+  t.is(again.kept.length, first.created.length);
+
+  const caBefore = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
+  const leafBefore = readFileSync(join(dir, 'certs', 'node.us-east-d1.crt'), 'utf8');
+  const renewed = await cli(['--topology', topo, 'certs', 'renew']);
+  t.is(renewed.code, 0, renewed.err);
+  t.regex(renewed.out, /renewed .*node\.us-east-d1\.crt/);
+  t.is(readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8'), caBefore);
+  t.not(readFileSync(join(dir, 'certs', 'node.us-east-d1.crt'), 'utf8'), leafBefore);
+
+  writeFileSync(topo, stringify({ ...doc, security: { insecure: true } }));
+  const insecure = await cli(['--topology', topo, 'certs', 'create']);
+  t.is(insecure.code, 2);
+  t.regex(insecure.err, /^error\[USAGE\]: /m);
+});

@@ -6,8 +6,16 @@ import { GLT_MAX, GLT_ZERO, compareGlt, formatGlt, nextGlt, type Glt } from '../
 import { CHANNEL_OPTIONS } from '../../proto/channel-options.js';
 import { KvClient, KvService, type KVClient } from '../../proto/load.js';
 import { startServer } from '../../proto/server.js';
+import { channelSettings } from '../../security/transport-security.js';
+import { testClientSecurity, testNodeSecurity } from '../security/fixture.js';
 import { fromServiceError } from '../../proto/status.js';
 import { advanceFrontier, startTestRegion, type TestRegion } from './cluster.js';
+
+/** A bare KV client of one leader, with the client certificate of the deployment (test/security/fixture.ts). */
+async function rawKv(address: string): Promise<KVClient> {
+  const channel = channelSettings(await testClientSecurity(), address, CHANNEL_OPTIONS);
+  return new KvClient(address, channel.credentials, channel.options) as KVClient;
+}
 
 /** Everything the region's stores hold, any origin, for "nothing was written" checks. */
 async function versionCount(r: TestRegion): Promise<number> {
@@ -99,7 +107,7 @@ test('bad requests fail INVALID_ARGUMENT with their code and write nothing', asy
   t.is(await versionCount(r), 0);
 
   // The status itself is INVALID_ARGUMENT with the code at the start of the message.
-  const raw = new KvClient(r.leaders[0]!.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as KVClient;
+  const raw = await rawKv(r.leaders[0]!.address);
   t.teardown(() => raw.close());
   const err = await new Promise<grpc.ServiceError>((resolve) => raw.Put({ key: Buffer.alloc(65), value: Buffer.alloc(0) }, (e) => resolve(e!)));
   t.is(err.code, grpc.status.INVALID_ARGUMENT);
@@ -141,7 +149,7 @@ test('a standby answers NOT_LEADER with the leader; the client follows it and su
     client.close();
     await r.close();
   });
-  const raw = new KvClient(r.leaders[1]!.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as KVClient;
+  const raw = await rawKv(r.leaders[1]!.address);
   t.teardown(() => raw.close());
   const err = await new Promise<grpc.ServiceError>((resolve) => raw.Put({ key: Buffer.from('k'), value: Buffer.from('v') }, (e) => resolve(e!)));
   t.is(err.code, grpc.status.UNAVAILABLE);
@@ -181,7 +189,7 @@ test('a write whose leader dies after receiving it fails OUTCOME_UNKNOWN and is 
         },
       },
     ],
-  ]);
+  ], { security: await testNodeSecurity('r1-dies') });
   const region = r.topology.regions[0]!;
   const elected = region.leaders.find((l) => l.grpc === r.leaders[0]!.address)!;
   const topology = { ...r.topology, regions: [{ ...region, leaders: [{ ...elected, id: 'r1-dies', grpc: dies.address }, elected] }] };

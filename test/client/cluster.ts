@@ -5,12 +5,14 @@ import { startDatanodeServer } from '../../datanode/service.js';
 import type { ServerHandle } from '../../proto/server.js';
 import { startLeaderServer, type LeaderServerHandle } from '../../regional/leader-server.js';
 import type { KvLimits } from '../../regional/kv-service.js';
-import type { Topology } from '../../topology/types.js';
+import type { SecuritySpec, Topology } from '../../topology/types.js';
+import { testNodeSecurity, testSecuritySpec } from '../security/fixture.js';
 
 /**
  * One region in this process on loopback ephemeral ports: data node servers over
  * MemoryStores, two leader candidates (l1 elected, l2 standby pointing at l1), and the
- * topology a client needs to find them.
+ * topology a client needs to find them — secure, as a deployment is by default, with the
+ * test file's certificates (test/security/fixture.ts).
  */
 export interface TestRegion {
   readonly topology: Topology;
@@ -25,6 +27,7 @@ export function testTopology(
   region: string,
   leaders: readonly { readonly id: string; readonly grpc: string }[],
   datanodes: readonly { readonly id: string; readonly grpc: string }[],
+  security: SecuritySpec,
 ): Topology {
   return {
     version: 1,
@@ -42,7 +45,7 @@ export function testTopology(
     ],
     coordinators: [{ id: 'c1', region, quantum: '127.0.0.1:23000', metrics: '127.0.0.1:23001' }],
     links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
-    security: { quantumKeyFile: null },
+    security,
     warnings: [],
   };
 }
@@ -50,12 +53,15 @@ export function testTopology(
 export async function startTestRegion(options: { readonly datanodes?: number; readonly limits?: KvLimits; readonly region?: string } = {}): Promise<TestRegion> {
   const region = options.region ?? 'r1';
   const stores = Array.from({ length: options.datanodes ?? 2 }, (_, i) => new MemoryStore({ origin: `${region}-d${i + 1}`, clock: { maxOffsetMs: 250 } }));
-  const datanodes = await Promise.all(stores.map((store) => startDatanodeServer({ address: '127.0.0.1:0', store })));
+  const leaderIds = [`${region}-l1`, `${region}-l2`];
+  const datanodes = await Promise.all(
+    stores.map(async (store) => startDatanodeServer({ address: '127.0.0.1:0', store, security: await testNodeSecurity(store.origin), leaders: leaderIds })),
+  );
   const nodeSpecs = stores.map((s, i) => ({ id: s.origin, grpc: datanodes[i]!.address }));
   const leaders: LeaderServerHandle[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (const id of leaderIds) {
     leaders.push(
-      await startLeaderServer({ address: '127.0.0.1:0', region, datanodes: nodeSpecs, ...(options.limits ? { limits: options.limits } : {}) }),
+      await startLeaderServer({ address: '127.0.0.1:0', region, datanodes: nodeSpecs, security: await testNodeSecurity(id), ...(options.limits ? { limits: options.limits } : {}) }),
     );
   }
   leaders[0]!.setLeadership({ state: 'elected' });
@@ -63,8 +69,9 @@ export async function startTestRegion(options: { readonly datanodes?: number; re
   // The standby first, so a client starts at the wrong candidate and must follow the hint.
   const topology = testTopology(
     region,
-    [1, 0].map((i) => ({ id: `${region}-l${i + 1}`, grpc: leaders[i]!.address })),
+    [1, 0].map((i) => ({ id: leaderIds[i]!, grpc: leaders[i]!.address })),
     nodeSpecs,
+    await testSecuritySpec([...leaderIds, ...stores.map((s) => s.origin)]),
   );
   return {
     topology,

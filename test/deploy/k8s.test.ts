@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import test from 'ava';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,11 +10,14 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { AetherError } from '../../common/errors.js';
 import { run } from '../../cli/program.js';
 import { loadTopology, checkTopologyText } from '../../topology/load.js';
-import { TOPOLOGY_PATH, dnsName, manifestsYaml, renderK8s, type Manifest } from '../../topology/k8s.js';
+import { CERTS_DIR, TOPOLOGY_PATH, dnsName, manifestsYaml, renderK8s, type Manifest } from '../../topology/k8s.js';
+import { ensureCertificates, type CertificateSubjects } from '../../security/certs-dir.js';
+import { nodeIdOf } from '../../security/certificates.js';
 import type { Topology } from '../../topology/types.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -24,6 +28,7 @@ const models: Record<string, new (m: never) => { validate(): void }> = {
   'v1/Namespace': Namespace,
   'v1/ConfigMap': ConfigMap,
   'v1/Service': Service,
+  'v1/Secret': Secret,
   'apps/v1/StatefulSet': StatefulSet,
   'apps/v1/Deployment': Deployment,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
@@ -40,7 +45,7 @@ interface Container {
 }
 interface PodTemplate {
   metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
-  spec: { containers: Container[]; volumes?: { name: string; configMap?: { name: string } }[] };
+  spec: { containers: Container[]; volumes?: { name: string; configMap?: { name: string }; secret?: { secretName: string; items?: { key: string; path: string }[] } }[] };
 }
 interface Workload extends Manifest {
   spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: PodTemplate; serviceName?: string; volumeClaimTemplates?: { metadata: { name: string } }[] };
@@ -200,13 +205,51 @@ test('a topology with external etcd endpoints renders no etcd and keeps the endp
 
 test('a Quantum key file becomes a Secret mounted into leaders and coordinators', (t) => {
   const base = topologies[0]!;
-  const r = renderK8s({ ...base, security: { quantumKeyFile: '/home/me/quantum.key' } });
+  const r = renderK8s({ ...base, security: { ...base.security, quantumKeyFile: '/home/me/quantum.key' } });
   const keyFile = (r.topology['security'] as { quantumKeyFile: string }).quantumKeyFile;
   for (const w of workloads(r.files.flatMap((f) => f.manifests)).filter((x) => x.metadata.name !== 'etcd')) {
     const mounted = w.spec.template.spec.containers[0]!.volumeMounts!.some((v) => keyFile.startsWith(`${v.mountPath}/`));
     t.is(mounted, w.kind === 'Deployment', w.metadata.name);
     t.notThrows(() => new (w.kind === 'Deployment' ? Deployment : StatefulSet)(w as never).validate());
   }
+});
+
+test('a secure topology mounts each process its own certificates; an insecure one none', (t) => {
+  const base = topologies[0]!;
+  const secure = renderK8s(base);
+  t.like(secure.topology['security'], { insecure: false, certsDir: CERTS_DIR, quantumKeyFile: null });
+  for (const w of workloads(secure.files.flatMap((f) => f.manifests)).filter((x) => x.metadata.name !== 'etcd')) {
+    const spec = w.spec.template.spec;
+    const id = w.spec.template.metadata.labels['aetherflow.io/id']!;
+    t.true(spec.containers[0]!.volumeMounts!.some((v) => v.name === 'certs' && v.mountPath === CERTS_DIR), w.metadata.name);
+    const volume = spec.volumes!.find((v) => v.name === 'certs')!;
+    t.is(volume.secret!.secretName, `${id}-certs`);
+    const files = volume.secret!.items!.map((i) => i.path);
+    t.true(files.includes('ca.crt') && files.some((f) => /^node\..+\.key$/.test(f)), w.metadata.name);
+    t.is(files.includes('quantum.key'), w.kind === 'Deployment', w.metadata.name);
+  }
+  const insecure = renderK8s({ ...base, security: { ...base.security, insecure: true } });
+  for (const w of workloads(insecure.files.flatMap((f) => f.manifests))) t.false(w.spec.template.spec.volumes?.some((v) => v.name === 'certs') ?? false);
+});
+
+test('with a certificates directory the Secrets are rendered, naming the Kubernetes hosts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-k8s-certs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const base = topologies[1]!;
+  await ensureCertificates(dir, renderK8s(base).topology as unknown as CertificateSubjects);
+  const r = renderK8s(base, { certsDir: dir });
+  const secrets = r.files.find((f) => f.name === '05-certificates.yaml')!.manifests as (Manifest & { data: Record<string, string> })[];
+  t.is(secrets.length, workloads(r.files.flatMap((f) => f.manifests)).filter((w) => w.metadata.name !== 'etcd').length);
+  for (const s of secrets) t.notThrows(() => new Secret(s as never).validate());
+  const leader = secrets.find((s) => s.metadata.name === 'us-east-l1-certs')!;
+  const cert = new X509Certificate(Buffer.from(leader.data['node.us-east-l1.crt']!, 'base64'));
+  t.is(nodeIdOf(cert), 'us-east-l1');
+  t.is(cert.checkHost(`us-east-l1.${r.namespace}.svc.cluster.local`), `us-east-l1.${r.namespace}.svc.cluster.local`);
+  t.true(cert.checkIssued(new X509Certificate(Buffer.from(leader.data['ca.crt']!, 'base64'))));
+  // A directory missing a node's certificate renders nothing.
+  rmSync(join(dir, 'node.us-east-l1.crt'));
+  const err = t.throws(() => renderK8s(base, { certsDir: dir }));
+  t.is((err as AetherError).code, 'CERTIFICATE');
 });
 
 test('three etcd members form one cluster', (t) => {
@@ -255,6 +298,18 @@ test('aetherflow render k8s --out DIR writes one file per component', async (t) 
   t.deepEqual(docs.map((d) => d.kind), ['Service', 'Deployment']);
   t.is((docs[1] as Workload).spec.template.spec.containers[0]!.name, 'leader');
   t.regex(JSON.stringify(docs[1]), /registry\.example\/aetherflow:1/);
+  t.false(names.includes('05-certificates.yaml'), 'no Secrets without --certs-dir');
+});
+
+// Serial: it captures stdout, as the other render test does.
+test.serial('aetherflow render k8s --certs-dir makes the certificates and writes their Secrets', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-k8s-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = captureStdout();
+  const code = await run(['render', 'k8s', join(root, 'topology', 'local.yaml'), '--out', join(dir, 'k8s'), '--certs-dir', join(dir, 'certs'), '--json']).finally(out.restore);
+  t.is(code, 0);
+  t.true(readdirSync(join(dir, 'k8s')).includes('05-certificates.yaml'));
+  t.true(readdirSync(join(dir, 'certs')).includes('ca.key'));
 });
 
 function captureStdout(): { text: () => string; restore: () => void } {

@@ -29,7 +29,8 @@ function topologyOf(regions: Record<string, string[]>, coordinators: string[]): 
     regions: Object.entries(regions).map(([name, leaders]) => ({ name, leaders: leaders.map((quantum) => ({ quantum })) })),
     coordinators: coordinators.map((quantum) => ({ region: Object.keys(regions)[0], quantum })),
     links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
-    security: { quantumKeyFile: null },
+    // Quantum's metrics and peers, not its security, are under test here.
+    security: { insecure: true, certsDir: '.aetherflow/certs', quantumKeyFile: null },
   } as unknown as Topology;
 }
 
@@ -61,7 +62,7 @@ async function openAll(topology: Topology, directory: PeerResolver, sides: [stri
   return Promise.all(
     sides.map(async ([addr, self]) => {
       const registry = new Registry();
-      const transport = await PeerTransport.open({ topology, address: addr, self, linkRegion: 'r1', directory, registry, log: silentLogger(), ...(limits ? { limits } : {}) });
+      const transport = await PeerTransport.open({ topology, nodeId: addr, address: addr, self, linkRegion: 'r1', directory, registry, log: silentLogger(), ...(limits ? { limits } : {}) });
       const got: { m: Message; from: string }[] = [];
       transport.onMessage((m, from) => void got.push({ m, from }));
       return { transport, registry, got };
@@ -224,7 +225,7 @@ test('a topology naming hosts: datagrams from the IP a name resolves to count as
   let ip = '127.0.0.2';
   const lookupHost = async (host: string) => (host === 'r2-leader.example' ? [{ address: ip }] : []);
   const registry = new Registry();
-  const atX = await PeerTransport.open({ topology, address: x, self: 'r1', linkRegion: 'r1', directory, registry, log: silentLogger(), lookupHost });
+  const atX = await PeerTransport.open({ topology, nodeId: x, address: x, self: 'r1', linkRegion: 'r1', directory, registry, log: silentLogger(), lookupHost });
   const got: string[] = [];
   atX.onMessage((m, from) => void got.push(`${m.type} from ${from}`));
   const raw = await Endpoint.bind(b);

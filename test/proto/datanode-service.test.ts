@@ -10,6 +10,7 @@ import type { Store } from '../../datanode/store.js';
 import { GLT_ZERO, LOGICAL_MAX, WALL_MAX, compareGlt, gltEquals, nextGlt, type Glt } from '../../glts/glt.js';
 import { fromTimestamp, toTimestamp } from '../../proto/timestamp.js';
 import { DataNodeConnection } from '../../regional/datanode-connection.js';
+import { testNodeSecurity } from '../security/fixture.js';
 
 test('GLTs cross the wire exactly, up to 2^64-1 ns', (t) => {
   fc.assert(
@@ -39,11 +40,14 @@ function counted(store: Store) {
   return { proxy, calls };
 }
 
+/** The leader whose certificate the connections present (mutual TLS, as in a deployment). */
+const LEADER = 'leader-1';
+
 async function node(origin: string) {
   const store = new MemoryStore({ origin, clock: { maxOffsetMs: 250 } });
   const { proxy, calls } = counted(store);
-  const server = await startDatanodeServer({ address: '127.0.0.1:0', store: proxy });
-  const conn = new DataNodeConnection(origin, server.address);
+  const server = await startDatanodeServer({ address: '127.0.0.1:0', store: proxy, security: await testNodeSecurity(origin), leaders: [LEADER] });
+  const conn = new DataNodeConnection(origin, server.address, await testNodeSecurity(LEADER));
   return {
     store,
     calls,
@@ -118,7 +122,9 @@ test('scan streams more than the stream buffers, and stops when the reader leave
   t.is((await a.conn.get(b('s0000'), at))?.value.length, value.length, 'the node serves on after a cancelled scan');
 });
 
-test('a scan that keeps delivering outlasts the call timeout, a reader pausing too; one that stalls fails TIMEOUT', async (t) => {
+// Serial, so the file's other tests do not load the machine while its 200 ms deadlines run:
+// the first call's deadline also covers the TLS handshake of a new connection.
+test.serial('a scan that keeps delivering outlasts the call timeout, a reader pausing too; one that stalls fails TIMEOUT', async (t) => {
   const store = new MemoryStore({ origin: 'a', clock: { maxOffsetMs: 250 } });
   // The node's scan sends a version every 20 ms, and stops sending after `stallAfter`.
   let stallAfter = Infinity;
@@ -135,9 +141,9 @@ test('a scan that keeps delivering outlasts the call timeout, a reader pausing t
       };
     },
   });
-  const server = await startDatanodeServer({ address: '127.0.0.1:0', store: slow });
+  const server = await startDatanodeServer({ address: '127.0.0.1:0', store: slow, security: await testNodeSecurity('a'), leaders: [LEADER] });
   const timeoutMs = 200;
-  const conn = new DataNodeConnection('a', server.address, timeoutMs);
+  const conn = new DataNodeConnection('a', server.address, await testNodeSecurity(LEADER), timeoutMs);
   t.teardown(async () => {
     conn.shutdown();
     await server.close(100);

@@ -8,6 +8,7 @@ import { fromServiceError } from '../../proto/status.js';
 
 // Every gRPC call carries the protocol version (DESIGN "Versions on the wire"): clients
 // built with CHANNEL_OPTIONS send it, servers refuse a call without it or with another.
+// The check is a call interceptor, the same over TLS or plaintext: these tests use plaintext.
 
 /** A client whose calls carry `version` as their protocol (undefined: no metadata at all). */
 function clientWith(address: string, version: string | undefined): SnapshotsClientType {
@@ -44,7 +45,7 @@ async function snapshotsServer(options: { requireProtocolVersion?: boolean } = {
         },
       },
     ],
-  ], options);
+  ], { security: 'insecure', ...options });
   return { server, calls };
 }
 

@@ -8,6 +8,7 @@ import type { Version } from '../../datanode/version.js';
 import { GLT_ZERO, compareGlt, glt, type Glt } from '../../glts/glt.js';
 import type { ServerHandle } from '../../proto/server.js';
 import { DataNodeConnection } from '../../regional/datanode-connection.js';
+import { testNodeSecurity } from '../security/fixture.js';
 import { LocalRegionStores } from '../../regional/local-region-stores.js';
 import type { RegionStores } from '../../regional/region-stores.js';
 import { RemoteRegionStores } from '../../regional/remote-region-stores.js';
@@ -38,9 +39,9 @@ async function region(kind: 'local' | 'remote') {
     rs = new LocalRegionStores(new Map(NODES.map((id) => [id, logged(id, stores.get(id)!)])), route);
   } else {
     for (const id of NODES) {
-      const server = await startDatanodeServer({ address: '127.0.0.1:0', store: logged(id, stores.get(id)!) });
+      const server = await startDatanodeServer({ address: '127.0.0.1:0', store: logged(id, stores.get(id)!), security: await testNodeSecurity(id), leaders: ['leader'] });
       servers.push(server);
-      conns.push(new DataNodeConnection(id, server.address));
+      conns.push(new DataNodeConnection(id, server.address, await testNodeSecurity('leader')));
     }
     rs = new RemoteRegionStores(new Map(conns.map((c) => [c.id, c])), route);
   }

@@ -41,7 +41,7 @@ test('the minimal topology is valid and gets its defaults', (t) => {
   const r = checkTopologyText(stringify(base()), '/x/t.yaml');
   if (!r.ok) return t.fail(JSON.stringify(r.problems));
   t.deepEqual(r.topology.links, { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] });
-  t.is(r.topology.security.quantumKeyFile, null);
+  t.deepEqual(r.topology.security, { insecure: false, certsDir: '.aetherflow/certs', quantumKeyFile: null });
   t.deepEqual(r.topology.etcd, { endpoints: [], members: 1, dataDir: '.aetherflow/etcd' });
   t.deepEqual(r.topology.snapshot, {
     intervalMs: 50,
@@ -266,4 +266,14 @@ test('loadTopology throws TOPOLOGY_INVALID with the problems', (t) => {
   const e2 = t.throws(() => loadTopology('package.json'), { instanceOf: TopologyInvalidError });
   t.is(e2.code, 'TOPOLOGY_INVALID');
   t.true(Array.isArray(e2.details['problems']));
+});
+
+test('security: secure unless the file says insecure, which warns', (t) => {
+  const secure = checkTopologyText(stringify({ ...base(), security: { certsDir: '/etc/aetherflow/certs' } }), '/x/t.yaml');
+  if (!secure.ok) return t.fail(JSON.stringify(secure.problems));
+  t.false(secure.topology.security.insecure);
+  t.is(secure.topology.security.certsDir, '/etc/aetherflow/certs');
+  t.deepEqual(warnings(t, { ...base(), security: { insecure: true } }).map((w) => [w.path, w.code]), [['security.insecure', 'insecure']]);
+  expectOne(t, { ...base(), security: { insecure: 'no' } }, 'security.insecure', 'wrong-type');
+  expectOne(t, { ...base(), security: { certsDir: '' } }, 'security.certsDir', 'bad-value');
 });
