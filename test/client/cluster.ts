@@ -42,7 +42,8 @@ export function testTopology(
     ],
     coordinators: [{ id: 'c1', region, quantum: '127.0.0.1:23000', metrics: '127.0.0.1:23001' }],
     links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
-    security: { quantumKeyFile: null },
+    storage: { sync: true },
+    security: { quantumKeyFile: null, etcd: { caFile: null, certFile: null, keyFile: null, username: null, passwordFile: null } },
     warnings: [],
   };
 }

@@ -200,7 +200,7 @@ test('a topology with external etcd endpoints renders no etcd and keeps the endp
 
 test('a Quantum key file becomes a Secret mounted into leaders and coordinators', (t) => {
   const base = topologies[0]!;
-  const r = renderK8s({ ...base, security: { quantumKeyFile: '/home/me/quantum.key' } });
+  const r = renderK8s({ ...base, security: { ...base.security, quantumKeyFile: '/home/me/quantum.key' } });
   const keyFile = (r.topology['security'] as { quantumKeyFile: string }).quantumKeyFile;
   for (const w of workloads(r.files.flatMap((f) => f.manifests)).filter((x) => x.metadata.name !== 'etcd')) {
     const mounted = w.spec.template.spec.containers[0]!.volumeMounts!.some((v) => keyFile.startsWith(`${v.mountPath}/`));

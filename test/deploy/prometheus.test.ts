@@ -117,7 +117,8 @@ async function exported(): Promise<Map<string, Set<string>>> {
     regions: [{ name: 'r1', leaders: [{ quantum: address }] }],
     coordinators: [],
     links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
-    security: { quantumKeyFile: null },
+    storage: { sync: true },
+    security: { quantumKeyFile: null, etcd: { caFile: null, certFile: null, keyFile: null, username: null, passwordFile: null } },
   } as unknown as Topology;
   const transport = await PeerTransport.open({ topology, address, self: 'r1', linkRegion: 'r1', directory: { resolve: () => undefined }, registry, log: silentLogger() });
   try {

@@ -29,7 +29,8 @@ function topologyOf(regions: Record<string, string[]>, coordinators: string[]): 
     regions: Object.entries(regions).map(([name, leaders]) => ({ name, leaders: leaders.map((quantum) => ({ quantum })) })),
     coordinators: coordinators.map((quantum) => ({ region: Object.keys(regions)[0], quantum })),
     links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
-    security: { quantumKeyFile: null },
+    storage: { sync: true },
+    security: { quantumKeyFile: null, etcd: { caFile: null, certFile: null, keyFile: null, username: null, passwordFile: null } },
   } as unknown as Topology;
 }
 
