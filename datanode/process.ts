@@ -30,7 +30,7 @@ export async function runDatanode(topology: Topology, id: string): Promise<void>
       loggedAt = performance.now();
       rt.log.info({ dataDir, entriesDone }, 'migrating the data dir to the current layout');
     };
-    const level = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs }, onMigrateProgress });
+    const level = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs }, sync: topology.storage.sync, onMigrateProgress });
     rt.onShutdown('store', () => level.shutdown());
     const store = await CountedStore.open(level, createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs }));
     const server = await startDatanodeServer({ address: spec.grpc, store });
