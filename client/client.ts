@@ -8,6 +8,8 @@ import { fromServiceError } from '../proto/status.js';
 import { scanGltOf } from '../regional/kv-service.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
+import { topologyEtcdCredentials } from '../cluster/etcd.js';
+import type { EtcdCredentials } from '../cluster/etcd-credentials.js';
 import { etcdEndpoints } from '../topology/local-etcd.js';
 import { DEFAULT_BACKPRESSURE, retryBackpressure, type BackpressurePolicy } from './backpressure.js';
 import { LeaderDiscovery } from './leader-discovery.js';
@@ -25,9 +27,10 @@ export interface ConnectOptions {
   /**
    * Where to look up elected leaders: etcd endpoints, or false for none. Default: the
    * topology's etcd, or the local one `aetherflow up` published; without any, the client
-   * finds leaders by trying the topology's candidates.
+   * finds leaders by trying the topology's candidates. The topology's etcd is reached
+   * with its `security.etcd` credentials; endpoints given here with `credentials`, if any.
    */
-  readonly etcd?: { readonly endpoints: readonly string[] } | false;
+  readonly etcd?: { readonly endpoints: readonly string[]; readonly credentials?: EtcdCredentials } | false;
   /** Deadline of one unary call. */
   readonly callTimeoutMs?: number;
 }
@@ -150,7 +153,8 @@ export class AetherClient {
     this.topology = options.topology ?? loadTopology(options.topologyFile ?? (process.env['AETHERFLOW_TOPOLOGY'] || 'topology/local.yaml'));
     const retry = { ...DEFAULT_RETRY, ...options.retry };
     const endpoints = options.etcd === false ? [] : (options.etcd?.endpoints ?? knownEtcdEndpoints(this.topology));
-    this.discovery = endpoints.length > 0 ? new LeaderDiscovery(this.topology.name, endpoints) : undefined;
+    const credentials = options.etcd === undefined ? topologyEtcdCredentials(this.topology) : options.etcd === false ? undefined : options.etcd.credentials;
+    this.discovery = endpoints.length > 0 ? new LeaderDiscovery(this.topology.name, endpoints, credentials) : undefined;
     const discovery = this.discovery;
     for (const r of this.topology.regions) this.regions.set(r.name, new RegionLeaders(r, retry, discovery && (() => discovery.leaderOf(r.name))));
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
