@@ -46,13 +46,16 @@ function protocolCheck(required: boolean): grpc.ServerInterceptor {
 export interface ServerOptions {
   /** Refuse calls that carry no protocol version (internal services). Default true. */
   readonly requireProtocolVersion?: boolean;
+  /** Largest message received and sent (default MAX_MESSAGE_BYTES; the public API's are smaller, regional/api-limits.ts). */
+  readonly maxReceiveMessageBytes?: number;
+  readonly maxSendMessageBytes?: number;
 }
 
 /** Binds a gRPC server with the given services on `address` (insecure: intra-deployment traffic on a trusted network). */
 export async function startServer(address: string, services: readonly [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][], options: ServerOptions = {}): Promise<ServerHandle> {
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': options.maxSendMessageBytes ?? MAX_MESSAGE_BYTES,
     interceptors: [protocolCheck(options.requireProtocolVersion ?? true)],
   });
   for (const [definition, impl] of services) server.addService(definition, impl);

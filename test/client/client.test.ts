@@ -7,6 +7,7 @@ import { CHANNEL_OPTIONS } from '../../proto/channel-options.js';
 import { KvClient, KvService, type KVClient } from '../../proto/load.js';
 import { startServer } from '../../proto/server.js';
 import { fromServiceError } from '../../proto/status.js';
+import { DEFAULT_API_LIMITS } from '../../regional/api-limits.js';
 import { advanceFrontier, startTestRegion, type TestRegion } from './cluster.js';
 
 /** Everything the region's stores hold, any origin, for "nothing was written" checks. */
@@ -82,7 +83,7 @@ test('write, read at the frontier and at a GLT, scan in key order, delete', asyn
 });
 
 test('bad requests fail INVALID_ARGUMENT with their code and write nothing', async (t) => {
-  const r = await startTestRegion({ limits: { maxKeyBytes: 64, maxValueBytes: 1024, maxWaitMs: 1000, maxWriteMutations: 100 } });
+  const r = await startTestRegion({ limits: { ...DEFAULT_API_LIMITS, maxKeyBytes: 64, maxValueBytes: 1024, maxWaitMs: 1000, maxWriteMutations: 100 } });
   const client = connect({ topology: r.topology, region: 'r1' });
   t.teardown(async () => {
     client.close();

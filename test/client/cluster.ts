@@ -4,7 +4,7 @@ import { MemoryStore } from '../../datanode/memory-store.js';
 import { startDatanodeServer } from '../../datanode/service.js';
 import type { ServerHandle } from '../../proto/server.js';
 import { startLeaderServer, type LeaderServerHandle } from '../../regional/leader-server.js';
-import type { KvLimits } from '../../regional/kv-service.js';
+import type { ApiLimits } from '../../regional/api-limits.js';
 import type { Topology } from '../../topology/types.js';
 
 /**
@@ -48,7 +48,7 @@ export function testTopology(
   };
 }
 
-export async function startTestRegion(options: { readonly datanodes?: number; readonly limits?: KvLimits; readonly region?: string } = {}): Promise<TestRegion> {
+export async function startTestRegion(options: { readonly datanodes?: number; readonly limits?: ApiLimits; readonly region?: string } = {}): Promise<TestRegion> {
   const region = options.region ?? 'r1';
   const stores = Array.from({ length: options.datanodes ?? 2 }, (_, i) => new MemoryStore({ origin: `${region}-d${i + 1}`, clock: { maxOffsetMs: 250 } }));
   const datanodes = await Promise.all(stores.map((store) => startDatanodeServer({ address: '127.0.0.1:0', store })));
