@@ -1,4 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
+import { topologyEtcdCredentials } from '../cluster/etcd.js';
+import type { EtcdCredentials } from '../cluster/etcd-credentials.js';
 import { AetherError, isErrorCode } from '../common/errors.js';
 import { Batcher, type Outcome } from '../common/batcher.js';
 import { parseGlt, type Glt } from '../glts/glt.js';
@@ -10,8 +12,6 @@ import { DEFAULT_API_LIMITS } from '../regional/api-limits.js';
 import { SCAN_RESUME_KEY, scanGltOf } from '../regional/kv-service.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
-import { topologyEtcdCredentials } from '../cluster/etcd.js';
-import type { EtcdCredentials } from '../cluster/etcd-credentials.js';
 import { etcdEndpoints } from '../topology/local-etcd.js';
 import { DEFAULT_BACKPRESSURE, retryBackpressure, type BackpressurePolicy } from './backpressure.js';
 import { LeaderDiscovery } from './leader-discovery.js';
@@ -89,6 +89,8 @@ export interface ScanOptions extends ReadOptions {
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+/** How long a scan's next page may wait for its GLT: a leader that took over between pages may trail it for a moment. */
+const NEXT_PAGE_WAIT_MS = 1_000;
 
 /** A put, or a delete when `value` is null. */
 interface Mutation {
@@ -268,7 +270,7 @@ export class AetherClient {
     // The rest of a prefix, from a key on: [key, the prefix's successor), or to the end when it has none (all 0xff).
     const restEnd = prefix.length > 0 ? (prefixSuccessor(prefix) ?? Buffer.alloc(0)) : end;
     const next = (start: Buffer, left: number) =>
-      this.scanPage(leaders, { prefix: Buffer.alloc(0), start, end: restEnd, glt: toTimestamp(first.glt), min_glt: null, wait_ms: 0, limit: left });
+      this.scanPage(leaders, { prefix: Buffer.alloc(0), start, end: restEnd, glt: toTimestamp(first.glt), min_glt: null, wait_ms: NEXT_PAGE_WAIT_MS, limit: left });
     return {
       glt: first.glt,
       rows: (async function* () {

@@ -7,7 +7,6 @@ import { CallSlots } from './call-slots.js';
 import { requireElected, type Leadership } from './leadership.js';
 import type { CommittedSnapshot, SnapshotLog } from './snapshot-log.js';
 
-
 export function toSnapshotInfo(s: CommittedSnapshot): SnapshotInfo {
   return {
     glt: toTimestamp(s.glt),
