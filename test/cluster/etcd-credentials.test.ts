@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { AetherError } from '../../common/errors.js';
-import { connectTopologyEtcd, etcdCall, type Etcd3 } from '../../cluster/etcd.js';
+import { connectTopologyEtcd, etcdCall, topologyEtcdCredentials, type Etcd3 } from '../../cluster/etcd.js';
 import { loadEtcdCredentials } from '../../cluster/etcd-credentials.js';
 import { freePort } from '../../topology/local-etcd.js';
 import { checkTopologyText } from '../../topology/load.js';
@@ -137,4 +137,18 @@ test('an etcd requiring TLS client certificates: the topology CA, certificate an
   const loaded = loadEtcdCredentials({ ...tls, username: null, passwordFile: null });
   t.truthy(loaded.tls?.rootCertificate.toString().includes('BEGIN CERTIFICATE'));
   t.is(loaded.auth, undefined);
+});
+
+test('the local etcd of up gets no credentials, whatever security.etcd says; an external one gets them read from the files', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-etcd-creds-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'password'), 'pw with spaces\n');
+  const security = { username: 'app', passwordFile: join(dir, 'password'), caFile: join(dir, 'absent-ca.pem') };
+  t.deepEqual(topologyEtcdCredentials(topologyWith([], security)), {}, 'nothing is read for the local etcd');
+  const unreadable = t.throws(() => topologyEtcdCredentials(topologyWith(['127.0.0.1:2379'], security)), { instanceOf: AetherError });
+  t.is(unreadable.code, 'TOPOLOGY_INVALID');
+  t.deepEqual(unreadable.details, { field: 'caFile', file: join(dir, 'absent-ca.pem') });
+  t.deepEqual(topologyEtcdCredentials(topologyWith(['127.0.0.1:2379'], { username: 'app', passwordFile: join(dir, 'password') })), {
+    auth: { username: 'app', password: 'pw with spaces' },
+  });
 });
