@@ -14,13 +14,13 @@
 import { join } from 'node:path';
 import { connect, type AetherClient, type SnapshotSummary } from '../client/client.js';
 import { currentLeader } from '../cluster/election.js';
-import { connectEtcd } from '../cluster/etcd.js';
+import { connectTopologyEtcd, type Etcd3 } from '../cluster/etcd.js';
 import { clusterPaths } from '../cluster/paths.js';
 import { AetherError, assert } from '../common/errors.js';
 import { systemPhysicalNs } from '../glts/clock.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
 import { Launch, type LaunchEvent } from '../topology/launcher.js';
-import { etcdEndpoints, runtimeDir } from '../topology/local-etcd.js';
+import { runtimeDir } from '../topology/local-etcd.js';
 import type { Topology } from '../topology/types.js';
 import { percentile, sorted } from './stats.js';
 import { WriteLoad, type AcknowledgedWrite, type WriteLoadStats } from './workload.js';
@@ -128,13 +128,12 @@ export async function withStopSignal<T>(fn: (stopRequested: () => boolean) => Pr
 /** The region of the elected coordinator, from etcd; the first candidate's when etcd cannot say. */
 export async function coordinatorRegion(topology: Topology): Promise<string> {
   const fallback = topology.coordinators[0]!.region;
-  let endpoints: string[];
+  let etcd: Etcd3;
   try {
-    endpoints = etcdEndpoints(topology);
+    etcd = connectTopologyEtcd(topology);
   } catch {
     return fallback;
   }
-  const etcd = connectEtcd(endpoints);
   try {
     const paths = clusterPaths(topology.name);
     const leader = await currentLeader<{ id: string }>(etcd, paths.electionPrefix(paths.coordinatorElection));

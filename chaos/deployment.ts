@@ -1,9 +1,9 @@
 import { AetherError } from '../common/errors.js';
-import { connectEtcd, type Etcd3 } from '../cluster/etcd.js';
+import { connectTopologyEtcd, type Etcd3 } from '../cluster/etcd.js';
 import { clusterPaths, type ClusterPaths } from '../cluster/paths.js';
 import { listServices, type ServiceRecord } from '../cluster/registry.js';
 import { defaultSettings, type Settings } from '../cluster/settings.js';
-import { etcdEndpoints, readPublishedEtcd, type PublishedEtcd } from '../topology/local-etcd.js';
+import { readPublishedEtcd, type PublishedEtcd } from '../topology/local-etcd.js';
 import type { Topology } from '../topology/types.js';
 
 /**
@@ -19,7 +19,7 @@ export class Deployment {
   ) {}
 
   static open(topology: Topology): Deployment {
-    return new Deployment(topology, connectEtcd(etcdEndpoints(topology)), clusterPaths(topology.name));
+    return new Deployment(topology, connectTopologyEtcd(topology), clusterPaths(topology.name));
   }
 
   get defaults(): Settings {

@@ -1,11 +1,15 @@
 import type * as grpc from '@grpc/grpc-js';
+import { topologyEtcdCredentials } from '../cluster/etcd.js';
+import type { EtcdCredentials } from '../cluster/etcd-credentials.js';
 import { AetherError, isErrorCode } from '../common/errors.js';
 import { Batcher, type Outcome } from '../common/batcher.js';
 import { parseGlt, type Glt } from '../glts/glt.js';
-import type { GetResponse__Output, KeyValue__Output, ListResponse__Output, SnapshotInfo__Output, WriteResponse__Output } from '../proto/load.js';
+import type { GetResponse__Output, KeyValue__Output, ListResponse__Output, ScanRequest, SnapshotInfo__Output, WriteResponse__Output } from '../proto/load.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { fromServiceError } from '../proto/status.js';
-import { scanGltOf } from '../regional/kv-service.js';
+import { prefixSuccessor } from '../datanode/keys.js';
+import { DEFAULT_API_LIMITS } from '../regional/api-limits.js';
+import { SCAN_RESUME_KEY, scanGltOf } from '../regional/kv-service.js';
 import { closeSecurity, topologySecurity, type TransportSecurity } from '../security/transport-security.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
@@ -26,9 +30,10 @@ export interface ConnectOptions {
   /**
    * Where to look up elected leaders: etcd endpoints, or false for none. Default: the
    * topology's etcd, or the local one `aetherflow up` published; without any, the client
-   * finds leaders by trying the topology's candidates.
+   * finds leaders by trying the topology's candidates. The topology's etcd is reached
+   * with its `security.etcd` credentials; endpoints given here with `credentials`, if any.
    */
-  readonly etcd?: { readonly endpoints: readonly string[] } | false;
+  readonly etcd?: { readonly endpoints: readonly string[]; readonly credentials?: EtcdCredentials } | false;
   /** Deadline of one unary call. */
   readonly callTimeoutMs?: number;
   /**
@@ -90,6 +95,8 @@ export interface ScanOptions extends ReadOptions {
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+/** How long a scan's next page may wait for its GLT: a leader that took over between pages may trail it for a moment. */
+const NEXT_PAGE_WAIT_MS = 1_000;
 
 /** A put, or a delete when `value` is null. */
 interface Mutation {
@@ -97,11 +104,20 @@ interface Mutation {
   readonly value: Buffer | null;
 }
 
+/** What protobuf framing adds to one mutation's key and value at most: tags, length varints, the delete flag. */
+const MUTATION_FRAMING_BYTES = 16;
+const MAX_WRITE_BATCH_ITEMS = 512;
 /**
  * How concurrent puts and deletes to one region are folded into KV.Write calls: at most
  * this many writes or bytes per call and calls in flight, and writes waiting to be sent.
+ * A call with its framing stays within the public API's request size.
  */
-const WRITE_BATCHING = { maxBatchItems: 512, maxBatchBytes: 4 << 20, maxBatchesInFlight: 4, maxQueuedItems: 16_384 } as const;
+const WRITE_BATCHING = {
+  maxBatchItems: MAX_WRITE_BATCH_ITEMS,
+  maxBatchBytes: DEFAULT_API_LIMITS.maxRequestBytes - MAX_WRITE_BATCH_ITEMS * MUTATION_FRAMING_BYTES,
+  maxBatchesInFlight: 4,
+  maxQueuedItems: 16_384,
+} as const;
 
 /** The deployment's etcd endpoints when any are known; none is not an error here (discovery is optional). */
 function knownEtcdEndpoints(topology: Topology): string[] {
@@ -160,7 +176,8 @@ export class AetherClient {
     this.security = topologySecurity(this.topology, { client: true }, options.certsDir === undefined ? {} : { certsDir: options.certsDir });
     const security = this.security;
     const endpoints = options.etcd === false ? [] : (options.etcd?.endpoints ?? knownEtcdEndpoints(this.topology));
-    this.discovery = endpoints.length > 0 ? new LeaderDiscovery(this.topology.name, endpoints) : undefined;
+    const credentials = options.etcd === undefined ? topologyEtcdCredentials(this.topology) : options.etcd === false ? undefined : options.etcd.credentials;
+    this.discovery = endpoints.length > 0 ? new LeaderDiscovery(this.topology.name, endpoints, credentials) : undefined;
     const discovery = this.discovery;
     for (const r of this.topology.regions) this.regions.set(r.name, new RegionLeaders(r, retry, security, discovery && (() => discovery.leaderOf(r.name))));
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
@@ -240,23 +257,59 @@ export class AetherClient {
 
   /**
    * A range read at one GLT. Resolves once the leader has chosen the GLT (failover is
-   * retried until then); the rows then stream in key order.
+   * retried until then); the rows then stream in key order. The leader answers a scan in
+   * pages (regional/api-limits.ts): the next page is asked for, at the same GLT, from
+   * where the last one stopped, until the range or `limit` is exhausted.
    */
   async scan(o: ScanOptions = {}): Promise<{ readonly glt: Glt; readonly rows: AsyncIterable<ScanRow> }> {
     const glt = gltOf(o.glt);
     const minGlt = gltOf(o.minGlt);
-    const req = {
-      prefix: o.prefix !== undefined ? bytes(o.prefix) : Buffer.alloc(0),
+    const prefix = o.prefix !== undefined ? bytes(o.prefix) : Buffer.alloc(0);
+    const end = o.end !== undefined ? bytes(o.end) : Buffer.alloc(0);
+    const limit = o.limit ?? 0;
+    const leaders = this.leaders(o.region);
+    const first = await this.scanPage(leaders, {
+      prefix,
       start: o.start !== undefined ? bytes(o.start) : Buffer.alloc(0),
-      end: o.end !== undefined ? bytes(o.end) : Buffer.alloc(0),
+      end,
       glt: glt ? toTimestamp(glt) : null,
       min_glt: minGlt ? toTimestamp(minGlt) : null,
       wait_ms: o.waitMs ?? 0,
-      limit: o.limit ?? 0,
+      limit,
+    });
+    // The rest of a prefix, from a key on: [key, the prefix's successor), or to the end when it has none (all 0xff).
+    const restEnd = prefix.length > 0 ? (prefixSuccessor(prefix) ?? Buffer.alloc(0)) : end;
+    const next = (start: Buffer, left: number) =>
+      this.scanPage(leaders, { prefix: Buffer.alloc(0), start, end: restEnd, glt: toTimestamp(first.glt), min_glt: null, wait_ms: NEXT_PAGE_WAIT_MS, limit: left });
+    return {
+      glt: first.glt,
+      rows: (async function* () {
+        let left = limit;
+        for (let page = first; ; ) {
+          let rows = 0;
+          for await (const row of page.rows) {
+            rows++;
+            yield row;
+          }
+          const resume = await page.resume;
+          left -= rows;
+          if (resume === undefined || (limit > 0 && left <= 0)) return;
+          page = await next(resume, limit > 0 ? left : 0);
+        }
+      })(),
     };
-    const leaders = this.leaders(o.region);
+  }
+
+  /** One Scan call: the GLT the leader chose, the page's rows, and where the next page starts when the leader stopped at a page's end. */
+  private scanPage(leaders: RegionLeaders, req: ScanRequest): Promise<{ readonly glt: Glt; readonly rows: AsyncIterable<ScanRow>; readonly resume: Promise<Buffer | undefined> }> {
     return leaders.call('Scan', (s) => {
       const call = s.kv.Scan(req);
+      const resume = new Promise<Buffer | undefined>((resolve) =>
+        call.once('status', (st: grpc.StatusObject) => {
+          const key = st.metadata.get(SCAN_RESUME_KEY)[0];
+          resolve(Buffer.isBuffer(key) ? key : undefined);
+        }),
+      );
       return new Promise((resolve, reject) => {
         const fail = (err: unknown) => reject(err);
         call.once('error', fail);
@@ -271,6 +324,7 @@ export class AetherClient {
           const where = `Scan at ${leaders.region.name} leader ${s.address}`;
           resolve({
             glt: parseGlt(text),
+            resume,
             rows: (async function* () {
               try {
                 for await (const kv of call as AsyncIterable<KeyValue__Output>) yield toRow(kv);

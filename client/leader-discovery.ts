@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { currentLeader } from '../cluster/election.js';
 import { connectEtcd } from '../cluster/etcd.js';
+import type { EtcdCredentials } from '../cluster/etcd-credentials.js';
 import { clusterPaths, type ClusterPaths } from '../cluster/paths.js';
 
 /** How long a client waits for etcd before falling back to trying the candidates. */
@@ -15,8 +16,8 @@ export class LeaderDiscovery {
   private readonly etcd: Etcd3;
   private readonly paths: ClusterPaths;
 
-  constructor(deploymentName: string, endpoints: readonly string[]) {
-    this.etcd = connectEtcd(endpoints, { dialTimeoutMs: DISCOVERY_TIMEOUT_MS });
+  constructor(deploymentName: string, endpoints: readonly string[], credentials?: EtcdCredentials) {
+    this.etcd = connectEtcd(endpoints, { dialTimeoutMs: DISCOVERY_TIMEOUT_MS, ...(credentials ? { credentials } : {}) });
     this.paths = clusterPaths(deploymentName);
   }
 

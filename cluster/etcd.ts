@@ -2,6 +2,9 @@ import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, ret
 import { Etcd3, isRecoverableError } from 'etcd3';
 import { AetherError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { etcdEndpoints } from '../topology/local-etcd.js';
+import type { Topology } from '../topology/types.js';
+import { NO_ETCD_CREDENTIALS, loadEtcdCredentials, type EtcdCredentials } from './etcd-credentials.js';
 
 export type { Etcd3 } from 'etcd3';
 
@@ -26,16 +29,26 @@ export function endpointUrl(endpoint: string): string {
   return /^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
 }
 
+export interface EtcdConnectOptions {
+  readonly dialTimeoutMs?: number;
+  /** TLS material and/or a user (default none: plaintext, no auth). */
+  readonly credentials?: EtcdCredentials;
+}
+
 /**
  * A client for the given endpoints. The etcd3 defaults (a 5 s circuit breaker per host,
  * watch reconnect backoff up to 30 s) would stretch a leader failover far past the
  * 1 s lease TTL, so both are shortened. Creating the client does not dial; the first
- * call does, and fails with ETCD when no endpoint answers within `dialTimeoutMs`.
+ * call does, and fails with ETCD when no endpoint answers within `dialTimeoutMs`. With
+ * TLS credentials every endpoint is dialled over TLS, whatever its scheme says.
  */
-export function connectEtcd(endpoints: readonly string[], options: { dialTimeoutMs?: number } = {}): Etcd3 {
+export function connectEtcd(endpoints: readonly string[], options: EtcdConnectOptions = {}): Etcd3 {
   if (endpoints.length === 0) throw new AetherError('ETCD', 'no etcd endpoints (is `aetherflow up` running, or does the topology name etcd.endpoints?)');
+  const { tls, auth } = options.credentials ?? NO_ETCD_CREDENTIALS;
   return new Etcd3({
     hosts: endpoints.map(endpointUrl),
+    ...(tls ? { credentials: { ...tls } } : {}),
+    ...(auth ? { auth: { ...auth } } : {}),
     dialTimeout: options.dialTimeoutMs ?? 3000,
     faultHandling: {
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 300, breaker: new ConsecutiveBreaker(5) }),
@@ -44,6 +57,20 @@ export function connectEtcd(endpoints: readonly string[], options: { dialTimeout
       watchBackoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 1000 }).next(),
     },
   });
+}
+
+/**
+ * The credentials for the etcd a topology uses: `security.etcd`'s for an external etcd
+ * (etcd.endpoints), none for the local etcd of `up` (plaintext on loopback). Reads the
+ * files now: TOPOLOGY_INVALID naming the one that cannot be read.
+ */
+export function topologyEtcdCredentials(topology: Pick<Topology, 'etcd' | 'security'>): EtcdCredentials {
+  return topology.etcd.endpoints.length > 0 ? loadEtcdCredentials(topology.security.etcd) : NO_ETCD_CREDENTIALS;
+}
+
+/** A client of the etcd a topology uses (its endpoints, or the local etcd `up` published), with its credentials. */
+export function connectTopologyEtcd(topology: Pick<Topology, 'name' | 'etcd' | 'security'>, options: Omit<EtcdConnectOptions, 'credentials'> = {}): Etcd3 {
+  return connectEtcd(etcdEndpoints(topology), { ...options, credentials: topologyEtcdCredentials(topology) });
 }
 
 /**

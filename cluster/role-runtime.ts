@@ -4,10 +4,9 @@ import { AetherError } from '../common/errors.js';
 import { createLogger, startupLogLevel, type Logger } from '../common/log.js';
 import { MetricsServer, type Health } from '../common/metrics-server.js';
 import { closeSecurity, topologySecurity, type TransportSecurity } from '../security/transport-security.js';
-import { etcdEndpoints } from '../topology/local-etcd.js';
 import { processAlive } from '../topology/supervisor.js';
 import type { Topology } from '../topology/types.js';
-import { connectEtcd, type Etcd3 } from './etcd.js';
+import { connectTopologyEtcd, type Etcd3 } from './etcd.js';
 import { clusterPaths, type ClusterPaths } from './paths.js';
 import { ServiceRegistration, type ServiceRecord, type ServiceRole } from './registry.js';
 import { SettingsWatch, defaultSettings } from './settings.js';
@@ -54,7 +53,7 @@ export class RoleRuntime {
   /** Connects to etcd, reads the settings and serves /metrics and /healthz (not ready yet). */
   static async open(topology: Topology, identity: RoleIdentity): Promise<RoleRuntime> {
     const log = createLogger(identity);
-    const etcd = connectEtcd(etcdEndpoints(topology));
+    const etcd = connectTopologyEtcd(topology);
     const paths = clusterPaths(topology.name);
     let settings: SettingsWatch;
     try {

@@ -55,6 +55,8 @@ const codes = {
   MEMBERSHIP_GAP: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
   /** A write waited for the region's own stream to catch up and gave up (DESIGN "Back-pressure"); retry later. */
   BACKPRESSURE: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, input: false },
+  /** A client connection (or all of them together) has as many waiting reads, scans or watches open as the public API allows; retry when one ends. */
+  TOO_MANY_REQUESTS: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, input: false },
   // store and codecs
   DELTA_CORRUPT: { grpc: GrpcStatus.DATA_LOSS, input: false },
   STORE_CLOSED: { grpc: GrpcStatus.UNAVAILABLE, input: false },

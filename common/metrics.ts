@@ -59,6 +59,8 @@ export const METRIC_NAMES = [
   'eventloop_longest_task_seconds',
   'mvcc_versions',
   'gc_collected_total',
+  'store_sync_batches_total',
+  'store_synced_writes_total',
   'writes_total',
   'reads_total',
   'election_state',
@@ -92,6 +94,8 @@ export class AetherMetrics {
   readonly longestTask: Gauge;
   readonly mvccVersions: Gauge;
   readonly gcCollected: Counter;
+  readonly syncBatches: Counter;
+  readonly syncedWrites: Counter;
   readonly writes: Counter;
   readonly reads: Counter<'result'>;
   readonly electionState: Gauge<'role' | 'id'>;
@@ -186,6 +190,8 @@ export class AetherMetrics {
     });
     this.mvccVersions = new Gauge({ name: 'mvcc_versions', help: "Versions held in this data node's MVCC store", registers });
     this.gcCollected = new Counter({ name: 'gc_collected_total', help: 'Versions dropped by garbage collection below the retention horizon', registers });
+    this.syncBatches = new Counter({ name: 'store_sync_batches_total', help: "LevelDB batches this data node synced to disk (storage.sync): group commits of client writes, and the leader's applies", registers });
+    this.syncedWrites = new Counter({ name: 'store_synced_writes_total', help: 'Client writes acknowledged through synced batches; ÷ store_sync_batches_total = writes per fsync', registers });
     this.writes = new Counter({ name: 'writes_total', help: 'Client writes (puts and deletes) acknowledged', registers });
     this.reads = new Counter({ name: 'reads_total', help: 'Client reads (gets and scans), by result', labelNames: ['result'], registers });
     this.electionState = new Gauge({ name: 'election_state', help: 'Election state of a candidate: 1 elected, 0 standby', labelNames: ['role', 'id'], registers });
@@ -201,6 +207,13 @@ export class AetherMetrics {
   shipped(peer: string, bytes: number, versions: number): void {
     this.shippedBytes.inc({ peer }, bytes);
     this.shippedVersions.inc({ peer }, versions);
+  }
+
+  /** A batch the store wrote (LevelStoreOptions.onBatchWritten): counted when it was synced. */
+  batchWritten(batch: { readonly writes: number; readonly synced: boolean }): void {
+    if (!batch.synced) return;
+    this.syncBatches.inc();
+    if (batch.writes > 0) this.syncedWrites.inc(batch.writes);
   }
 
   read(result: ReadResult): void {

@@ -74,22 +74,44 @@ export interface LevelStoreOptions {
   /** The node's clock, built by the store with a floor above every stamp, ceiling and horizon it persisted. */
   readonly clock: Omit<ClockOptions, 'floor'>;
   /**
-   * fsync every batch. Off by default: LevelDB hands each batch to the kernel (write(2)
-   * on its log) before the batch resolves, so an acknowledged write survives a SIGKILL of
-   * the process — the failure the protocol plans for; a node whose machine loses power is
-   * rebuilt by re-stamping and catch-up. On, it also survives power loss, at one fsync
-   * per group commit. Ceilings are always synced.
+   * fsync every batch before its writes (or its apply) are acknowledged — topology
+   * `storage.sync`, on by default: an acknowledged write then survives a power loss, at
+   * one fsync per group commit (every write waiting while a synced batch is in flight
+   * shares the next one). Off, LevelDB still hands each batch to the kernel (write(2) on
+   * its log) before it resolves, so a write survives a SIGKILL of the process but not of
+   * the machine. Ceilings, hide and re-stamp rules are always synced.
    */
   readonly sync?: boolean;
-  /** Most write calls grouped into one LevelDB batch. */
+  /** Most write calls grouped into one LevelDB batch… */
   readonly maxBatchWrites?: number;
-  /** Most write calls waiting for a batch; more wait for room (back-pressure). */
+  /** …and most key + value bytes in it (a single larger write still goes, alone). */
+  readonly maxBatchBytes?: number;
+  /** Most write calls waiting for a batch… */
   readonly maxQueuedWrites?: number;
+  /** …and most key + value bytes they hold; beyond either, writers wait for room (back-pressure). */
+  readonly maxQueuedBytes?: number;
+  /** Told of every batch written (its writes, bytes and whether it was synced): metrics, and tests counting syncs. */
+  readonly onBatchWritten?: (batch: WrittenBatch) => void;
+  /** Opens the LevelDB database at `path` (default `new Level(path)`): tests wrap it to count or fail batch writes. */
+  readonly openDatabase?: (path: string) => Level<Buffer, Buffer>;
   /** Progress of a format-1 → 2 migration at open: change entries converted so far. */
   readonly onMigrateProgress?: (entriesDone: number) => void;
   /** How open waits `ns` for the physical clock to pass the persisted floor (default: a timer; a test with a fake clock advances it). */
   readonly waitPhysical?: (ns: bigint) => Promise<void>;
 }
+
+/** One LevelDB batch written by the store: `writes` client writes (0 for a leader's job), their key + value bytes. */
+export interface WrittenBatch {
+  readonly writes: number;
+  readonly bytes: number;
+  readonly synced: boolean;
+}
+
+/** Defaults of the group commit's bounds (LevelStoreOptions). */
+export const DEFAULT_MAX_BATCH_WRITES = 1024;
+export const DEFAULT_MAX_BATCH_BYTES = 4 << 20;
+export const DEFAULT_MAX_QUEUED_WRITES = 16_384;
+export const DEFAULT_MAX_QUEUED_BYTES = 64 << 20;
 
 type ChainedBatch = ReturnType<Level<Buffer, Buffer>['batch']>;
 type Op = { readonly type: 'put'; readonly key: Buffer; readonly value: Buffer } | { readonly type: 'del'; readonly key: Buffer };
@@ -103,6 +125,8 @@ type Op = { readonly type: 'put'; readonly key: Buffer; readonly value: Buffer }
  * writes, and none of them is stamped yet, so none of them is passed over.
  */
 interface WriteJob {
+  /** Key + value bytes, counted against the batch and queue byte bounds. */
+  readonly bytes: number;
   readonly prepare: (ops: Op[]) => boolean;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
@@ -135,8 +159,9 @@ type ChainEntry = ChainedVersion;
  * The MVCC Store on LevelDB (classic-level), key layout in keys.ts.
  *
  * Writes go through one writer loop with group commit: every write call that arrives
- * while a batch is in flight joins the next batch, so one LevelDB write serves many
- * callers. A call resolves once its batch's write resolved.
+ * while a batch is in flight joins the next batch (bounded in writes and bytes), so one
+ * LevelDB write — and, with `sync`, one fsync — serves many callers. A call resolves
+ * once its batch's write resolved; a batch that fails fails every call in it.
  */
 export class LevelStore implements Store {
   readonly origin: string;
@@ -144,13 +169,18 @@ export class LevelStore implements Store {
   private readonly db: Level<Buffer, Buffer>;
   private readonly sync: boolean;
   private readonly maxBatchWrites: number;
+  private readonly maxBatchBytes: number;
   private readonly maxQueuedWrites: number;
+  private readonly maxQueuedBytes: number;
+  private readonly onBatchWritten: ((batch: WrittenBatch) => void) | undefined;
   private readonly meta: Meta;
 
   /** open → closing (queue drains, new calls refused) → shut. */
   private state: 'open' | 'closing' | 'shut' = 'open';
-  /** Writes not yet stamped, FIFO; length ≤ maxQueuedWrites. */
+  /** Writes not yet stamped, FIFO; length ≤ maxQueuedWrites, bytes ≤ maxQueuedBytes (or one larger write alone). */
   private readonly writes: WriteJob[] = [];
+  /** Sum of `bytes` over `writes`. */
+  private queuedBytes = 0;
   /** Exclusive jobs, FIFO, served before any queued write. */
   private readonly exclusives: ExclusiveJob[] = [];
   /** The exclusive job running now, if any. */
@@ -178,10 +208,13 @@ export class LevelStore implements Store {
     this.db = db;
     this.origin = options.origin;
     this.clock = clock;
-    this.sync = options.sync ?? false;
-    this.maxBatchWrites = options.maxBatchWrites ?? 1024;
-    this.maxQueuedWrites = options.maxQueuedWrites ?? 16_384;
-    assert(this.maxBatchWrites >= 1 && this.maxQueuedWrites >= 1, 'batch and queue bounds must be ≥ 1');
+    this.sync = options.sync ?? true;
+    this.maxBatchWrites = options.maxBatchWrites ?? DEFAULT_MAX_BATCH_WRITES;
+    this.maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    this.maxQueuedWrites = options.maxQueuedWrites ?? DEFAULT_MAX_QUEUED_WRITES;
+    this.maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    this.onBatchWritten = options.onBatchWritten;
+    assert(this.maxBatchWrites >= 1 && this.maxQueuedWrites >= 1 && this.maxBatchBytes >= 1 && this.maxQueuedBytes >= 1, 'batch and queue bounds must be ≥ 1');
     this.meta = meta;
     this.ceilingTarget = meta.ceiling;
   }
@@ -193,7 +226,7 @@ export class LevelStore implements Store {
    */
   static async open(options: LevelStoreOptions): Promise<LevelStore> {
     checkOrigin(options.origin);
-    const db = new Level<Buffer, Buffer>(options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const db = options.openDatabase ? options.openDatabase(options.path) : new Level<Buffer, Buffer>(options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     try {
       await db.open();
       await ensureFormat(db, options.path, options.onMigrateProgress ? { onProgress: options.onMigrateProgress } : {});
@@ -387,7 +420,8 @@ export class LevelStore implements Store {
       }
       const frontier = decoded.frontier && compareGlt(decoded.frontier, this.meta.frontier) > 0 ? decoded.frontier : undefined;
       if (frontier) ops.push({ type: 'put', key: userMetaKey('frontier'), value: encodeGlt(frontier) });
-      await this.writeBatch(ops, true);
+      // Synced as local writes are (storage.sync): `applied[origin]` is reported only once this resolves.
+      await this.writeBatch(ops, this.sync);
       this.noteEpoch(decoded.epoch);
       for (const [region, at] of plan.applied) this.meta.applied.set(region, maxGlt(at, this.meta.applied.get(region) ?? GLT_ZERO));
       if (frontier) this.meta.frontier = frontier;
@@ -572,7 +606,7 @@ export class LevelStore implements Store {
       // and a crash midway leaves at worst uncollected garbage, never a wrong read.
       old = this.meta.horizon;
       this.meta.horizon = horizon;
-      await this.writeBatch([{ type: 'put', key: sysMetaKey('horizon'), value: encodeGlt(horizon) }], false);
+      await this.writeBatch([{ type: 'put', key: sysMetaKey('horizon'), value: encodeGlt(horizon) }], this.sync);
     });
     if (!old) return 0;
     let dropped = 0;
@@ -596,7 +630,7 @@ export class LevelStore implements Store {
             for (const e of stored.slice(1)) pushDropped(ops, e);
             dropped += Math.max(0, stored.length - 1);
           }
-          await this.writeBatch(ops, false);
+          await this.writeBatch(ops, this.sync);
           from = entries.length < READ_CHUNK ? undefined : { gt: entries[entries.length - 1]![0] };
         });
       }
@@ -661,7 +695,7 @@ export class LevelStore implements Store {
   private writeLocal(key: Buffer, value: Buffer | null): Promise<Version> {
     let version: Version | undefined;
     const stored = encodeStoredValue(value);
-    return this.enqueueWrite((ops) => {
+    return this.enqueueWrite(key.length + stored.length, (ops) => {
       const v: Version = { key, value: value === null ? null : stored.subarray(1), ts: this.clock.stamp(), origin: this.origin };
       version = v;
       const bound = this.meta.hideRules.get(this.origin);
@@ -675,16 +709,32 @@ export class LevelStore implements Store {
     });
   }
 
-  /** Queues a write for the next batch; `prepare` appends its ops when the batch is formed. */
-  private enqueueWrite(prepare: (ops: Op[]) => boolean): Promise<void> {
-    if (this.writes.length >= this.maxQueuedWrites) {
-      return new Promise<void>((resolve) => this.roomWaiters.push(resolve)).then(() => this.enqueueWrite(prepare));
+  /** Queues a write of `bytes` for the next batch; `prepare` appends its ops when the batch is formed. */
+  private enqueueWrite(bytes: number, prepare: (ops: Op[]) => boolean): Promise<void> {
+    if (!this.hasRoom(bytes)) {
+      return new Promise<void>((resolve) => this.roomWaiters.push(resolve)).then(() => this.enqueueWrite(bytes, prepare));
     }
     if (this.state !== 'open') return Promise.reject(storeClosedError(this.origin));
     return new Promise<void>((resolve, reject) => {
-      this.writes.push({ prepare, resolve, reject });
+      this.writes.push({ bytes, prepare, resolve, reject });
+      this.queuedBytes += bytes;
       if (!this.pumping) void this.pump();
     });
+  }
+
+  /** Room in the queue for a write of `bytes`: an empty queue always takes one, however large. */
+  private hasRoom(bytes: number): boolean {
+    if (this.writes.length === 0) return true;
+    return this.writes.length < this.maxQueuedWrites && this.queuedBytes + bytes <= this.maxQueuedBytes;
+  }
+
+  /** The oldest queued writes that fit one batch: ≤ maxBatchWrites and ≤ maxBatchBytes, at least one. */
+  private takeBatch(): WriteJob[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < this.writes.length && n < this.maxBatchWrites && (n === 0 || bytes + this.writes[n]!.bytes <= this.maxBatchBytes)) bytes += this.writes[n++]!.bytes;
+    this.queuedBytes -= bytes;
+    return this.writes.splice(0, n);
   }
 
   private exclusive(run: () => Promise<void>): Promise<void> {
@@ -717,17 +767,22 @@ export class LevelStore implements Store {
         // step: a stamped write is always in the pipeline (closedMark relies on it).
         while (this.pipeline.length >= MAX_PIPELINED_BATCHES) await this.pipeline[0];
         if (this.exclusives.length > 0) continue;
-        const jobs = this.writes.splice(0, this.maxBatchWrites);
+        const jobs = this.takeBatch();
         const ops: Op[] = [];
         let hidden = 0;
-        for (const job of jobs) if (job.prepare(ops)) hidden++;
+        let bytes = 0;
+        for (const job of jobs) {
+          if (job.prepare(ops)) hidden++;
+          bytes += job.bytes;
+        }
         this.wakeRoomWaiters();
         // Chained on the previous batch: LevelDB applies batches in stamp order, and a
-        // batch is acknowledged only after every earlier one was written.
+        // batch is acknowledged only after every earlier one was written (and synced).
+        // While it is written, the next writes gather in the queue: one fsync serves them all.
         const previous = this.pipeline[this.pipeline.length - 1] ?? Promise.resolve();
         const batch = this.sealBatch(ops);
         const settled: Promise<void> = previous
-          .then(() => this.writeSealed(batch, this.sync))
+          .then(() => this.writeSealed(batch, this.sync, jobs.length, bytes))
           .then(
             () => {
               if (hidden > 0) this.countHidden(this.origin, hidden);
@@ -746,13 +801,14 @@ export class LevelStore implements Store {
   }
 
   private wakeRoomWaiters(): void {
-    while (this.roomWaiters.length > 0 && this.writes.length < this.maxQueuedWrites) this.roomWaiters.shift()!();
+    // A waiter re-checks for room with its own size when it runs: waking one too many costs a retry, never a bound.
+    while (this.roomWaiters.length > 0 && this.writes.length < this.maxQueuedWrites && this.queuedBytes < this.maxQueuedBytes) this.roomWaiters.shift()!();
   }
 
-  /** One atomic LevelDB batch, written now (exclusive jobs, with no batch in the pipeline); `sync` for positions and rules. */
+  /** One atomic LevelDB batch, written now (exclusive jobs, with no batch in the pipeline); `sync`: true for rules, `this.sync` for data and positions. */
   private async writeBatch(ops: Op[], sync: boolean): Promise<void> {
     if (ops.length === 0) return;
-    await this.writeSealed(this.sealBatch(ops), sync || this.sync);
+    await this.writeSealed(this.sealBatch(ops), sync, 0, 0);
   }
 
   /**
@@ -770,12 +826,14 @@ export class LevelStore implements Store {
     return batch;
   }
 
-  private async writeSealed(batch: ChainedBatch, sync: boolean): Promise<void> {
+  /** Writes a sealed batch carrying `writes` client writes of `bytes`; a failure fails the whole batch (STORE_IO). */
+  private async writeSealed(batch: ChainedBatch, sync: boolean, writes: number, bytes: number): Promise<void> {
     try {
       await batch.write({ sync });
     } catch (err) {
-      throw this.state === 'shut' ? storeClosedError(this.origin) : new StoreIoError('batch', err);
+      throw this.state === 'shut' ? storeClosedError(this.origin) : new StoreIoError(sync ? 'synced batch' : 'batch', err);
     }
+    this.onBatchWritten?.({ writes, bytes, synced: sync });
   }
 
   /** The chain entries of `key` with ts ≤ t, newest first. */

@@ -30,9 +30,17 @@ export async function runDatanode(topology: Topology, id: string): Promise<void>
       loggedAt = performance.now();
       rt.log.info({ dataDir, entriesDone }, 'migrating the data dir to the current layout');
     };
-    const level = await LevelStore.open({ path: dataDir, origin: id, clock: { maxOffsetMs: topology.clock.maxOffsetMs }, onMigrateProgress });
+    const metrics = createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs });
+    const level = await LevelStore.open({
+      path: dataDir,
+      origin: id,
+      clock: { maxOffsetMs: topology.clock.maxOffsetMs },
+      sync: topology.storage.sync,
+      onBatchWritten: (b) => metrics.batchWritten(b),
+      onMigrateProgress,
+    });
     rt.onShutdown('store', () => level.shutdown());
-    const store = await CountedStore.open(level, createAetherMetrics(rt.registry, { budgetMs: topology.snapshot.budgetMs }));
+    const store = await CountedStore.open(level, metrics);
     const server = await startDatanodeServer({ address: spec.grpc, store, security: rt.transportSecurity(), leaders: region!.leaders.map((l) => l.id) });
     rt.onShutdown('grpc server', () => server.close());
     rt.health.detail = () => ({ dataDir });

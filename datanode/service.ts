@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AetherError } from '../common/errors.js';
 import type { Glt } from '../glts/glt.js';
 import { DataNodeService, type DataNodeHandlers, type WireFeedBatch, type WireVersion } from '../proto/load.js';
+import { drained } from '../proto/drained.js';
 import { toServiceError } from '../proto/status.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { startServer, type ServerHandle } from '../proto/server.js';
@@ -71,21 +72,6 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<R
       (err: unknown) => callback(toServiceError(err)),
     );
   };
-}
-
-/** Resolves true once the stream's buffer drained, false if the call was cancelled first. */
-function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<boolean> {
-  return new Promise((resolve) => {
-    const settle = (ok: boolean) => () => {
-      call.off('drain', onDrain);
-      call.off('cancelled', onCancel);
-      resolve(ok);
-    };
-    const onDrain = settle(true);
-    const onCancel = settle(false);
-    call.once('drain', onDrain);
-    call.once('cancelled', onCancel);
-  });
 }
 
 /**

@@ -49,6 +49,7 @@ export type { DataNodeClient as DataNodeClientType, DataNodeHandlers } from './g
 export type { Timestamp, Timestamp__Output } from './generated/aetherflow/v1/Timestamp.js';
 export type { SnapshotInfo, SnapshotInfo__Output } from './generated/aetherflow/v1/SnapshotInfo.js';
 export type { KeyValue, KeyValue__Output } from './generated/aetherflow/v1/KeyValue.js';
+export type { ScanRequest, ScanRequest__Output } from './generated/aetherflow/v1/ScanRequest.js';
 export type { Version as WireVersion, Version__Output as WireVersion__Output } from './generated/aetherflow/internal/v1/Version.js';
 export type { FeedBatch as WireFeedBatch, FeedBatch__Output as WireFeedBatch__Output } from './generated/aetherflow/internal/v1/FeedBatch.js';
 export type { ApplyResponse__Output as WireApplyResponse__Output } from './generated/aetherflow/internal/v1/ApplyResponse.js';

@@ -73,6 +73,9 @@ export interface ServerOptions {
   readonly allowPeer?: (nodeId: string) => boolean;
   /** Refuse calls that carry no protocol version (internal services). Default true. */
   readonly requireProtocolVersion?: boolean;
+  /** Largest message received and sent (default MAX_MESSAGE_BYTES; the public API's are smaller, regional/api-limits.ts). */
+  readonly maxReceiveMessageBytes?: number;
+  readonly maxSendMessageBytes?: number;
 }
 
 /** Binds a gRPC server with the given services on `address`; with TLS unless `security` is 'insecure'. */
@@ -80,8 +83,8 @@ export async function startServer(address: string, services: readonly [grpc.Serv
   const clientCertificates = options.clientCertificates ?? 'not-requested';
   const checkPeer = options.security !== 'insecure' && clientCertificates === 'required' && options.allowPeer !== undefined;
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': options.maxSendMessageBytes ?? MAX_MESSAGE_BYTES,
     interceptors: [...(checkPeer ? [peerCheck(options.allowPeer!)] : []), protocolCheck(options.requireProtocolVersion ?? true)],
   });
   for (const [definition, impl] of services) server.addService(definition, impl);

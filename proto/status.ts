@@ -23,7 +23,13 @@ export function toServiceError(err: unknown): grpc.StatusObject {
   return { code: e.grpcStatus, details: `${e.code}: ${e.message}`, metadata };
 }
 
+/**
+ * The nearest code of a status that carries none (the server sent no AetherError). gRPC
+ * itself answers RESOURCE_EXHAUSTED only for a message over a size limit: ours always
+ * carry a code (TOO_MANY_REQUESTS, BACKPRESSURE).
+ */
 const byStatus: Partial<Record<number, ErrorCode>> = {
+  [grpc.status.RESOURCE_EXHAUSTED]: 'MESSAGE_TOO_LARGE',
   [grpc.status.UNAVAILABLE]: 'UNAVAILABLE',
   [grpc.status.DEADLINE_EXCEEDED]: 'TIMEOUT',
   [grpc.status.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',

@@ -44,13 +44,14 @@ export class Frontier {
     return () => this.listeners.delete(listener);
   }
 
-  /** Resolves true once the frontier is ≥ t, or false after waitMs. */
-  waitFor(t: Glt, waitMs: number): Promise<boolean> {
+  /** Resolves true once the frontier is ≥ t, or false after waitMs or once `signal` aborts (the reader went away). */
+  waitFor(t: Glt, waitMs: number, signal?: AbortSignal): Promise<boolean> {
     if (compareGlt(t, this.value) <= 0) return Promise.resolve(true);
-    if (waitMs <= 0 || this.waiters.size >= MAX_WAITERS) return Promise.resolve(false);
+    if (waitMs <= 0 || this.waiters.size >= MAX_WAITERS || signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const w: Waiter = { t, resolve, timer: setTimeout(() => this.settle(w, false), waitMs) };
       this.waiters.add(w);
+      signal?.addEventListener('abort', () => this.settle(w, false), { once: true });
     });
   }
 

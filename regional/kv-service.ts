@@ -4,30 +4,23 @@ import type { AetherMetrics, ReadResult as ReadOutcome } from '../common/metrics
 import { keyRangeOf } from '../datanode/service.js';
 import type { KeyRange, ReadResult } from '../datanode/store.js';
 import type { Version } from '../datanode/version.js';
-import { formatGlt, type Glt } from '../glts/glt.js';
-import type { KVHandlers } from '../proto/load.js';
+import { compareGlt, formatGlt, type Glt } from '../glts/glt.js';
+import type { KVHandlers, KeyValue, ScanRequest__Output } from '../proto/load.js';
 import { toServiceError } from '../proto/status.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
+import { drained } from '../proto/drained.js';
 import type { AdmissionGate } from './admission.js';
+import { DEFAULT_API_LIMITS, type ApiLimits } from './api-limits.js';
+import { CallSlots } from './call-slots.js';
 import type { DataNodeConnection } from './datanode-connection.js';
 import type { Frontier } from './frontier.js';
 import { requireElected, type Leadership } from './leadership.js';
 import type { Router } from './router.js';
 
-/** Request limits (CONTRACT.md: key ≤ 4 KiB, value ≤ 1 MiB by default). */
-export interface KvLimits {
-  readonly maxKeyBytes: number;
-  readonly maxValueBytes: number;
-  /** Longest a read may wait for the frontier. */
-  readonly maxWaitMs: number;
-  /** Mutations in one Write call. */
-  readonly maxWriteMutations: number;
-}
-
-export const DEFAULT_KV_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1 << 20, maxWaitMs: 60_000, maxWriteMutations: 10_000 };
-
 /** Initial metadata of a Scan: the GLT it reads at. */
 export const SCAN_GLT_KEY = 'aetherflow-glt';
+/** Trailing metadata of a Scan that stopped at the end of a page with rows left: the key the next page starts at. */
+export const SCAN_RESUME_KEY = 'aetherflow-scan-resume-bin';
 
 export interface KvServiceOptions {
   readonly region: string;
@@ -36,7 +29,7 @@ export interface KvServiceOptions {
   readonly datanodes: ReadonlyMap<string, DataNodeConnection>;
   readonly frontier: Frontier;
   readonly leadership: () => Leadership;
-  readonly limits?: KvLimits;
+  readonly limits?: ApiLimits;
   /** writes_total and reads_total{result}, counted once per request answered (not the NOT_LEADER answers of a standby). */
   readonly metrics?: KvMetrics;
   /** Holds writes back while the region's own stream is behind (regional/admission.ts). */
@@ -44,6 +37,18 @@ export interface KvServiceOptions {
 }
 
 export type KvMetrics = Pick<AetherMetrics, 'writes' | 'read'>;
+
+/** Who a read is for: the client connection its slots count against, and a signal that aborts when the client cancels the call. */
+export interface Caller {
+  readonly peer: string;
+  readonly signal: AbortSignal;
+}
+
+function callerOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): Caller {
+  const cancelled = new AbortController();
+  call.once('cancelled', () => cancelled.abort());
+  return { peer: call.getPeer(), signal: cancelled.signal };
+}
 
 /** How a failed read is counted: the frontier not there yet, history collected, or anything else. */
 function failedReadOutcome(err: unknown): ReadOutcome | undefined {
@@ -59,10 +64,14 @@ function failedReadOutcome(err: unknown): ReadOutcome | undefined {
  * request writes nothing.
  */
 export class KvService {
-  private readonly limits: KvLimits;
+  private readonly limits: ApiLimits;
+  private readonly waitingReads: CallSlots;
+  private readonly openScans: CallSlots;
 
   constructor(private readonly o: KvServiceOptions) {
-    this.limits = o.limits ?? DEFAULT_KV_LIMITS;
+    this.limits = o.limits ?? DEFAULT_API_LIMITS;
+    this.waitingReads = new CallSlots('reads waiting for the frontier', this.limits.maxWaitingReadsPerPeer, this.limits.maxWaitingReads);
+    this.openScans = new CallSlots('scans', this.limits.maxOpenScansPerPeer, this.limits.maxOpenScans);
     for (const id of o.router.nodes) if (!o.datanodes.has(id)) throw new AetherError('INVALID_ARGUMENT', `no connection to data node ${id}`);
   }
 
@@ -108,24 +117,36 @@ export class KvService {
 
   /**
    * The GLT a read is served at: `glt` when given (after waiting up to waitMs for the
-   * frontier to reach it), else the frontier (once it reaches `minGlt`, when given).
+   * frontier to reach it), else the frontier (once it reaches `minGlt`, when given). A
+   * read that has to wait takes one of its connection's waiting-read slots meanwhile, and
+   * stops waiting when its caller cancels.
    */
-  async readGlt(glt: Glt | undefined, minGlt: Glt | undefined, waitMs: number): Promise<Glt> {
+  async readGlt(glt: Glt | undefined, minGlt: Glt | undefined, waitMs: number, caller: Caller): Promise<Glt> {
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > this.limits.maxWaitMs) {
       throw new AetherError('INVALID_ARGUMENT', `wait_ms must be 0..${this.limits.maxWaitMs}`);
     }
     if (glt !== undefined && minGlt !== undefined) throw new AetherError('INVALID_ARGUMENT', 'give glt or min_glt, not both');
     const target = glt ?? minGlt;
-    if (target !== undefined && !(await this.o.frontier.waitFor(target, waitMs))) {
+    if (target !== undefined && !(await this.frontierReaches(target, waitMs, caller))) {
       throw new SnapshotNotReadyError(formatGlt(target), formatGlt(this.o.frontier.current()), waitMs);
     }
     return glt ?? this.o.frontier.current();
   }
 
-  async get(key: Buffer, glt: Glt | undefined, minGlt: Glt | undefined, waitMs: number): Promise<{ found: ReadResult | undefined; glt: Glt }> {
+  private async frontierReaches(target: Glt, waitMs: number, caller: Caller): Promise<boolean> {
+    if (waitMs === 0 || compareGlt(target, this.o.frontier.current()) <= 0) return this.o.frontier.waitFor(target, 0);
+    const release = this.waitingReads.acquire(caller.peer);
+    try {
+      return await this.o.frontier.waitFor(target, waitMs, caller.signal);
+    } finally {
+      release();
+    }
+  }
+
+  async get(key: Buffer, glt: Glt | undefined, minGlt: Glt | undefined, waitMs: number, caller: Caller): Promise<{ found: ReadResult | undefined; glt: Glt }> {
     requireElected(this.o.leadership(), this.o.region);
     this.checkKey(key);
-    const at = await this.readGlt(glt, minGlt, waitMs);
+    const at = await this.readGlt(glt, minGlt, waitMs, caller);
     return { found: await this.node(key).get(key, at), glt: at };
   }
 
@@ -161,6 +182,45 @@ export class KvService {
     } finally {
       await Promise.all(streams.map((s) => s.return(undefined)));
     }
+  }
+
+  /**
+   * One Scan call: one page of rows at the GLT it chose. A page ends after scanPageRows
+   * rows or once scanPageBytes of keys and values went out (so at least one row), or
+   * at the request's `limit` when that comes first: an over-large limit, or none (0), is
+   * capped to a page rather than refused. When the page ended with rows left, the
+   * trailing metadata names the key the next page starts at (SCAN_RESUME_KEY); the
+   * caller continues from it with start = that key, at the same GLT.
+   */
+  private async servePage(call: grpc.ServerWritableStream<ScanRequest__Output, KeyValue>): Promise<void> {
+    const r = call.request;
+    const range = keyRangeOf(r);
+    this.checkRange(range);
+    const at = await this.readGlt(fromTimestamp(r.glt), fromTimestamp(r.min_glt), r.wait_ms, callerOf(call));
+    const md = new grpc.Metadata();
+    md.set(SCAN_GLT_KEY, formatGlt(at));
+    call.sendMetadata(md);
+    const wanted = r.limit === 0 ? Infinity : r.limit;
+    const pageRows = Math.min(wanted, this.limits.scanPageRows);
+    // One row past a page the cap cuts short is read, to learn whether any is left and where the next page starts.
+    const rowsToRead = wanted > pageRows ? pageRows + 1 : pageRows;
+    let rows = 0;
+    let bytes = 0;
+    let resume: Buffer | undefined;
+    for await (const row of this.scan(range, at, rowsToRead)) {
+      if (call.cancelled) return;
+      if (rows === pageRows || bytes >= this.limits.scanPageBytes) {
+        resume = row.key;
+        break;
+      }
+      rows++;
+      bytes += row.key.length + row.value.length;
+      if (!call.write({ key: row.key, value: row.value, version: toTimestamp(row.ts), origin: row.origin }) && !(await drained(call))) return;
+    }
+    this.o.metrics?.read(rows > 0 ? 'found' : 'not_found');
+    const trailers = new grpc.Metadata();
+    if (resume) trailers.set(SCAN_RESUME_KEY, resume);
+    call.end(trailers);
   }
 
   private written(v: Version): { ts: ReturnType<typeof toTimestamp>; origin: string } {
@@ -203,7 +263,7 @@ export class KvService {
       },
       Get: (call, cb) => {
         const r = call.request;
-        (async () => this.get(r.key, fromTimestamp(r.glt), fromTimestamp(r.min_glt), r.wait_ms))().then(
+        (async () => this.get(r.key, fromTimestamp(r.glt), fromTimestamp(r.min_glt), r.wait_ms, callerOf(call)))().then(
           ({ found, glt }) => {
             this.o.metrics?.read(found ? 'found' : 'not_found');
             cb(null, found ? { found: true, value: found.value, version: toTimestamp(found.ts), origin: found.origin, glt: toTimestamp(glt) } : { found: false, glt: toTimestamp(glt) });
@@ -212,24 +272,16 @@ export class KvService {
         );
       },
       Scan: (call) => {
-        const r = call.request;
+        let release = () => {};
         (async () => {
           requireElected(this.o.leadership(), this.o.region);
-          const range = keyRangeOf(r);
-          this.checkRange(range);
-          const at = await this.readGlt(fromTimestamp(r.glt), fromTimestamp(r.min_glt), r.wait_ms);
-          const md = new grpc.Metadata();
-          md.set(SCAN_GLT_KEY, formatGlt(at));
-          call.sendMetadata(md);
-          let rows = 0;
-          for await (const row of this.scan(range, at, r.limit)) {
-            if (call.cancelled) return;
-            rows++;
-            if (!call.write({ key: row.key, value: row.value, version: toTimestamp(row.ts), origin: row.origin })) await new Promise((resolve) => call.once('drain', resolve));
-          }
-          this.o.metrics?.read(rows > 0 ? 'found' : 'not_found');
-          call.end();
-        })().catch((err: unknown) => call.emit('error', this.readFailed(err)));
+          release = this.openScans.acquire(call.getPeer());
+          await this.servePage(call);
+        })()
+          .catch((err: unknown) => {
+            if (!call.cancelled) call.emit('error', this.readFailed(err));
+          })
+          .finally(() => release());
       },
     };
   }

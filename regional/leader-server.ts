@@ -4,7 +4,8 @@ import type { TransportSecurity } from '../security/transport-security.js';
 import type { AdmissionGate } from './admission.js';
 import { DataNodeConnection } from './datanode-connection.js';
 import { Frontier } from './frontier.js';
-import { KvService, type KvLimits, type KvMetrics } from './kv-service.js';
+import { DEFAULT_API_LIMITS, type ApiLimits } from './api-limits.js';
+import { KvService, type KvMetrics } from './kv-service.js';
 import type { Leadership } from './leadership.js';
 import { Router } from './router.js';
 import { MemorySnapshotLog, type SnapshotLog } from './snapshot-log.js';
@@ -18,7 +19,8 @@ export interface LeaderServerOptions {
   readonly datanodes: readonly { readonly id: string; readonly grpc: string }[];
   readonly frontier?: Frontier;
   readonly snapshotLog?: SnapshotLog;
-  readonly limits?: KvLimits;
+  /** Limits of the public API (default DEFAULT_API_LIMITS). */
+  readonly limits?: ApiLimits;
   /** Standby until the election says otherwise. */
   readonly leadership?: Leadership;
   /** Where KV counts writes_total and reads_total{result} (the leader process's catalog). */
@@ -46,13 +48,14 @@ export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderS
   const snapshotLog = o.snapshotLog ?? new MemorySnapshotLog();
   /** standby ⇄ elected, driven by setLeadership only. */
   let leadership: Leadership = o.leadership ?? { state: 'standby', leader: null };
-  const kv = new KvService({ region: o.region, router, datanodes, frontier, leadership: () => leadership, ...(o.limits ? { limits: o.limits } : {}), ...(o.metrics ? { metrics: o.metrics } : {}), ...(o.admission ? { admission: o.admission } : {}) });
+  const limits = o.limits ?? DEFAULT_API_LIMITS;
+  const kv = new KvService({ region: o.region, router, datanodes, frontier, leadership: () => leadership, limits, ...(o.metrics ? { metrics: o.metrics } : {}), ...(o.admission ? { admission: o.admission } : {}) });
   let server: ServerHandle;
   try {
     server = await startServer(o.address, [
       [KvServiceDefinition, kv.handlers()],
-      [SnapshotsService, snapshotsHandlers({ region: o.region, log: snapshotLog, leadership: () => leadership })],
-    ], { security: o.security, requireProtocolVersion: false });
+      [SnapshotsService, snapshotsHandlers({ region: o.region, log: snapshotLog, leadership: () => leadership, limits })],
+    ], { security: o.security, requireProtocolVersion: false, maxReceiveMessageBytes: limits.maxRequestBytes, maxSendMessageBytes: limits.maxResponseBytes });
   } catch (err) {
     for (const d of datanodes.values()) d.shutdown();
     throw err;

@@ -2,14 +2,10 @@ import { AetherError } from '../common/errors.js';
 import type { SnapshotInfo, SnapshotsHandlers } from '../proto/load.js';
 import { toServiceError } from '../proto/status.js';
 import { toTimestamp } from '../proto/timestamp.js';
+import type { ApiLimits } from './api-limits.js';
+import { CallSlots } from './call-slots.js';
 import { requireElected, type Leadership } from './leadership.js';
 import type { CommittedSnapshot, SnapshotLog } from './snapshot-log.js';
-
-/** List without a limit returns this many; no list returns more than MAX_LIST. */
-export const DEFAULT_LIST_LIMIT = 20;
-export const MAX_LIST = 1000;
-/** A watcher whose unread output exceeds this is cut off rather than buffered without bound. */
-export const MAX_WATCH_BUFFERED = 1000;
 
 export function toSnapshotInfo(s: CommittedSnapshot): SnapshotInfo {
   return {
@@ -22,8 +18,9 @@ export function toSnapshotInfo(s: CommittedSnapshot): SnapshotInfo {
   };
 }
 
-/** The public Snapshots service (aetherflow.v1.Snapshots) over the leader's SnapshotLog. */
-export function snapshotsHandlers(o: { readonly region: string; readonly log: SnapshotLog; readonly leadership: () => Leadership }): SnapshotsHandlers {
+/** The public Snapshots service (aetherflow.v1.Snapshots) over the leader's SnapshotLog, within `limits` (regional/api-limits.ts). */
+export function snapshotsHandlers(o: { readonly region: string; readonly log: SnapshotLog; readonly leadership: () => Leadership; readonly limits: ApiLimits }): SnapshotsHandlers {
+  const watches = new CallSlots('snapshot watches', o.limits.maxOpenWatchesPerPeer, o.limits.maxOpenWatches);
   return {
     Latest: (_call, cb) => {
       try {
@@ -38,29 +35,36 @@ export function snapshotsHandlers(o: { readonly region: string; readonly log: Sn
     List: (call, cb) => {
       try {
         requireElected(o.leadership(), o.region);
-        const limit = call.request.limit === 0 ? DEFAULT_LIST_LIMIT : Math.min(call.request.limit, MAX_LIST);
+        const limit = call.request.limit === 0 ? o.limits.listDefaultSnapshots : Math.min(call.request.limit, o.limits.listMaxSnapshots);
         cb(null, { snapshots: o.log.list(limit).map(toSnapshotInfo) });
       } catch (err) {
         cb(toServiceError(err));
       }
     },
     Watch: (call) => {
+      let release: () => void;
       try {
         requireElected(o.leadership(), o.region);
+        release = watches.acquire(call.getPeer());
       } catch (err) {
         call.emit('error', toServiceError(err));
         return;
       }
-      const unsubscribe = o.log.subscribe((s) => {
-        if (call.writableLength >= MAX_WATCH_BUFFERED) {
-          unsubscribe();
+      let unsubscribe = () => {};
+      const stop = () => {
+        unsubscribe();
+        release();
+      };
+      unsubscribe = o.log.subscribe((s) => {
+        if (call.writableLength >= o.limits.watchMaxBufferedMessages) {
+          stop();
           call.emit('error', toServiceError(new AetherError('UNAVAILABLE', 'snapshot watcher too slow; reconnect to resume')));
           return;
         }
         call.write(toSnapshotInfo(s));
       });
-      call.on('cancelled', unsubscribe);
-      call.on('close', unsubscribe);
+      call.on('cancelled', stop);
+      call.on('close', stop);
     },
   };
 }

@@ -89,11 +89,25 @@ export function checkSemantics(doc: unknown, file: string, locate: Locate): Topo
   });
 
   const etcd = doc['etcd'];
+  const etcdSecurity = isObject(doc['security']) ? doc['security']['etcd'] : undefined;
+  const tls = isObject(etcdSecurity) && str(etcdSecurity['caFile']) !== undefined;
   if (isObject(etcd)) {
     list(etcd['endpoints']).forEach((e, i) => {
       const v = str(e);
       if (v !== undefined && !parseHostPort(v.replace(/^https?:\/\//, ''))) report(['etcd', 'endpoints', i], 'bad-address', `"${v}" is not host:port or http(s)://host:port`);
+      else if (v?.startsWith('http://') && tls) report(['etcd', 'endpoints', i], 'bad-address', `"${v}" is plaintext, but security.etcd.caFile asks for TLS: write https:// or host:port`);
     });
+  }
+  if (isObject(etcdSecurity)) {
+    const given = (f: string) => str(etcdSecurity[f]) !== undefined;
+    const needs = (f: string, other: string, why: string) => {
+      if (given(f) && !given(other)) report(['security', 'etcd', other], 'missing-field', `security.etcd.${f} needs ${other}: ${why}`);
+    };
+    needs('certFile', 'keyFile', 'a client certificate goes with its private key');
+    needs('keyFile', 'certFile', 'a client certificate goes with its private key');
+    needs('certFile', 'caFile', 'a client certificate is sent over TLS, which checks the server against caFile');
+    needs('passwordFile', 'username', 'the password is the password of a user');
+    needs('username', 'passwordFile', 'etcd authenticates the user with a password (a client certificate alone names the user by its CN)');
   }
 
   const links = doc['links'];
@@ -124,11 +138,17 @@ export function checkSemantics(doc: unknown, file: string, locate: Locate): Topo
 export function checkWarnings(doc: unknown, file: string, locate: Locate): TopologyProblem[] {
   const warnings: TopologyProblem[] = [];
   const warn = (segments: Segments, code: TopologyProblemCode, message: string) => warnings.push({ file, path: formatPath(segments), code, message, ...locate(segments) });
-  const security = isObject(doc) ? doc['security'] : undefined;
+  if (!isObject(doc)) return warnings;
+  const security = doc['security'];
   if (isObject(security) && security['insecure'] === true) {
     warn(['security', 'insecure'], 'insecure', 'gRPC runs in plaintext and Quantum unauthenticated: anyone who reaches a port can read and write; for throwaway setups only');
   }
-  const snapshot = isObject(doc) ? doc['snapshot'] : undefined;
+  const etcdSecurity = isObject(security) ? security['etcd'] : undefined;
+  const endpoints = isObject(doc['etcd']) ? list(doc['etcd']['endpoints']) : [];
+  if (isObject(etcdSecurity) && endpoints.length === 0 && Object.values(etcdSecurity).some((v) => v !== null && v !== undefined)) {
+    warn(['security', 'etcd'], 'ignored-field', 'security.etcd applies to an external etcd (etcd.endpoints); the local etcd of `up` listens in plaintext on loopback');
+  }
+  const snapshot = doc['snapshot'];
   if (!isObject(snapshot)) return warnings;
   if (typeof snapshot['budgetMs'] === 'number' && typeof snapshot['intervalMs'] === 'number' && snapshot['budgetMs'] > snapshot['intervalMs']) {
     warn(['snapshot', 'budgetMs'], 'budget-exceeds-interval', `budgetMs ${snapshot['budgetMs']} is larger than intervalMs ${snapshot['intervalMs']}: commits that take their whole budget fall behind the interval`);

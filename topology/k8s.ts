@@ -123,6 +123,10 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
   const processes = listProcesses(topology);
   const fqdn = (name: string) => `${name}.${namespace}.svc.cluster.local`;
   const externalEtcd = topology.etcd.endpoints.length > 0;
+  // Its files would have to become Secrets mounted into every pod, as the Quantum key is: not done yet, so say so rather than drop them.
+  if (externalEtcd && Object.values(topology.security.etcd).some((v) => v !== null)) {
+    throw new AetherError('USAGE', 'render k8s does not carry security.etcd (etcd TLS files and password) into the pods yet; render without it and mount the credentials yourself');
+  }
   const etcdMembers = Array.from({ length: topology.etcd.members }, (_, i) => `${ETCD_SERVICE}-${i}`);
 
   const byId = new Map(processes.map((p) => [p.spec.id, p]));
@@ -144,6 +148,7 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
     })),
     coordinators: topology.coordinators.map((c) => ({ id: c.id, region: c.region, quantum: moveAddress(c.id, c.quantum), metrics: moveAddress(c.id, c.metrics) })),
     links: topology.links,
+    storage: topology.storage,
     security: {
       insecure: topology.security.insecure,
       certsDir: CERTS_DIR,

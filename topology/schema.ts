@@ -10,6 +10,8 @@ import { formatPath, type TopologyProblem, type TopologyProblemCode } from './pr
 const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' };
 const address = { type: 'string', minLength: 1 };
 const ms = { type: 'number', minimum: 0 };
+/** A file named in the topology, or null for none. */
+const path = { type: ['string', 'null'], minLength: 1 };
 /** A packet loss probability: 1 would be a partition, which is a chaos drill, not a link. */
 const loss = { type: 'number', minimum: 0, exclusiveMaximum: 1 };
 
@@ -139,6 +141,15 @@ export const topologySchema = {
         },
       },
     },
+    storage: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** A write is acknowledged only once its batch is synced to disk (group commit); false: once the kernel has it. */
+        sync: { type: 'boolean', default: true },
+      },
+    },
     security: {
       type: 'object',
       additionalProperties: false,
@@ -148,6 +159,19 @@ export const topologySchema = {
         insecure: { type: 'boolean', default: false },
         certsDir: { type: 'string', minLength: 1, default: '.aetherflow/certs' },
         quantumKeyFile: { type: ['string', 'null'], default: null },
+        /** Credentials for an external etcd (etcd.endpoints): TLS and/or user + password. Files are named like dataDirs. */
+        etcd: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            caFile: { ...path, default: null },
+            certFile: { ...path, default: null },
+            keyFile: { ...path, default: null },
+            username: { type: ['string', 'null'], minLength: 1, default: null },
+            passwordFile: { ...path, default: null },
+          },
+        },
       },
     },
   },

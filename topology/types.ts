@@ -15,6 +15,7 @@ export interface Topology {
   readonly regions: readonly RegionSpec[];
   readonly coordinators: readonly CoordinatorSpec[];
   readonly links: LinksSpec;
+  readonly storage: StorageSpec;
   readonly security: SecuritySpec;
   /** What is valid but probably not meant (printed by `topology check` and `up`). */
   readonly warnings: readonly TopologyProblem[];
@@ -27,6 +28,7 @@ export interface SecuritySpec {
   readonly certsDir: string;
   /** Quantum's pre-shared key; null: `quantum.key` in certsDir (unless insecure). */
   readonly quantumKeyFile: string | null;
+  readonly etcd: EtcdSecuritySpec;
 }
 
 export interface EtcdSpec {
@@ -35,6 +37,28 @@ export interface EtcdSpec {
   /** Local members when endpoints is empty: 1 or 3. */
   readonly members: 1 | 3;
   readonly dataDir: string;
+}
+
+/** How the data nodes keep what they acknowledge. */
+export interface StorageSpec {
+  /** Acknowledge a write (and count an apply) only once its batch is synced to disk. */
+  readonly sync: boolean;
+}
+
+/**
+ * How processes and the CLI authenticate to an external etcd. Files are read where
+ * they are named (relative paths from the working directory, like dataDirs); unused
+ * with the local etcd of `up`, which listens in plaintext on loopback.
+ */
+export interface EtcdSecuritySpec {
+  /** CA bundle that signs the etcd servers' certificates: with it, clients dial TLS. */
+  readonly caFile: string | null;
+  /** Client certificate and its key, for etcd's --client-cert-auth. */
+  readonly certFile: string | null;
+  readonly keyFile: string | null;
+  /** etcd user (auth enabled), with the password in passwordFile. */
+  readonly username: string | null;
+  readonly passwordFile: string | null;
 }
 
 export interface SnapshotSpec {

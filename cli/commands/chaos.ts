@@ -1,6 +1,6 @@
 import { Argument, Option, type Command } from 'commander';
 import { AetherError } from '../../common/errors.js';
-import { DEFAULT_KV_LIMITS } from '../../regional/kv-service.js';
+import { DEFAULT_API_LIMITS } from '../../regional/api-limits.js';
 import { loadTopology } from '../../topology/load.js';
 import { Deployment } from '../../chaos/deployment.js';
 import { DEFAULT_BULK } from '../../chaos/catch-up.js';
@@ -183,7 +183,7 @@ Examples:
         return;
       }
       if (name === undefined) throw new AetherError('USAGE', `name a drill (${DRILL_NAMES.join(', ')}) or give --list`);
-      if (o.valueBytes > DEFAULT_KV_LIMITS.maxValueBytes) throw new AetherError('USAGE', `--value-bytes must be at most ${DEFAULT_KV_LIMITS.maxValueBytes} (the largest value a region takes)`);
+      if (o.valueBytes > DEFAULT_API_LIMITS.maxValueBytes) throw new AetherError('USAGE', `--value-bytes must be at most ${DEFAULT_API_LIMITS.maxValueBytes} (the largest value a region takes)`);
       await withDeployment(cmd, async (d, opts) => {
         const report = await runDrill(d, name, {
           durationS: o.duration ?? (name === 'catch-up' ? CATCH_UP_CUT_S : FAULT_WINDOW_S),

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { connectEtcd, etcdCall } from '../../cluster/etcd.js';
+import { connectTopologyEtcd, etcdCall } from '../../cluster/etcd.js';
 import { clusterPaths } from '../../cluster/paths.js';
 import { defaultSettings, mergeSettings, writeSettings, type Settings, type SettingsPatch } from '../../cluster/settings.js';
 import { AetherError } from '../../common/errors.js';
-import { etcdEndpoints } from '../../topology/local-etcd.js';
 import { loadTopology } from '../../topology/load.js';
 import { printJson, printTable } from '../output.js';
 import { globalOptions } from '../program.js';
@@ -48,7 +47,7 @@ export function registerSettings(program: Command): void {
       const opts = globalOptions(cmd);
       const topology = loadTopology(opts.topology);
       const paths = clusterPaths(topology.name);
-      const client = connectEtcd(etcdEndpoints(topology));
+      const client = connectTopologyEtcd(topology);
       try {
         const kv = (await etcdCall('read settings', () => client.get(paths.settings).exec())).kvs[0];
         let stored: unknown = {};
@@ -73,7 +72,7 @@ export function registerSettings(program: Command): void {
     .action(async (assignments: string[], _o: unknown, cmd: Command) => {
       const opts = globalOptions(cmd);
       const topology = loadTopology(opts.topology);
-      const client = connectEtcd(etcdEndpoints(topology));
+      const client = connectTopologyEtcd(topology);
       try {
         const effective = await writeSettings(client, clusterPaths(topology.name), defaultSettings(topology), parseAssignments(assignments));
         if (opts.json) printJson(effective);

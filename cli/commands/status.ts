@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { connectEtcd } from '../../cluster/etcd.js';
-import { etcdEndpoints } from '../../topology/local-etcd.js';
+import { connectTopologyEtcd } from '../../cluster/etcd.js';
 import { loadTopology } from '../../topology/load.js';
 import { formatClusterStatus, readClusterStatus } from '../cluster-status.js';
 import { printJson } from '../output.js';
@@ -33,7 +32,7 @@ to decision, against the commit budget.`,
     .action(async (o: { commits: number }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const topology = loadTopology(opts.topology);
-      const client = connectEtcd(etcdEndpoints(topology));
+      const client = connectTopologyEtcd(topology);
       try {
         const status = await readClusterStatus(client, topology, Math.max(STATUS_COMMITS, o.commits));
         if (opts.json) printJson({ ...status, commits: status.commits.slice(0, o.commits) });

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { connectEtcd } from '../../cluster/etcd.js';
+import { connectTopologyEtcd } from '../../cluster/etcd.js';
 import { toAetherError } from '../../common/errors.js';
-import { etcdEndpoints } from '../../topology/local-etcd.js';
 import { loadTopology } from '../../topology/load.js';
 import { formatClusterStatus, readClusterStatus, type ClusterStatus } from '../cluster-status.js';
 import { printJson } from '../output.js';
@@ -86,7 +85,7 @@ export function registerTop(program: Command): void {
     .action(async (o: { once: boolean; intervalMs: number }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const topology = loadTopology(opts.topology);
-      const client = connectEtcd(etcdEndpoints(topology));
+      const client = connectTopologyEtcd(topology);
       const tty = !opts.json && !o.once && process.stdout.isTTY === true;
       let stop: () => void = () => {};
       const stopped = new Promise<void>((resolve) => (stop = resolve));

@@ -9,6 +9,7 @@ import { startServer } from '../../proto/server.js';
 import { channelSettings } from '../../security/transport-security.js';
 import { testClientSecurity, testNodeSecurity } from '../security/fixture.js';
 import { fromServiceError } from '../../proto/status.js';
+import { DEFAULT_API_LIMITS } from '../../regional/api-limits.js';
 import { advanceFrontier, startTestRegion, type TestRegion } from './cluster.js';
 
 /** A bare KV client of one leader, with the client certificate of the deployment (test/security/fixture.ts). */
@@ -90,7 +91,7 @@ test('write, read at the frontier and at a GLT, scan in key order, delete', asyn
 });
 
 test('bad requests fail INVALID_ARGUMENT with their code and write nothing', async (t) => {
-  const r = await startTestRegion({ limits: { maxKeyBytes: 64, maxValueBytes: 1024, maxWaitMs: 1000, maxWriteMutations: 100 } });
+  const r = await startTestRegion({ limits: { ...DEFAULT_API_LIMITS, maxKeyBytes: 64, maxValueBytes: 1024, maxWaitMs: 1000, maxWriteMutations: 100 } });
   const client = connect({ topology: r.topology, region: 'r1' });
   t.teardown(async () => {
     client.close();

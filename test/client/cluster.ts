@@ -4,7 +4,7 @@ import { MemoryStore } from '../../datanode/memory-store.js';
 import { startDatanodeServer } from '../../datanode/service.js';
 import type { ServerHandle } from '../../proto/server.js';
 import { startLeaderServer, type LeaderServerHandle } from '../../regional/leader-server.js';
-import type { KvLimits } from '../../regional/kv-service.js';
+import type { ApiLimits } from '../../regional/api-limits.js';
 import type { SecuritySpec, Topology } from '../../topology/types.js';
 import { testNodeSecurity, testSecuritySpec } from '../security/fixture.js';
 
@@ -45,12 +45,13 @@ export function testTopology(
     ],
     coordinators: [{ id: 'c1', region, quantum: '127.0.0.1:23000', metrics: '127.0.0.1:23001' }],
     links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
+    storage: { sync: true },
     security,
     warnings: [],
   };
 }
 
-export async function startTestRegion(options: { readonly datanodes?: number; readonly limits?: KvLimits; readonly region?: string } = {}): Promise<TestRegion> {
+export async function startTestRegion(options: { readonly datanodes?: number; readonly limits?: ApiLimits; readonly region?: string } = {}): Promise<TestRegion> {
   const region = options.region ?? 'r1';
   const stores = Array.from({ length: options.datanodes ?? 2 }, (_, i) => new MemoryStore({ origin: `${region}-d${i + 1}`, clock: { maxOffsetMs: 250 } }));
   const leaderIds = [`${region}-l1`, `${region}-l2`];

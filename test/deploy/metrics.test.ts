@@ -15,6 +15,8 @@ const expected: Record<string, { type: string; labels: readonly string[] }> = {
   eventloop_longest_task_seconds: { type: 'gauge', labels: [] },
   mvcc_versions: { type: 'gauge', labels: [] },
   gc_collected_total: { type: 'counter', labels: [] },
+  store_sync_batches_total: { type: 'counter', labels: [] },
+  store_synced_writes_total: { type: 'counter', labels: [] },
   writes_total: { type: 'counter', labels: [] },
   reads_total: { type: 'counter', labels: ['result'] },
   election_state: { type: 'gauge', labels: ['role', 'id'] },
@@ -140,3 +142,15 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   }
   return undefined;
 }
+
+test('the store reports synced batches and the client writes they carried; unsynced batches are not counted', async (t) => {
+  const registry = new Registry();
+  const m = createAetherMetrics(registry, { budgetMs: 50 });
+  t.teardown(() => m.close());
+  m.batchWritten({ writes: 40, synced: true });
+  m.batchWritten({ writes: 0, synced: true });
+  m.batchWritten({ writes: 7, synced: false });
+  const value = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0]?.value;
+  t.is(await value('store_sync_batches_total'), 2);
+  t.is(await value('store_synced_writes_total'), 40);
+});

@@ -117,8 +117,9 @@ async function exported(): Promise<Map<string, Set<string>>> {
     regions: [{ name: 'r1', leaders: [{ quantum: address }] }],
     coordinators: [],
     links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
+    storage: { sync: true },
     // Quantum's metrics and peers, not its security, are under test here.
-    security: { insecure: true, certsDir: '.aetherflow/certs', quantumKeyFile: null },
+    security: { insecure: true, certsDir: '.aetherflow/certs', quantumKeyFile: null, etcd: { caFile: null, certFile: null, keyFile: null, username: null, passwordFile: null } },
   } as unknown as Topology;
   const transport = await PeerTransport.open({ topology, nodeId: 'r1-l1', address, self: 'r1', linkRegion: 'r1', directory: { resolve: () => undefined }, registry, log: silentLogger() });
   try {

@@ -29,8 +29,9 @@ function topologyOf(regions: Record<string, string[]>, coordinators: string[]): 
     regions: Object.entries(regions).map(([name, leaders]) => ({ name, leaders: leaders.map((quantum) => ({ quantum })) })),
     coordinators: coordinators.map((quantum) => ({ region: Object.keys(regions)[0], quantum })),
     links: { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] },
+    storage: { sync: true },
     // Quantum's metrics and peers, not its security, are under test here.
-    security: { insecure: true, certsDir: '.aetherflow/certs', quantumKeyFile: null },
+    security: { insecure: true, certsDir: '.aetherflow/certs', quantumKeyFile: null, etcd: { caFile: null, certFile: null, keyFile: null, username: null, passwordFile: null } },
   } as unknown as Topology;
 }
 

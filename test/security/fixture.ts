@@ -49,7 +49,7 @@ export function testCertsDir(nodeIds: readonly string[] = []): Promise<string> {
 
 /** A topology's security section using the test certificates (node ids as above). */
 export async function testSecuritySpec(nodeIds: readonly string[]): Promise<SecuritySpec> {
-  return { insecure: false, certsDir: await testCertsDir(nodeIds), quantumKeyFile: null };
+  return { insecure: false, certsDir: await testCertsDir(nodeIds), quantumKeyFile: null, etcd: { caFile: null, certFile: null, keyFile: null, username: null, passwordFile: null } };
 }
 
 /** The TLS identity of node `id`, for a server or a leader's connections. */

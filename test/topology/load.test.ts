@@ -277,3 +277,32 @@ test('security: secure unless the file says insecure, which warns', (t) => {
   expectOne(t, { ...base(), security: { insecure: 'no' } }, 'security.insecure', 'wrong-type');
   expectOne(t, { ...base(), security: { certsDir: '' } }, 'security.certsDir', 'bad-value');
 });
+
+test('storage.sync and security.etcd default to a synced store and no etcd credentials', (t) => {
+  const r = checkTopologyText(stringify(base()), '/x/t.yaml');
+  if (!r.ok) return t.fail(JSON.stringify(r.problems));
+  t.deepEqual(r.topology.storage, { sync: true });
+  t.deepEqual(r.topology.security.etcd, { caFile: null, certFile: null, keyFile: null, username: null, passwordFile: null });
+  const off = checkTopologyText(stringify({ ...base(), storage: { sync: false } }), '/x/t.yaml');
+  t.true(off.ok && off.topology.storage.sync === false);
+  expectOne(t, { ...base(), storage: { sync: 'yes' } }, 'storage.sync', 'wrong-type');
+});
+
+test('security.etcd: a certificate needs its key and a CA, a password needs its user and the other way round', (t) => {
+  const external = (etcd: Record<string, unknown>) => ({ ...base(), etcd: { endpoints: ['etcd.example:2379'] }, security: { etcd } });
+  t.deepEqual(problems(external({ caFile: 'ca.pem', certFile: 'c.pem', keyFile: 'k.pem', username: 'root', passwordFile: 'pw' })), []);
+  expectOne(t, external({ caFile: 'ca.pem', certFile: 'c.pem' }), 'security.etcd.keyFile', 'missing-field');
+  expectOne(t, external({ caFile: 'ca.pem', keyFile: 'k.pem' }), 'security.etcd.certFile', 'missing-field');
+  expectOne(t, external({ certFile: 'c.pem', keyFile: 'k.pem' }), 'security.etcd.caFile', 'missing-field');
+  expectOne(t, external({ passwordFile: 'pw' }), 'security.etcd.username', 'missing-field');
+  expectOne(t, external({ username: 'root' }), 'security.etcd.passwordFile', 'missing-field');
+  expectOne(t, external({ username: '', passwordFile: 'pw' }), 'security.etcd.username', 'bad-value');
+  expectOne(t, external({ tls: true }), 'security.etcd.tls', 'unknown-field');
+  expectOne(t, { ...external({ caFile: 'ca.pem' }), etcd: { endpoints: ['http://etcd.example:2379'] } }, 'etcd.endpoints[0]', 'bad-address');
+  t.deepEqual(problems({ ...external({ caFile: 'ca.pem' }), etcd: { endpoints: ['https://etcd.example:2379', 'etcd.example:2380'] } }), []);
+});
+
+test('security.etcd with the local etcd of up: valid, with a warning that it is not used', (t) => {
+  const ws = warnings(t, { ...base(), security: { etcd: { username: 'root', passwordFile: 'pw' } } });
+  t.deepEqual(ws.map((w) => [w.path, w.code]), [['security.etcd', 'ignored-field']]);
+});
