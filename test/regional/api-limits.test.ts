@@ -9,6 +9,8 @@ import { fromServiceError } from '../../proto/status.js';
 import { toTimestamp } from '../../proto/timestamp.js';
 import { DEFAULT_API_LIMITS, type ApiLimits } from '../../regional/api-limits.js';
 import { SCAN_RESUME_KEY } from '../../regional/kv-service.js';
+import { channelSettings } from '../../security/transport-security.js';
+import { testClientSecurity } from '../security/fixture.js';
 import { advanceFrontier, startTestRegion, type TestRegion } from '../client/cluster.js';
 
 /**
@@ -24,11 +26,12 @@ async function region(t: { teardown: (fn: () => Promise<void>) => void }, limits
   return r;
 }
 
-/** A raw client on a connection of its own (grpc-js would otherwise share one connection between clients of one address). */
-function ownConnection(t: { teardown: (fn: () => void) => void }, r: TestRegion): { kv: KVClient; snapshots: SnapshotsClientType } {
-  const options = { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 };
-  const kv = new KvClient(r.leaders[0]!.address, grpc.credentials.createInsecure(), options) as KVClient;
-  const snapshots = new SnapshotsClient(r.leaders[0]!.address, grpc.credentials.createInsecure(), options) as unknown as SnapshotsClientType;
+/** A raw client, with the deployment's client certificate, on a connection of its own (grpc-js would otherwise share one connection between clients of one address). */
+async function ownConnection(t: { teardown: (fn: () => void) => void }, r: TestRegion): Promise<{ kv: KVClient; snapshots: SnapshotsClientType }> {
+  const address = r.leaders[0]!.address;
+  const channel = channelSettings(await testClientSecurity(), address, { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
+  const kv = new KvClient(address, channel.credentials, channel.options) as KVClient;
+  const snapshots = new SnapshotsClient(address, channel.credentials, channel.options) as unknown as SnapshotsClientType;
   t.teardown(() => {
     kv.close();
     snapshots.close();
@@ -72,8 +75,8 @@ async function eventually(probe: () => Promise<boolean>, what: string): Promise<
 
 test('reads waiting for the frontier are bounded per connection and in all; a read that need not wait takes no slot', async (t) => {
   const r = await region(t, { maxWaitingReadsPerPeer: 2, maxWaitingReads: 3 });
-  const a = ownConnection(t, r).kv;
-  const b = ownConnection(t, r).kv;
+  const a = (await ownConnection(t, r)).kv;
+  const b = (await ownConnection(t, r)).kv;
   const ahead = { glt: toTimestamp({ wall: GLT_MAX.wall - 1n, logical: 0 }), wait_ms: 700 };
   const waiting = [getCode(a, ahead), getCode(a, ahead)];
   await new Promise((resolve) => setTimeout(resolve, 100));
@@ -90,15 +93,15 @@ test('reads waiting for the frontier are bounded per connection and in all; a re
 
 test('open scans and watches are bounded per connection and in all, and a cancelled one gives its slot back', async (t) => {
   const r = await region(t, { maxOpenScansPerPeer: 1, maxOpenScans: 2, maxOpenWatchesPerPeer: 1, maxOpenWatches: 2 });
-  const a = ownConnection(t, r);
-  const b = ownConnection(t, r);
+  const a = await ownConnection(t, r);
+  const b = await ownConnection(t, r);
   const waitingScan = (kv: KVClient) => kv.Scan({ glt: toTimestamp({ wall: GLT_MAX.wall - 1n, logical: 0 }), wait_ms: 5000 });
   const first = waitingScan(a.kv);
   t.is(await streamCode(first), 'open');
   t.is(await streamCode(waitingScan(a.kv)), 'TOO_MANY_REQUESTS');
   const second = waitingScan(b.kv);
   t.is(await streamCode(second), 'open');
-  t.is(await streamCode(waitingScan(ownConnection(t, r).kv)), 'TOO_MANY_REQUESTS', 'beyond the total');
+  t.is(await streamCode(waitingScan((await ownConnection(t, r)).kv)), 'TOO_MANY_REQUESTS', 'beyond the total');
   first.cancel();
   await eventually(async () => {
     const again = waitingScan(a.kv);
@@ -141,7 +144,7 @@ test('a Scan call answers one page, bounded in rows and bytes; an over-large lim
   const key = (i: number) => `p/${String(i).padStart(2, '0')}`;
   const written = await Promise.all([...Array.from({ length: 23 }, (_, i) => client.put(key(i), 'v')), ...Array.from({ length: 4 }, (_, i) => client.put(`q/${i}`, 'v'))]);
   await advanceFrontier(r, newest(written));
-  const raw = ownConnection(t, r).kv;
+  const raw = (await ownConnection(t, r)).kv;
 
   t.deepEqual(await rawScan(raw, { prefix: Buffer.from('p/'), limit: 0 }), { keys: [0, 1, 2, 3, 4].map(key), resume: key(5) }, 'no limit: one page');
   t.deepEqual(await rawScan(raw, { prefix: Buffer.from('p/'), limit: 1000 }), { keys: [0, 1, 2, 3, 4].map(key), resume: key(5) }, 'a limit over a page is capped');
@@ -170,7 +173,7 @@ test('a page ends once its bytes reach scanPageBytes, after at least one row', a
   t.teardown(() => client.close());
   const written = await Promise.all([...['a', 'b', 'c', 'd'].map((k) => client.put(k, 'x'.repeat(40))), client.put('e', 'x'.repeat(200))]);
   await advanceFrontier(r, newest(written));
-  const raw = ownConnection(t, r).kv;
+  const raw = (await ownConnection(t, r)).kv;
   t.deepEqual(await rawScan(raw, { limit: 0 }), { keys: ['a', 'b'], resume: 'c' });
   t.deepEqual(await rawScan(raw, { start: Buffer.from('e'), limit: 0 }), { keys: ['e'], resume: undefined }, 'a row larger than a page goes alone');
 });

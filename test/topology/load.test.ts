@@ -41,7 +41,7 @@ test('the minimal topology is valid and gets its defaults', (t) => {
   const r = checkTopologyText(stringify(base()), '/x/t.yaml');
   if (!r.ok) return t.fail(JSON.stringify(r.problems));
   t.deepEqual(r.topology.links, { default: { delayMs: 0, jitterMs: 0, loss: 0 }, overrides: [] });
-  t.deepEqual(r.topology.security, { insecure: false, certsDir: '.aetherflow/certs', quantumKeyFile: null });
+  t.deepEqual(r.topology.security, { insecure: false, certsDir: '.aetherflow/certs', quantumKeyFile: null, etcd: { caFile: null, certFile: null, keyFile: null, username: null, passwordFile: null } });
   t.deepEqual(r.topology.etcd, { endpoints: [], members: 1, dataDir: '.aetherflow/etcd' });
   t.deepEqual(r.topology.snapshot, {
     intervalMs: 50,
