@@ -36,6 +36,7 @@ const FAST_ARGS: Readonly<Record<string, readonly string[]>> = {
   quantum: ['--loss', '0,2', '--seconds', '1', '--mib', '4', '--bulk-timeout', '20'],
   'compare-etcd': ['--duration', '5', '--rate', '20'],
   snapshot: ['--rates', '0,1000', '--duration', '4', '--idle', '3', '--settle', '0'],
+  security: ['--rates', '1000', '--duration', '4', '--settle', '0'],
 };
 
 const FAST_DRILL_ARGS = ['--duration', '5', '--rate', '500', '--settle', '2'];

@@ -55,7 +55,7 @@ export class AetherFlowDeployment {
   static async start(topologyFile: string, dir: string, readyTimeoutMs: number, callTimeoutMs: number, log: (s: string) => void, etcdMembers?: 1 | 3): Promise<AetherFlowDeployment> {
     const name = `cmp-${process.pid}`;
     mkdirSync(dir, { recursive: true });
-    const file = await copyTopology(topologyFile, dir, name, {}, etcdMembers);
+    const file = await copyTopology(topologyFile, dir, name, etcdMembers ? { etcdMembers } : {});
     const regions = loadTopology(file).regions.map((r) => r.name);
     const { command, args } = cliCommand();
     const errFd = openSync(join(dir, 'up.stderr.log'), 'a');

@@ -27,9 +27,11 @@
  */
 import type { Command } from 'commander';
 import { AetherError } from '../common/errors.js';
-import { printJson, printTable } from '../cli/output.js';
+import { printJson } from '../cli/output.js';
+import { printFigures } from './figure-table.js';
 import type { Glt } from '../glts/glt.js';
-import { withScratchCopy } from '../topology/copy.js';
+import { withScratchCopy, type CopyOverrides } from '../topology/copy.js';
+import type { Topology } from '../topology/types.js';
 import { loadTopology } from '../topology/load.js';
 import {
   FIRST_COMMIT_TIMEOUT_MS,
@@ -58,7 +60,7 @@ export { DEFAULT_RATES, GOALS, snapshotFigures } from './snapshot-figures.js';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const ms = (seconds: number) => seconds * 1000;
 
-interface Options {
+export interface Options {
   readonly rates: string;
   readonly duration: string;
   readonly idle: string;
@@ -77,7 +79,7 @@ const SETTLE_TIMEOUT_MS = 15_000;
 interface RunContext {
   readonly d: Deployment;
   readonly regions: readonly string[];
-  readonly o: { durationS: number; idleS: number; keys: number; valueBytes: number; seed: number; samplesPerS: number; timeoutMs: number; settleS: number };
+  readonly o: SweepOptions;
   readonly keyPrefix: string;
   readonly log: (s: string) => void;
   readonly stopRequested: () => boolean;
@@ -205,14 +207,27 @@ function logRate(log: (s: string) => void, m: RateMeasurement): void {
   for (const s of v?.stale ?? []) log(`    stale read in ${s.region} of a write in ${s.writer}: ${s.key} wrote ${s.wrote}, read ${s.got} at ${s.glt}`);
 }
 
-export async function runSnapshotBench(topologyFile: string, options: Options & { readonly json?: boolean }): Promise<Figure[]> {
-  const rates = parseRates(options.rates);
+/** The parsed options of one sweep. */
+export interface SweepOptions {
+  readonly rates: readonly number[];
+  readonly durationS: number;
+  readonly idleS: number;
+  readonly keys: number;
+  readonly valueBytes: number;
+  readonly seed: number;
+  readonly samplesPerS: number;
+  readonly timeoutMs: number;
+  readonly settleS: number;
+}
+
+export function parseSweepOptions(options: Options): SweepOptions {
   const num = (s: string, name: string, min: number) => {
     const v = Number(s);
     if (!Number.isFinite(v) || v < min) throw new AetherError('USAGE', `${name} must be a number ≥ ${min}, got ${s}`);
     return v;
   };
   const o = {
+    rates: parseRates(options.rates),
     durationS: num(options.duration, '--duration', 0.5),
     idleS: num(options.idle, '--idle', 0.5),
     keys: num(options.keys, '--keys', 1),
@@ -223,56 +238,73 @@ export async function runSnapshotBench(topologyFile: string, options: Options & 
     settleS: num(options.settle, '--settle', 0),
   };
   if (o.timeoutMs > 15_000) throw new AetherError('USAGE', '--visibility-timeout is at most 15 s');
-  const topology = loadTopology(topologyFile);
-  const log = (s: string) => void (options.json || process.stderr.write(`${s}\n`));
+  return o;
+}
+
+/**
+ * Runs a scratch copy of `topology` (changed by `overrides`), idle and then at each rate,
+ * and returns what snapshotFigures turns into figures. `log` gets the progress lines.
+ */
+export async function measureSweep(topology: Topology, o: SweepOptions, overrides: CopyOverrides, log: (s: string) => void, quiet: boolean): Promise<SnapshotBenchInput> {
   const regions = topology.regions.map((r) => r.name);
   const keyPrefix = `bench/${Date.now()}/`;
-  return withScratchCopy(topology, 'bench', (copy) =>
-    withStopSignal(async (stopRequested) => {
-      const d = await startDeployment(copy, options.json ? () => {} : startProgress(copy, log));
-      try {
-        const c: RunContext = { d, regions, o, keyPrefix, log, stopRequested };
-        log(`all processes ready; waiting for a committed snapshot with every region…`);
-        const first = new SnapshotObserver(d.client, regions);
-        await first.start();
+  return withScratchCopy(
+    topology,
+    'bench',
+    (copy) =>
+      withStopSignal(async (stopRequested) => {
+        const d = await startDeployment(copy, quiet ? () => {} : startProgress(copy, log));
         try {
-          await first.firstCommit(FIRST_COMMIT_TIMEOUT_MS, stopRequested);
+          const c: RunContext = { d, regions, o, keyPrefix, log, stopRequested };
+          log(`all processes ready; waiting for a committed snapshot with every region…`);
+          const first = new SnapshotObserver(d.client, regions);
+          await first.start();
+          try {
+            await first.firstCommit(FIRST_COMMIT_TIMEOUT_MS, stopRequested);
+          } finally {
+            await first.stop();
+          }
+          await sleep(o.settleS * 1000);
+          log(`idle: ${o.idleS} s with no client…`);
+          const idle = await measureIdle(c);
+          log(`  idle: ${roundTo(idle.cpu.cores, 3)} cores over ${d.pids().length} processes (${Object.entries(idle.coresByRole).map(([r, x]) => `${r} ${x}`).join(', ')}), ${idle.metrics.commits} commits`);
+          const measured: RateMeasurement[] = [];
+          for (const rate of o.rates) {
+            if (stopRequested()) break;
+            log(`${rate} writes/s for ${o.durationS} s…`);
+            const { m, newest } = await measureRate(c, rate, quiet ? undefined : (t) => log(`  ${t.elapsedS} s: ${t.commitsLastS} commits, ${t.writesLastS.toFixed(0)} writes/s acknowledged, frontier lag ${Object.values(t.lagMs).map((x) => (x === undefined ? '–' : x.toFixed(0))).join('/')} ms`));
+            logRate(log, m);
+            measured.push(m);
+            await settle(c, newest);
+          }
+          const region = await coordinatorRegion(copy);
+          const floor = visibilityFloor(topology, region);
+          const origin = topology.regions[0]!.datanodes[0]!.id;
+          const lz4 = lz4VersionBytes({ regions, origin, keys: o.keys, keyPrefix, valueBytes: o.valueBytes, seed: o.seed, ratePerS: Math.max(...o.rates, 1) });
+          return { name: topology.name, wan: isWan(topology), floor, lz4VersionBytes: lz4, idle, rates: measured, exits: d.exits() };
         } finally {
-          await first.stop();
+          await stopDeployment(d);
         }
-        await sleep(o.settleS * 1000);
-        log(`idle: ${o.idleS} s with no client…`);
-        const idle = await measureIdle(c);
-        log(`  idle: ${roundTo(idle.cpu.cores, 3)} cores over ${d.pids().length} processes (${Object.entries(idle.coresByRole).map(([r, x]) => `${r} ${x}`).join(', ')}), ${idle.metrics.commits} commits`);
-        const measured: RateMeasurement[] = [];
-        for (const rate of rates) {
-          if (stopRequested()) break;
-          log(`${rate} writes/s for ${o.durationS} s…`);
-          const { m, newest } = await measureRate(c, rate, options.json ? undefined : (t) => log(`  ${t.elapsedS} s: ${t.commitsLastS} commits, ${t.writesLastS.toFixed(0)} writes/s acknowledged, frontier lag ${Object.values(t.lagMs).map((x) => (x === undefined ? '–' : x.toFixed(0))).join('/')} ms`));
-          logRate(log, m);
-          measured.push(m);
-          await settle(c, newest);
-        }
-        const region = await coordinatorRegion(copy);
-        const floor = visibilityFloor(topology, region);
-        const origin = topology.regions[0]!.datanodes[0]!.id;
-        const lz4 = lz4VersionBytes({ regions, origin, keys: o.keys, keyPrefix, valueBytes: o.valueBytes, seed: o.seed, ratePerS: Math.max(...rates, 1) });
-        const input: SnapshotBenchInput = { name: topology.name, wan: isWan(topology), floor, lz4VersionBytes: lz4, idle, rates: measured, exits: d.exits() };
-        const figures = snapshotFigures(input);
-        if (options.json) {
-          printJson({ figures, floor, idle: { cores: idle.cpu.cores, coresByRole: idle.coresByRole, coresByProcess: idle.coresByProcess }, rates: measured.map((m) => detailsOf(m)) });
-        } else {
-          process.stdout.write(`\nvisibility floor (coordinator in ${floor.coordinatorRegion}): ${floor.floorMs} ms — ${floor.path}\n`);
-          if (d.exits().length) process.stdout.write(`role processes that exited during the run: ${d.exits().join(', ')}\n`);
-          process.stdout.write('\n');
-          printTable(['figure', 'measured', 'goal', 'met'], figures.map((f) => [f.name, Number.isFinite(f.measured) ? `${f.measured} ${f.unit}` : '–', f.goal ?? '', f.met === null ? '' : f.met ? 'yes' : 'NO']));
-        }
-        return figures;
-      } finally {
-        await stopDeployment(d);
-      }
-    }),
+      }),
+    overrides,
   );
+}
+
+export async function runSnapshotBench(topologyFile: string, options: Options & { readonly json?: boolean }): Promise<Figure[]> {
+  const o = parseSweepOptions(options);
+  const topology = loadTopology(topologyFile);
+  const log = (s: string) => void (options.json || process.stderr.write(`${s}\n`));
+  const input = await measureSweep(topology, o, {}, log, options.json === true);
+  const figures = snapshotFigures(input);
+  if (options.json) {
+    printJson({ figures, floor: input.floor, idle: { cores: input.idle.cpu.cores, coresByRole: input.idle.coresByRole, coresByProcess: input.idle.coresByProcess }, rates: input.rates.map((m) => detailsOf(m)) });
+  } else {
+    process.stdout.write(`\nvisibility floor (coordinator in ${input.floor.coordinatorRegion}): ${input.floor.floorMs} ms — ${input.floor.path}\n`);
+    if (input.exits.length) process.stdout.write(`role processes that exited during the run: ${input.exits.join(', ')}\n`);
+    process.stdout.write('\n');
+    printFigures(figures);
+  }
+  return figures;
 }
 
 /** What --json adds beside the figures: per rate, which process was worst and what failed. */

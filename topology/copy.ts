@@ -7,20 +7,22 @@ import { loadTopology } from './load.js';
 import { PORT_BLOCK_SIZE, reservePortBlock } from './port-block.js';
 import type { Topology } from './types.js';
 
-/** Snapshot settings a copy may change: tests on the shared CI machine relax them, as they check behaviour, not commit time. */
-export interface SnapshotOverrides {
-  readonly intervalMs?: number;
-  readonly budgetMs?: number;
-  readonly missThreshold?: number;
+/** What a copy may change beside its ports and directories. */
+export interface CopyOverrides {
+  /** The local etcd's size (3 for drills that fail its leader); default as in the source. */
+  readonly etcdMembers?: 1 | 3;
+  /** `security.insecure` and `storage.sync`: `bench security` runs the same load with and without them. */
+  readonly insecure?: boolean;
+  readonly sync?: boolean;
 }
 
 interface TopologyDoc {
   name: string;
   etcd: { endpoints?: string[]; dataDir?: string; [k: string]: unknown };
-  snapshot: Record<string, number>;
   regions: { name: string; leaders: Record<string, string>[]; datanodes: Record<string, string>[] }[];
   coordinators: Record<string, string>[];
   security?: Record<string, unknown>;
+  storage?: Record<string, unknown>;
 }
 
 /**
@@ -30,15 +32,14 @@ interface TopologyDoc {
  * never meets a deployment already running on this machine. Links, regions and the rest
  * stay as they are. Returns the copy's file.
  */
-/** `etcdMembers`: the local etcd's size (3 for drills that fail its leader); default as in the source. */
-export async function copyTopology(source: string, dir: string, name: string, snapshot: SnapshotOverrides = {}, etcdMembers?: 1 | 3): Promise<string> {
+export async function copyTopology(source: string, dir: string, name: string, overrides: CopyOverrides = {}): Promise<string> {
   const data = parseDocument(readFileSync(source, 'utf8')).toJS() as TopologyDoc;
   const root = resolve(dir);
   data.name = name;
-  data.etcd = { ...data.etcd, endpoints: [], dataDir: join(root, '.aetherflow', 'etcd'), ...(etcdMembers ? { members: etcdMembers } : {}) };
-  data.snapshot = { ...data.snapshot, ...snapshot };
+  data.etcd = { ...data.etcd, endpoints: [], dataDir: join(root, '.aetherflow', 'etcd'), ...(overrides.etcdMembers ? { members: overrides.etcdMembers } : {}) };
   // Certificates name the copy's own ports' hosts, and a copy starts without any: `up` makes them here.
-  data.security = { ...data.security, certsDir: join(root, '.aetherflow', 'certs') };
+  data.security = { ...data.security, certsDir: join(root, '.aetherflow', 'certs'), ...(overrides.insecure !== undefined ? { insecure: overrides.insecure } : {}) };
+  if (overrides.sync !== undefined) data.storage = { ...data.storage, sync: overrides.sync };
   const ports = await reservePortBlock();
   const port = (): string => {
     const p = ports.shift();
@@ -64,10 +65,10 @@ export async function copyTopology(source: string, dir: string, name: string, sn
  * whatever an earlier run or an `up` of the topology left behind, and never meets one
  * running.
  */
-export async function withScratchCopy<T>(topology: Topology, suffix: string, fn: (copy: Topology) => Promise<T>): Promise<T> {
+export async function withScratchCopy<T>(topology: Topology, suffix: string, fn: (copy: Topology) => Promise<T>, overrides: CopyOverrides = {}): Promise<T> {
   const scratch = mkdtempSync(join(tmpdir(), `aetherflow-${suffix}-`));
   try {
-    return await fn(loadTopology(await copyTopology(topology.file, scratch, `${topology.name}-${suffix}`)));
+    return await fn(loadTopology(await copyTopology(topology.file, scratch, `${topology.name}-${suffix}`, overrides)));
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
