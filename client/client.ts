@@ -148,7 +148,7 @@ export class AetherClient {
   private readonly defaultRegion: string | undefined;
   private readonly callTimeoutMs: number;
   private readonly discovery: LeaderDiscovery | undefined;
-  private readonly security: TransportSecurity;
+  private security: TransportSecurity | undefined;
   private readonly backpressure: BackpressurePolicy;
   /** Aborted by close(): ends the backoff of writes waiting to be sent again. */
   private readonly closing = new AbortController();
@@ -156,9 +156,10 @@ export class AetherClient {
   constructor(options: ConnectOptions = {}) {
     this.topology = options.topology ?? loadTopology(options.topologyFile ?? (process.env['AETHERFLOW_TOPOLOGY'] || 'topology/local.yaml'));
     const retry = { ...DEFAULT_RETRY, ...options.retry };
-    // First: missing or invalid certificates fail the connect before anything else is opened.
-    this.security = topologySecurity(this.topology, { client: true }, options.certsDir === undefined ? {} : { certsDir: options.certsDir });
-    const security = this.security;
+    // Loaded at the first call, as connections are made: a client may be made before `up`
+    // has created the certificates; a call without them fails CERTIFICATE (and loads again next time).
+    const security = (): TransportSecurity =>
+      (this.security ??= topologySecurity(this.topology, { client: true }, options.certsDir === undefined ? {} : { certsDir: options.certsDir }));
     const endpoints = options.etcd === false ? [] : (options.etcd?.endpoints ?? knownEtcdEndpoints(this.topology));
     this.discovery = endpoints.length > 0 ? new LeaderDiscovery(this.topology.name, endpoints) : undefined;
     const discovery = this.discovery;
@@ -319,7 +320,7 @@ export class AetherClient {
     this.closing.abort();
     for (const r of this.regions.values()) r.close();
     this.discovery?.close();
-    closeSecurity(this.security);
+    if (this.security !== undefined) closeSecurity(this.security);
   }
 }
 

@@ -57,12 +57,14 @@ export class RegionLeaders {
 
   /** True once a call succeeded at `preferred`: no need to ask etcd where the leader is. */
   private confirmed = false;
+  /** Named in errors: a plaintext client of a TLS leader only sees the connection fail. */
+  private plaintext = false;
 
   constructor(
     readonly region: RegionSpec,
     private readonly retry: RetryPolicy,
-    /** TLS (the client's certificate; each candidate's must name its id) or plaintext. */
-    private readonly security: TransportSecurity,
+    /** TLS (the client's certificate; each candidate's must name its id) or plaintext; asked for when a channel is made. */
+    private readonly security: () => TransportSecurity,
     /** The elected leader's address from etcd, when the client has it. */
     private readonly discover?: () => Promise<string | undefined>,
   ) {
@@ -74,7 +76,9 @@ export class RegionLeaders {
     let s = this.stubs.get(address);
     if (!s) {
       // An address outside the candidates (a standby's hint) is checked against the CA and its host name only.
-      const channel = channelSettings(this.security, address, CHANNEL_OPTIONS, this.region.leaders.find((l) => l.grpc === address)?.id);
+      const security = this.security();
+      this.plaintext = security === 'insecure';
+      const channel = channelSettings(security, address, CHANNEL_OPTIONS, this.region.leaders.find((l) => l.grpc === address)?.id);
       s = { address, kv: new KvClient(address, channel.credentials, channel.options), snapshots: new SnapshotsClient(address, channel.credentials, channel.options) };
       this.stubs.set(address, s);
     }
@@ -96,7 +100,7 @@ export class RegionLeaders {
         this.confirmed = true;
         return result;
       } catch (err) {
-        const e = fromServiceError(err, `${what} at ${this.region.name} leader ${address}${this.security === 'insecure' ? ' (plaintext)' : ''}`);
+        const e = fromServiceError(err, `${what} at ${this.region.name} leader ${address}${this.plaintext ? ' (plaintext)' : ''}`);
         if (!isRetryable(e)) throw e;
         if (!idempotent && !surelyNotServed(e)) {
           throw new AetherError('OUTCOME_UNKNOWN', `${what} at ${this.region.name} leader ${address} failed after it may have been applied, so it was not retried: ${e.message}`, {

@@ -1,3 +1,6 @@
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { connect } from '../../index.js';
@@ -254,4 +257,18 @@ test('snapshots: latest, list newest first, watch', async (t) => {
   await watch.return(undefined);
   t.false(got.done);
   t.true(got.value!.glt.wall >= 300n);
+});
+
+test('a client made before its certificates exist fails its calls CERTIFICATE until they appear', async (t) => {
+  const r = await startTestRegion();
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-late-certs-'));
+  const client = connect({ topology: r.topology, region: 'r1', etcd: false, certsDir: dir });
+  t.teardown(async () => {
+    client.close();
+    rmSync(dir, { recursive: true, force: true });
+    await r.close();
+  });
+  t.is(await codeOf(client.put('k', 'v')), 'CERTIFICATE');
+  cpSync(r.topology.security.certsDir, dir, { recursive: true });
+  t.is((await client.put('k', 'v')).origin.startsWith('r1-d'), true);
 });
