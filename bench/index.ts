@@ -11,7 +11,7 @@ export type RegisterBench = (bench: Command) => void;
 
 /**
  * A measured figure beside its goal. `bench … --json` prints `{"figures": Figure[]}`
- * (CONTRACT.md); `met` is null when the figure has no goal.
+ * (docs/BENCHMARKS.md); `met` is null when the figure has no goal.
  */
 export interface Figure {
   readonly name: string;

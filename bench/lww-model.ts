@@ -1,5 +1,5 @@
 /**
- * The LWW model of DESIGN.md: from the acknowledged writes alone, what every snapshot
+ * The last-writer-wins model of the snapshot invariants (the invariants in README.md): from the acknowledged writes alone, what every snapshot
  * must hold. At GLT T, each key's value is its greatest version (ts, origin) ≤ T; a
  * delete (tombstone) hides the key. A checker compares a region's scan at T with the
  * model and with another region's scan at T (invariant S), naming every difference.
@@ -66,7 +66,7 @@ export class LwwModel {
   }
 
   /**
-   * A write re-stamped by a rejoining region (DESIGN.md, rule D): its original version
+   * A write re-stamped by a rejoining region (rule D): its original version
    * never appears in any snapshot; the re-stamped one takes its place.
    */
   restamp(original: { readonly key: string; readonly ts: Glt; readonly origin: string }, to: { readonly ts: Glt; readonly origin: string }): void {

@@ -11,7 +11,7 @@ export interface CommitPoint {
 }
 
 /**
- * What DESIGN.md rule D promises for a write a region acknowledged at `ts`, by the
+ * What rule D (the invariants in README.md) promises for a write a region acknowledged at `ts`, by the
  * commits and membership records seen (chaos/visibility.ts has the rules):
  *  - `original`: in every snapshot ≥ ts with its own ts;
  *  - `restamped`: a readmission's rule moves it to the floor's wall tick, just above the

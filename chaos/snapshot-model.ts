@@ -37,7 +37,7 @@ const show = (m: ModelledWrite | undefined): string =>
 const showRow = (r: SeenRow | undefined): string => (r === undefined ? '(absent)' : `${JSON.stringify(r.id)}@${formatGlt(r.ts)}/${r.origin}`);
 
 /**
- * The snapshots the acknowledged writes make under S and D (DESIGN.md), by the commits
+ * The snapshots the acknowledged writes make under S and D (the invariants in README.md), by the commits
  * and membership records seen (commit-history.ts): at GLT T each key holds its write of
  * the greatest visible stamp ≤ T, in (stamp, origin) order — nothing, if that is a delete.
  *

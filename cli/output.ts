@@ -1,7 +1,7 @@
 import { AetherError, toAetherError } from '../common/errors.js';
 import type { TopologyProblem } from '../topology/problem.js';
 
-/** Options every command takes (CONTRACT.md "CLI"). */
+/** Options every command takes (`aetherflow --help`). */
 export interface GlobalOptions {
   readonly topology: string;
   readonly json: boolean;
@@ -49,7 +49,7 @@ export function printTopologyWarnings(warnings: readonly TopologyProblem[]): voi
   }
 }
 
-/** Prints an error as CONTRACT.md says and returns the exit code: 2 for bad input, 1 otherwise. */
+/** Prints an error as `error[CODE]: message` (or JSON with --json) and returns the exit code: 2 for bad input, 1 otherwise. */
 export function reportError(err: unknown, options: Pick<GlobalOptions, 'json' | 'debug'>): number {
   const e = toAetherError(err);
   if (options.json) {

@@ -9,7 +9,7 @@ export interface Health {
 }
 
 /**
- * Prometheus text at /metrics and a health probe at /healthz (CONTRACT.md "Metrics").
+ * Prometheus text at /metrics and a health probe at /healthz.
  * `up` treats a child as ready when its /healthz answers 200.
  */
 export class MetricsServer {

@@ -2,7 +2,7 @@ import { assert } from '../common/errors.js';
 import { GLT_BYTES, GLT_MAX, decodeGlt, decodeGltDescending, encodeGlt, encodeGltDescending, nextGlt, gltEquals, type Glt } from '../glts/glt.js';
 
 /**
- * The LevelDB key layout of a data node, store format 2 (DESIGN.md "Store"):
+ * The LevelDB key layout of a data node, store format 2:
  *
  *   version   'v' | esc(userKey) | ~wall (8 B BE) | ~logical (4 B BE) | ~esc(origin)  → stored value
  *   change    'o' | esc(origin) | wall (8 B BE) | logical (4 B BE) | esc(userKey)     → stored value

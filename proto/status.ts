@@ -10,7 +10,7 @@ export const LEADER_KEY = 'aetherflow-leader';
 
 /**
  * The status a server answers for an error: the AetherError's gRPC status, its code at the
- * start of the message (CONTRACT.md: "a code in the message") and in the metadata, so the
+ * start of the message (the public API puts a code in the message) and in the metadata, so the
  * client rebuilds the same AetherError.
  */
 export function toServiceError(err: unknown): grpc.StatusObject {

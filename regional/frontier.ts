@@ -12,7 +12,7 @@ interface Waiter {
 
 /**
  * A region's frontier: the greatest committed GLT it can serve exact reads at.
- * Invariant: never moves back (DESIGN.md invariant M). The replicator advances it
+ * Invariant: never moves back (invariant M, README.md). The replicator advances it
  * to a committed GLT once every origin's versions up to it are applied here.
  */
 export class Frontier {

@@ -2,7 +2,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { formatPath, type TopologyProblem, type TopologyProblemCode } from './problem.js';
 
 /**
- * JSON Schema of the version-1 topology file (CONTRACT.md "Topology file"). Shapes,
+ * JSON Schema of the version-1 topology file. Shapes,
  * types, ranges and defaults only; what a schema cannot say (uniqueness across the file,
  * references between sections, address syntax) and what is valid but warned about
  * (budget above interval, missThreshold) are in checks.ts.

@@ -1,7 +1,7 @@
 import type { TopologyProblem } from './problem.js';
 
 /**
- * The validated topology file, version 1 (CONTRACT.md "Topology file"). Produced only by
+ * The validated topology file, version 1. Produced only by
  * topology/load.ts after schema validation, so every field here is present and checked.
  */
 export interface Topology {

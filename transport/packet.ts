@@ -1,5 +1,5 @@
 /**
- * The Quantum wire format (DESIGN.md "Quantum", header table), big-endian:
+ * The Quantum wire format, big-endian:
  *
  *   magic 4 | version 1 | flags 1 | GUUID 16 | sequence 4 | ack 4 |
  *   SACK count 1 + count × (start 4, end 4) | payload length 2 | payload | tag (when keyed)

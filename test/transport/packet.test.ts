@@ -24,7 +24,7 @@ const arbPacket: fc.Arbitrary<Packet> = fc
     return { ...p, sack };
   });
 
-test('header layout matches DESIGN.md offsets', (t) => {
+test('header layout matches the documented offsets (transport/packet.ts)', (t) => {
   const guuid = Buffer.alloc(16, 0xab);
   const b = encodePacket({ flags: Flag.SYN | Flag.ACK, guuid, sequence: 7, ack: 3, sack: [{ start: 5, end: 6 }], payload: Buffer.from('xy') });
   t.is(b.readUInt32BE(0), MAGIC);
