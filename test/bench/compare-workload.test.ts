@@ -68,7 +68,10 @@ test('beside each write, a read at a rotating region of a key already written; n
   t.is(r.readMs.length, 40);
   t.is(r.readErrors + r.readsShed, 0);
   t.deepEqual([...new Set(reads.map(([region]) => region))].sort(), ['a', 'b']);
-  t.true(reads.slice(1).every(([, key]) => written.has(key)));
+  // Until the first write is acknowledged there is no key to read; a loop behind its schedule
+  // (a loaded machine) issues the next read before that acknowledgement's continuation runs.
+  t.true(reads.every(([, key]) => written.has(key) || key === 't/none'));
+  t.true(reads.some(([, key]) => written.has(key)));
   const none = await runWorkload({ ...system, readLocal: undefined }, options);
   t.is(none.readMs.length, 0);
 });
