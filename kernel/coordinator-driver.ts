@@ -9,8 +9,12 @@ import type { Message } from './messages.js';
 
 /** Where drivers send stream messages (kernel/peer-transport.ts in a deployment). */
 export interface MessageSink {
-  /** Sends `m` to a region's elected leader or COORDINATOR; returns the bytes sent (0: nobody to send to). */
-  send(to: string, m: Message): number;
+  /**
+   * Sends `m` to a region's elected leader or COORDINATOR; returns the bytes sent (0: not
+   * sent). A message sent is settled later: `settled(true)` once the peer's transport has
+   * it, `settled(false)` if its connection ended first.
+   */
+  send(to: string, m: Message, settled?: (delivered: boolean) => void): number;
   /** Whether `to` has an elected process to send to now. */
   knows(to: string): boolean;
 }

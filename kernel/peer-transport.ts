@@ -236,9 +236,9 @@ export class PeerTransport {
    * Sends without waiting; a message that cannot be delivered is lost (the stream resends
    * from acknowledged positions). Returns its encoded size, or 0 when it was not sent:
    * nobody elected, too much in flight to that peer, or a message that cannot be encoded.
-   * Never throws.
+   * A message sent is settled later through `settled` (MessageSink). Never throws.
    */
-  send(to: string, m: Message): number {
+  send(to: string, m: Message, settled?: (delivered: boolean) => void): number {
     let bytes: Buffer;
     try {
       bytes = encodeMessage(m);
@@ -246,14 +246,14 @@ export class PeerTransport {
       this.log.error({ err, to: sideLabel(to), type: m.type }, 'cannot encode a stream message');
       return 0;
     }
-    return this.sendEncoded(to, m, bytes);
+    return this.sendEncoded(to, m, bytes, settled);
   }
 
   /**
    * `send` of bytes already encoded by encodeMessage(m): a Ship encoded once goes to every
    * peer as the same buffer (Quantum fragments it without copying it first).
    */
-  sendEncoded(to: string, m: Message, bytes: Buffer): number {
+  sendEncoded(to: string, m: Message, bytes: Buffer, settled?: (delivered: boolean) => void): number {
     const address = this.directory.resolve(to);
     if (address === undefined) {
       this.log.debug({ to: sideLabel(to), type: m.type }, 'no elected peer to send to');
@@ -280,7 +280,13 @@ export class PeerTransport {
     this.inFlight.set(address, f);
     this.endpoint
       .send(address, bytes, { streamId })
-      .catch((err: unknown) => this.log.debug({ to: sideLabel(to), type: m.type, code: err instanceof AetherError ? err.code : 'UNKNOWN' }, 'stream message not delivered'))
+      .then(
+        () => settled?.(true),
+        (err: unknown) => {
+          this.log.debug({ to: sideLabel(to), type: m.type, code: err instanceof AetherError ? err.code : 'UNKNOWN' }, 'stream message not delivered');
+          settled?.(false);
+        },
+      )
       .finally(() => {
         if (ship) {
           f.ships--;

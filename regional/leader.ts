@@ -105,11 +105,11 @@ export async function runLeader(topology: Topology, id: string): Promise<void> {
     const encoded = new WeakMap<Buffer, Buffer>();
     const sink = {
       knows: (to: string) => transport.knows(to),
-      send: (to: string, m: Message): number => {
-        if (m.type !== 'ship' || m.origin !== regionName) return transport.send(to, m);
+      send: (to: string, m: Message, settled?: (delivered: boolean) => void): number => {
+        if (m.type !== 'ship' || m.origin !== regionName) return transport.send(to, m, settled);
         let bytes = encoded.get(m.delta);
         if (!bytes) encoded.set(m.delta, (bytes = encodeMessage(m)));
-        return transport.sendEncoded(to, m, bytes);
+        return transport.sendEncoded(to, m, bytes, settled);
       },
     };
     const stores = new RemoteRegionStores(server.datanodes, (key) => server.router.route(key));

@@ -4,8 +4,12 @@ import { compareGlt, maxGlt, type Glt } from '../glts/glt.js';
  * Where one stream (an origin's versions) stands towards one peer, on the sending side:
  * what the peer holds (`acked`), what was sent beyond it and not acknowledged yet
  * (`inFlight`, bounded by `windowBytes`), and whether a change-index read for it is
- * running. `sent` rewinds to `acked` when the peer acknowledges nothing for
- * `resendAfterMs` (a lost connection), and both go back to where the peer says it stands
+ * running. `sent` rewinds to `acked` when for `resendAfterMs` the peer acknowledged
+ * nothing and the transport delivered none of the batches in flight — the peer dropped
+ * one (its queue full, its leader changing); a connection that ends fails its sends,
+ * which come back as refusals. A transport that is still delivering a long queue (a
+ * backlog crossing a slow link) is not stalled: rewinding it would queue the window
+ * again behind itself. Both go back to where the peer says it stands
  * when it reports a gap: a new leader there may hold less than its predecessor
  * acknowledged (stretches without versions are acknowledged before they are written), and
  * the peer's apply check makes a resend harmless. A batch the transport refused never left:
@@ -71,9 +75,14 @@ export class PeerCursor {
     this.inFlightBytes += bytes;
   }
 
+  /** The transport delivered the batch sent up to `to` (the peer's transport has it): progress, though the peer's Ack may trail it. */
+  onDelivered(to: Glt, nowMs: number): void {
+    if (this.inFlight.some((b) => compareGlt(b.to, to) === 0)) this.lastProgressMs = nowMs;
+  }
+
   /**
-   * The transport did not take the batch sent from `from`: it and every batch sent after it
-   * are not in flight; they go again from `from` once `retryAtMs` has come.
+   * The transport did not take the batch sent from `from`, or could not deliver it (its
+   * connection ended): it and every batch sent after it are not in flight; they go again from `from` once `retryAtMs` has come.
    */
   onRefused(from: Glt, retryAtMs: number): void {
     if (this.sent === undefined || compareGlt(from, this.sent) >= 0 || compareGlt(from, this.acked!) < 0) return;
@@ -82,7 +91,7 @@ export class PeerCursor {
     this.pausedUntilMs = Math.max(this.pausedUntilMs, retryAtMs);
   }
 
-  /** Rewinds when batches sent went unacknowledged too long; returns true if it did. */
+  /** Rewinds when batches in flight went unacknowledged, and undelivered, too long; returns true if it did. */
   checkStalled(nowMs: number): boolean {
     if (this.inFlight.length === 0 || nowMs - this.lastProgressMs < this.resendAfterMs) return false;
     this.rewind(this.acked!, nowMs);

@@ -53,6 +53,11 @@ export class ReplicatorDriver {
   private gcHorizon: Glt | undefined;
   private gcRunning = false;
   private readonly feeds = new Map<string, FeedSubscription>();
+  /**
+   * Ships the transport delivered since the last flush, the newest per peer and origin:
+   * one `delivered` event each per turn of the event loop, not one per Ship.
+   */
+  private readonly delivered = new Map<string, { readonly to: string; readonly ship: Ship }>();
 
   constructor(private readonly o: ReplicatorDriverOptions) {}
 
@@ -68,6 +73,7 @@ export class ReplicatorDriver {
   async start(epoch: bigint): Promise<boolean> {
     const term = ++this.term;
     this.replicatorNow = undefined;
+    this.delivered.clear();
     const [state, last, membership] = await Promise.all([this.o.stores.loadState(), this.o.commits.last(), this.o.commits.membership()]);
     if (term !== this.term) return false;
     if (compareGlt(state.frontier, this.o.frontier.current()) > 0) this.o.frontier.advance(state.frontier);
@@ -82,6 +88,7 @@ export class ReplicatorDriver {
   stop(): void {
     this.term++;
     this.replicatorNow = undefined;
+    this.delivered.clear();
     clearTimeout(this.timer);
     this.timer = undefined;
     clearInterval(this.gcTimer);
@@ -118,7 +125,8 @@ export class ReplicatorDriver {
   private run(a: ReplicatorAction, refused: { to: string; ship: Ship }[]): void {
     switch (a.type) {
       case 'send': {
-        const bytes = this.o.sink.send(a.to, a.msg);
+        const ship = a.msg.type === 'ship' ? a.msg : undefined;
+        const bytes = this.o.sink.send(a.to, a.msg, ship && this.settler(a.to, ship));
         if (a.msg.type !== 'ship') return;
         if (bytes > 0) this.o.metrics.shipped(a.to, a.msg.delta.length, a.msg.count);
         else refused.push({ to: a.to, ship: a.msg });
@@ -152,6 +160,26 @@ export class ReplicatorDriver {
         this.o.log[a.level]({ ...a.fields, event: a.event }, `replicator ${a.event}`);
         return;
     }
+  }
+
+  /** What to do once the transport settled a Ship sent in this term: `refused` when undelivered, `delivered` (coalesced) when it arrived. */
+  private settler(to: string, ship: Ship): (delivered: boolean) => void {
+    const term = this.term;
+    return (delivered) => {
+      if (term !== this.term) return;
+      if (!delivered) {
+        this.feed({ type: 'refused', nowMs: this.nowMs(), to, ship });
+        return;
+      }
+      if (this.delivered.size === 0) setImmediate(() => this.flushDelivered());
+      this.delivered.set(`${to}|${ship.origin}`, { to, ship });
+    };
+  }
+
+  private flushDelivered(): void {
+    const ships = [...this.delivered.values()];
+    this.delivered.clear();
+    for (const d of ships) this.feed({ type: 'delivered', nowMs: this.nowMs(), ...d });
   }
 
   private runJob(job: StoreJob): void {

@@ -131,8 +131,10 @@ export type ReplicatorEvent =
   | { readonly type: 'peerChanged'; readonly nowMs: number; readonly region: string }
   | { readonly type: 'jobDone'; readonly nowMs: number; readonly jobId: number; readonly read?: RegionRead; readonly done?: boolean }
   | { readonly type: 'jobFailed'; readonly nowMs: number; readonly jobId: number; readonly code: string }
-  /** A `send` of a Ship the transport did not take (too much in flight to `to`): it is not in flight. */
+  /** A `send` of a Ship the transport did not take (too much in flight to `to`) or could not deliver (the connection ended): it is not in flight. */
   | { readonly type: 'refused'; readonly nowMs: number; readonly to: string; readonly ship: Ship }
+  /** The transport delivered a Ship to `to` (its transport acknowledged it): the stream moves, though `to`'s Ack may trail it. */
+  | { readonly type: 'delivered'; readonly nowMs: number; readonly to: string; readonly ship: Ship }
   | { readonly type: 'tick'; readonly nowMs: number };
 
 export type StoreJob =
@@ -319,15 +321,20 @@ export class Replicator {
       case 'jobFailed':
         this.onJobFailed(ev.jobId, ev.code, ev.nowMs, out);
         return;
-      case 'refused': {
-        const s = ev.ship;
-        const cursor = s.origin === this.config.region ? this.peers.get(ev.to) : this.relays.get(`${ev.to}|${s.origin}`)?.cursor;
-        cursor?.onRefused(s.from, ev.nowMs + this.config.timing.retryMs);
+      case 'refused':
+        this.shipCursor(ev.to, ev.ship)?.onRefused(ev.ship.from, ev.nowMs + this.config.timing.retryMs);
         return;
-      }
+      case 'delivered':
+        this.shipCursor(ev.to, ev.ship)?.onDelivered(ev.ship.to, ev.nowMs);
+        return;
       case 'tick':
         return;
     }
+  }
+
+  /** The cursor a Ship to `to` was sent by: the own stream's to that peer, or a relay's. */
+  private shipCursor(to: string, s: Ship): PeerCursor | undefined {
+    return s.origin === this.config.region ? this.peers.get(to) : this.relays.get(`${to}|${s.origin}`)?.cursor;
   }
 
   private feedEnded(node: string, nowMs: number, out: ReplicatorAction[], event: string): void {

@@ -28,6 +28,20 @@ test('unacknowledged for resendAfterMs: sent rewinds to acked', (t) => {
   t.deepEqual(c.sent, g(10));
 });
 
+test('a batch in flight that the transport delivered is progress: no rewind while the transport keeps delivering; one after it stops', (t) => {
+  const c = new PeerCursor(1000, 50);
+  c.onAck(g(10), false, 0);
+  c.onSent(g(20), 10, 0);
+  c.onSent(g(30), 10, 0);
+  c.onDelivered(g(20), 45);
+  t.false(c.checkStalled(60), 'delivered at 45: the peer applies a backlog, its Ack trails');
+  t.is(c.stallCheckAtMs(), 95);
+  c.onDelivered(g(25), 80);
+  t.is(c.stallCheckAtMs(), 95, 'a batch not in flight (sent before a rewind, other bounds) says nothing');
+  t.true(c.checkStalled(96));
+  t.deepEqual(c.sent, g(10));
+});
+
 test('a gap report moves both positions to where the peer stands, also below what was acknowledged', (t) => {
   const c = new PeerCursor(1000, 50);
   c.onAck(g(30), false, 0);

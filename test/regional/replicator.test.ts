@@ -36,3 +36,21 @@ test('a Ship the transport refused is not in flight: the stream to that peer goe
     ],
   );
 });
+
+test('a Ship the transport delivered holds off the resend: the stream goes again only resendAfterMs after the last delivery without an Ack', (t) => {
+  const r = new Replicator({ region: 'r1', regions: ['r1', 'r2'], originIds: (region) => [`${region}-d1`], timing: DEFAULT_TIMING, limits: DEFAULT_LIMITS });
+  const state = { applied: new Map(), appliedFloor: GLT_ZERO, frontier: GLT_ZERO, membershipApplied: 1, horizon: GLT_ZERO };
+  r.handle({ type: 'started', nowMs: 0, epoch: 1n, start: g(0), state, membership: initialMembership(['r1', 'r2']), last: undefined });
+  r.handle({ type: 'message', nowMs: 0, msg: { type: 'ack', origin: 'r1', region: 'r2', applied: g(0), gap: false } });
+  const [first] = shipsTo('r2', r.handle({ type: 'feed', nowMs: 10, node: 'r1-d1', from: g(0), to: g(10), batch: EMPTY_BATCH }));
+  t.truthy(first);
+  const deliveredAt = 10 + DEFAULT_TIMING.resendAfterMs - 1;
+  r.handle({ type: 'delivered', nowMs: deliveredAt, to: 'r2', ship: first! });
+  t.deepEqual(shipsTo('r2', r.handle({ type: 'tick', nowMs: 11 + DEFAULT_TIMING.resendAfterMs })), [], 'no Ack yet, but delivered since: not stalled');
+  const again = shipsTo('r2', r.handle({ type: 'tick', nowMs: deliveredAt + DEFAULT_TIMING.resendAfterMs + 1 }));
+  t.deepEqual(
+    again.map((s) => [s.from, s.to]),
+    [[g(0), g(10)]],
+    'resendAfterMs after the delivery, still no Ack: resent',
+  );
+});

@@ -4,7 +4,7 @@ import { GLT_ZERO, compareGlt, formatGlt, maxGlt, type Glt } from '../../glts/gl
 import { MemoryDisk, MemoryStore } from '../../datanode/memory-store.js';
 import type { Store } from '../../datanode/store.js';
 import { Coordinator, type CoordinatorAction, type CoordinatorEvent } from '../../kernel/coordinator.js';
-import { COORDINATOR, type Message } from '../../kernel/messages.js';
+import { COORDINATOR, type Message, type Ship } from '../../kernel/messages.js';
 import { initialMembership, type CommitRecord, type MembershipRecord } from '../../kernel/records.js';
 import { decodeMessage, encodeMessage } from '../../kernel/wire.js';
 import { LocalRegionStores } from '../../regional/local-region-stores.js';
@@ -83,8 +83,19 @@ const SAMPLED_KEYS = 3;
 /** The replicator's timing scaled to the simulated network (a few ms per hop). */
 export const SIM_TIMING: ReplicatorTiming = { shipDelayMs: 1, markDelayMs: 2, ackEveryMs: 20, progressMinGapMs: 1, progressEveryMs: 10, resendAfterMs: 40, retryMs: 5, applyGapMs: 1, ackGapMs: 2, relayRetryMs: 30, nudgeEveryMs: 20 };
 
+/** Who is told that a Ship arrived: its sending leader, if still the same incarnation. */
+interface Settle {
+  readonly region: number;
+  readonly inc: number;
+  readonly to: string;
+  readonly ship: Ship;
+  readonly sentAtMs: number;
+}
+
 type SimEvent =
-  | { readonly kind: 'deliver'; readonly fromSite: string; readonly to: string; readonly bytes: Buffer }
+  | { readonly kind: 'deliver'; readonly fromSite: string; readonly to: string; readonly bytes: Buffer; readonly settle?: Settle }
+  /** The sender's transport learns that a Ship arrived (Quantum's ack), a hop after it did. */
+  | { readonly kind: 'settled'; readonly settle: Settle }
   | { readonly kind: 'wake'; readonly proc: string; readonly inc: number; readonly atMs: number }
   | { readonly kind: 'job'; readonly region: number; readonly inc: number; readonly job: StoreJob }
   | { readonly kind: 'feed'; readonly region: number; readonly inc: number; readonly node: number; readonly feedId: number }
@@ -293,7 +304,12 @@ export class World {
   private async dispatch(ev: SimEvent): Promise<void> {
     switch (ev.kind) {
       case 'deliver':
-        return this.deliver(ev.fromSite, ev.to, ev.bytes);
+        return this.deliver(ev.fromSite, ev.to, ev.bytes, ev.settle);
+      case 'settled': {
+        const r = this.regions[ev.settle.region]!;
+        if (r.leaderInc === ev.settle.inc) this.leaderHandle(r, { type: 'delivered', nowMs: this.time.nowMs, to: ev.settle.to, ship: ev.settle.ship });
+        return;
+      }
       case 'wake':
         return this.wake(ev);
       case 'job':
@@ -414,7 +430,7 @@ export class World {
           if (a.msg.origin !== r.name) this.stats.relays++;
           if (compareGlt(a.msg.horizon, GLT_ZERO) > 0) this.stats.fullTransfers++;
         }
-        this.send(r.name, a.to, a.msg);
+        this.send(r.name, a.to, a.msg, a.msg.type === 'ship' ? { region: r.index, inc: r.leaderInc, to: a.to, ship: a.msg, sentAtMs: this.time.nowMs } : undefined);
         return;
       case 'job':
         if (a.job.type === 'read') this.stats.backfills++;
@@ -446,7 +462,7 @@ export class World {
   }
 
   /** Routes a message over the simulated WAN; COORDINATOR resolves to etcd's current leader at send time. Every message goes through the wire codec. */
-  private send(fromSite: string, to: string, msg: Message): void {
+  private send(fromSite: string, to: string, msg: Message, settle?: Settle): void {
     let target = to;
     let toSite = to;
     if (to === COORDINATOR) {
@@ -458,10 +474,10 @@ export class World {
     const bytes = encodeMessage(msg);
     // Streams as kernel/peer-transport.ts uses them: one per origin for Ships, one for the rest.
     const stream = msg.type === 'ship' ? `ship:${msg.origin}` : 'control';
-    for (const at of this.net.transmit(fromSite, toSite, stream, this.time.nowMs)) this.queue.push(at, { kind: 'deliver', fromSite, to: target, bytes });
+    for (const at of this.net.transmit(fromSite, toSite, stream, this.time.nowMs)) this.queue.push(at, { kind: 'deliver', fromSite, to: target, bytes, ...(settle ? { settle } : {}) });
   }
 
-  private deliver(fromSite: string, to: string, bytes: Buffer): void {
+  private deliver(fromSite: string, to: string, bytes: Buffer, settle: Settle | undefined): void {
     const decoded = decodeMessage(bytes);
     if (!decoded.ok) throw decoded.error;
     const msg = decoded.value;
@@ -475,6 +491,8 @@ export class World {
     const r = this.regions.find((x) => x.name === to)!;
     if (!this.net.connected(fromSite, r.name)) return;
     this.leaderHandle(r, { type: 'message', nowMs: this.time.nowMs, msg });
+    // A lost or cut message is never reported: the sender finds out by its stall timeout, as after a drop at the peer.
+    if (settle && r.leaderAlive) this.queue.push(2 * this.time.nowMs - settle.sentAtMs, { kind: 'settled', settle });
   }
 
   private stores(r: RegionProc): LocalRegionStores | AetherError {
