@@ -44,6 +44,12 @@ function getCode(kv: KVClient, req: Record<string, unknown>): Promise<string> {
   return new Promise((resolve) => kv.Get({ key: Buffer.from('k'), ...req }, (err) => resolve(err ? fromServiceError(err, 'Get').code : 'ok')));
 }
 
+/**
+ * How long a stream expected to be refused may take to say so: a loaded machine delays the
+ * refusal, and a stream not refused stays open longer (the scans here wait 5 s).
+ */
+const REFUSAL_WAIT_MS = 4000;
+
 /** The code a server stream ends with, or 'open' while it is still open after `ms`. */
 function streamCode(call: grpc.ClientReadableStream<unknown>, ms = 300): Promise<string> {
   return new Promise((resolve) => {
@@ -98,10 +104,10 @@ test('open scans and watches are bounded per connection and in all, and a cancel
   const waitingScan = (kv: KVClient) => kv.Scan({ glt: toTimestamp({ wall: GLT_MAX.wall - 1n, logical: 0 }), wait_ms: 5000 });
   const first = waitingScan(a.kv);
   t.is(await streamCode(first), 'open');
-  t.is(await streamCode(waitingScan(a.kv)), 'TOO_MANY_REQUESTS');
+  t.is(await streamCode(waitingScan(a.kv), REFUSAL_WAIT_MS), 'TOO_MANY_REQUESTS');
   const second = waitingScan(b.kv);
   t.is(await streamCode(second), 'open');
-  t.is(await streamCode(waitingScan((await ownConnection(t, r)).kv)), 'TOO_MANY_REQUESTS', 'beyond the total');
+  t.is(await streamCode(waitingScan((await ownConnection(t, r)).kv), REFUSAL_WAIT_MS), 'TOO_MANY_REQUESTS', 'beyond the total');
   first.cancel();
   await eventually(async () => {
     const again = waitingScan(a.kv);
@@ -113,7 +119,7 @@ test('open scans and watches are bounded per connection and in all, and a cancel
 
   const watch = a.snapshots.Watch({});
   t.is(await streamCode(watch), 'open');
-  t.is(await streamCode(a.snapshots.Watch({})), 'TOO_MANY_REQUESTS');
+  t.is(await streamCode(a.snapshots.Watch({}), REFUSAL_WAIT_MS), 'TOO_MANY_REQUESTS');
   watch.cancel();
   await eventually(async () => {
     const again = a.snapshots.Watch({});
