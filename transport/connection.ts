@@ -142,8 +142,15 @@ export interface ConnectionTuning {
   /** Receiver bounds: SACK ranges kept, and how far above the cumulative ack a sequence may be. */
   readonly maxRanges: number;
   readonly maxAheadPackets: number;
-  /** Pacing may catch up this far when timers fire late, as one burst. */
+  /** After a pause in sending (nothing to send), pacing credits at most this much idle time, as one burst. */
   readonly pacingBurstMs: number;
+  /**
+   * While waiting on the pacer, a wake-up that comes late (a busy event loop) is made up
+   * for, up to this much lost sending time, as one burst within cwnd: otherwise each late
+   * wake-up sends one packet, BBR measures that as the path's rate, and the rate spirals
+   * down to a packet per wake-up.
+   */
+  readonly pacingCatchUpMs: number;
 }
 
 export interface ConnectionOptions extends ConnectionTuning {
@@ -225,6 +232,8 @@ export class Connection {
   private wantClose = false;
   /** The send loop stopped only because the pacer's next slot is in the future. */
   private waitingForPacer = false;
+  /** How much past sending time the pump under way may make up: pacingCatchUpMs if it was waiting on the pacer, else pacingBurstMs. */
+  private pacingCreditMs = 0;
 
   private out: { datagrams: Buffer[]; delivered: DeliveredMessage[]; completed: number[]; failed: { sendId: number; error: AetherError }[]; established: boolean; ended: AetherError | null | undefined };
 
@@ -604,6 +613,7 @@ export class Connection {
     const fec = this.o.fec;
     if (fec !== undefined) for (const parity of fec.encoder.poll(nowMs)) this.parityQueue.push(parity);
     const established = this.stateValue === 'ESTABLISHED' || this.stateValue === 'CLOSING';
+    this.pacingCreditMs = this.waitingForPacer ? this.o.pacingCatchUpMs : this.o.pacingBurstMs;
     this.waitingForPacer = false;
     for (;;) {
       if (this.nextSendMs > nowMs) {
@@ -726,7 +736,7 @@ export class Connection {
 
   private transmit(nowMs: number, datagram: Buffer): void {
     const rate = Math.max(this.o.congestion.pacingRateBytesPerSec, 1);
-    this.nextSendMs = Math.max(this.nextSendMs, nowMs - this.o.pacingBurstMs) + (datagram.length * 1000) / rate;
+    this.nextSendMs = Math.max(this.nextSendMs, nowMs - this.pacingCreditMs) + (datagram.length * 1000) / rate;
     this.lastSentMs = nowMs;
     this.o.observer?.onPacket?.('out', datagram.length);
     this.out.datagrams.push(datagram);

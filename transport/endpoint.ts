@@ -35,6 +35,7 @@ export const defaultTuning: ConnectionTuning = {
   maxRanges: 512,
   maxAheadPackets: 65_536,
   pacingBurstMs: 2,
+  pacingCatchUpMs: 50,
 };
 
 export interface FecOptions {

@@ -36,3 +36,31 @@ test('BBR leaves STARTUP and settles within ±25% of the bottleneck rate', async
   t.true(goodput >= 0.75 * rate && goodput <= 1.25 * rate, `goodput ${goodput} vs ${rate} (seed ${seed})`);
   for (const e of estimates) t.true(e >= 0.75 * rate && e <= 1.25 * rate, `btlBw ${e} vs ${rate} (seed ${seed})`);
 });
+
+/**
+ * A loaded event loop runs every timer late. The pacer must not lose the sending time its
+ * late wake-ups cost, or each wake-up sends one packet, the delivery rate falls to a
+ * packet per wake-up, BBR's estimate follows it down, and a backlog crawls (seen: 20–300
+ * KB/s between two leaders on one loaded machine).
+ */
+test('timers that fire late do not pull the rate down to a packet per wake-up', async (t) => {
+  const seed = seedFromEnv(22);
+  const rate = 10_000_000;
+  const lateMs = 20;
+  const s = simPair(seed, { delayMs: 0.2, jitterMs: 0, loss: 0, rateBytesPerSec: rate, queueBytes: 4_000_000 }, { extra: { fec: false }, lateTimersMsA: lateMs });
+  const random = new Random(seed);
+  const total = 40;
+  let done = 0;
+  const doneAt: number[] = [];
+  for (let i = 0; i < total; i++) {
+    void s.a.send(B, random.bytes(250_000)).then(() => {
+      done++;
+      doneAt.push(s.clock.nowMs());
+    });
+  }
+  t.true(await run(s.clock, () => done === total, 120_000), `seed ${seed}`);
+  const mid = doneAt[total / 2 - 1]!;
+  const goodput = ((total / 2) * 250_000 * 1000) / (doneAt[total - 1]! - mid);
+  t.log(`goodput ${goodput.toFixed(0)} B/s with timers ${lateMs} ms late, bottleneck ${rate} B/s`);
+  t.true(goodput >= 0.5 * rate, `goodput ${goodput} vs ${rate} (seed ${seed})`);
+});

@@ -3,6 +3,7 @@ import { Endpoint, type EndpointOptions, type QuantumMessage } from '../../trans
 import type { LinkConditions } from '../../transport/emulator.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
 import { Random } from '../../transport/random.js';
+import type { Scheduler } from '../../transport/scheduler.js';
 import { SimClock } from '../../transport/sim-clock.js';
 import { SimNetwork, type SimSocket } from '../../transport/sim-network.js';
 
@@ -30,6 +31,8 @@ export interface SimPairOptions {
   readonly extraB?: Partial<Omit<EndpointOptions, 'socket'>>;
   readonly linkBack?: LinkConditions | undefined;
   readonly tap?: Tap;
+  /** A's timers fire this much later than asked: a loaded event loop. */
+  readonly lateTimersMsA?: number;
 }
 
 export function simPair(seed: number, link: LinkConditions | undefined, options: SimPairOptions = {}): SimPair {
@@ -40,7 +43,9 @@ export function simPair(seed: number, link: LinkConditions | undefined, options:
   const metricsB = new QuantumMetrics(new Registry());
   const extra = options.extra ?? {};
   const linkBack = 'linkBack' in options ? options.linkBack : link;
-  const a = new Endpoint({ socket: tapped(net.bind(A), 'A', options.tap), scheduler: clock, random, seed, metrics: metricsA, links: () => link, ...extra });
+  const lateMs = options.lateTimersMsA ?? 0;
+  const schedulerA: Scheduler = lateMs === 0 ? clock : { nowMs: () => clock.nowMs(), schedule: (atMs, fn) => clock.schedule(atMs + lateMs, fn) };
+  const a = new Endpoint({ socket: tapped(net.bind(A), 'A', options.tap), scheduler: schedulerA, random, seed, metrics: metricsA, links: () => link, ...extra });
   const b = new Endpoint({ socket: tapped(net.bind(B), 'B', options.tap), scheduler: clock, random, seed: seed + 1, metrics: metricsB, links: () => linkBack, ...extra, ...options.extraB });
   const atA: QuantumMessage[] = [];
   const atB: QuantumMessage[] = [];
