@@ -1,0 +1,63 @@
+import test from 'ava';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// The handbook cannot point at nothing: every relative link of README.md and docs/*.md
+// names a file or folder of the repository, and none names notes kept outside it.
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function handbook(): string[] {
+  const docs = join(ROOT, 'docs');
+  return [join(ROOT, 'README.md'), ...readdirSync(docs).filter((f) => f.endsWith('.md')).map((f) => join(docs, f))];
+}
+
+/** Markdown link and image targets outside code spans and fenced blocks: `[text](target)`, `![alt](target "title")`. */
+export function linkTargets(markdown: string): string[] {
+  const out: string[] = [];
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (/^\s*(```|~~~)/.test(line)) {
+      fenced = !fenced;
+      continue;
+    }
+    if (fenced) continue;
+    const text = line.replace(/`[^`]*`/g, '');
+    for (const m of text.matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) out.push(m[1]!);
+  }
+  return out;
+}
+
+function isRelative(target: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith('#');
+}
+
+test('linkTargets finds links and images, not code', (t) => {
+  const md = ['See [a](docs/a.md#x) and ![p](plots/p.png "t").', '`[not](code.md)`', '```', '[no](fenced.md)', '```', '[web](https://example.com)'].join('\n');
+  t.deepEqual(linkTargets(md), ['docs/a.md#x', 'plots/p.png', 'https://example.com']);
+});
+
+test('every relative link in README.md and docs/*.md points to an existing file', (t) => {
+  const broken: string[] = [];
+  let checked = 0;
+  for (const file of handbook()) {
+    for (const target of linkTargets(readFileSync(file, 'utf8')).filter(isRelative)) {
+      const path = decodeURIComponent(target.split('#')[0]!);
+      checked++;
+      if (!existsSync(resolve(dirname(file), path))) broken.push(`${file.slice(ROOT.length)}: ${target}`);
+    }
+  }
+  t.deepEqual(broken, []);
+  t.true(checked > 10, `only ${checked} relative links found`);
+});
+
+test('the handbook refers to nothing outside the repository', (t) => {
+  const outside = /\.\.\/shared|DESIGN\.md|CONTRACT\.md/;
+  const found = handbook().flatMap((file) =>
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .flatMap((line, i) => (outside.test(line) ? [`${file.slice(ROOT.length)}:${i + 1}: ${line.trim()}`] : [])),
+  );
+  t.deepEqual(found, []);
+});
