@@ -29,6 +29,26 @@ export function linkTargets(markdown: string): string[] {
   return out;
 }
 
+/** GitHub's anchor of a heading: lower case, punctuation dropped (hyphens and underscores kept), spaces to hyphens. */
+export function anchorOf(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+function anchors(markdown: string): Set<string> {
+  const out = new Set<string>();
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
+    const m = fenced ? null : /^#{1,6}\s+(.*)$/.exec(line);
+    if (m) out.add(anchorOf(m[1]!));
+  }
+  return out;
+}
+
 function isRelative(target: string): boolean {
   return !/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith('#');
 }
@@ -38,14 +58,22 @@ test('linkTargets finds links and images, not code', (t) => {
   t.deepEqual(linkTargets(md), ['docs/a.md#x', 'plots/p.png', 'https://example.com']);
 });
 
-test('every relative link in README.md and docs/*.md points to an existing file', (t) => {
+test('anchorOf follows GitHub', (t) => {
+  t.is(anchorOf('Dynamic settings (not in the file)'), 'dynamic-settings-not-in-the-file');
+  t.is(anchorOf('Quantum, the transport between regions'), 'quantum-the-transport-between-regions');
+  t.is(anchorOf('`security`'), 'security');
+});
+
+test('every relative link in README.md and docs/*.md points to an existing file (and heading)', (t) => {
   const broken: string[] = [];
   let checked = 0;
   for (const file of handbook()) {
-    for (const target of linkTargets(readFileSync(file, 'utf8')).filter(isRelative)) {
-      const path = decodeURIComponent(target.split('#')[0]!);
+    for (const target of linkTargets(readFileSync(file, 'utf8')).filter((x) => isRelative(x) || x.startsWith('#'))) {
+      const [rawPath, fragment] = target.split('#') as [string, string | undefined];
+      const path = rawPath === '' ? file : resolve(dirname(file), decodeURIComponent(rawPath));
       checked++;
-      if (!existsSync(resolve(dirname(file), path))) broken.push(`${file.slice(ROOT.length)}: ${target}`);
+      if (!existsSync(path)) broken.push(`${file.slice(ROOT.length)}: ${target}`);
+      else if (fragment && path.endsWith('.md') && !anchors(readFileSync(path, 'utf8')).has(fragment)) broken.push(`${file.slice(ROOT.length)}: ${target} (no such heading)`);
     }
   }
   t.deepEqual(broken, []);
