@@ -40,7 +40,7 @@ export function tourOf(readme: string): Tour {
     const block: string[] = [];
     for (i++; i < lines.length && lines[i]!.trim() !== '```'; i++) block.push(lines[i]!);
     // Joined continuation lines; comments and blank lines dropped.
-    const joined = block.join('\n').replace(/\\\n\s*/g, ' ').split('\n');
+    const joined = block.join('\n').replace(/\s*\\\n\s*/g, ' ').split('\n');
     const cmds = joined.map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     if (nextIsBackground) {
       if (cmds.length !== 1) throw new Error(`the background block holds ${cmds.length} commands, not one`);
