@@ -1,4 +1,5 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,4 +91,18 @@ test('the handbook refers to nothing outside the repository', (t) => {
       .flatMap((line, i) => (outside.test(line) ? [`${file.slice(ROOT.length)}:${i + 1}: ${line.trim()}`] : [])),
   );
   t.deepEqual(found, []);
+});
+
+test("README's layout table names every top-level folder of the repository", (t) => {
+  const tracked = execFileSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' })
+    .split('\n')
+    .filter((f) => f.includes('/'))
+    .map((f) => f.slice(0, f.indexOf('/')));
+  const folders = [...new Set(tracked)].sort();
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  t.deepEqual(
+    folders.filter((d) => !readme.includes(`| \`${d}/\` |`)),
+    [],
+  );
+  t.true(folders.length >= 15);
 });
