@@ -11,7 +11,7 @@ import { logLevelOption } from './roles.js';
 export function registerUp(program: Command): void {
   program
     .command('up')
-    .description('start every process of the topology (or of the named regions) on this machine, and a local etcd when the topology names no endpoints; runs until Ctrl-C/SIGTERM, then stops everything it started')
+    .description('start every process of the topology (or of the named regions) on this machine, and a local etcd when the topology names no endpoints; runs until Ctrl-C/SIGTERM/SIGHUP, then stops everything it started')
     .option('--region <name>', 'only this region\'s processes (repeatable): how a multi-machine deployment runs it', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .addOption(logLevelOption())
     .addHelpText(
@@ -41,6 +41,8 @@ Example:
       const onSignal = (): void => stopRequested!();
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // A closed terminal (an ssh session ending) must not leave the local etcd behind.
+      process.on('SIGHUP', onSignal);
       try {
         const launch = await Launch.start(topology, { regions: o.region ?? [], onEvent: print, ...(o.logLevel ? { logLevel: o.logLevel } : {}) });
         try {
@@ -52,6 +54,7 @@ Example:
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        process.off('SIGHUP', onSignal);
       }
     });
 }
