@@ -52,10 +52,13 @@ export async function startLeaderServer(o: LeaderServerOptions): Promise<LeaderS
   const kv = new KvService({ region: o.region, router, datanodes, frontier, leadership: () => leadership, limits, ...(o.metrics ? { metrics: o.metrics } : {}), ...(o.admission ? { admission: o.admission } : {}) });
   let server: ServerHandle;
   try {
+    // Mutual TLS: a caller proves it holds a certificate of the deployment's CA (the
+    // client certificate `up` and `certs create` make, or a node's), as CockroachDB
+    // asks of its clients; a CA certificate alone only authenticates the server.
     server = await startServer(o.address, [
       [KvServiceDefinition, kv.handlers()],
       [SnapshotsService, snapshotsHandlers({ region: o.region, log: snapshotLog, leadership: () => leadership, limits })],
-    ], { security: o.security, requireProtocolVersion: false, maxReceiveMessageBytes: limits.maxRequestBytes, maxSendMessageBytes: limits.maxResponseBytes });
+    ], { security: o.security, clientCertificates: 'required', requireProtocolVersion: false, maxReceiveMessageBytes: limits.maxRequestBytes, maxSendMessageBytes: limits.maxResponseBytes });
   } catch (err) {
     for (const d of datanodes.values()) d.shutdown();
     throw err;

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { connect } from '../../client/client.js';
 import { AetherError } from '../../common/errors.js';
 import { CHANNEL_OPTIONS } from '../../proto/channel-options.js';
-import { DataNodeClient } from '../../proto/load.js';
+import { DataNodeClient, KvClient, type KVClient } from '../../proto/load.js';
 import { fromServiceError } from '../../proto/status.js';
 import { DataNodeConnection } from '../../regional/datanode-connection.js';
 import { CertificateSource } from '../../security/certificate-source.js';
@@ -107,6 +107,12 @@ test('up runs secure by default: certificates made, plaintext and certificate-le
   const plaintext = connect({ topology: { ...topology, security: { ...topology.security, insecure: true } }, etcd: false, retry: { deadlineMs: 1000 } });
   closers.push(() => plaintext.close());
   t.is(await codeOf(plaintext.get('sec:a', { region: 'us-east' })), 'UNAVAILABLE');
+  // A TLS client of the public API that trusts the CA but presents no certificate: refused too.
+  const ca = readFileSync(caFiles(certsDir).cert);
+  const anonymous = new KvClient(topology.regions[0]!.leaders[0]!.grpc, grpc.credentials.createSsl(ca), { ...CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': 'localhost' }) as KVClient;
+  closers.push(() => anonymous.close());
+  const anonymousRead = await new Promise<unknown>((resolve) => anonymous.Get({ key: Buffer.from('sec:a') }, { deadline: Date.now() + 5000 }, (err) => resolve(err)));
+  t.is(fromServiceError(anonymousRead, 'Get').code, 'TLS');
 
   // The data node service: a plaintext client, a client without a certificate, and the
   // CLI's certificate (of the CA, but no leader's) are all refused, coded.
@@ -126,7 +132,6 @@ test('up runs secure by default: certificates made, plaintext and certificate-le
 
   // Rotation: `certs renew` replaces every leaf; the running processes reload them.
   const leader = topology.regions[0]!.leaders[0]!;
-  const ca = readFileSync(caFiles(certsDir).cert);
   const before = serialOf(nodeFiles(certsDir, leader.id).cert);
   t.is(await presentedSerial(leader.grpc, ca), before);
   const renew = await run(process.execPath, [CLI, 'certs', 'renew', '--topology', topologyFile, '--json'], { cwd: dir });
