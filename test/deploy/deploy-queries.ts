@@ -1,13 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-/** The PromQL deploy/ runs: the Grafana dashboard's panel queries and the alerting rules' expressions. */
+/** The PromQL deploy/ runs: the Grafana dashboards' panel queries and the alerting rules' expressions. */
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RULES_DIR = join(root, 'deploy', 'prometheus');
-export const DASHBOARD_FILE = join(root, 'deploy', 'grafana', 'aetherflow.json');
+export const DASHBOARD_DIR = join(root, 'deploy', 'grafana');
 
 export interface Rule {
   readonly alert?: string;
@@ -33,8 +33,14 @@ export interface Dashboard {
   readonly templating: { readonly list: readonly { readonly name: string; readonly type: string; readonly definition?: string }[] };
 }
 
-export function dashboard(): Dashboard {
-  return JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as Dashboard;
+/** Every dashboard in deploy/grafana, with its file and text. */
+export function dashboards(): { readonly file: string; readonly text: string; readonly dashboard: Dashboard }[] {
+  return readdirSync(DASHBOARD_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => {
+      const text = readFileSync(join(DASHBOARD_DIR, f), 'utf8');
+      return { file: f, text, dashboard: JSON.parse(text) as Dashboard };
+    });
 }
 
 /** Every panel's queries, rows' nested panels included. */
@@ -43,7 +49,7 @@ export function dashboardExprs(d: Dashboard): string[] {
   return all(d.panels).flatMap((p) => (p.targets ?? []).map((x) => x.expr));
 }
 
-/** The dashboard's queries and the rules' expressions together. */
+/** The dashboards' queries and the rules' expressions together. */
 export function deployExpressions(): string[] {
-  return [...dashboardExprs(dashboard()), ...alertRules().map((r) => r.expr)];
+  return [...dashboards().flatMap((d) => dashboardExprs(d.dashboard)), ...alertRules().map((r) => r.expr)];
 }

@@ -10,7 +10,7 @@ import { METRIC_NAMES, createAetherMetrics } from '../../common/metrics.js';
 import { PeerTransport } from '../../kernel/peer-transport.js';
 import { freePort } from '../../topology/local-etcd.js';
 import type { Topology } from '../../topology/types.js';
-import { DASHBOARD_FILE, RULES_DIR, alertRules, dashboard, dashboardExprs } from './deploy-queries.js';
+import { RULES_DIR, alertRules, dashboards, deployExpressions } from './deploy-queries.js';
 import { metricReferences } from './promql.js';
 
 const run = promisify(execFile);
@@ -107,10 +107,9 @@ async function exported(): Promise<Map<string, Set<string>>> {
   }
 }
 
-test('every metric and label the dashboard and the rules query is one the catalog, the stream transport or Quantum exports', async (t) => {
+test('every metric and label the dashboards and the rules query is one the catalog, the stream transport or Quantum exports', async (t) => {
   const names = await exported();
-  const d = dashboard();
-  const exprs = [...dashboardExprs(d), ...alertRules().map((r) => r.expr)];
+  const exprs = deployExpressions();
   t.true(exprs.length > 20);
   const referenced = new Set<string>();
   for (const expr of exprs) {
@@ -123,10 +122,12 @@ test('every metric and label the dashboard and the rules query is one the catalo
       for (const l of ref.labels) t.true(labels?.has(l), `label ${l} of ${ref.name} (in ${expr}) is not exported`);
     }
   }
-  for (const v of d.templating.list.filter((x) => x.type === 'query')) {
-    const m = /^label_values\(([a-zA-Z_:][a-zA-Z0-9_:]*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/.exec(v.definition ?? '');
-    t.truthy(m, `variable ${v.name}`);
-    t.true(names.get(m![1]!)?.has(m![2]!), `variable ${v.name}: ${v.definition}`);
+  for (const { file, dashboard } of dashboards()) {
+    for (const v of dashboard.templating.list.filter((x) => x.type === 'query')) {
+      const m = /^label_values\(([a-zA-Z_:][a-zA-Z0-9_:]*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/.exec(v.definition ?? '');
+      t.truthy(m, `${file}: variable ${v.name}`);
+      t.true(names.get(m![1]!)?.has(m![2]!), `${file}: variable ${v.name}: ${v.definition}`);
+    }
   }
   // The dashboard and rules together watch the whole catalog, the stream transport and Quantum's key series.
   const histograms = new Set(['snapshot_commit_seconds', 'quantum_rtt_seconds']);
@@ -136,12 +137,14 @@ test('every metric and label the dashboard and the rules query is one the catalo
   }
 });
 
-test('the dashboard queries through its Prometheus datasource variable', (t) => {
-  const text = readFileSync(DASHBOARD_FILE, 'utf8');
-  const d = dashboard();
-  t.true(d.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'));
-  const uids = [...text.matchAll(/"uid": "([^"]*)"/g)].map((m) => m[1]);
-  t.true(uids.filter((u) => u !== 'aetherflow' && u !== '-- Grafana --').every((u) => u === '${datasource}'));
+test('each dashboard queries through its Prometheus datasource variable', (t) => {
+  const all = dashboards();
+  t.true(all.some((d) => d.file === 'aetherflow.json'));
+  for (const { file, text, dashboard } of all) {
+    t.true(dashboard.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'), file);
+    const uids = [...text.matchAll(/"uid": "([^"]*)"/g)].map((m) => m[1]);
+    t.true(uids.filter((u) => u !== 'aetherflow' && u !== '-- Grafana --').every((u) => u === '${datasource}'), file);
+  }
 });
 
 test('the PromQL tokenizer finds selectors and their labels, not functions, keywords or label lists', (t) => {
