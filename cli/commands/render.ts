@@ -100,7 +100,11 @@ Examples:
 
 Unless the topology says security.insecure: true, every process mounts the Secret
 <process>-certs (ca.crt, node.<id>.crt/.key, quantum.key for leaders and coordinators);
-without --certs-dir, create them yourself from certificates naming the Kubernetes hosts.`,
+without --certs-dir, create them yourself from certificates naming the Kubernetes hosts.
+
+With external etcd.endpoints, the files security.etcd names (read here, as \`up\` would)
+become the Secret aetherflow-etcd-credentials (ca.crt, client.crt, client.key, password),
+mounted at /etc/aetherflow-etcd in every pod; the output then holds that key and password.`,
     )
     .action(async (fileArg: string | undefined, flags: K8sFlags, cmd: Command) => {
       const opts = globalOptions(cmd);
