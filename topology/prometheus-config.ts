@@ -4,18 +4,6 @@ import { stringify } from 'yaml';
 import { AetherError } from '../common/errors.js';
 import type { Topology } from './types.js';
 
-/**
- * A Prometheus configuration (prometheus.yml) scraping every process of a topology at its
- * `metrics` address: one job per role, each target labelled with its role, id and region,
- * and the alerting rules loaded from `rulesFile`.
- *
- * The processes already put role, id and region on every series (their registries'
- * default labels), and some series carry a region of their own (region_member on the
- * coordinator names the region it judges). Without honor_labels Prometheus would rename
- * those to exported_region and overwrite region with the target's, breaking the rules'
- * `by (region)`; with it, the process's labels win and the target labels only reach the
- * series that lack them (`up`, scrape_duration_seconds).
- */
 export interface PrometheusConfigOptions {
   /** The alerting rules file (absolute, or relative to where Prometheus runs). */
   readonly rulesFile: string;
@@ -27,7 +15,7 @@ export interface PrometheusConfigOptions {
  * 2 s: commits come every ~50 ms, but nothing reads their metrics that finely. The
  * scrape-time gauges (frontier and replication lag) are exact whenever scraped, so a
  * frontier standing still passes the alerts' 1 s threshold within one more scrape; a
- * rate over [1m] still has 30 samples; and 15 processes scraped every 2 s cost the
+ * rate over [1m] still has 30 samples; and a dozen processes scraped every 2 s cost the
  * deployment little. Scraping at the pipeline's 50 ms would cost each process a
  * serialisation of its registry 20 times a second and show nothing the alerts use.
  */
@@ -59,7 +47,18 @@ function targets(topology: Topology): Target[] {
   ];
 }
 
-/** The configuration as an object (the YAML's structure). */
+/**
+ * A Prometheus configuration (prometheus.yml), as an object, scraping every process of a
+ * topology at its `metrics` address: one job per role, each target labelled with its
+ * role, id and region, and the alerting rules loaded from `rulesFile`.
+ *
+ * The processes already put role, id and region on every series (their registries'
+ * default labels), and some series carry a region of their own (region_member on the
+ * coordinator names the region it judges). Without honor_labels Prometheus would rename
+ * those to exported_region and overwrite region with the target's, breaking the rules'
+ * `by (region)`; with it, the process's labels win and the target labels only reach the
+ * series that lack them (`up`, scrape_duration_seconds).
+ */
 export function prometheusConfig(topology: Topology, options: PrometheusConfigOptions): Record<string, unknown> {
   const interval = options.interval ?? DEFAULT_SCRAPE_INTERVAL;
   if (!/^\d+(ms|s|m)$/.test(interval)) throw new AetherError('USAGE', `interval ${JSON.stringify(interval)} is not a Prometheus duration like 2s or 500ms`);

@@ -180,6 +180,12 @@ test.serial("every metric the dashboard and the alerts query is registered by th
     return new Set(data.result.map((r) => r.metric['region'])).size === REGIONS.length ? data.result : undefined;
   }, 20_000, 'the frontier timestamp of every region');
   t.true(series.every((r) => r.metric['role'] === 'leader'));
+  // The coordinator's own region label on region_member survives the target's (honor_labels).
+  const members = await eventually(async () => {
+    const data = await query<{ result: { metric: Record<string, string> }[] }>('/api/v1/query?query=region_member');
+    return new Set(data.result.map((r) => r.metric['region'])).size === REGIONS.length ? data.result : undefined;
+  }, 20_000, 'region_member of every region');
+  t.false(members.some((r) => 'exported_region' in r.metric));
   // Every query is PromQL this Prometheus accepts (Grafana's variables filled in as it would).
   for (const expr of deployExpressions()) {
     const filled = expr.replaceAll('$__rate_interval', '1m').replaceAll('$region', '.*');
