@@ -22,6 +22,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/proto ./proto
 COPY --from=build /app/topology/*.yaml ./topology/
+# `render prometheus` names these rules by default.
+COPY --from=build /app/deploy/prometheus/alerts.yml ./deploy/prometheus/
 RUN ln -s /app/dist/cli/main.js /usr/local/bin/aetherflow
 # node:20's unprivileged user (uid 1000); the Kubernetes manifests run as it too.
 USER node

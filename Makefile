@@ -34,9 +34,10 @@ endef
 etcd:
 	$(call apt_install,etcd,etcd-server)
 
-# promtool: checks and unit-tests deploy/prometheus/alerts.yml.
+# promtool checks and unit-tests deploy/prometheus/alerts.yml; test/e2e/prometheus.test.ts
+# runs the prometheus server against a deployment. Debian's prometheus package has both.
 promtool:
-	$(call apt_install,promtool,prometheus)
+	$(call apt_install,promtool prometheus,prometheus)
 
 # ip and nft: bench quantum drops packets in network namespaces.
 netns-tools:

@@ -119,7 +119,7 @@ export class AetherMetrics {
     this.commits = new Counter({ name: 'snapshot_commits_total', help: 'Snapshots committed (GLTs made durable and announced)', registers });
     this.frontierTimestamp = new Gauge({
       name: 'snapshot_frontier_timestamp_seconds',
-      help: "The wall time a region's frontier covers (Unix seconds): time() minus it is the staleness of reads",
+      help: "The wall time a region's frontier covers (Unix seconds), to compare regions; snapshot_frontier_lag_seconds is the staleness of reads",
       labelNames: ['region'],
       registers,
       collect() {

@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { AetherError } from '../common/errors.js';
+import { loadEtcdCredentials } from '../cluster/etcd-credentials.js';
 import { loadNodeIdentity, nodeFiles, quantumKeyFile } from '../security/certs-dir.js';
 import { parseHostPort } from './address.js';
-import type { Address, CoordinatorSpec, DatanodeSpec, LeaderSpec, Topology } from './types.js';
+import type { Address, CoordinatorSpec, DatanodeSpec, EtcdSecuritySpec, LeaderSpec, Topology } from './types.js';
 // Type-only (erased at build): the manifests are checked against the Kubernetes API types at
 // compile time, excess properties included; test/deploy validates them against the schemas.
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -40,6 +41,12 @@ import type { IService } from 'kubernetes-models/v1/Service';
  * names no Quantum key file. With `certsDir`, the renderer writes those Secrets from
  * that directory (certificates issued for the Kubernetes host names; `render k8s
  * --certs-dir` creates them); without it they are expected to exist.
+ *
+ * etcd credentials. With external etcd endpoints and `security.etcd`, the files it names
+ * (read where the renderer runs, as `up` would) go into the Secret
+ * `aetherflow-etcd-credentials` (ca.crt, client.crt, client.key, password), mounted at
+ * ETCD_CREDENTIALS_DIR in every process, and the Kubernetes topology names them there.
+ * The rendered etcd is plaintext in the cluster, like `up`'s local one: no credentials.
  */
 
 /** One Kubernetes object, as a plain JSON-able value. */
@@ -88,6 +95,10 @@ export const CERTS_DIR = '/etc/aetherflow-certs';
 /** Secret files: readable by the owner and the pod's fsGroup (the image's user), no one else. */
 const SECRET_MODE = 0o440;
 const QUANTUM_KEY_SECRET = 'aetherflow-quantum-key';
+export const ETCD_CREDENTIALS_DIR = '/etc/aetherflow-etcd';
+const ETCD_CREDENTIALS_SECRET = 'aetherflow-etcd-credentials';
+/** The file each `security.etcd` field becomes in the Secret and the mounted directory. */
+const ETCD_CREDENTIAL_FILES = { caFile: 'ca.crt', certFile: 'client.crt', keyFile: 'client.key', passwordFile: 'password' } as const satisfies Partial<Record<keyof EtcdSecuritySpec, string>>;
 const TOPOLOGY_CONFIGMAP = 'aetherflow-topology';
 const ETCD_SERVICE = 'etcd';
 const ETCD_CLIENT_PORT = 2379;
@@ -123,10 +134,8 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
   const processes = listProcesses(topology);
   const fqdn = (name: string) => `${name}.${namespace}.svc.cluster.local`;
   const externalEtcd = topology.etcd.endpoints.length > 0;
-  // Its files would have to become Secrets mounted into every pod, as the Quantum key is: not done yet, so say so rather than drop them.
-  if (externalEtcd && Object.values(topology.security.etcd).some((v) => v !== null)) {
-    throw new AetherError('USAGE', 'render k8s does not carry security.etcd (etcd TLS files and password) into the pods yet; render without it and mount the credentials yourself');
-  }
+  const etcdSecurity = topology.security.etcd;
+  const etcdFiles = externalEtcd ? (Object.keys(ETCD_CREDENTIAL_FILES) as (keyof typeof ETCD_CREDENTIAL_FILES)[]).filter((f) => etcdSecurity[f] !== null) : [];
   const etcdMembers = Array.from({ length: topology.etcd.members }, (_, i) => `${ETCD_SERVICE}-${i}`);
 
   const byId = new Map(processes.map((p) => [p.spec.id, p]));
@@ -153,6 +162,14 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
       insecure: topology.security.insecure,
       certsDir: CERTS_DIR,
       quantumKeyFile: topology.security.quantumKeyFile === null ? null : `${QUANTUM_KEY_DIR}/quantum.key`,
+      ...(etcdFiles.length > 0
+        ? {
+            etcd: {
+              ...etcdSecurity,
+              ...Object.fromEntries(etcdFiles.map((f) => [f, `${ETCD_CREDENTIALS_DIR}/${ETCD_CREDENTIAL_FILES[f]}`])),
+            },
+          }
+        : {}),
     },
   };
   const topologyYaml = `# The Kubernetes flavour of topology "${topology.name}", written by \`aetherflow render k8s\`:\n# hosts are the processes' headless Services, data dirs are on their volumes.\n${stringify(k8sTopology, { aliasDuplicateObjects: false, lineWidth: 0 })}`;
@@ -175,6 +192,7 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
       manifests: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(TOPOLOGY_CONFIGMAP, { 'app.kubernetes.io/name': 'aetherflow', 'app.kubernetes.io/instance': instance }), data: { 'topology.yaml': topologyYaml } } satisfies IConfigMap],
     },
   ];
+  if (etcdFiles.length > 0) files.push({ name: '04-etcd-credentials.yaml', manifests: [etcdCredentialsSecret()] });
   if (options.certsDir !== undefined && !topology.security.insecure) files.push({ name: '05-certificates.yaml', manifests: processes.map((p) => certsSecret(p, options.certsDir!)) });
   if (!externalEtcd) files.push({ name: '10-etcd.yaml', manifests: etcdManifests() });
   processes.forEach((p) => files.push({ name: `${ORDER[p.role]}-${p.role}-${p.name}.yaml`, manifests: processManifests(p) }));
@@ -293,6 +311,7 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
             ...(p.role === 'datanode' ? [{ name: 'data', mountPath: DATA_DIR }] : []),
             ...(keyed ? [{ name: 'quantum-key', mountPath: QUANTUM_KEY_DIR, readOnly: true }] : []),
             ...(certified ? [{ name: 'certs', mountPath: CERTS_DIR, readOnly: true }] : []),
+            ...(etcdFiles.length > 0 ? [{ name: 'etcd-credentials', mountPath: ETCD_CREDENTIALS_DIR, readOnly: true }] : []),
           ],
           resources: { requests: p.role === 'datanode' ? { cpu: '250m', memory: '512Mi' } : { cpu: '250m', memory: '256Mi' } },
           securityContext: { allowPrivilegeEscalation: false },
@@ -302,6 +321,9 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
         { name: 'topology', configMap: { name: TOPOLOGY_CONFIGMAP } },
         ...(keyed ? [{ name: 'quantum-key', secret: { secretName: QUANTUM_KEY_SECRET, items: [{ key: 'quantum.key', path: 'quantum.key' }] } }] : []),
         ...(certified ? [{ name: 'certs', secret: { secretName: certsSecretName(p), defaultMode: SECRET_MODE, items: certFiles(p).map((f) => ({ key: f, path: f })) } }] : []),
+        ...(etcdFiles.length > 0
+          ? [{ name: 'etcd-credentials', secret: { secretName: ETCD_CREDENTIALS_SECRET, defaultMode: SECRET_MODE, items: etcdFiles.map((f) => ({ key: ETCD_CREDENTIAL_FILES[f], path: ETCD_CREDENTIAL_FILES[f] })) } }]
+          : []),
       ],
     };
     const template: IPodTemplateSpec = {
@@ -353,6 +375,20 @@ export function renderK8s(topology: Topology, options: K8sOptions = {}): K8sRend
     loadNodeIdentity(dir, p.spec.id);
     const data = Object.fromEntries(certFiles(p).map((f) => [f, readSecretFile(join(dir, f))]));
     return { apiVersion: 'v1', kind: 'Secret', metadata: meta(certsSecretName(p), labels(p.role, p.name, p.region)), type: 'Opaque', data } satisfies ISecret;
+  }
+
+  /** The etcd client credentials every process mounts; TOPOLOGY_INVALID naming a file that cannot be read. */
+  function etcdCredentialsSecret(): Manifest {
+    // The loader reads what the processes would, the password less its trailing newline.
+    const c = loadEtcdCredentials(etcdSecurity);
+    const bytes: Record<keyof typeof ETCD_CREDENTIAL_FILES, Buffer | undefined> = {
+      caFile: c.tls?.rootCertificate,
+      certFile: c.tls?.certChain,
+      keyFile: c.tls?.privateKey,
+      passwordFile: c.auth === undefined ? undefined : Buffer.from(c.auth.password),
+    };
+    const data = Object.fromEntries(etcdFiles.map((f) => [ETCD_CREDENTIAL_FILES[f], bytes[f]!.toString('base64')]));
+    return { apiVersion: 'v1', kind: 'Secret', metadata: meta(ETCD_CREDENTIALS_SECRET, { 'app.kubernetes.io/name': 'aetherflow', 'app.kubernetes.io/instance': instance }), type: 'Opaque', data } satisfies ISecret;
   }
 
   /**

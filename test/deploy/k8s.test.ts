@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import test from 'ava';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { AetherError } from '../../common/errors.js';
 import { run } from '../../cli/program.js';
 import { loadTopology, checkTopologyText } from '../../topology/load.js';
-import { CERTS_DIR, TOPOLOGY_PATH, dnsName, manifestsYaml, renderK8s, type Manifest } from '../../topology/k8s.js';
+import { CERTS_DIR, ETCD_CREDENTIALS_DIR, TOPOLOGY_PATH, dnsName, manifestsYaml, renderK8s, type Manifest } from '../../topology/k8s.js';
 import { ensureCertificates, type CertificateSubjects } from '../../security/certs-dir.js';
 import { nodeIdOf } from '../../security/certificates.js';
 import type { Topology } from '../../topology/types.js';
@@ -201,6 +201,73 @@ test('a topology with external etcd endpoints renders no etcd and keeps the endp
   const ms = r.files.flatMap((f) => f.manifests);
   t.false(ms.some((m) => m.metadata.name === 'etcd'));
   t.deepEqual((r.topology['etcd'] as { endpoints: string[] }).endpoints, ['etcd.example.com:2379']);
+});
+
+/** A topology of external etcd with `security.etcd` naming files written into `dir` (contents are opaque to the renderer). */
+function withEtcdCredentials(dir: string, fields: readonly ('tls' | 'password')[]): Topology {
+  const base = topologies[0]!;
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  const tls = fields.includes('tls') ? { caFile: file('etcd-ca.pem', 'CA\n'), certFile: file('etcd-client.pem', 'CERT\n'), keyFile: file('etcd-client-key.pem', 'KEY\n') } : { caFile: null, certFile: null, keyFile: null };
+  const auth = fields.includes('password') ? { username: 'aetherflow', passwordFile: file('etcd-password', 's3cret\n') } : { username: null, passwordFile: null };
+  return { ...base, etcd: { ...base.etcd, endpoints: ['etcd.example.com:2379'] }, security: { ...base.security, etcd: { ...tls, ...auth } } };
+}
+
+test('security.etcd becomes a Secret every process mounts, and the topology names the mounted files', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-k8s-etcd-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = renderK8s(withEtcdCredentials(dir, ['tls', 'password']));
+  const file = r.files.find((f) => f.name === '04-etcd-credentials.yaml');
+  t.truthy(file);
+  const secret = file!.manifests[0] as Manifest & { data: Record<string, string> };
+  t.notThrows(() => new Secret(secret as never).validate());
+  t.is(secret.metadata.name, 'aetherflow-etcd-credentials');
+  const decoded = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+  // The password as the processes read it: the file's trailing newline dropped.
+  t.deepEqual(decoded, { 'ca.crt': 'CA\n', 'client.crt': 'CERT\n', 'client.key': 'KEY\n', password: 's3cret' });
+  t.deepEqual(r.topology['security'], {
+    insecure: false,
+    certsDir: CERTS_DIR,
+    quantumKeyFile: null,
+    etcd: { caFile: `${ETCD_CREDENTIALS_DIR}/ca.crt`, certFile: `${ETCD_CREDENTIALS_DIR}/client.crt`, keyFile: `${ETCD_CREDENTIALS_DIR}/client.key`, username: 'aetherflow', passwordFile: `${ETCD_CREDENTIALS_DIR}/password` },
+  });
+  const cm = r.files.flatMap((f) => f.manifests).find((m) => m.kind === 'ConfigMap') as Manifest & { data: Record<string, string> };
+  const check = checkTopologyText(cm.data['topology.yaml']!, TOPOLOGY_PATH);
+  t.true(check.ok, JSON.stringify(check.ok ? '' : check.problems));
+  const processes = workloads(r.files.flatMap((f) => f.manifests));
+  t.is(processes.length, topologies[0]!.regions.reduce((n, x) => n + x.leaders.length + x.datanodes.length, topologies[0]!.coordinators.length));
+  for (const w of processes) {
+    const spec = w.spec.template.spec;
+    t.true(spec.containers[0]!.volumeMounts!.some((v) => v.name === 'etcd-credentials' && v.mountPath === ETCD_CREDENTIALS_DIR), w.metadata.name);
+    const volume = spec.volumes!.find((v) => v.name === 'etcd-credentials')!;
+    t.is(volume.secret!.secretName, 'aetherflow-etcd-credentials');
+    t.deepEqual(volume.secret!.items!.map((i) => i.path).sort(), Object.keys(decoded).sort());
+    t.notThrows(() => new (w.kind === 'Deployment' ? Deployment : StatefulSet)(w as never).validate());
+  }
+});
+
+test('security.etcd with a password only mounts the password; a file that cannot be read is TOPOLOGY_INVALID; the rendered etcd takes none', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aetherflow-k8s-etcd-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const password = withEtcdCredentials(dir, ['password']);
+  const r = renderK8s(password);
+  const secret = r.files.find((f) => f.name === '04-etcd-credentials.yaml')!.manifests[0] as Manifest & { data: Record<string, string> };
+  t.deepEqual(Object.keys(secret.data), ['password']);
+  t.like(r.topology['security'], { etcd: { caFile: null, certFile: null, keyFile: null, username: 'aetherflow', passwordFile: `${ETCD_CREDENTIALS_DIR}/password` } });
+
+  rmSync(join(dir, 'etcd-password'));
+  const err = t.throws(() => renderK8s(password), { instanceOf: AetherError });
+  t.is(err?.code, 'TOPOLOGY_INVALID');
+  t.regex(err!.message, /etcd-password/);
+
+  // The etcd the renderer adds listens in plaintext inside the cluster, as `up`'s local one does.
+  const local = { ...withEtcdCredentials(dir, ['tls']), etcd: topologies[0]!.etcd };
+  const rl = renderK8s(local);
+  t.false(rl.files.some((f) => f.name === '04-etcd-credentials.yaml'));
+  t.false('etcd' in (rl.topology['security'] as object));
+  for (const w of workloads(rl.files.flatMap((f) => f.manifests))) t.false(w.spec.template.spec.volumes?.some((v) => v.name === 'etcd-credentials') ?? false);
 });
 
 test('a Quantum key file becomes a Secret mounted into leaders and coordinators', (t) => {

@@ -1,8 +1,7 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { parse } from 'yaml';
@@ -11,15 +10,14 @@ import { METRIC_NAMES, createAetherMetrics } from '../../common/metrics.js';
 import { PeerTransport } from '../../kernel/peer-transport.js';
 import { freePort } from '../../topology/local-etcd.js';
 import type { Topology } from '../../topology/types.js';
+import { RULES_DIR, alertRules, dashboards, deployExpressions } from './deploy-queries.js';
 import { metricReferences } from './promql.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const rulesDir = join(root, 'deploy', 'prometheus');
 const run = promisify(execFile);
 
 /** promtool comes from Debian's prometheus package (`make deps` installs it). */
 async function promtool(t: { log: (s: string) => void }, args: string[]): Promise<void> {
-  const { stdout, stderr } = await run('promtool', args, { cwd: rulesDir, timeout: 60_000 });
+  const { stdout, stderr } = await run('promtool', args, { cwd: RULES_DIR, timeout: 60_000 });
   t.log(`${stdout.trim()}\n${stderr.trim()}`);
 }
 
@@ -30,19 +28,6 @@ test('promtool check rules: alerts.yml is valid', async (t) => {
 test('promtool test rules: the alerts fire (and stay quiet) as alerts.test.yml expects', async (t) => {
   await t.notThrowsAsync(promtool(t, ['test', 'rules', 'alerts.test.yml']));
 });
-
-interface Rule {
-  readonly alert?: string;
-  readonly expr: string;
-  readonly for?: string;
-  readonly labels?: Record<string, string>;
-  readonly annotations?: Record<string, string>;
-}
-
-function alertRules(): Rule[] {
-  const doc = parse(readFileSync(join(rulesDir, 'alerts.yml'), 'utf8')) as { groups: { rules: Rule[] }[] };
-  return doc.groups.flatMap((g) => g.rules);
-}
 
 /** The v2 alerts operators rely on (deploy/README.md lists them), each unit-tested in alerts.test.yml. */
 const ALERTS = [
@@ -73,36 +58,17 @@ test('every alert has for:, a severity and summary/description annotations, and 
   }
   t.deepEqual(rules.map((r) => r.alert).sort(), [...ALERTS].sort());
   // Each alert is expected to fire somewhere in the unit tests, not only to stay quiet.
-  const tests = parse(readFileSync(join(rulesDir, 'alerts.test.yml'), 'utf8')) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] };
+  const tests = parse(readFileSync(join(RULES_DIR, 'alerts.test.yml'), 'utf8')) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] };
   const fired = new Set(tests.tests.flatMap((x) => x.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
   for (const a of ALERTS) t.true(fired.has(a), `${a} never fires in alerts.test.yml`);
 });
 
-test('the frontier lag alert needs no coordinator: it reads the leaders\' timestamp gauge against time()', (t) => {
+test("the frontier lag alert needs no coordinator and no clock of Prometheus's: it reads the leaders' lag gauge, computed when scraped", (t) => {
   const rule = alertRules().find((r) => r.alert === 'AetherFlowFrontierLagHigh')!;
-  t.deepEqual(metricReferences(rule.expr), [{ name: 'snapshot_frontier_timestamp_seconds', labels: [] }]);
-  t.regex(rule.expr, /time\(\)/);
+  t.deepEqual(metricReferences(rule.expr), [{ name: 'snapshot_frontier_lag_seconds', labels: [] }]);
+  // time() minus a sample counts the sample's age (up to a scrape interval) as staleness.
+  t.notRegex(rule.expr, /time\(\)/);
 });
-
-interface Panel {
-  readonly title: string;
-  readonly type: string;
-  readonly targets?: readonly { readonly expr: string }[];
-  readonly panels?: readonly Panel[];
-}
-interface Dashboard {
-  readonly panels: readonly Panel[];
-  readonly templating: { readonly list: readonly { readonly name: string; readonly type: string; readonly definition?: string }[] };
-}
-
-function dashboard(): Dashboard {
-  return JSON.parse(readFileSync(join(root, 'deploy', 'grafana', 'aetherflow.json'), 'utf8')) as Dashboard;
-}
-
-function dashboardExprs(d: Dashboard): string[] {
-  const all = (ps: readonly Panel[]): Panel[] => ps.flatMap((p) => [p, ...all(p.panels ?? [])]);
-  return all(d.panels).flatMap((p) => (p.targets ?? []).map((x) => x.expr));
-}
 
 /**
  * name → the labels a series of it may carry (its own, the registry's defaults, le for
@@ -141,10 +107,9 @@ async function exported(): Promise<Map<string, Set<string>>> {
   }
 }
 
-test('every metric and label the dashboard and the rules query is one the catalog, the stream transport or Quantum exports', async (t) => {
+test('every metric and label the dashboards and the rules query is one the catalog, the stream transport or Quantum exports', async (t) => {
   const names = await exported();
-  const d = dashboard();
-  const exprs = [...dashboardExprs(d), ...alertRules().map((r) => r.expr)];
+  const exprs = deployExpressions();
   t.true(exprs.length > 20);
   const referenced = new Set<string>();
   for (const expr of exprs) {
@@ -157,10 +122,12 @@ test('every metric and label the dashboard and the rules query is one the catalo
       for (const l of ref.labels) t.true(labels?.has(l), `label ${l} of ${ref.name} (in ${expr}) is not exported`);
     }
   }
-  for (const v of d.templating.list.filter((x) => x.type === 'query')) {
-    const m = /^label_values\(([a-zA-Z_:][a-zA-Z0-9_:]*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/.exec(v.definition ?? '');
-    t.truthy(m, `variable ${v.name}`);
-    t.true(names.get(m![1]!)?.has(m![2]!), `variable ${v.name}: ${v.definition}`);
+  for (const { file, dashboard } of dashboards()) {
+    for (const v of dashboard.templating.list.filter((x) => x.type === 'query')) {
+      const m = /^label_values\(([a-zA-Z_:][a-zA-Z0-9_:]*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/.exec(v.definition ?? '');
+      t.truthy(m, `${file}: variable ${v.name}`);
+      t.true(names.get(m![1]!)?.has(m![2]!), `${file}: variable ${v.name}: ${v.definition}`);
+    }
   }
   // The dashboard and rules together watch the whole catalog, the stream transport and Quantum's key series.
   const histograms = new Set(['snapshot_commit_seconds', 'quantum_rtt_seconds']);
@@ -170,12 +137,14 @@ test('every metric and label the dashboard and the rules query is one the catalo
   }
 });
 
-test('the dashboard queries through its Prometheus datasource variable', (t) => {
-  const text = readFileSync(join(root, 'deploy', 'grafana', 'aetherflow.json'), 'utf8');
-  const d = dashboard();
-  t.true(d.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'));
-  const uids = [...text.matchAll(/"uid": "([^"]*)"/g)].map((m) => m[1]);
-  t.true(uids.filter((u) => u !== 'aetherflow' && u !== '-- Grafana --').every((u) => u === '${datasource}'));
+test('each dashboard queries through its Prometheus datasource variable', (t) => {
+  const all = dashboards();
+  t.true(all.some((d) => d.file === 'aetherflow.json'));
+  for (const { file, text, dashboard } of all) {
+    t.true(dashboard.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'), file);
+    const uids = [...text.matchAll(/"uid": "([^"]*)"/g)].map((m) => m[1]);
+    t.true(uids.filter((u) => u !== 'aetherflow' && u !== '-- Grafana --').every((u) => u === '${datasource}'), file);
+  }
 });
 
 test('the PromQL tokenizer finds selectors and their labels, not functions, keywords or label lists', (t) => {
