@@ -23,7 +23,7 @@ const POLL_MS = 100;
 
 /**
  * Watches a deployment's commit records and membership in etcd while a drill runs: etcd
- * is where a commit becomes durable (DESIGN v2 step 6), so it is the one place that sees
+ * is where a commit becomes durable (docs/architecture.md "The snapshot pipeline"), so it is the one place that sees
  * every commit, whichever region or coordinator is down.
  */
 export class CommitObserver {

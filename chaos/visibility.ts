@@ -10,8 +10,8 @@ export interface RegionVersion {
 }
 
 /**
- * Where a region's versions show in the snapshots, by the membership records (DESIGN v2
- * "Exclusion" and "Rejoin"), the model the simulator, the drills and the end-to-end tests
+ * Where a region's versions show in the snapshots, by the membership records (docs/architecture.md
+ * "Failure rules": exclusion and readmission), the model the simulator, the drills and the end-to-end tests
  * share. A version of region X shows from its *visible stamp* on:
  *  - re-stamped, when a readmission of X has a rule with above < ts ≤ upTo: at
  *    (floor.wall, floor.logical + r), r its rank among X's versions of that key in the

@@ -53,7 +53,7 @@ const codes = {
   FENCED: { grpc: GrpcStatus.ABORTED, input: false },
   /** A leader's membership rules are older than the rules the record still keeps: it cannot catch up on them alone. */
   MEMBERSHIP_GAP: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
-  /** A write waited for the region's own stream to catch up and gave up (DESIGN "Back-pressure"); retry later. */
+  /** A write waited for the region's own stream to catch up and gave up (docs/architecture.md "The snapshot pipeline"); retry later. */
   BACKPRESSURE: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, input: false },
   /** A client connection (or all of them together) has as many waiting reads, scans or watches open as the public API allows; retry when one ends. */
   TOO_MANY_REQUESTS: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, input: false },

@@ -74,7 +74,7 @@ export function checkEpoch(epoch: bigint): void {
   if (typeof epoch !== 'bigint' || epoch < 0n || epoch >= 1n << 64n) throw new AetherError('INVALID_ARGUMENT', `epoch must be a u64, got ${String(epoch)}`);
 }
 
-/** A leader of an older epoch than one the node has seen is fenced off (DESIGN "v2" step 4). */
+/** A leader of an older epoch than one the node has seen is fenced off (docs/architecture.md "The snapshot pipeline"). */
 export function checkFence(epoch: bigint, seen: bigint): void {
   if (epoch < seen) throw new AetherError('FENCED', `epoch ${epoch} is older than epoch ${seen} seen by this node`, { details: { epoch: epoch.toString(), seen: seen.toString() } });
 }

@@ -67,7 +67,7 @@ function option(value: number | undefined, fallback: number, min: number, max: n
 }
 
 /**
- * One data node's feed to its leader (DESIGN "v2" step 2): its own-origin versions from a
+ * One data node's feed to its leader (docs/architecture.md "The snapshot pipeline"): its own-origin versions from a
  * position on, in ts order, read from the change index in batches that chain (each one's
  * `from` is the previous one's `to`), each ending at or below the closed mark.
  *

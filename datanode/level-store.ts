@@ -61,7 +61,7 @@ const CEILING_REFRESH_NS = 250n * MS;
 const CEILING_LEAD_NS = 500n * MS;
 /**
  * A reopened store whose physical clock is behind its persisted floor by at most this
- * waits for the clock (stamps stay at real time, DESIGN invariant R); further behind (a
+ * waits for the clock (stamps stay at real time, docs/architecture.md "Invariants", R); further behind (a
  * clock stepped back), it floors the HLC and stamps run ahead until the clock catches up.
  */
 const MAX_OPEN_WAIT_NS = 2000n * MS;

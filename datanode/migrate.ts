@@ -4,7 +4,7 @@ import { GLT_BYTES, decodeGlt, encodeGlt, type Glt } from '../glts/glt.js';
 import { SYS_META_TAG, USER_META_TAG, changeKey, metaPrefixRange, sysMetaKey, unescape, userMetaKey } from './keys.js';
 
 /**
- * The layout of a data dir (DESIGN "Versions on the wire": a data dir of an older layout
+ * The layout of a data dir (docs/architecture.md "Versions on the wire": a data dir of an older layout
  * is migrated or refused, never misread).
  *
  * Format 1 (v1, the round-based pipeline) differed from format 2 (keys.ts) in:

@@ -33,7 +33,7 @@ export interface ApplyRequest {
   readonly frontier?: Glt;
 }
 
-/** What a node persisted about the streams (read by a new leader, DESIGN "Leader failover"). */
+/** What a node persisted about the streams (read by a new leader, docs/architecture.md "Failure rules"). */
 export interface StreamState {
   /** Per origin region: every version of it with ts ≤ applied is held. */
   readonly applied: ReadonlyMap<string, Glt>;
@@ -52,7 +52,7 @@ export interface StreamState {
 }
 
 /**
- * A re-stamp rule (DESIGN "Rejoin"): the versions of `origins` (one region's data nodes)
+ * A re-stamp rule (docs/architecture.md "Failure rules"): the versions of `origins` (one region's data nodes)
  * with ts in (above, upTo] move, on every region alike, to (floor.wall, floor.logical + r)
  * where r = 1, 2, … is their rank among that key's re-stamped versions in (ts, origin)
  * order; those above upTo keep their ts. Both only once they leave the hidden set.
@@ -79,7 +79,7 @@ export interface ChangesResult {
 }
 
 /**
- * The MVCC store of one data node (DESIGN "Store"). Implemented on LevelDB (`LevelStore`)
+ * The MVCC store of one data node (docs/architecture.md "Storage layout"). Implemented on LevelDB (`LevelStore`)
  * and in memory (`MemoryStore`, for the deterministic simulator); both pass the same
  * conformance suite (test/datanode/conformance.ts).
  *

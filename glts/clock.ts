@@ -28,7 +28,7 @@ const ORIGIN_NS = BigInt(ORIGIN_MS) * 1_000_000n + BigInt(Math.round((performanc
 
 /**
  * Physical time in ns: `performance.timeOrigin + performance.now()`. Sub-ms precision and
- * the same reading in every process of a machine (DESIGN "v2" step 1), where `Date.now()`
+ * the same reading in every process of a machine (docs/architecture.md "The snapshot pipeline"), where `Date.now()`
  * plus a process's own hrtime added per-process noise below the ms.
  */
 export function systemPhysicalNs(): bigint {

@@ -5,7 +5,7 @@ import type { Message, Progress } from './messages.js';
 import { excludeRegion, readmitRegion, type CommitRecord, type MembershipRecord } from './records.js';
 
 /**
- * The global coordinator's commit loop (DESIGN v2 steps 5–6, "Failure rules (v2)"),
+ * The global coordinator's commit loop (docs/architecture.md "The snapshot pipeline", "Failure rules"),
  * sans-IO: `handle(event)` returns the actions to carry out. The adapter
  * (kernel/coordinator-driver.ts) turns `send` into Quantum messages, `persist` into one
  * etcd transaction fenced on the election key, `wakeAt` into a timer feeding `tick`.

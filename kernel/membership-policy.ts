@@ -15,7 +15,7 @@ export interface RegionView {
   reported: boolean;
 }
 
-/** The exclusion limits (topology `snapshot`), DESIGN "Exclusion". */
+/** The exclusion limits (topology `snapshot`), docs/architecture.md "Failure rules". */
 export interface ExclusionLimits {
   readonly silenceMs: number;
   readonly lagLimitMs: number;
@@ -116,7 +116,7 @@ export function exclusionCandidate(
 }
 
 /**
- * An excluded region ready to be readmitted, with the re-stamp bound (DESIGN "Rejoin"):
+ * An excluded region ready to be readmitted, with the re-stamp bound (docs/architecture.md "Failure rules"):
  * it is heard and caught up as a member would be (lag ≤ lagLimitMs/2), and every member
  * already holds its versions recently (≤ lagLimitMs/2) and up to its hidden bound — so
  * the backlog has crossed while it was still excluded, and readmitting costs one record.

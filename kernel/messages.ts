@@ -2,7 +2,7 @@ import type { Glt } from '../glts/glt.js';
 import type { CommitRecord, MembershipRecord } from './records.js';
 
 /**
- * The messages of the v2 pipeline (DESIGN "Snapshots", v2 steps 3–6), exchanged over
+ * The messages of the v2 pipeline (docs/architecture.md "The snapshot pipeline"), exchanged over
  * Quantum between region leaders, and between leaders and the coordinator. Endpoints are
  * named by region; the coordinator by `COORDINATOR`. The wire form is protobuf
  * (proto/aetherflow/internal/v1/stream.proto, kernel/wire.ts).
@@ -47,7 +47,7 @@ export interface Ack {
 
 /**
  * `region` asks a member to relay `origin`'s versions in (from, upTo] from its change
- * index (an excluded origin's versions up to its watermark, DESIGN "Exclusion").
+ * index (an excluded origin's versions up to its watermark, docs/architecture.md "Failure rules").
  */
 export interface RelayRequest {
   readonly type: 'relay';
@@ -57,7 +57,7 @@ export interface RelayRequest {
   readonly upTo: Glt;
 }
 
-/** What a region's leader has durably applied (DESIGN v2 step 5). */
+/** What a region's leader has durably applied (docs/architecture.md "The snapshot pipeline"). */
 export interface Progress {
   readonly type: 'progress';
   readonly region: string;

@@ -71,8 +71,8 @@ function sideLabel(side: string): string {
  * form of kernel/wire.ts. Control messages travel on CONTROL_STREAM; Ships on one stream
  * per origin region (1 + its index in the topology), so one origin's backlog never delays
  * another's and each origin's batches stay in order. A received message is delivered only
- * when it comes from the elected process of the side it claims (DESIGN "Coordinator
- * failover": a Commit from an unexpected sender is ignored); anything else is dropped and
+ * when it comes from the elected process of the side it claims (docs/architecture.md "Failure
+ * rules": a Commit from an unexpected sender is ignored); anything else is dropped and
  * counted. Who sent it is the node id the peer proved in Quantum's handshake, or — with
  * `security.insecure` — the topology address its datagrams come from. The topology's
  * emulated links and the settings' partitions apply to every peer.

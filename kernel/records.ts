@@ -13,7 +13,7 @@ export const MAX_RESTAMP_RULES = 64;
 
 /**
  * What the coordinator makes durable in etcd, in a transaction fenced on its election
- * key, before it announces a commit (DESIGN v2 step 6).
+ * key, before it announces a commit (docs/architecture.md "The snapshot pipeline").
  */
 export interface CommitRecord {
   /** The snapshot's GLT: the minimum applied mark over members. Strictly increasing over records (M). */
@@ -37,14 +37,14 @@ export interface ExcludedRegion {
   /** The last committed GLT when it was excluded: its own frontier stays at or below it. */
   readonly watermark: Glt;
   /**
-   * Its data nodes' versions above this are kept out of every snapshot (DESIGN "Exclusion"):
+   * Its data nodes' versions above this are kept out of every snapshot (docs/architecture.md "Failure rules"):
    * max(watermark, the upTo of its last re-stamp rule) — what an earlier readmission
    * re-stamped is already in the snapshots.
    */
   readonly hiddenAbove: Glt;
 }
 
-/** A readmission's re-stamp (DESIGN "Rejoin"), applied by every region to the versions it holds. */
+/** A readmission's re-stamp (docs/architecture.md "Failure rules"), applied by every region to the versions it holds. */
 export interface RestampRecord {
   /** The membership version that readmitted the region. */
   readonly version: number;

@@ -1,8 +1,8 @@
 import { AetherError } from '../common/errors.js';
 
 /**
- * The version of AetherFlow's protocols between its processes (DESIGN "Versions on the
- * wire"): gRPC calls, the Quantum handshake and the stream envelopes carry it, and a
+ * The version of AetherFlow's protocols between its processes (docs/architecture.md "Versions
+ * on the wire"): gRPC calls, the Quantum handshake and the stream envelopes carry it, and a
  * process refuses a peer of another version rather than misread it. v1 was the
  * round-based pipeline, v2 the continuous streams. One number for all of them: a
  * deployment runs one build.

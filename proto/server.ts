@@ -24,7 +24,7 @@ function callerVersion(metadata: grpc.Metadata): number | undefined {
 
 /**
  * Refuses, before any handler runs, a call whose metadata carries another protocol
- * version than this build's (DESIGN "Versions on the wire"): FAILED_PRECONDITION, code
+ * version than this build's (docs/architecture.md "Versions on the wire"): FAILED_PRECONDITION, code
  * PROTOCOL_VERSION. Clients built with CHANNEL_OPTIONS send it. With `required`, a call
  * without one is refused too (the services between AetherFlow's own processes); the
  * public API serves clients that are not ours (grpcurl, other languages), which send none.

@@ -14,7 +14,7 @@ export const MAX_ADMISSION_WAITERS = 100_000;
 const RECHECK_MS = 5;
 
 /**
- * Write admission (DESIGN "Back-pressure"): while the region's *own* stream is behind —
+ * Write admission (docs/architecture.md "The snapshot pipeline"): while the region's *own* stream is behind —
  * its closed mark trails the clock by more than maxLagMs, or more than maxUnshippedBytes
  * of its own versions wait to be shipped — a write waits, up to waitMs, then fails
  * RESOURCE_EXHAUSTED (BACKPRESSURE) with the lag. Another region's lag never holds

@@ -39,7 +39,7 @@ export interface ApplyPlan {
 }
 
 /**
- * The receiving side of every other region's stream (DESIGN v2 step 4): Ships are
+ * The receiving side of every other region's stream (docs/architecture.md "The snapshot pipeline"): Ships are
  * queued per origin if they continue what is held (`from ≤ expected < to`), then applied
  * in jobs that take the head of every queue at once; positions advance only when the
  * data nodes have them durably. Bounded in bytes per origin.

@@ -43,7 +43,7 @@ export function replicatorConfig(topology: Topology, region: string): Replicator
   return { region, regions: topology.regions.map((r) => r.name), originIds: (r) => byRegion.get(r) ?? [], timing, limits: DEFAULT_LIMITS };
 }
 
-/** How often an idle data node moves its closed mark while versions flow in the deployment (DESIGN v2 step 1: about every intervalMs/2). */
+/** How often an idle data node moves its closed mark while versions flow in the deployment (docs/architecture.md "The snapshot pipeline": about every intervalMs/2). */
 export function idleMarkMs(topology: Topology): number {
   return Math.max(1, Math.floor(topology.snapshot.intervalMs / 2));
 }

@@ -2,7 +2,7 @@ import { compareGlt, type Glt } from '../glts/glt.js';
 import type { RestampRule } from '../datanode/store.js';
 import { MAX_RESTAMP_RULES, type MembershipRecord, type RestampRecord } from '../kernel/records.js';
 
-/** The next store job a leader owes a membership version (DESIGN "Failure rules (v2)"). */
+/** The next store job a leader owes a membership version (docs/architecture.md "Failure rules"). */
 export type MembershipStep = (
   /** Hide `originIds`' versions above `above` (a region excluded; or, before a re-stamp, whatever a laggard never hid). */
   | { readonly kind: 'hide'; readonly region: string; readonly originIds: readonly string[]; readonly above: Glt }

@@ -28,7 +28,7 @@ interface NodeFeed {
 }
 
 /**
- * The region's own stream (DESIGN v2 steps 2–3): the data nodes' feeds merged into
+ * The region's own stream (docs/architecture.md "The snapshot pipeline"): the data nodes' feeds merged into
  * batches that cover (from, to] with `to` ≤ the region's closed mark (the minimum of the
  * nodes' marks), each framed once (LZ4) and kept in a ring bounded in bytes, so every
  * peer that keeps up is sent the same bytes. No sort: a batch is the concatenation of

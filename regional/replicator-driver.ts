@@ -39,7 +39,7 @@ export interface ReplicatorDriverOptions {
  * store jobs on the data nodes (RegionStores over gRPC), the nodes' feeds, messages over
  * Quantum, the etcd watches as `committed`/`membership`, `frontier` into the region's
  * Frontier (reads see it), `wakeAt` into a timer. Each term starts from what the data
- * nodes persisted and etcd's last commit and membership (DESIGN "Leader failover").
+ * nodes persisted and etcd's last commit and membership (docs/architecture.md "Failure rules").
  * Also pushes the retention horizon to the data nodes (GC).
  */
 export class ReplicatorDriver {

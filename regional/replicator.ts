@@ -11,8 +11,8 @@ import { PeerCursor } from './peer-cursor.js';
 import type { RegionApply, RegionRead, RegionState } from './region-stores.js';
 
 /**
- * A region leader's side of the v2 pipeline (DESIGN "Snapshots" v2 steps 2–6, "Failure
- * rules (v2)"), sans-IO: `handle(event)` returns actions. The adapter
+ * A region leader's side of the v2 pipeline (docs/architecture.md "The snapshot pipeline",
+ * "Failure rules"), sans-IO: `handle(event)` returns actions. The adapter
  * (regional/replicator-driver.ts; the simulator in tests) opens the data nodes' feeds,
  * runs store jobs on the region's data nodes (regional/region-stores.ts) and answers each
  * with `jobDone`/`jobFailed`, sends messages over Quantum, feeds the etcd watches on

@@ -54,7 +54,7 @@ export const topologySchema = {
         silenceMs: { type: 'integer', minimum: 1, default: 300 },
         /** A member holding some member origin this far behind the clock is excluded (the cause: the region blamed most). */
         lagLimitMs: { type: 'integer', minimum: 1, default: 1000 },
-        /** Write admission when the region's own stream falls behind (DESIGN "Back-pressure"). */
+        /** Write admission when the region's own stream falls behind (docs/architecture.md "The snapshot pipeline"). */
         admission: {
           type: 'object',
           additionalProperties: false,

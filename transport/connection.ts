@@ -27,7 +27,7 @@ import { decodeFragment, encodeFragment, FRAME_HEADER_BYTES, ReceiveStreams, Sen
  * SYN then carries the handshake (the sender's 8-byte endpoint instance id, then its
  * application protocol version 4 B); DATA a stream fragment; FEC a parity shard. A
  * handshake of another protocol version is refused with an RST carrying ours (4 B), so
- * both sides fail PROTOCOL_VERSION instead of misreading each other (DESIGN "Versions on
+ * both sides fail PROTOCOL_VERSION instead of misreading each other (docs/architecture.md "Versions on
  * the wire").
  *
  * Secure connections (a Handshake as `auth`) run handshake.ts's exchange inside

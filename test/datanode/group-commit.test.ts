@@ -9,7 +9,7 @@ import { LevelStore, type LevelStoreOptions, type WrittenBatch } from '../../dat
 import { MAX_OFFSET_MS, allChanges, batchOf, remote } from './conformance.js';
 
 /**
- * Group commit of LevelStore (DESIGN "Store": a write is acknowledged only after its
+ * Group commit of LevelStore (docs/architecture.md "Storage layout": a write is acknowledged only after its
  * batch is synced): concurrent writes share one synced batch, in order, atomically, and
  * a batch that fails fails every write in it.
  */

@@ -6,7 +6,7 @@ import { PROTOCOL_METADATA_KEY, protocolRefusal } from '../../proto/protocol.js'
 import { startServer } from '../../proto/server.js';
 import { fromServiceError } from '../../proto/status.js';
 
-// Every gRPC call carries the protocol version (DESIGN "Versions on the wire"): clients
+// Every gRPC call carries the protocol version (docs/architecture.md "Versions on the wire"): clients
 // built with CHANNEL_OPTIONS send it, servers refuse a call without it or with another.
 // The check is a call interceptor, the same over TLS or plaintext: these tests use plaintext.
 

@@ -3,7 +3,7 @@ import type { Version } from '../../datanode/version.js';
 import type { CommitRecord, MembershipRecord } from '../../kernel/records.js';
 import { Visibility } from '../../chaos/visibility.js';
 
-/** An invariant of DESIGN ("S", "D", "M", "R") or a liveness expectation did not hold. */
+/** An invariant of docs/architecture.md "Invariants" (S, D, M, R) or a liveness expectation did not hold. */
 export class SimViolation extends Error {
   constructor(
     readonly invariant: 'S' | 'D' | 'M' | 'R' | 'liveness',
@@ -31,7 +31,7 @@ export interface Expected {
 
 /**
  * The model of what every snapshot must hold: acknowledged writes, committed GLTs and the
- * membership history (DESIGN "Snapshots" S, D and the v2 failure rules). A write of region
+ * membership history (docs/architecture.md "Invariants" S, D and "Failure rules"). A write of region
  * X is visible in every snapshot from its *visible stamp* on (chaos/visibility.ts, the
  * rules the drills share): its own ts, or re-stamped just above the frontier of the time X
  * rejoined, or none yet while X is excluded — never lost (D).

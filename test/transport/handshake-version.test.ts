@@ -12,8 +12,8 @@ import { SimClock } from '../../transport/sim-clock.js';
 import { SimNetwork } from '../../transport/sim-network.js';
 import { A, B, run } from './sim.js';
 
-// The Quantum handshake carries the application protocol version (DESIGN "Versions on the
-// wire"): endpoints of different versions refuse each other, both sides knowing why.
+// The Quantum handshake carries the application protocol version (docs/architecture.md
+// "Versions on the wire"): endpoints of different versions refuse each other, both sides knowing why.
 
 function capture(): { log: pino.Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
