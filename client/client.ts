@@ -50,7 +50,7 @@ export interface ConnectOptions {
    * `observe`), so the program always sees its own writes, in every region — the session
    * guarantee of MongoDB's causal sessions. The cost: a read right after a write waits for
    * the first snapshot covering the write to reach the region read from, about one
-   * `snapshot.intervalMs` plus the replication to that region (tens of ms on local.yaml);
+   * `snapshot.intervalMs` (50 ms in topology/local.yaml) plus the replication to that region;
    * a region that cannot reach it in time fails the read SNAPSHOT_NOT_READY. Reads with
    * an explicit `glt` are served at that GLT, even below the session's timestamp. false:
    * reads at the frontier as it is (the timestamp is still kept); per read:

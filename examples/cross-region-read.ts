@@ -42,10 +42,13 @@ runExample(
     say(`session GLT ${formatGlt(client.sessionGlt!)}: reads at "latest" are made at or above it (read-your-writes)`);
 
     // The first region serves its frontier once it covers the writes: a committed GLT.
+    const startedMs = performance.now();
     const a = await client.scan({ region: first, prefix });
+    const waitedMs = performance.now() - startedMs;
     const rowsA: ScanRow[] = [];
     for await (const row of a.rows) rowsA.push(row);
     say(`${first}: read ${rowsA.length} rows at GLT ${formatGlt(a.glt)}`);
+    say(`  (${Math.round(waitedMs)} ms until a snapshot covering the writes reached ${first}: the cost of read-your-writes)`);
     for (const r of rowsA) say(`  ${rowText(r)}`);
 
     // The second region reads at exactly that GLT (waiting for its frontier to get there).
