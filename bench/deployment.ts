@@ -63,7 +63,8 @@ export async function startDeployment(topology: Topology, onEvent: (e: LaunchEve
     return {
       topology,
       launch,
-      client: connect({ topology, callTimeoutMs: CLIENT_CALL_TIMEOUT_MS }),
+      // Without read-your-writes: visibility and local-read figures measure the deployment, not this client's session.
+      client: connect({ topology, callTimeoutMs: CLIENT_CALL_TIMEOUT_MS, readYourWrites: false }),
       pids: () => [...launch.supervisor.pids().values(), ...etcdPids],
       roles: () => {
         const role = new Map(launch.processes.map((p) => [p.id, p.role as string]));

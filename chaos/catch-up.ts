@@ -53,7 +53,8 @@ export async function runCatchUp(d: Deployment, o: DrillOptions): Promise<DrillR
   const { silenceMs, intervalMs } = d.topology.snapshot;
   const gapBoundMs = silenceMs + GAP_INTERVALS * intervalMs;
   const prefix = `chaos/catch-up/${o.seed}/${Date.now()}/`;
-  const client = connect({ topology: d.topology, ...(o.certsDir !== undefined ? { certsDir: o.certsDir } : {}) });
+  // Without read-your-writes: the frontier probes sample each region's frontier as it is, not the load's session.
+  const client = connect({ topology: d.topology, readYourWrites: false, ...(o.certsDir !== undefined ? { certsDir: o.certsDir } : {}) });
   const observer = await CommitObserver.start(d);
   const frontiers = new FrontierSampler(client, regions, `${prefix}probe`);
   frontiers.start();

@@ -42,7 +42,8 @@ async function runFaultDrill(d: Deployment, name: FaultDrillName, o: DrillOption
   const plan = planDrill(name, o.durationS * 1000, rng, etcdMembers);
   const regions = d.regionNames;
   const prefix = `chaos/${name}/${o.seed}/${Date.now()}/`;
-  const client = connect({ topology: d.topology, ...(o.certsDir !== undefined ? { certsDir: o.certsDir } : {}) });
+  // Without read-your-writes: the frontier probes sample each region's frontier as it is, not the load's session.
+  const client = connect({ topology: d.topology, readYourWrites: false, ...(o.certsDir !== undefined ? { certsDir: o.certsDir } : {}) });
   const observer = await CommitObserver.start(d);
   const frontiers = new FrontierSampler(client, regions, `${prefix}probe`);
   frontiers.start();

@@ -3,7 +3,7 @@ import { topologyEtcdCredentials } from '../cluster/etcd.js';
 import type { EtcdCredentials } from '../cluster/etcd-credentials.js';
 import { AetherError, isErrorCode } from '../common/errors.js';
 import { Batcher, type Outcome } from '../common/batcher.js';
-import { parseGlt, type Glt } from '../glts/glt.js';
+import { compareGlt, parseGlt, type Glt } from '../glts/glt.js';
 import type { GetResponse__Output, KeyValue__Output, ListResponse__Output, ScanRequest, SnapshotInfo__Output, WriteResponse__Output } from '../proto/load.js';
 import { fromTimestamp, toTimestamp } from '../proto/timestamp.js';
 import { fromServiceError } from '../proto/status.js';
@@ -17,6 +17,8 @@ import { etcdEndpoints } from '../topology/local-etcd.js';
 import { DEFAULT_BACKPRESSURE, retryBackpressure, type BackpressurePolicy } from './backpressure.js';
 import { LeaderDiscovery } from './leader-discovery.js';
 import { DEFAULT_RETRY, RegionLeaders, type LeaderStubs, type RetryPolicy } from './region-leaders.js';
+import { SessionNotReadyError } from './session-not-ready-error.js';
+import { SessionTimestamp } from './session-timestamp.js';
 
 export interface ConnectOptions {
   /** A loaded topology, or the file to load it from (default: $AETHERFLOW_TOPOLOGY, else topology/local.yaml). */
@@ -41,6 +43,20 @@ export interface ConnectOptions {
    * `security.certsDir`); unused when the topology says `security.insecure: true`.
    */
   readonly certsDir?: string;
+  /**
+   * Read-your-writes (default true): every read that names no GLT (the frontier, "latest")
+   * is made at or above the session's timestamp (`sessionGlt`: the highest commit timestamp
+   * of this client's acknowledged writes, in any region, and of the GLTs it was told to
+   * `observe`), so the program always sees its own writes, in every region — the session
+   * guarantee of MongoDB's causal sessions. The cost: a read right after a write waits for
+   * the first snapshot covering the write to reach the region read from, about one
+   * `snapshot.intervalMs` (50 ms in topology/local.yaml) plus the replication to that region;
+   * a region that cannot reach it in time fails the read SNAPSHOT_NOT_READY. Reads with
+   * an explicit `glt` are served at that GLT, even below the session's timestamp. false:
+   * reads at the frontier as it is (the timestamp is still kept); per read:
+   * `ReadOptions.readYourWrites`.
+   */
+  readonly readYourWrites?: boolean;
 }
 
 /** A GLT, its text form `<wall>.<logical>`, or "latest" (the region's frontier). */
@@ -83,9 +99,18 @@ export interface RegionOption {
   readonly region?: string;
 }
 export interface ReadOptions extends RegionOption {
+  /** Read at this GLT, as given (the session's timestamp does not apply); "latest" or absent: the frontier. */
   readonly glt?: GltInput;
+  /** Read at the frontier once it reaches this (with read-your-writes, the higher of this and the session's timestamp). */
   readonly minGlt?: GltInput;
+  /**
+   * How long the region may wait for its frontier to reach `glt` or `minGlt`. Default 0,
+   * or, when the session's timestamp applies, most of the call's deadline (`callTimeoutMs`
+   * less a margin for the answer to arrive).
+   */
   readonly waitMs?: number;
+  /** Overrides the client's `readYourWrites` for this read. */
+  readonly readYourWrites?: boolean;
 }
 export interface ScanOptions extends ReadOptions {
   readonly prefix?: Bytes;
@@ -95,6 +120,8 @@ export interface ScanOptions extends ReadOptions {
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+/** What a read waiting for the session's timestamp leaves of its call's deadline for the answer (at most a quarter of the deadline). */
+const SESSION_WAIT_MARGIN_MS = 1_000;
 /** How long a scan's next page may wait for its GLT: a leader that took over between pages may trail it for a moment. */
 const NEXT_PAGE_WAIT_MS = 1_000;
 
@@ -168,6 +195,10 @@ export class AetherClient {
   private readonly backpressure: BackpressurePolicy;
   /** Aborted by close(): ends the backoff of writes waiting to be sent again. */
   private readonly closing = new AbortController();
+  private readonly session = new SessionTimestamp();
+  private readonly readYourWrites: boolean;
+  /** A read's default wait when the session's timestamp applies: the call's deadline less the margin, within the server's limit. */
+  private readonly sessionWaitMs: number;
 
   constructor(options: ConnectOptions = {}) {
     this.topology = options.topology ?? loadTopology(options.topologyFile ?? (process.env['AETHERFLOW_TOPOLOGY'] || 'topology/local.yaml'));
@@ -183,6 +214,9 @@ export class AetherClient {
     for (const r of this.topology.regions) this.regions.set(r.name, new RegionLeaders(r, retry, security, discovery && (() => discovery.leaderOf(r.name))));
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.backpressure = { ...DEFAULT_BACKPRESSURE, ...options.backpressure };
+    this.readYourWrites = options.readYourWrites ?? true;
+    const margin = Math.min(SESSION_WAIT_MARGIN_MS, Math.floor(this.callTimeoutMs / 4));
+    this.sessionWaitMs = Math.max(0, Math.min(DEFAULT_API_LIMITS.maxWaitMs, this.callTimeoutMs - margin));
     if (options.region !== undefined) this.leaders(options.region);
     this.defaultRegion = options.region ?? (this.topology.regions.length === 1 ? this.topology.regions[0]!.name : undefined);
   }
@@ -230,9 +264,55 @@ export class AetherClient {
    * write's outcome — it was not applied, so it is sent again after a backoff (alone or in
    * a later batch), within the client's BackpressurePolicy.
    */
-  private write(region: string | undefined, m: Mutation): Promise<WriteResult> {
+  private async write(region: string | undefined, m: Mutation): Promise<WriteResult> {
     const writer = this.writer(region);
-    return retryBackpressure(() => writer.submit(m), this.backpressure, this.closing.signal);
+    const result = await retryBackpressure(() => writer.submit(m), this.backpressure, this.closing.signal);
+    this.session.observe(result.ts);
+    return result;
+  }
+
+  /**
+   * The session's timestamp: the highest commit timestamp of this client's acknowledged
+   * writes and of the GLTs given to `observe`; undefined before either. Hand it to another
+   * client's `observe` to pass causality on (what one program wrote, the other then reads).
+   */
+  get sessionGlt(): Glt | undefined {
+    return this.session.current;
+  }
+
+  /**
+   * Raises the session's timestamp to `glt` (never lowers it): later reads at the frontier
+   * are made at or above it, as if this client had written at `glt`.
+   */
+  observe(glt: GltInput): void {
+    const g = gltOf(glt);
+    if (g === undefined) throw new AetherError('USAGE', 'observe needs a GLT, not "latest": e.g. another client\'s sessionGlt, a write\'s ts or a read\'s glt');
+    this.session.observe(g);
+  }
+
+  /**
+   * What a read asks for. An explicit `glt` is the caller's choice and goes as is. Else, with
+   * read-your-writes, min_glt is the higher of `minGlt` and the session's timestamp and the
+   * read waits for it (`sessionWaitMs` unless told); `sessionFloor` is set when the session's
+   * timestamp is the higher, so a read that runs out of wait says why it waited.
+   */
+  private readAt(o: ReadOptions): { readonly glt?: Glt; readonly minGlt?: Glt; readonly waitMs: number; readonly sessionFloor?: Glt } {
+    const glt = gltOf(o.glt);
+    const minGlt = gltOf(o.minGlt);
+    const session = glt === undefined && (o.readYourWrites ?? this.readYourWrites) ? this.session.current : undefined;
+    if (session === undefined) return { ...(glt && { glt }), ...(minGlt && { minGlt }), waitMs: o.waitMs ?? 0 };
+    const waitMs = o.waitMs ?? this.sessionWaitMs;
+    return minGlt !== undefined && compareGlt(minGlt, session) >= 0 ? { minGlt, waitMs } : { minGlt: session, waitMs, sessionFloor: session };
+  }
+
+  /** `read`, with SNAPSHOT_NOT_READY told as the session's timestamp not reached when that was the floor. */
+  private async sessionRead<T>(leaders: RegionLeaders, sessionFloor: Glt | undefined, read: Promise<T>): Promise<T> {
+    try {
+      return await read;
+    } catch (err) {
+      if (sessionFloor !== undefined && err instanceof AetherError && err.code === 'SNAPSHOT_NOT_READY') throw new SessionNotReadyError(leaders.region.name, sessionFloor, err);
+      throw err;
+    }
   }
 
   /** Concurrent writes to one region share KV.Write calls; each still gets its own version. */
@@ -244,40 +324,43 @@ export class AetherClient {
     return this.write(o.region, { key: bytes(key), value: null });
   }
 
+  /** A read of one key; see ConnectOptions.readYourWrites for which GLT it is made at. */
   async get(key: Bytes, o: ReadOptions = {}): Promise<GetResult> {
     const k = bytes(key);
-    const glt = gltOf(o.glt);
-    const minGlt = gltOf(o.minGlt);
-    const req = { key: k, glt: glt ? toTimestamp(glt) : null, min_glt: minGlt ? toTimestamp(minGlt) : null, wait_ms: o.waitMs ?? 0 };
-    const res = await this.leaders(o.region).call('Get', (s) =>
-      this.unary<GetResponse__Output>(s, 'kv', 'Get', req),
-    );
-    const at = fromTimestamp(res.glt)!;
-    return res.found ? { key: k, found: true, value: res.value, version: fromTimestamp(res.version)!, origin: res.origin, glt: at } : { key: k, found: false, glt: at };
+    const at = this.readAt(o);
+    const req = { key: k, glt: at.glt ? toTimestamp(at.glt) : null, min_glt: at.minGlt ? toTimestamp(at.minGlt) : null, wait_ms: at.waitMs };
+    const leaders = this.leaders(o.region);
+    const res = await this.sessionRead(leaders, at.sessionFloor, leaders.call('Get', (s) => this.unary<GetResponse__Output>(s, 'kv', 'Get', req)));
+    const served = fromTimestamp(res.glt)!;
+    return res.found ? { key: k, found: true, value: res.value, version: fromTimestamp(res.version)!, origin: res.origin, glt: served } : { key: k, found: false, glt: served };
   }
 
   /**
    * A range read at one GLT. Resolves once the leader has chosen the GLT (failover is
    * retried until then); the rows then stream in key order. The leader answers a scan in
    * pages (regional/api-limits.ts): the next page is asked for, at the same GLT, from
-   * where the last one stopped, until the range or `limit` is exhausted.
+   * where the last one stopped, until the range or `limit` is exhausted. The GLT is chosen
+   * as a get's is (ConnectOptions.readYourWrites).
    */
   async scan(o: ScanOptions = {}): Promise<{ readonly glt: Glt; readonly rows: AsyncIterable<ScanRow> }> {
-    const glt = gltOf(o.glt);
-    const minGlt = gltOf(o.minGlt);
+    const at = this.readAt(o);
     const prefix = o.prefix !== undefined ? bytes(o.prefix) : Buffer.alloc(0);
     const end = o.end !== undefined ? bytes(o.end) : Buffer.alloc(0);
     const limit = o.limit ?? 0;
     const leaders = this.leaders(o.region);
-    const first = await this.scanPage(leaders, {
-      prefix,
-      start: o.start !== undefined ? bytes(o.start) : Buffer.alloc(0),
-      end,
-      glt: glt ? toTimestamp(glt) : null,
-      min_glt: minGlt ? toTimestamp(minGlt) : null,
-      wait_ms: o.waitMs ?? 0,
-      limit,
-    });
+    const first = await this.sessionRead(
+      leaders,
+      at.sessionFloor,
+      this.scanPage(leaders, {
+        prefix,
+        start: o.start !== undefined ? bytes(o.start) : Buffer.alloc(0),
+        end,
+        glt: at.glt ? toTimestamp(at.glt) : null,
+        min_glt: at.minGlt ? toTimestamp(at.minGlt) : null,
+        wait_ms: at.waitMs,
+        limit,
+      }),
+    );
     // The rest of a prefix, from a key on: [key, the prefix's successor), or to the end when it has none (all 0xff).
     const restEnd = prefix.length > 0 ? (prefixSuccessor(prefix) ?? Buffer.alloc(0)) : end;
     const next = (start: Buffer, left: number) =>

@@ -5,7 +5,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { connect } from '../../index.js';
 import { AetherError } from '../../common/errors.js';
-import { GLT_MAX, GLT_ZERO, compareGlt, formatGlt, nextGlt, type Glt } from '../../glts/glt.js';
+import { GLT_MAX, GLT_ZERO, compareGlt, formatGlt, nextGlt } from '../../glts/glt.js';
 import { CHANNEL_OPTIONS } from '../../proto/channel-options.js';
 import { KvClient, KvService, type KVClient } from '../../proto/load.js';
 import { startServer } from '../../proto/server.js';
@@ -13,7 +13,7 @@ import { channelSettings } from '../../security/transport-security.js';
 import { testClientSecurity, testNodeSecurity } from '../security/fixture.js';
 import { fromServiceError } from '../../proto/status.js';
 import { DEFAULT_API_LIMITS } from '../../regional/api-limits.js';
-import { advanceFrontier, startTestRegion, type TestRegion } from './cluster.js';
+import { advanceFrontierPast as advance, startTestRegion, type TestRegion } from './cluster.js';
 
 /** A bare KV client of one leader, with the client certificate of the deployment (test/security/fixture.ts). */
 async function rawKv(address: string): Promise<KVClient> {
@@ -26,14 +26,6 @@ async function versionCount(r: TestRegion): Promise<number> {
   let n = 0;
   for (const s of r.stores) for (const origin of await s.origins()) n += (await s.changes(origin, GLT_ZERO, GLT_MAX, 1 << 30)).versions.count;
   return n;
-}
-
-/** Advances the frontier to `past`, or just above the current frontier when that is not below it; returns the new frontier. */
-async function advance(r: TestRegion, past: Glt): Promise<Glt> {
-  const cur = r.leaders[0]!.frontier.current();
-  const t = compareGlt(past, cur) > 0 ? past : nextGlt(cur);
-  await advanceFrontier(r, t);
-  return t;
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -56,7 +48,8 @@ test('write, read at the frontier and at a GLT, scan in key order, delete', asyn
   const writes = [];
   for (const k of ['b', 'a', 'd', 'c', 'e', 'x:1']) writes.push(await client.put(k, `v-${k}`));
   t.true(new Set(writes.map((w) => w.origin)).size > 1, 'keys spread over data nodes');
-  const before = await client.get('a');
+  // Without read-your-writes: the frontier as it is, which has not passed the writes yet.
+  const before = await client.get('a', { readYourWrites: false });
   t.false(before.found, 'not readable before the frontier passes the write');
 
   const last = writes.reduce((m, w) => (compareGlt(w.ts, m) > 0 ? w.ts : m), writes[0]!.ts);

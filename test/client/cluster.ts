@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { compareGlt, type Glt } from '../../glts/glt.js';
+import { compareGlt, nextGlt, type Glt } from '../../glts/glt.js';
 import { MemoryStore } from '../../datanode/memory-store.js';
 import { startDatanodeServer } from '../../datanode/service.js';
 import type { ServerHandle } from '../../proto/server.js';
@@ -97,4 +97,14 @@ export async function advanceFrontier(r: TestRegion, t: Glt): Promise<void> {
   if (!elected) throw new Error('no elected leader to advance');
   while (!(await Promise.all(r.stores.map((s) => s.closedMark()))).every((mark) => compareGlt(mark, t) >= 0)) await sleep(1);
   elected.frontier.advance(t);
+}
+
+/** Advances the elected leader's frontier to `past`, or just above it when it is already there; returns the new frontier. */
+export async function advanceFrontierPast(r: TestRegion, past: Glt): Promise<Glt> {
+  const elected = r.leaders.find((l) => l.leadership().state === 'elected');
+  if (!elected) throw new Error('no elected leader to advance');
+  const cur = elected.frontier.current();
+  const t = compareGlt(past, cur) > 0 ? past : nextGlt(cur);
+  await advanceFrontier(r, t);
+  return t;
 }
