@@ -33,6 +33,11 @@ function surelyNotServed(e: AetherError): boolean {
   return e.code === 'NOT_LEADER' || e.details['neverSent'] === true;
 }
 
+/** Failures, not retried, after which a write may or may not have been applied: its deadline passed, or something unexpected broke. */
+function ambiguous(e: AetherError): boolean {
+  return e.code === 'TIMEOUT' || e.code === 'INTERNAL';
+}
+
 export interface CallOptions {
   /** Whether running the call twice is harmless (reads). A write is not: it is retried only when surely not served. Default true. */
   readonly idempotent?: boolean;
@@ -101,7 +106,7 @@ export class RegionLeaders {
         return result;
       } catch (err) {
         const e = fromServiceError(err, `${what} at ${this.region.name} leader ${address}${this.plaintext ? ' (plaintext)' : ''}`);
-        if (!isRetryable(e)) throw e;
+        if (!isRetryable(e) && !(!idempotent && ambiguous(e))) throw e;
         if (!idempotent && !surelyNotServed(e)) {
           throw new AetherError('OUTCOME_UNKNOWN', `${what} at ${this.region.name} leader ${address} failed after it may have been applied, so it was not retried: ${e.message}`, {
             cause: e,

@@ -171,6 +171,29 @@ test('a standby answers NOT_LEADER with the leader; the client follows it and su
   t.is(await codeOf(quick.put('k', 'v3')), 'NOT_LEADER');
 });
 
+test('a write whose deadline passes before the leader answers fails OUTCOME_UNKNOWN, not TIMEOUT, and is not sent again', async (t) => {
+  const r = await startTestRegion();
+  let received = 0;
+  const silent = await startServer('127.0.0.1:0', [[KvService, { Write: () => void received++ }]], { security: await testNodeSecurity('r1-silent') });
+  const region = r.topology.regions[0]!;
+  const elected = region.leaders.find((l) => l.grpc === r.leaders[0]!.address)!;
+  const topology = { ...r.topology, regions: [{ ...region, leaders: [{ ...elected, id: 'r1-silent', grpc: silent.address }, elected] }] };
+  const client = connect({ topology, region: 'r1', callTimeoutMs: 500, retry: { deadlineMs: 3000 } });
+  t.teardown(async () => {
+    client.close();
+    await silent.close(0);
+    await r.close();
+  });
+  const e = await client.put('k', 'v1').then(
+    () => undefined,
+    (err: unknown) => err as AetherError,
+  );
+  t.is(e?.code, 'OUTCOME_UNKNOWN');
+  t.is((e?.cause as AetherError | undefined)?.code, 'TIMEOUT');
+  t.is(received, 1);
+  t.is(await versionCount(r), 0);
+});
+
 test('a write whose leader dies after receiving it fails OUTCOME_UNKNOWN and is not sent again; one never sent is retried', async (t) => {
   const r = await startTestRegion();
   // A leader that receives writes and dies before answering (SIGKILL mid-call).
