@@ -32,9 +32,11 @@ export class SecureSession implements PacketProtection {
   readonly tagBytes = AEAD_TAG_BYTES;
   /** The responder's SYN|ACK payload before its sealed identity: ack section, its handshake fields, e_R, n_R. */
   private readonly responseClearBytes: number;
-  /** The ciphers of handshakeKeys and appKeys, made once each set of keys exists. */
-  private handshakeCiphers: DirectionCiphers | undefined;
-  private appCiphers: DirectionCiphers | undefined;
+  /**
+   * The ciphers of each set of keys, made at its first packet. By the keys object, not
+   * by kind: the initiator derives new handshake keys from every response it tries.
+   */
+  private readonly ciphers = new WeakMap<DirectionKeys, DirectionCiphers>();
 
   constructor(
     readonly handshake: Handshake,
@@ -91,8 +93,13 @@ export class SecureSession implements PacketProtection {
 
   private sealing(p: Packet, direction: keyof DirectionKeys): Sealing | undefined {
     const handshakePacket = hasFlag(p, Flag.SYN) && hasFlag(p, Flag.ACK);
-    const ciphers = handshakePacket ? (this.handshakeCiphers ??= ciphersOf(this.handshake.handshakeKeys)) : (this.appCiphers ??= ciphersOf(this.handshake.appKeys));
-    if (ciphers === undefined) return undefined;
+    const keys = handshakePacket ? this.handshake.handshakeKeys : this.handshake.appKeys;
+    if (keys === undefined) return undefined;
+    let ciphers = this.ciphers.get(keys);
+    if (ciphers === undefined) {
+      ciphers = { send: new PacketCipher(keys.send), receive: new PacketCipher(keys.receive) };
+      this.ciphers.set(keys, ciphers);
+    }
     // The responder sends the response; the initiator receives it.
     const responseHere = handshakePacket && this.isResponse(p) && (direction === 'send') === (this.handshake.role === 'responder');
     return { cipher: ciphers[direction], clearBytes: responseHere ? this.responseClearBytes : 0 };
@@ -100,10 +107,6 @@ export class SecureSession implements PacketProtection {
 }
 
 type DirectionCiphers = Record<keyof DirectionKeys, PacketCipher>;
-
-function ciphersOf(keys: DirectionKeys | undefined): DirectionCiphers | undefined {
-  return keys === undefined ? undefined : { send: new PacketCipher(keys.send), receive: new PacketCipher(keys.receive) };
-}
 
 function spaceOf(p: Packet): SequenceSpace {
   return isReliable(p) ? 'reliable' : 'control';
