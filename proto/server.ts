@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { AetherError } from '../common/errors.js';
-import { peerNodeId, serverCredentials, type TransportSecurity } from '../security/transport-security.js';
+import { callPeerNodeId, serverCredentials, type TransportSecurity } from '../security/transport-security.js';
 import { PROTOCOL_METADATA_KEY, PROTOCOL_VERSION, protocolRefusal } from './protocol.js';
 import { toServiceError } from './status.js';
 
@@ -48,7 +48,8 @@ function protocolCheck(required: boolean): grpc.ServerInterceptor {
  * Refuses a call whose client certificate does not name a node `allowed` accepts
  * (PEER_REFUSED): mutual TLS proves the peer holds a certificate of the CA; this checks
  * it is one of the nodes meant to call — a data node serves its region's leaders, not
- * the CLI's client certificate.
+ * the CLI's client certificate. The first interceptor, so that `call` is grpc-js's own
+ * and the certificate is read once per connection (callPeerNodeId).
  */
 function peerCheck(allowed: (nodeId: string) => boolean): grpc.ServerInterceptor {
   return (_method, call) =>
@@ -56,7 +57,7 @@ function peerCheck(allowed: (nodeId: string) => boolean): grpc.ServerInterceptor
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, nextMetadata) => {
-            const id = peerNodeId(call.getAuthContext());
+            const id = callPeerNodeId(call);
             if (id !== undefined && allowed(id)) nextMetadata(metadata);
             else call.sendStatus(toServiceError(new AetherError('PEER_REFUSED', `the client at ${call.getPeer()} presents ${id === undefined ? 'no node certificate' : `the certificate of node ${id}`}, which may not call this service`)));
           },

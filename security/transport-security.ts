@@ -91,3 +91,26 @@ export function peerNodeId(auth: { readonly sslPeerCertificate?: PeerCertificate
   peerIds.set(cert.fingerprint256, id);
   return id;
 }
+
+/**
+ * Node ids by the HTTP/2 session a call came on, i.e. by TLS connection: its client
+ * certificate was verified in the handshake and stays for the connection's life, while
+ * reading it again (getAuthContext → getPeerCertificate) costs ~18 µs a call. Weak: an
+ * entry goes with its connection.
+ */
+const connectionPeerIds = new WeakMap<object, string | undefined>();
+
+/**
+ * peerNodeId of a server call, read once per connection. The connection is grpc-js's
+ * base call's `stream.session` — not public API, so where a call does not expose it
+ * (another grpc-js, or a call wrapped by an earlier interceptor) the certificate is
+ * read on every call instead: slower, never wrong.
+ */
+export function callPeerNodeId(call: { getAuthContext(): { readonly sslPeerCertificate?: PeerCertificate } }): string | undefined {
+  const session = (call as { readonly stream?: { readonly session?: unknown } }).stream?.session;
+  if (typeof session !== 'object' || session === null) return peerNodeId(call.getAuthContext());
+  if (connectionPeerIds.has(session)) return connectionPeerIds.get(session);
+  const id = peerNodeId(call.getAuthContext());
+  connectionPeerIds.set(session, id);
+  return id;
+}

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { assert } from '../common/errors.js';
 import type { PacketProtection } from './auth.js';
 import { HELLO_EXTENSION_BYTES, type DirectionKeys, type Handshake } from './handshake.js';
-import { AEAD_TAG_BYTES, openDatagram, sealDatagram, type SequenceSpace } from './packet-cipher.js';
+import { AEAD_TAG_BYTES, PacketCipher, type SequenceSpace } from './packet-cipher.js';
 import { ACK_SECTION_BYTES, decodePacket, encodePacket, Flag, hasFlag, isReliable, type DecodeResult, type Packet } from './packet.js';
 
 /**
@@ -14,7 +14,7 @@ export function isClearPacket(flags: number): boolean {
 }
 
 interface Sealing {
-  readonly key: Buffer;
+  readonly cipher: PacketCipher;
   /** Payload bytes left readable (authenticated only). */
   readonly clearBytes: number;
 }
@@ -32,6 +32,11 @@ export class SecureSession implements PacketProtection {
   readonly tagBytes = AEAD_TAG_BYTES;
   /** The responder's SYN|ACK payload before its sealed identity: ack section, its handshake fields, e_R, n_R. */
   private readonly responseClearBytes: number;
+  /**
+   * The ciphers of each set of keys, made at its first packet. By the keys object, not
+   * by kind: the initiator derives new handshake keys from every response it tries.
+   */
+  private readonly ciphers = new WeakMap<DirectionKeys, DirectionCiphers>();
 
   constructor(
     readonly handshake: Handshake,
@@ -52,7 +57,7 @@ export class SecureSession implements PacketProtection {
     assert(sealing !== undefined, 'a secure packet is sealed only once its keys exist');
     const datagram = encodePacket(p, AEAD_TAG_BYTES);
     const end = datagram.length - AEAD_TAG_BYTES;
-    return sealDatagram(sealing.key, datagram, { start: end - p.payload.length, end, clearBytes: sealing.clearBytes }, spaceOf(p), p.sequence);
+    return sealing.cipher.seal(datagram, { start: end - p.payload.length, end, clearBytes: sealing.clearBytes }, spaceOf(p), p.sequence);
   }
 
   open(datagram: Buffer): DecodeResult {
@@ -70,7 +75,7 @@ export class SecureSession implements PacketProtection {
     if (sealing === undefined) return { ok: false, reason: 'state' };
     if (p.payload.length < sealing.clearBytes) return { ok: false, reason: 'bad_payload' };
     const end = decoded.signedBytes;
-    const payload = openDatagram(sealing.key, datagram, { start: end - p.payload.length, end, clearBytes: sealing.clearBytes }, spaceOf(p), p.sequence);
+    const payload = sealing.cipher.open(datagram, { start: end - p.payload.length, end, clearBytes: sealing.clearBytes }, spaceOf(p), p.sequence);
     if (payload === undefined) return { ok: false, reason: 'bad_mac' };
     return { ok: true, signedBytes: decoded.signedBytes, packet: { ...p, payload } };
   }
@@ -90,11 +95,18 @@ export class SecureSession implements PacketProtection {
     const handshakePacket = hasFlag(p, Flag.SYN) && hasFlag(p, Flag.ACK);
     const keys = handshakePacket ? this.handshake.handshakeKeys : this.handshake.appKeys;
     if (keys === undefined) return undefined;
+    let ciphers = this.ciphers.get(keys);
+    if (ciphers === undefined) {
+      ciphers = { send: new PacketCipher(keys.send), receive: new PacketCipher(keys.receive) };
+      this.ciphers.set(keys, ciphers);
+    }
     // The responder sends the response; the initiator receives it.
     const responseHere = handshakePacket && this.isResponse(p) && (direction === 'send') === (this.handshake.role === 'responder');
-    return { key: keys[direction], clearBytes: responseHere ? this.responseClearBytes : 0 };
+    return { cipher: ciphers[direction], clearBytes: responseHere ? this.responseClearBytes : 0 };
   }
 }
+
+type DirectionCiphers = Record<keyof DirectionKeys, PacketCipher>;
 
 function spaceOf(p: Packet): SequenceSpace {
   return isReliable(p) ? 'reliable' : 'control';

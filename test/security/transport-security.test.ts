@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { AetherError } from '../../common/errors.js';
@@ -68,6 +68,39 @@ test('certificates of the CA that name no leader of the region are refused: PEER
   // The CLI's client certificate, and another node's.
   t.is(await firstWrite(t, new DataNodeConnection('d1', server.address, await testClientSecurity(), 5000)), 'PEER_REFUSED');
   t.is(await firstWrite(t, new DataNodeConnection('d1', server.address, await testNodeSecurity('d2'), 5000)), 'PEER_REFUSED');
+});
+
+test('the data node reads a caller\'s certificate once per connection: every call after the first is judged by the same verdict', async (t) => {
+  // Counts the server's reads of the callers' certificates (the clients read d1's).
+  const reads = new Map<string, number>();
+  const getPeerCertificate = TLSSocket.prototype.getPeerCertificate;
+  TLSSocket.prototype.getPeerCertificate = function (this: TLSSocket, detailed?: boolean) {
+    const cert = getPeerCertificate.call(this, detailed);
+    const node = /aetherflow:\/\/node\/([a-z0-9]+)/.exec(cert.subjectaltname ?? '')?.[1];
+    if (node !== undefined) reads.set(node, (reads.get(node) ?? 0) + 1);
+    return cert;
+  } as typeof getPeerCertificate;
+  t.teardown(() => {
+    TLSSocket.prototype.getPeerCertificate = getPeerCertificate;
+  });
+  const store = new MemoryStore({ origin: 'd1', clock: { maxOffsetMs: 250 } });
+  const server = await startDatanodeServer({ address: '127.0.0.1:0', store, security: await testNodeSecurity('d1'), leaders: ['l7'] });
+  t.teardown(async () => {
+    await server.close(0);
+    await store.shutdown();
+  });
+  const leader = new DataNodeConnection('d1', server.address, await testNodeSecurity('l7'), 5000);
+  const other = new DataNodeConnection('d1', server.address, await testNodeSecurity('d7'), 5000);
+  t.teardown(() => {
+    leader.shutdown();
+    other.shutdown();
+  });
+  for (let i = 0; i < 3; i++) {
+    t.is((await codeOf(leader.put(b(`k${i}`), b('v')))) ?? 'ok', 'ok');
+    t.is(await codeOf(other.put(b(`k${i}`), b('v'))), 'PEER_REFUSED');
+  }
+  t.is(reads.get('l7'), 1);
+  t.is(reads.get('d7'), 1);
 });
 
 test('a server whose certificate names another node is refused: TLS', async (t) => {

@@ -5,7 +5,8 @@ import type { KeyPairPem } from '../../security/certificates.js';
 import { Endpoint, type EndpointOptions, type QuantumMessage } from '../../transport/endpoint.js';
 import type { QuantumCredentials } from '../../transport/handshake.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
-import { decodePacket, Flag, hasFlag } from '../../transport/packet.js';
+import { AEAD_TAG_BYTES } from '../../transport/packet-cipher.js';
+import { ACK_SECTION_BYTES, decodePacket, Flag, hasFlag } from '../../transport/packet.js';
 import { Random } from '../../transport/random.js';
 import { SimClock } from '../../transport/sim-clock.js';
 import { SimNetwork, type SimSocket } from '../../transport/sim-network.js';
@@ -116,6 +117,33 @@ test('a recorded session replayed to the responder later never establishes and d
   const dropped = await drops(b2.metrics);
   t.true((dropped['bad_mac'] ?? 0) >= 1, JSON.stringify(dropped)); // the recorded AUTH, sealed with the old handshake keys
   t.true((dropped['state'] ?? 0) >= 1, JSON.stringify(dropped)); // recorded data: no session keys for it
+});
+
+test('a forged response reaching the initiator before the genuine one is dropped, and the genuine one still completes the handshake', async (t) => {
+  const w = world(4);
+  const a = w.side(A, { credentials: nodeA });
+  const socket = w.net.bind(B);
+  const send = socket.send.bind(socket);
+  let forged = false;
+  socket.send = (d: Buffer, to: string) => {
+    const decoded = decodePacket(d, AEAD_TAG_BYTES);
+    if (!forged && decoded.ok && hasFlag(decoded.packet, Flag.SYN) && hasFlag(decoded.packet, Flag.ACK)) {
+      forged = true;
+      // Other clear handshake fields (the responder's instance id): the initiator derives other handshake keys from them.
+      const copy = Buffer.from(d);
+      copy[decoded.signedBytes - decoded.packet.payload.length + ACK_SECTION_BYTES]! ^= 1;
+      w.mallory.send(copy, A);
+    }
+    send(d, to);
+  };
+  const b = new Endpoint({ socket, scheduler: w.clock, random: new Random(5), metrics: new QuantumMetrics(new Registry()), credentials: nodeB });
+  const got: QuantumMessage[] = [];
+  b.onMessage((m) => void got.push(m));
+  const sent = settle(a.endpoint.send(B, Buffer.from('hello b')));
+  t.true(await run(w.clock, () => sent.done && got.length === 1, 5_000));
+  t.true(forged);
+  t.is(sent.error, undefined);
+  t.is((await drops(a.metrics))['bad_mac'], 1);
 });
 
 test('injected into a live connection, replayed, forged and truncated datagrams and a tokenless RST are dropped by reason; the connection stays up', async (t) => {
