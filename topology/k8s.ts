@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { AetherError } from '../common/errors.js';
 import { loadNodeIdentity, nodeFiles, quantumKeyFile } from '../security/certs-dir.js';
-import { parseHostPort } from './address.js';
+import { parseHostPort } from '../common/host-port.js';
 import type { Address, CoordinatorSpec, DatanodeSpec, LeaderSpec, Topology } from './types.js';
 // Type-only (erased at build): the manifests are checked against the Kubernetes API types at
 // compile time, excess properties included; test/deploy validates them against the schemas.
