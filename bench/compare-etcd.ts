@@ -26,14 +26,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AetherError, toAetherError } from '../common/errors.js';
-import { printJson, printTable } from '../cli/output.js';
+import { printJson, printTable } from '../common/output.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 import { AetherFlowDeployment } from './compare-etcd-aetherflow.js';
 import { etcdVisibilityFloor, linkDelayMs, visibilityFloor } from './floors.js';
 import { EtcdCluster } from './compare-etcd-cluster.js';
 import { percentile, runWorkload, type SystemUnderTest, type WorkloadOptions, type WorkloadResult } from './compare-etcd-workload.js';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 import type { OneWay } from './tcp-delay-relay.js';
 
 interface Options {

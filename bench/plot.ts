@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { TopLevelSpec } from 'vega-lite';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 
 const FONT = 'DejaVu Sans';
 

@@ -11,7 +11,7 @@ import type { Topology } from '../topology/types.js';
 import { Random } from '../transport/random.js';
 import type { WindowMetrics } from './deployment-metrics.js';
 import type { VisibilityFloor } from './floors.js';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 import type { CpuUsage } from './proc-cpu.js';
 import { fractionAtMost, histogramCount, histogramQuantile, percentile, roundTo } from './stats.js';
 import type { VisibilityResult } from './visibility.js';

@@ -27,7 +27,7 @@
  */
 import type { Command } from 'commander';
 import { AetherError } from '../common/errors.js';
-import { printJson } from '../cli/output.js';
+import { printJson } from '../common/output.js';
 import { printFigures } from './figure-table.js';
 import type { Glt } from '../glts/glt.js';
 import { withScratchCopy, type CopyOverrides } from '../topology/copy.js';
@@ -48,7 +48,7 @@ import {
 } from './deployment.js';
 import { scrapeDeployment, windowMetrics, type DeploymentScrape } from './deployment-metrics.js';
 import { visibilityFloor } from './floors.js';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 import { cpuBetween, cpuByGroup, readCpu, type CpuReading } from './proc-cpu.js';
 import { histogramCount, histogramQuantile, percentile, roundTo, sorted } from './stats.js';
 import { DEFAULT_RATES, isWan, lz4VersionBytes, parseRates, snapshotFigures, type IdleMeasurement, type RateMeasurement, type SnapshotBenchInput } from './snapshot-figures.js';

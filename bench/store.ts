@@ -23,13 +23,13 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Level } from 'level';
 import { AetherError } from '../common/errors.js';
-import { printJson, printTable } from '../cli/output.js';
+import { printJson, printTable } from '../common/output.js';
 import { GLT_MAX, type Glt } from '../glts/glt.js';
 import { changeKey, encodeStoredValue, sysMetaKey, versionKey } from '../datanode/keys.js';
 import { LevelStore } from '../datanode/level-store.js';
 import { STORE_FORMAT } from '../datanode/migrate.js';
 import { Random } from '../transport/random.js';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 
 interface Options {
   readonly json?: boolean;

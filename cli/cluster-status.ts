@@ -5,7 +5,7 @@ import { listServices, type ServiceRecord } from '../cluster/registry.js';
 import { formatGlt, parseGlt, type Glt } from '../glts/glt.js';
 import { decodeCommitRecord, decodeMembership, type CommitRecord } from '../kernel/records.js';
 import type { Topology } from '../topology/types.js';
-import { formatTable } from './output.js';
+import { formatTable } from '../common/output.js';
 
 /*
  * The shape of `status --json` (one document; `top --json` prints one per frame, with a

@@ -11,7 +11,7 @@ import { GLT_ZERO, formatGlt, type Glt } from '../../glts/glt.js';
 import { withScratchCopy } from '../../topology/copy.js';
 import { loadTopology } from '../../topology/load.js';
 import type { LaunchEvent } from '../../topology/launcher.js';
-import { printJson } from '../output.js';
+import { printJson } from '../../common/output.js';
 import { globalOptions } from '../program.js';
 
 /**

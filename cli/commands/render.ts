@@ -6,7 +6,7 @@ import { ensureCertificates, type CertificateSubjects } from '../../security/cer
 import { loadTopology } from '../../topology/load.js';
 import { DEFAULT_IMAGE, manifestsYaml, renderK8s } from '../../topology/k8s.js';
 import { globalOptions } from '../program.js';
-import { printJson, printTable } from '../output.js';
+import { printJson, printTable } from '../../common/output.js';
 
 interface K8sFlags {
   readonly out?: string;

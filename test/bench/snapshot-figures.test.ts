@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { WindowMetrics } from '../../bench/deployment-metrics.js';
-import type { Figure } from '../../bench/index.js';
+import type { Figure } from '../../common/figure.js';
 import { lz4VersionBytes, parseRates, snapshotFigures, type RateMeasurement, type SnapshotBenchInput } from '../../bench/snapshot-figures.js';
 import { visibilityFloor } from '../../bench/floors.js';
 import type { Bucket } from '../../bench/stats.js';
