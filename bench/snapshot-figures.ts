@@ -14,8 +14,8 @@ import type { VisibilityFloor } from './floors.js';
 import type { Figure } from '../common/figure.js';
 import type { CpuUsage } from './proc-cpu.js';
 import { fractionAtMost, histogramCount, histogramQuantile, percentile, roundTo } from './stats.js';
-import type { VisibilityResult } from './visibility.js';
-import { DEFAULT_WRITE_LOAD, loadValue } from './workload.js';
+import type { VisibilityResult } from '../history/visibility-sampler.js';
+import { DEFAULT_WRITE_LOAD, loadValue } from '../history/write-load.js';
 
 export const DEFAULT_RATES: readonly number[] = [0, 1000, 2500, 5000];
 

@@ -9,7 +9,7 @@
  *    histogram (tick → decided → persisted in etcd → Commit sent to every region), as
  *    histogram_quantile interpolates it; a goal on a bucket bound (20 ms) is judged
  *    exactly from the bucket counts;
- *  - cross-region visibility p50/p99 measured by a client (bench/visibility.ts): every
+ *  - cross-region visibility p50/p99 measured by a client (history/visibility-sampler.ts): every
  *    Nth acknowledged write is read at once in every other region with min_glt = its ts;
  *    visibility = ack → that read returning;
  *  - freshness p99 per region: now − the wall time its frontier covers, sampled every
@@ -52,8 +52,8 @@ import type { Figure } from '../common/figure.js';
 import { cpuBetween, cpuByGroup, readCpu, type CpuReading } from './proc-cpu.js';
 import { histogramCount, histogramQuantile, percentile, roundTo, sorted } from './stats.js';
 import { DEFAULT_RATES, isWan, lz4VersionBytes, parseRates, snapshotFigures, type IdleMeasurement, type RateMeasurement, type SnapshotBenchInput } from './snapshot-figures.js';
-import { VisibilitySampler, sampleEvery } from './visibility.js';
-import { DEFAULT_WRITE_LOAD } from './workload.js';
+import { VisibilitySampler, sampleEvery } from '../history/visibility-sampler.js';
+import { DEFAULT_WRITE_LOAD } from '../history/write-load.js';
 
 export { DEFAULT_RATES, GOALS, snapshotFigures } from './snapshot-figures.js';
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { FIRST_COMMIT_TIMEOUT_MS, SnapshotObserver, runWindow, startDeployment, startProgress, stopDeployment, withStopSignal, type Deployment, type SecondTick, type WindowResult } from '../../bench/deployment.js';
 import { scrapeDeployment, windowMetrics, type DeploymentScrape, type WindowMetrics } from '../../bench/deployment-metrics.js';
 import { histogramQuantile, percentile, sorted } from '../../bench/stats.js';
-import { VisibilitySampler, sampleEvery, type VisibilityResult } from '../../bench/visibility.js';
+import { VisibilitySampler, sampleEvery, type VisibilityResult } from '../../history/visibility-sampler.js';
 import { CommitObserver } from '../../chaos/commit-observer.js';
 import { Deployment as ClusterView } from '../../chaos/deployment.js';
 import { readBack } from '../../chaos/read-back.js';
@@ -26,7 +26,7 @@ import { globalOptions } from '../program.js';
  * elected coordinator's snapshot_commit_seconds{phase="total"}: interval tick → decided →
  * persisted in etcd → announced, scraped every second); per region, freshness (now − the
  * wall time its frontier covers: how old the snapshot a read at the frontier sees);
- * cross-region visibility (bench/visibility.ts: a sample of writes acknowledged in one
+ * cross-region visibility (history/visibility-sampler.ts: a sample of writes acknowledged in one
  * region, each read at once in every other region with min_glt = its ts — the time from
  * the acknowledgement until the read returns).
  */

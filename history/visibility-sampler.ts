@@ -13,8 +13,8 @@
  */
 import { toAetherError } from '../common/errors.js';
 import { compareGlt, compareVersionOrder, formatGlt, type Glt } from '../glts/glt.js';
-import { sorted } from './stats.js';
-import type { AcknowledgedWrite } from './workload.js';
+import { sorted } from '../bench/stats.js';
+import type { AcknowledgedWrite } from './write-load.js';
 
 /** What a visibility read returned. */
 export interface VisibilityRead {

@@ -2,13 +2,13 @@
  * A bounded, seeded write load across regions through the client: mixed puts and deletes
  * at a target rate (total over all regions), open loop, over a keyspace. Every write is
  * recorded when — and only when — it is acknowledged, with the version the region
- * returned, so the LWW model (bench/lww-model.ts) can say what every snapshot must hold.
+ * returned, so the LWW model (history/lww-model.ts) can say what every snapshot must hold.
  * Used by `demo`, `bench snapshot`, the chaos drills and the end-to-end model test.
  */
 import { AetherError, assert, toAetherError } from '../common/errors.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
 import { Random } from '../transport/random.js';
-import { percentile } from './compare-etcd-workload.js';
+import { percentile } from '../bench/compare-etcd-workload.js';
 
 /** What the load needs of a client (AetherClient has it). */
 export interface WriteTarget {
