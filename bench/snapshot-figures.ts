@@ -8,7 +8,7 @@ import type { Version } from '../datanode/version.js';
 import { AetherError } from '../common/errors.js';
 import { systemPhysicalNs } from '../glts/clock.js';
 import type { Topology } from '../topology/types.js';
-import { Random } from '../transport/random.js';
+import { Random } from '../common/random.js';
 import type { WindowMetrics } from './deployment-metrics.js';
 import type { VisibilityFloor } from './floors.js';
 import type { Figure } from '../common/figure.js';

@@ -28,7 +28,7 @@ import { GLT_MAX, type Glt } from '../glts/glt.js';
 import { changeKey, encodeStoredValue, sysMetaKey, versionKey } from '../datanode/keys.js';
 import { LevelStore } from '../datanode/level-store.js';
 import { STORE_FORMAT } from '../datanode/migrate.js';
-import { Random } from '../transport/random.js';
+import { Random } from '../common/random.js';
 import type { Figure } from '../common/figure.js';
 
 interface Options {

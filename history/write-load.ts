@@ -7,7 +7,7 @@
  */
 import { AetherError, assert, toAetherError } from '../common/errors.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
-import { Random } from '../transport/random.js';
+import { Random } from '../common/random.js';
 import { percentile } from '../bench/compare-etcd-workload.js';
 
 /** What the load needs of a client (AetherClient has it). */

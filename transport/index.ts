@@ -18,4 +18,3 @@ export type { Scheduler } from './scheduler.js';
 export { systemScheduler } from './scheduler.js';
 export { SimClock } from './sim-clock.js';
 export { SimNetwork } from './sim-network.js';
-export { Random } from './random.js';

@@ -13,7 +13,7 @@ import { readBack } from '../../chaos/read-back.js';
 import { restampedAt } from '../../history/visibility.js';
 import { connect } from '../../client/client.js';
 import { compareGlt, formatGlt, glt, type Glt } from '../../glts/glt.js';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
 import { processesMentioning } from './deployment.js';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { Flag, encodePacket } from '../../transport/packet.js';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import type { SimSocket } from '../../transport/sim-network.js';
 import { A, B, run, seedFromEnv, simPair } from './sim.js';
 

@@ -6,7 +6,7 @@ import { Endpoint, type EndpointOptions, type QuantumMessage } from '../../trans
 import type { QuantumCredentials } from '../../transport/handshake.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
 import { decodePacket, Flag, hasFlag } from '../../transport/packet.js';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import { SimClock } from '../../transport/sim-clock.js';
 import { SimNetwork, type SimSocket } from '../../transport/sim-network.js';
 import { run } from './sim.js';

@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { Endpoint, type EndpointOptions, type QuantumMessage } from '../../transport/endpoint.js';
 import type { LinkConditions } from '../../transport/emulator.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import { SimClock } from '../../transport/sim-clock.js';
 import { SimNetwork, type SimSocket } from '../../transport/sim-network.js';
 
