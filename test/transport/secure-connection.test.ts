@@ -7,8 +7,8 @@ import type { QuantumCredentials } from '../../transport/handshake.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
 import { decodePacket, Flag, hasFlag } from '../../transport/packet.js';
 import { Random } from '../../common/random.js';
-import { SimClock } from '../../transport/sim-clock.js';
-import { SimNetwork, type SimSocket } from '../../transport/sim-network.js';
+import { SimClock } from './sim-clock.js';
+import { SimNetwork, type SimSocket } from './sim-network.js';
 import { run } from './sim.js';
 import { nodeCredentials, testCa } from './test-credentials.js';
 

@@ -3,8 +3,8 @@ import { Endpoint, type EndpointOptions, type QuantumMessage } from '../../trans
 import type { LinkConditions } from '../../transport/emulator.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
 import { Random } from '../../common/random.js';
-import { SimClock } from '../../transport/sim-clock.js';
-import { SimNetwork, type SimSocket } from '../../transport/sim-network.js';
+import { SimClock } from './sim-clock.js';
+import { SimNetwork, type SimSocket } from './sim-network.js';
 
 /** Two endpoints, A and B, on a simulated network and clock, with emulated links both ways. */
 export interface SimPair {
