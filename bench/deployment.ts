@@ -22,7 +22,7 @@ import { compareGlt, type Glt } from '../glts/glt.js';
 import { Launch, type LaunchEvent } from '../topology/launcher.js';
 import { runtimeDir } from '../topology/local-etcd.js';
 import type { Topology } from '../topology/types.js';
-import { percentile, sorted } from './stats.js';
+import { percentile } from '../common/latency-histogram.js';
 import { WriteLoad, type AcknowledgedWrite, type WriteLoadStats } from '../history/write-load.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -403,7 +403,7 @@ export async function runWindow(d: Deployment, observer: SnapshotObserver, o: Wi
       if (now - lastTick < 900) continue;
       const recent = observer.commitsSince(lastTick);
       const all = observer.commitsSince(startedAt);
-      const durations = sorted(recent.map((r) => r.snapshot.durationMs));
+      const durations = recent.map((r) => r.snapshot.durationMs);
       const s = load?.stats();
       o.onSecond?.({
         elapsedS: Math.round((now - startedAt) / 1000),

@@ -13,7 +13,8 @@ import type { WindowMetrics } from './deployment-metrics.js';
 import type { VisibilityFloor } from './floors.js';
 import type { Figure } from '../common/figure.js';
 import type { CpuUsage } from './proc-cpu.js';
-import { fractionAtMost, histogramCount, histogramQuantile, percentile, roundTo } from './stats.js';
+import { percentile } from '../common/latency-histogram.js';
+import { fractionAtMost, histogramCount, histogramQuantile, roundTo } from './stats.js';
 import type { VisibilityResult } from '../history/visibility-sampler.js';
 import { DEFAULT_WRITE_LOAD, loadValue } from '../history/write-load.js';
 

@@ -50,7 +50,8 @@ import { scrapeDeployment, windowMetrics, type DeploymentScrape } from './deploy
 import { visibilityFloor } from './floors.js';
 import type { Figure } from '../common/figure.js';
 import { cpuBetween, cpuByGroup, readCpu, type CpuReading } from './proc-cpu.js';
-import { histogramCount, histogramQuantile, percentile, roundTo, sorted } from './stats.js';
+import { percentile } from '../common/latency-histogram.js';
+import { histogramCount, histogramQuantile, roundTo } from './stats.js';
 import { DEFAULT_RATES, isWan, lz4VersionBytes, parseRates, snapshotFigures, type IdleMeasurement, type RateMeasurement, type SnapshotBenchInput } from './snapshot-figures.js';
 import { VisibilitySampler, sampleEvery } from '../history/visibility-sampler.js';
 import { DEFAULT_WRITE_LOAD } from '../history/write-load.js';
@@ -164,7 +165,7 @@ async function measureRate(c: RunContext, ratePerS: number, onSecond?: (t: Secon
       cpu: cpuBetween(cpu0!, cpu1!),
       coresByRole: coresByRole(cpu0!, cpu1!, d.roles()),
       coresByProcess: coresByRole(cpu0!, cpu1!, d.ids()),
-      freshnessMs: new Map([...w.freshnessMs].map(([r, xs]) => [r, sorted(xs)])),
+      freshnessMs: w.freshnessMs,
       frontierAhead: w.frontierAhead,
       ...(visibility ? { visibility } : {}),
       missedWrites,

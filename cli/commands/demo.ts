@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { FIRST_COMMIT_TIMEOUT_MS, SnapshotObserver, runWindow, startDeployment, startProgress, stopDeployment, withStopSignal, type Deployment, type SecondTick, type WindowResult } from '../../bench/deployment.js';
 import { scrapeDeployment, windowMetrics, type DeploymentScrape, type WindowMetrics } from '../../bench/deployment-metrics.js';
-import { histogramQuantile, percentile, sorted } from '../../bench/stats.js';
+import { histogramQuantile } from '../../bench/stats.js';
+import { percentile } from '../../common/latency-histogram.js';
 import { VisibilitySampler, sampleEvery, type VisibilityResult } from '../../history/visibility-sampler.js';
 import { CommitObserver } from '../../chaos/commit-observer.js';
 import { Deployment as ClusterView } from '../../chaos/deployment.js';
@@ -193,7 +194,7 @@ function summaryOf(w: WindowResult, m: WindowMetrics, v: VisibilityResult, longe
     writesRefused: m.backpressured.refused,
     ...commitFigures(m, w.durationS),
     budgetMs,
-    freshnessMs: Object.fromEntries([...w.freshnessMs].map(([r, xs]) => [r, { p50: pct(sorted(xs), 50), p99: pct(sorted(xs), 99) }])),
+    freshnessMs: Object.fromEntries([...w.freshnessMs].map(([r, xs]) => [r, { p50: pct(xs, 50), p99: pct(xs, 99) }])),
     visibility: { reads: v.reads, timeouts: v.timeouts, errors: v.errors, p50Ms: pct(v.censoredMs, 50), p99Ms: pct(v.censoredMs, 99) },
     longestTask: longestTask ?? null,
   };
