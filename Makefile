@@ -52,10 +52,12 @@ typecheck: node_modules/.installed
 # Tests that run a whole deployment (15 processes and etcd) go one at a time after the
 # rest: two of them side by side saturate 2 cores, and their rounds then miss budgets
 # that no real deployment would. Both sets always run, so one CI run shows every failure.
+# First, tools/folder-cycle-check.ts refuses an import cycle between top-level folders.
 test: deps build typecheck
-	@$(NODE_BIN)/ava 'test/**/*.test.ts' '!test/e2e/**' '!test/chaos/drills.test.ts'; units=$$?; \
+	@node --import tsx tools/folder-cycle-check.ts; layers=$$?; \
+	$(NODE_BIN)/ava 'test/**/*.test.ts' '!test/e2e/**' '!test/chaos/drills.test.ts'; units=$$?; \
 	$(NODE_BIN)/ava --concurrency 1 'test/e2e/**/*.test.ts' test/chaos/drills.test.ts; deployments=$$?; \
-	exit $$(( units || deployments ))
+	exit $$(( layers || units || deployments ))
 
 demo: deps build
 	node dist/cli/main.js demo

@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AetherError, toAetherError } from '../common/errors.js';
-import { printJson, printTable } from '../cli/output.js';
+import { printJson, printTable } from '../common/output.js';
 import { cliCommand } from '../topology/launcher.js';
 import { AetherFlowDeployment } from './compare-etcd-aetherflow.js';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 import { PlotUnavailable, lossLatencyPoints, plotLossLatency, plotRates, ratePoints } from './plot.js';
 import { describeMachine, renderBlock, rewriteReport, type BenchRun, type Plot } from './report.js';
 

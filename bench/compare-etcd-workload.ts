@@ -71,7 +71,6 @@ const POLL_MAX_MS = 250;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export { percentile } from './stats.js';
 
 export async function runWorkload<Token>(system: SystemUnderTest<Token>, o: WorkloadOptions): Promise<WorkloadResult> {
   if (system.regions.length < 2) throw new AetherError('USAGE', 'the comparison needs at least two regions');

@@ -26,14 +26,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AetherError, toAetherError } from '../common/errors.js';
-import { printJson, printTable } from '../cli/output.js';
+import { printJson, printTable } from '../common/output.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 import { AetherFlowDeployment } from './compare-etcd-aetherflow.js';
 import { etcdVisibilityFloor, linkDelayMs, visibilityFloor } from './floors.js';
 import { EtcdCluster } from './compare-etcd-cluster.js';
-import { percentile, runWorkload, type SystemUnderTest, type WorkloadOptions, type WorkloadResult } from './compare-etcd-workload.js';
-import type { Figure } from './index.js';
+import { percentile } from '../common/latency-histogram.js';
+import { runWorkload, type SystemUnderTest, type WorkloadOptions, type WorkloadResult } from './compare-etcd-workload.js';
+import type { Figure } from '../common/figure.js';
 import type { OneWay } from './tcp-delay-relay.js';
 
 interface Options {
@@ -76,7 +77,7 @@ interface Summary {
 
 /** Percentiles of visibility over every acknowledged write; one that never became visible counts as the timeout (a lower bound). */
 function summarize(r: WorkloadResult, visibilityTimeoutMs: number): Summary {
-  const censored = [...r.visibilityMs, ...Array<number>(r.visibilityTimeouts + r.visibilityErrors).fill(visibilityTimeoutMs)].sort((a, b) => a - b);
+  const censored = [...r.visibilityMs, ...Array<number>(r.visibilityTimeouts + r.visibilityErrors).fill(visibilityTimeoutMs)];
   return {
     writeP50: percentile(r.writeMs, 50),
     writeP99: percentile(r.writeMs, 99),

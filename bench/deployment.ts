@@ -8,7 +8,7 @@
  *    Snapshots.Watch — a leader announces a commit once its frontier has reached it, so
  *    the stream is the region's frontier over time; the first announcement of each commit
  *    is the commit as the deployment saw it.
- *  - runWindow: a write load (bench/workload.ts) for a duration, with the
+ *  - runWindow: a write load (history/write-load.ts) for a duration, with the
  *    frontiers' freshness sampled every 10 ms (now − the wall time the frontier covers).
  */
 import { join } from 'node:path';
@@ -22,8 +22,8 @@ import { compareGlt, type Glt } from '../glts/glt.js';
 import { Launch, type LaunchEvent } from '../topology/launcher.js';
 import { runtimeDir } from '../topology/local-etcd.js';
 import type { Topology } from '../topology/types.js';
-import { percentile, sorted } from './stats.js';
-import { WriteLoad, type AcknowledgedWrite, type WriteLoadStats } from './workload.js';
+import { percentile } from '../common/latency-histogram.js';
+import { WriteLoad, type AcknowledgedWrite, type WriteLoadStats } from '../history/write-load.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -404,7 +404,7 @@ export async function runWindow(d: Deployment, observer: SnapshotObserver, o: Wi
       if (now - lastTick < 900) continue;
       const recent = observer.commitsSince(lastTick);
       const all = observer.commitsSince(startedAt);
-      const durations = sorted(recent.map((r) => r.snapshot.durationMs));
+      const durations = recent.map((r) => r.snapshot.durationMs);
       const s = load?.stats();
       o.onSecond?.({
         elapsedS: Math.round((now - startedAt) / 1000),

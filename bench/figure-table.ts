@@ -1,5 +1,5 @@
-import { printTable } from '../cli/output.js';
-import type { Figure } from './index.js';
+import { printTable } from '../common/output.js';
+import type { Figure } from '../common/figure.js';
 
 /** Figures as the human-readable table the benchmarks print without --json: measured with its unit, goal, met. */
 export function printFigures(figures: readonly Figure[]): void {

@@ -9,17 +9,5 @@ import { registerStoreBench } from './store.js';
 /** A benchmark's entry point: adds `aetherflow bench <name>` to the bench command. */
 export type RegisterBench = (bench: Command) => void;
 
-/**
- * A measured figure beside its goal. `bench … --json` prints `{"figures": Figure[]}`
- * (docs/BENCHMARKS.md); `met` is null when the figure has no goal.
- */
-export interface Figure {
-  readonly name: string;
-  readonly measured: number;
-  readonly unit: string;
-  readonly goal: string | null;
-  readonly met: boolean | null;
-}
-
 /** Every benchmark, in the order `make bench` runs them (`bench all` adds snapshot on wan.yaml after snapshot, then the drills). */
 export const benches: readonly RegisterBench[] = [registerStoreBench, registerQuantumBench, registerSnapshotBench, registerSecurityBench, registerCompareEtcdBench, registerAllBench];

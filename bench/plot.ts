@@ -3,26 +3,32 @@
  * vega to SVG, rasterised by resvg. Plots are drawn from benchmark figures only, so they
  * show what was measured.
  *
- * vega, vega-lite and resvg are loaded only when a plot is drawn (`bench all`): every CLI
- * process — each role process of a deployment included — loads this module with the
- * bench commands, and none of them may need the plotting packages. When they are absent
- * a plot fails with PlotUnavailable, which `bench all` reports as a note.
+ * vega, vega-lite and resvg are devDependencies, loaded only when a plot is drawn (`bench
+ * all`): every CLI process — each role process of a deployment included — loads this
+ * module with the bench commands, and none of them may need the plotting packages (the
+ * image, pruned of devDependencies, has none). When they are absent a plot fails with
+ * PlotUnavailable (PLOT_UNAVAILABLE), which `bench all` reports as a note.
  */
 import { writeFileSync } from 'node:fs';
 import type { TopLevelSpec } from 'vega-lite';
-import type { Figure } from './index.js';
+import { AetherError } from '../common/errors.js';
+import type { Figure } from '../common/figure.js';
 
 const FONT = 'DejaVu Sans';
 
 /** The plotting packages could not be loaded. */
-export class PlotUnavailable extends Error {}
+export class PlotUnavailable extends AetherError {
+  constructor(cause: unknown) {
+    super('PLOT_UNAVAILABLE', `plots need the npm packages vega, vega-lite and @resvg/resvg-js (devDependencies: npm ci installs them): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
 
 async function loadRenderers(): Promise<{ vega: typeof import('vega'); compile: typeof import('vega-lite').compile; Resvg: typeof import('@resvg/resvg-js').Resvg }> {
   try {
     const [vega, vegaLite, resvg] = await Promise.all([import('vega'), import('vega-lite'), import('@resvg/resvg-js')]);
     return { vega, compile: vegaLite.compile, Resvg: resvg.Resvg };
   } catch (err) {
-    throw new PlotUnavailable(`plots need the npm packages vega, vega-lite and @resvg/resvg-js (npm ci installs them): ${err instanceof Error ? err.message : String(err)}`);
+    throw new PlotUnavailable(err);
   }
 }
 

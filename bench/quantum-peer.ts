@@ -12,6 +12,7 @@
  * `totalBytes` in messages of `chunkBytes`, at most `window` outstanding.
  */
 import net from 'node:net';
+import { LatencyHistogram } from '../common/latency-histogram.js';
 import { QuantumBenchChannel } from './quantum-channel.js';
 
 /** Quantum runs secure (authenticated, encrypted) as deployments do by default, or plaintext to measure what that costs. */
@@ -151,11 +152,6 @@ function tcpClient(args: PeerArgs): Promise<BenchChannel> {
   });
 }
 
-function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
-
 async function runServer(args: PeerArgs): Promise<void> {
   const latenciesMs = new Float64Array(args.count).fill(Number.POSITIVE_INFINITY);
   let received = 0;
@@ -181,8 +177,11 @@ async function runServer(args: PeerArgs): Promise<void> {
   const report = async () => {
     const stats = await server.stats();
     if (args.workload === 'latency') {
-      const sorted = Array.from(latenciesMs.subarray(args.warmupCount)).sort((a, b) => a - b);
-      emit({ event: 'result', received: sorted.filter(Number.isFinite).length, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), maxMs: sorted[sorted.length - 1], stats });
+      // A message that never arrived is an infinite sample: it ranks above every other.
+      const samples = Array.from(latenciesMs.subarray(args.warmupCount));
+      const latency = LatencyHistogram.of(samples);
+      const maxMs = samples.length > 0 ? samples.reduce((a, b) => Math.max(a, b)) : undefined;
+      emit({ event: 'result', received: samples.filter(Number.isFinite).length, p50Ms: latency.percentile(50), p99Ms: latency.percentile(99), maxMs, stats });
     } else {
       emit({ event: 'result', receivedBytes, lastNs, complete: receivedBytes >= args.totalBytes, stats });
     }

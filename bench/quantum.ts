@@ -22,8 +22,8 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { AetherError } from '../common/errors.js';
 import { createCa, issueNodeCertificate } from '../security/certificates.js';
-import { printJson, printTable } from '../cli/output.js';
-import type { Figure } from './index.js';
+import { printJson, printTable } from '../common/output.js';
+import type { Figure } from '../common/figure.js';
 import { BENCH_CLIENT_ID, BENCH_SERVER_ID } from './quantum-channel.js';
 import type { BenchProtocol, BenchSecurity, PeerArgs } from './quantum-peer.js';
 

@@ -6,7 +6,7 @@
  * Without markers the block goes before the first `## ` section.
  */
 import { cpus, release, totalmem, type as osType } from 'node:os';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 
 export const BEGIN_MARKER = '<!-- bench all: generated, rewritten by `make bench` -->';
 export const END_MARKER = '<!-- bench all: end of generated part -->';

@@ -9,14 +9,15 @@
  * acknowledged/s is the deployment's capacity rather than the offered rate.
  */
 import type { Command } from 'commander';
-import { printJson } from '../cli/output.js';
+import { printJson } from '../common/output.js';
 import { printFigures } from './figure-table.js';
 import { loadTopology } from '../topology/load.js';
 import type { CopyOverrides } from '../topology/copy.js';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 import { measureSweep, parseSweepOptions, type Options } from './snapshot.js';
 import type { RateMeasurement } from './snapshot-figures.js';
-import { percentile, roundTo } from './stats.js';
+import { percentile } from '../common/latency-histogram.js';
+import { roundTo } from './stats.js';
 
 /** A secure, synced deployment keeps at least this share of an insecure, unsynced one's writes/s (issue 14). */
 export const SECURE_THROUGHPUT_RATIO_GOAL = 0.8;

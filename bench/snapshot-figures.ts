@@ -8,14 +8,15 @@ import type { Version } from '../datanode/version.js';
 import { AetherError } from '../common/errors.js';
 import { systemPhysicalNs } from '../glts/clock.js';
 import type { Topology } from '../topology/types.js';
-import { Random } from '../transport/random.js';
+import { Random } from '../common/random.js';
 import type { WindowMetrics } from './deployment-metrics.js';
 import type { VisibilityFloor } from './floors.js';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 import type { CpuUsage } from './proc-cpu.js';
-import { fractionAtMost, histogramCount, histogramQuantile, percentile, roundTo } from './stats.js';
-import type { VisibilityResult } from './visibility.js';
-import { DEFAULT_WRITE_LOAD, loadValue } from './workload.js';
+import { percentile } from '../common/latency-histogram.js';
+import { fractionAtMost, histogramCount, histogramQuantile, roundTo } from './stats.js';
+import type { VisibilityResult } from '../history/visibility-sampler.js';
+import { DEFAULT_WRITE_LOAD, loadValue } from '../history/write-load.js';
 
 export const DEFAULT_RATES: readonly number[] = [0, 1000, 2500, 5000];
 

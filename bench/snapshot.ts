@@ -9,7 +9,7 @@
  *    histogram (tick → decided → persisted in etcd → Commit sent to every region), as
  *    histogram_quantile interpolates it; a goal on a bucket bound (20 ms) is judged
  *    exactly from the bucket counts;
- *  - cross-region visibility p50/p99 measured by a client (bench/visibility.ts): every
+ *  - cross-region visibility p50/p99 measured by a client (history/visibility-sampler.ts): every
  *    Nth acknowledged write is read at once in every other region with min_glt = its ts;
  *    visibility = ack → that read returning;
  *  - freshness p99 per region: now − the wall time its frontier covers, sampled every
@@ -27,7 +27,7 @@
  */
 import type { Command } from 'commander';
 import { AetherError } from '../common/errors.js';
-import { printJson } from '../cli/output.js';
+import { printJson } from '../common/output.js';
 import { printFigures } from './figure-table.js';
 import type { Glt } from '../glts/glt.js';
 import { withScratchCopy, type CopyOverrides } from '../topology/copy.js';
@@ -48,12 +48,13 @@ import {
 } from './deployment.js';
 import { scrapeDeployment, windowMetrics, type DeploymentScrape } from './deployment-metrics.js';
 import { visibilityFloor } from './floors.js';
-import type { Figure } from './index.js';
+import type { Figure } from '../common/figure.js';
 import { cpuBetween, cpuByGroup, readCpu, type CpuReading } from './proc-cpu.js';
-import { histogramCount, histogramQuantile, percentile, roundTo, sorted } from './stats.js';
+import { percentile } from '../common/latency-histogram.js';
+import { histogramCount, histogramQuantile, roundTo } from './stats.js';
 import { DEFAULT_RATES, isWan, lz4VersionBytes, parseRates, snapshotFigures, type IdleMeasurement, type RateMeasurement, type SnapshotBenchInput } from './snapshot-figures.js';
-import { VisibilitySampler, sampleEvery } from './visibility.js';
-import { DEFAULT_WRITE_LOAD } from './workload.js';
+import { VisibilitySampler, sampleEvery } from '../history/visibility-sampler.js';
+import { DEFAULT_WRITE_LOAD } from '../history/write-load.js';
 
 export { DEFAULT_RATES, GOALS, snapshotFigures } from './snapshot-figures.js';
 
@@ -164,7 +165,7 @@ async function measureRate(c: RunContext, ratePerS: number, onSecond?: (t: Secon
       cpu: cpuBetween(cpu0!, cpu1!),
       coresByRole: coresByRole(cpu0!, cpu1!, d.roles()),
       coresByProcess: coresByRole(cpu0!, cpu1!, d.ids()),
-      freshnessMs: new Map([...w.freshnessMs].map(([r, xs]) => [r, sorted(xs)])),
+      freshnessMs: w.freshnessMs,
       frontierAhead: w.frontierAhead,
       ...(visibility ? { visibility } : {}),
       missedWrites,

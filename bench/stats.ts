@@ -1,19 +1,8 @@
 /**
- * Pure statistics the benchmarks share: nearest-rank percentiles of raw samples, and
- * quantiles of Prometheus histograms (cumulative buckets) read from the processes'
- * /metrics, as PromQL's histogram_quantile computes them.
+ * Quantiles of Prometheus histograms (cumulative buckets) read from the processes'
+ * /metrics, as PromQL's histogram_quantile computes them, so a figure matches what a
+ * dashboard shows. Percentiles of raw samples are common/latency-histogram.ts's.
  */
-
-/** The p-th percentile (nearest rank) of ascending `sorted`; NaN when empty. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-/** A sorted copy. */
-export function sorted(xs: Iterable<number>): number[] {
-  return [...xs].sort((a, b) => a - b);
-}
 
 /** One cumulative bucket of a Prometheus histogram: `count` observations ≤ `le` (le may be Infinity). */
 export interface Bucket {

@@ -23,13 +23,14 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Level } from 'level';
 import { AetherError } from '../common/errors.js';
-import { printJson, printTable } from '../cli/output.js';
+import { percentile } from '../common/latency-histogram.js';
+import { printJson, printTable } from '../common/output.js';
 import { GLT_MAX, type Glt } from '../glts/glt.js';
 import { changeKey, encodeStoredValue, sysMetaKey, versionKey } from '../datanode/keys.js';
 import { LevelStore } from '../datanode/level-store.js';
 import { STORE_FORMAT } from '../datanode/migrate.js';
-import { Random } from '../transport/random.js';
-import type { Figure } from './index.js';
+import { Random } from '../common/random.js';
+import type { Figure } from '../common/figure.js';
 
 interface Options {
   readonly json?: boolean;
@@ -62,14 +63,6 @@ function versionEntries(v: { readonly key: Buffer; readonly ts: Glt; readonly or
 const keyOf = (i: number) => Buffer.from(`user/${String(i).padStart(8, '0')}`);
 /** Half repeated text, half varying digits: compresses about as well as typical values. */
 const valueOf = (i: number) => Buffer.from(`${'v'.repeat(VALUE_BYTES / 2)}${String(i * 7919).padStart(VALUE_BYTES / 2, '0')}`);
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-function median(xs: readonly number[]): number {
-  return percentile([...xs].sort((a, b) => a - b), 50);
-}
 
 async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'aetherflow-bench-store-'));
@@ -158,7 +151,7 @@ async function putsPerSec(n: number): Promise<PutFigures> {
       await unsyncedStore.shutdown();
       await syncedStore.shutdown();
     }
-    const figures = (run: PutRun) => ({ perSec: (n / run.ms) * 1000, p99Ms: percentile([...run.latenciesMs].sort((a, b) => a - b), 99) });
+    const figures = (run: PutRun) => ({ perSec: (n / run.ms) * 1000, p99Ms: percentile(run.latenciesMs, 99) });
     return { raw: (n / ms.raw) * 1000, layout: (n / ms.layout) * 1000, unsynced: figures(unsynced), synced: figures(synced) };
   });
 }
@@ -201,7 +194,7 @@ async function changesMs(keys: number, log: (s: string) => void): Promise<number
         times.push(performance.now() - started);
         if (got.versions.count !== CHANGED_KEYS) throw new AetherError('INTERNAL', `changes returned ${got.versions.count} versions, expected ${CHANGED_KEYS}`);
       }
-      return median(times);
+      return percentile(times, 50);
     } finally {
       await store.shutdown();
     }
@@ -227,11 +220,10 @@ async function getLatencyUs(): Promise<{ p50: number; p99: number }> {
         const t = i % 2 === 0 ? GLT_MAX : stamps[rnd.int(stamps.length)]!;
         const started = performance.now();
         const r = await store.get(key, t);
-        times.push((performance.now() - started) * 1000);
+        times.push(performance.now() - started);
         if (!r) throw new AetherError('INTERNAL', `get ${key.toString()} found nothing`);
       }
-      times.sort((a, b) => a - b);
-      return { p50: percentile(times, 50), p99: percentile(times, 99) };
+      return { p50: percentile(times, 50) * 1000, p99: percentile(times, 99) * 1000 };
     } finally {
       await store.shutdown();
     }

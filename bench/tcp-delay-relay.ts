@@ -26,7 +26,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { AetherError, assert } from '../common/errors.js';
-import { Random } from '../transport/random.js';
+import { Random } from '../common/random.js';
 
 /** One direction of a link. */
 export interface OneWay {

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { AetherClient } from '../client/client.js';
 import { toAetherError } from '../common/errors.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
-import type { AcknowledgedWrite } from '../bench/workload.js';
-import { valueId } from './snapshot-model.js';
+import type { AcknowledgedWrite } from '../history/write-load.js';
+import { valueId } from '../history/snapshot-model.js';
 
 export interface BulkLoadOptions {
   readonly regions: readonly string[];

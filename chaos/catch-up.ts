@@ -1,6 +1,6 @@
 import { connect } from '../client/client.js';
 import { AetherError } from '../common/errors.js';
-import { Random } from '../transport/random.js';
+import { Random } from '../common/random.js';
 import { BulkLoad } from './bulk-load.js';
 import { CommitObserver, type ObservedMembership } from './commit-observer.js';
 import type { Deployment } from './deployment.js';

@@ -3,7 +3,7 @@ import { etcdCall } from '../cluster/etcd.js';
 import { compareGlt, gltDiffMs, type Glt } from '../glts/glt.js';
 import { CommitLog } from '../kernel/commit-log.js';
 import { decodeCommitRecord, decodeMembership, type CommitRecord, type MembershipRecord } from '../kernel/records.js';
-import { CommitHistory } from './commit-history.js';
+import { CommitHistory } from '../history/commit-history.js';
 import type { Deployment } from './deployment.js';
 
 export interface ObservedCommit {

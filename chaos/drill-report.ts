@@ -1,4 +1,4 @@
-import type { Figure } from '../bench/index.js';
+import type { Figure } from '../common/figure.js';
 import type { DrillName, FaultKind } from './scenarios.js';
 
 export interface DrillOptions {

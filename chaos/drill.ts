@@ -2,7 +2,7 @@ import { connect } from '../client/client.js';
 import { AetherError } from '../common/errors.js';
 import { GLT_ZERO } from '../glts/glt.js';
 import { processAlive } from '../topology/supervisor.js';
-import { Random } from '../transport/random.js';
+import { Random } from '../common/random.js';
 import { runCatchUp } from './catch-up.js';
 import { CommitObserver } from './commit-observer.js';
 import type { Deployment } from './deployment.js';

@@ -1,9 +1,9 @@
 import type { AetherClient } from '../client/client.js';
 import { toAetherError } from '../common/errors.js';
 import { compareGlt, formatGlt, type Glt } from '../glts/glt.js';
-import type { AcknowledgedWrite } from '../bench/workload.js';
-import type { CommitHistory } from './commit-history.js';
-import { SnapshotModel, valueId, type SeenRow } from './snapshot-model.js';
+import type { AcknowledgedWrite } from '../history/write-load.js';
+import type { CommitHistory } from '../history/commit-history.js';
+import { SnapshotModel, valueId, type SeenRow } from '../history/snapshot-model.js';
 
 export interface ReadBackResult {
   /** Acknowledged writes some region does not hold at the final GLT where rule D puts them. */

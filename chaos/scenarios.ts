@@ -1,6 +1,6 @@
 import { AetherError } from '../common/errors.js';
 import { currentLeader } from '../cluster/election.js';
-import { Random } from '../transport/random.js';
+import { Random } from '../common/random.js';
 import type { Deployment } from './deployment.js';
 import { CrashHold, healPartitions, killEtcdLeader, killProcess, partitionRegion } from './faults.js';
 

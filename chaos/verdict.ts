@@ -1,7 +1,7 @@
 import type { AetherClient } from '../client/client.js';
 import { GLT_ZERO, compareGlt, maxGlt, type Glt } from '../glts/glt.js';
-import { WriteLoad, type AcknowledgedWrite } from '../bench/workload.js';
-import type { CommitHistory } from './commit-history.js';
+import { WriteLoad, type AcknowledgedWrite } from '../history/write-load.js';
+import type { CommitHistory } from '../history/commit-history.js';
 import type { CommitObserver, ObservedCommit } from './commit-observer.js';
 import type { CommitRecord } from '../kernel/records.js';
 import type { DrillOptions, DrillReport, FaultReport } from './drill-report.js';

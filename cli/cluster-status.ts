@@ -5,7 +5,8 @@ import { listServices, type ServiceRecord } from '../cluster/registry.js';
 import { formatGlt, parseGlt, type Glt } from '../glts/glt.js';
 import { decodeCommitRecord, decodeMembership, type CommitRecord } from '../kernel/records.js';
 import type { Topology } from '../topology/types.js';
-import { formatTable } from './output.js';
+import { percentile } from '../common/latency-histogram.js';
+import { formatTable } from '../common/output.js';
 
 /*
  * The shape of `status --json` (one document; `top --json` prints one per frame, with a
@@ -107,12 +108,6 @@ export interface ClusterStatus {
   readonly commitStats: CommitStats;
 }
 
-/** A quantile of sorted values (nearest rank). */
-function quantile(sorted: readonly number[], q: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
 const wallMs = (g: Glt): number => Number(g.wall) / 1e6;
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
@@ -135,7 +130,8 @@ export function commitRows(records: readonly CommitRecord[]): CommitRow[] {
 
 /** The figures of commit rows (newest first) at `nowMs` (Unix ms). */
 export function commitStats(rows: readonly CommitRow[], o: { readonly intervalMs: number; readonly budgetMs: number; readonly nowMs: number }): CommitStats {
-  const sorted = (f: (r: CommitRow) => number) => rows.map(f).sort((a, b) => a - b);
+  // A lag below 0 (the coordinator's clock behind T's, within the offset bound) is no lag: latency samples are ≥ 0.
+  const quantile = (f: (r: CommitRow) => number, p: number) => (rows.length === 0 ? null : round1(percentile(rows.map((r) => Math.max(0, f(r))), p)));
   // The coordinator decided T when its clock read T + lag: a rate of decisions, not of GLTs covered.
   const decidedMs = rows.map((r) => wallMs(parseGlt(r.glt)) + r.lagMs);
   const spanMs = rows.length > 1 ? decidedMs[0]! - decidedMs[rows.length - 1]! : 0;
@@ -145,9 +141,9 @@ export function commitStats(rows: readonly CommitRow[], o: { readonly intervalMs
     budgetMs: o.budgetMs,
     perSecond: spanMs > 0 ? round1(((rows.length - 1) * 1000) / spanMs) : null,
     lastAgeMs: rows.length > 0 ? Math.max(0, Math.round(o.nowMs - decidedMs[0]!)) : null,
-    lagP50Ms: quantile(sorted((r) => r.lagMs), 0.5),
-    lagP99Ms: quantile(sorted((r) => r.lagMs), 0.99),
-    decideP99Ms: quantile(sorted((r) => r.decideMs), 0.99),
+    lagP50Ms: quantile((r) => r.lagMs, 50),
+    lagP99Ms: quantile((r) => r.lagMs, 99),
+    decideP99Ms: quantile((r) => r.decideMs, 99),
   };
 }
 

@@ -1,5 +1,6 @@
 import { AetherError, toAetherError } from '../common/errors.js';
 import type { TopologyProblem } from '../topology/problem.js';
+import { toJson } from '../common/output.js';
 
 /** Options every command takes (`aetherflow --help`). */
 export interface GlobalOptions {
@@ -12,34 +13,6 @@ export const DEFAULT_TOPOLOGY = 'topology/local.yaml';
 
 export function defaultTopologyPath(): string {
   return process.env['AETHERFLOW_TOPOLOGY'] || DEFAULT_TOPOLOGY;
-}
-
-/** Converts bigints to decimal strings so GLTs survive JSON. */
-function replacer(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (Buffer.isBuffer(value)) return value.toString('utf8');
-  return value;
-}
-
-export function toJson(value: unknown): string {
-  return JSON.stringify(value, replacer);
-}
-
-/** One JSON document (or one JSON line of a stream) on stdout. */
-export function printJson(value: unknown): void {
-  process.stdout.write(toJson(value) + '\n');
-}
-
-/** A plain text table with left-aligned columns. */
-export function formatTable(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
-  const cells = rows.map((r) => r.map((c) => (c === undefined || c === null ? '-' : String(c))));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(headers), ...cells.map(line)].join('\n');
-}
-
-export function printTable(headers: readonly string[], rows: readonly (readonly unknown[])[]): void {
-  process.stdout.write(formatTable(headers, rows) + '\n');
 }
 
 /** What is valid in a topology file but probably not meant, on stderr beside errors: `warning[code]: file: path (line L:C): message`. */

@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import { topologyEtcdCredentials } from '../cluster/etcd.js';
-import type { EtcdCredentials } from '../cluster/etcd-credentials.js';
+import type { EtcdCredentials } from '../topology/etcd-credentials.js';
 import { AetherError, isErrorCode } from '../common/errors.js';
 import { Batcher, type Outcome } from '../common/batcher.js';
 import { compareGlt, parseGlt, type Glt } from '../glts/glt.js';

@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { currentLeader } from '../cluster/election.js';
 import { connectEtcd } from '../cluster/etcd.js';
-import type { EtcdCredentials } from '../cluster/etcd-credentials.js';
+import type { EtcdCredentials } from '../topology/etcd-credentials.js';
 import { clusterPaths, type ClusterPaths } from '../cluster/paths.js';
 
 /** How long a client waits for etcd before falling back to trying the candidates. */

@@ -4,7 +4,7 @@ import { AetherError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { etcdEndpoints } from '../topology/local-etcd.js';
 import type { Topology } from '../topology/types.js';
-import { NO_ETCD_CREDENTIALS, loadEtcdCredentials, type EtcdCredentials } from './etcd-credentials.js';
+import { NO_ETCD_CREDENTIALS, loadEtcdCredentials, type EtcdCredentials } from '../topology/etcd-credentials.js';
 
 export type { Etcd3 } from 'etcd3';
 

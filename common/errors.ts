@@ -85,6 +85,8 @@ const codes = {
   /** The peer proved an identity (mutual TLS) that may not call this service. */
   PEER_REFUSED: { grpc: GrpcStatus.PERMISSION_DENIED, input: false },
   PROCESS: { grpc: GrpcStatus.INTERNAL, input: false },
+  /** The plotting packages (devDependencies vega, vega-lite, @resvg/resvg-js) are not installed: `bench all` draws no plot. */
+  PLOT_UNAVAILABLE: { grpc: GrpcStatus.FAILED_PRECONDITION, input: false },
   INTERNAL: { grpc: GrpcStatus.INTERNAL, input: false },
 } as const satisfies Record<string, CodeInfo>;
 

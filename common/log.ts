@@ -1,5 +1,4 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { formatGlt, type Glt } from '../glts/glt.js';
 
 export type { Logger } from 'pino';
 
@@ -25,13 +24,9 @@ export function startupLogLevel(): LogLevel | undefined {
 /**
  * Trace fields, named the same by every process so one grep follows one thing across the
  * deployment: `guuid` (hex) is a Quantum connection, `glt` (text form) a committed snapshot.
- * Log `{ ...gltField(T), ... }` on commit events and `{ ...guuidField(id), ... }` on
- * connection events.
+ * Log `{ ...gltField(T), ... }` (glts/glt.ts: common/ sits below glts/) on commit events
+ * and `{ ...guuidField(id), ... }` on connection events.
  */
-export function gltField(t: Glt): { readonly glt: string } {
-  return { glt: formatGlt(t) };
-}
-
 export function guuidField(guuid: Uint8Array | string): { readonly guuid: string } {
   return { guuid: typeof guuid === 'string' ? guuid : Buffer.from(guuid.buffer, guuid.byteOffset, guuid.byteLength).toString('hex') };
 }

@@ -63,6 +63,11 @@ export function formatGlt(g: Glt): string {
   return `${g.wall}.${g.logical}`;
 }
 
+/** The `glt` trace field every process logs a committed snapshot under (common/log.ts). */
+export function gltField(t: Glt): { readonly glt: string } {
+  return { glt: formatGlt(t) };
+}
+
 const TEXT = /^(0|[1-9][0-9]{0,19})\.(0|[1-9][0-9]{0,9})$/;
 
 /** Parses the text form; rejects anything else (including `latest`, which callers resolve) with GLT_PARSE. */

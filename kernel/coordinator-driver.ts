@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { AetherError } from '../common/errors.js';
-import { gltField, type Logger } from '../common/log.js';
+import type { Logger } from '../common/log.js';
 import type { AetherMetrics } from '../common/metrics.js';
 import type { Fence } from '../cluster/election.js';
+import { gltField } from '../glts/glt.js';
 import type { CommitLog } from './commit-log.js';
 import { Coordinator, type CoordinatorAction, type CoordinatorEvent, type PersistOutcome } from './coordinator.js';
 import type { Message } from './messages.js';

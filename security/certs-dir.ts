@@ -3,8 +3,7 @@ import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSyn
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { AetherError } from '../common/errors.js';
-import { parseHostPort } from '../topology/address.js';
-import type { SecuritySpec, Topology } from '../topology/types.js';
+import { parseHostPort } from '../common/host-port.js';
 import { createCa, issueClientCertificate, issueNodeCertificate, type CertificateHosts, type KeyPairPem } from './certificates.js';
 
 /**
@@ -41,13 +40,30 @@ export function quantumKeyFile(dir: string): string {
   return join(dir, 'quantum.key');
 }
 
+/**
+ * What of a topology (topology/types.ts) the certificate directory reads, named here
+ * because security/ sits below topology/: the launcher and the Kubernetes renderer use it.
+ */
+export interface SecuredTopology {
+  readonly security: { readonly insecure: boolean; readonly certsDir: string; readonly quantumKeyFile: string | null };
+}
+
+/** Every node a topology lists, with the addresses (host:port) its certificate names. */
+export interface TopologyNodes {
+  readonly regions: readonly {
+    readonly leaders: readonly { readonly id: string; readonly grpc: string; readonly quantum: string; readonly metrics: string }[];
+    readonly datanodes: readonly { readonly id: string; readonly grpc: string; readonly metrics: string }[];
+  }[];
+  readonly coordinators: readonly { readonly id: string; readonly quantum: string; readonly metrics: string }[];
+}
+
 /** The topology's `security.certsDir`, absolute: a relative one resolves against the cwd, as dataDirs do. */
-export function topologyCertsDir(topology: Pick<Topology, 'security'>): string {
+export function topologyCertsDir(topology: SecuredTopology): string {
   return resolve(topology.security.certsDir);
 }
 
 /** The Quantum key file the processes use: the one the topology names, else — unless insecure — `quantum.key` in certsDir. */
-export function topologyQuantumKeyFile(topology: Pick<Topology, 'security'>): string | null {
+export function topologyQuantumKeyFile(topology: SecuredTopology): string | null {
   const { quantumKeyFile: named, insecure } = topology.security;
   if (named !== null) return resolve(named);
   return insecure ? null : quantumKeyFile(topologyCertsDir(topology));
@@ -62,7 +78,7 @@ const CERT_MODE = 0o644;
 const DIR_MODE = 0o700;
 
 /** What the topology asks certificates for: every node id and what it listens on. */
-export type CertificateSubjects = Pick<Topology, 'name' | 'regions' | 'coordinators'> & { readonly security: Pick<SecuritySpec, 'quantumKeyFile'> };
+export type CertificateSubjects = TopologyNodes & { readonly name: string; readonly security: Pick<SecuredTopology['security'], 'quantumKeyFile'> };
 
 /** What `ensureCertificates` or `renewCertificates` did, by file path. */
 export interface CertificatesReport {
@@ -145,7 +161,7 @@ export async function renewCertificates(dir: string, topology: CertificateSubjec
 }
 
 /** Every node id of the topology (leaders, data nodes, coordinators) with the hosts of its listeners. */
-export function nodeHosts(topology: Pick<Topology, 'regions' | 'coordinators'>): Map<string, CertificateHosts> {
+export function nodeHosts(topology: TopologyNodes): Map<string, CertificateHosts> {
   const addresses = new Map<string, string[]>();
   for (const r of topology.regions) {
     for (const l of r.leaders) addresses.set(l.id, [l.grpc, l.quantum, l.metrics]);

@@ -3,10 +3,9 @@ import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { nodeIdOf } from './certificates.js';
-import { parseHostPort } from '../topology/address.js';
-import type { Topology } from '../topology/types.js';
+import { parseHostPort } from '../common/host-port.js';
 import { CertificateSource, type CertificateOwner, type CertificateSourceOptions } from './certificate-source.js';
-import { topologyCertsDir } from './certs-dir.js';
+import { topologyCertsDir, type SecuredTopology } from './certs-dir.js';
 
 /**
  * How one process's gRPC endpoints protect their traffic: TLS with the identity a
@@ -20,7 +19,7 @@ export type TransportSecurity = CertificateSource | 'insecure';
  * `insecure: true`, else the owner's certificate from `certsDir` (default: the
  * topology's), loaded now — CERTIFICATE when missing or invalid — and kept current.
  */
-export function topologySecurity(topology: Pick<Topology, 'security'>, owner: CertificateOwner, options: CertificateSourceOptions & { readonly certsDir?: string } = {}): TransportSecurity {
+export function topologySecurity(topology: SecuredTopology, owner: CertificateOwner, options: CertificateSourceOptions & { readonly certsDir?: string } = {}): TransportSecurity {
   if (topology.security.insecure) return 'insecure';
   return new CertificateSource(options.certsDir ?? topologyCertsDir(topology), owner, options);
 }

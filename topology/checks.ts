@@ -1,4 +1,4 @@
-import { parseHostPort } from './address.js';
+import { parseHostPort } from '../common/host-port.js';
 import { formatPath, type TopologyProblem, type TopologyProblemCode } from './problem.js';
 
 type Segments = readonly (string | number)[];

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { AetherError } from '../common/errors.js';
-import { loadEtcdCredentials } from '../cluster/etcd-credentials.js';
+import { loadEtcdCredentials } from './etcd-credentials.js';
 import { loadNodeIdentity, nodeFiles, quantumKeyFile } from '../security/certs-dir.js';
-import { parseHostPort } from './address.js';
+import { parseHostPort } from '../common/host-port.js';
 import type { Address, CoordinatorSpec, DatanodeSpec, EtcdSecuritySpec, LeaderSpec, Topology } from './types.js';
 // Type-only (erased at build): the manifests are checked against the Kubernetes API types at
 // compile time, excess properties included; test/deploy validates them against the schemas.

@@ -10,7 +10,7 @@
  */
 import { assert } from '../common/errors.js';
 import { DeliveryRateSampler, type PacketRateState, type RateSample } from './delivery-rate.js';
-import { Random } from './random.js';
+import { Random } from '../common/random.js';
 
 export type { PacketRateState } from './delivery-rate.js';
 

@@ -1,4 +1,4 @@
-/** What an endpoint needs from a datagram socket: a real UDP one (udp-socket.ts) or a simulated one (sim-network.ts). */
+/** What an endpoint needs from a datagram socket: a real UDP one (udp-socket.ts) or a simulated one (test/transport/sim-network.ts). */
 export interface DatagramSocket {
   /** host:port this socket is bound to. */
   readonly address: string;

@@ -1,5 +1,5 @@
 import { assert } from '../common/errors.js';
-import { Random } from './random.js';
+import { Random } from '../common/random.js';
 
 /**
  * A WAN link in one direction, emulated: bottleneck rate with a drop-tail queue,

@@ -13,7 +13,7 @@ import type { QuantumMetrics } from './metrics.js';
 import { Handshake, resetToken, resetTokenSecret, type QuantumCredentials } from './handshake.js';
 import { AEAD_TAG_BYTES } from './packet-cipher.js';
 import { decodePacket, encodePacket, Flag, GUUID_BYTES, hasFlag, peekGuuid, type DropReason } from './packet.js';
-import type { Random } from './random.js';
+import type { Random } from '../common/random.js';
 import { defaultRttOptions } from './rtt.js';
 import { systemScheduler, type Scheduler } from './scheduler.js';
 import { isClearPacket } from './secure-session.js';

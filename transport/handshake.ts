@@ -1,6 +1,6 @@
 import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { AetherError } from '../common/errors.js';
-import type { Random } from './random.js';
+import type { Random } from '../common/random.js';
 
 /**
  * Quantum's authenticated key exchange, sans-IO: a SIGMA-I exchange (the shape of TLS 1.3

@@ -16,6 +16,3 @@ export type { StreamLimits } from './stream.js';
 export { defaultStreamLimits } from './stream.js';
 export type { Scheduler } from './scheduler.js';
 export { systemScheduler } from './scheduler.js';
-export { SimClock } from './sim-clock.js';
-export { SimNetwork } from './sim-network.js';
-export { Random } from './random.js';

@@ -1,6 +1,6 @@
 /**
  * Time and timers for the transport's thin adapters: the system clock in production, a
- * simulated clock (sim-clock.ts) in tests, so the same endpoint code runs under both.
+ * simulated clock (test/transport/sim-clock.ts) in tests, so the same endpoint code runs under both.
  */
 export interface Scheduler {
   nowMs(): number;

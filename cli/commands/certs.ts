@@ -3,7 +3,7 @@ import { AetherError } from '../../common/errors.js';
 import { ensureCertificates, renewCertificates, topologyCertsDir, type CertificatesReport } from '../../security/certs-dir.js';
 import { loadTopology } from '../../topology/load.js';
 import type { Topology } from '../../topology/types.js';
-import { printJson } from '../output.js';
+import { printJson } from '../../common/output.js';
 import { globalOptions } from '../program.js';
 
 /**

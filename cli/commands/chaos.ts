@@ -8,7 +8,7 @@ import { runDrill } from '../../chaos/drill.js';
 import { drillPassed, formatDrillReport } from '../../chaos/drill-report.js';
 import { CrashHold, healPartitions, killEtcdLeader, killIds, killProcess, partitionRegion } from '../../chaos/faults.js';
 import { DRILL_DESCRIPTIONS, DRILL_NAMES, type DrillName } from '../../chaos/scenarios.js';
-import { printJson, printTable } from '../output.js';
+import { printJson, printTable } from '../../common/output.js';
 import { globalOptions } from '../program.js';
 import { certsDirOption } from './client-options.js';
 import type { GlobalOptions } from '../output.js';

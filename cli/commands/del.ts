@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson, printTable } from '../output.js';
+import { printJson, printTable } from '../../common/output.js';
 import { certsDirOption, gltText, withClient } from './client-options.js';
 
 export function registerDel(program: Command): void {

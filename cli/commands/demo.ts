@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { FIRST_COMMIT_TIMEOUT_MS, SnapshotObserver, runWindow, startDeployment, startProgress, stopDeployment, withStopSignal, type Deployment, type SecondTick, type WindowResult } from '../../bench/deployment.js';
 import { scrapeDeployment, windowMetrics, type DeploymentScrape, type WindowMetrics } from '../../bench/deployment-metrics.js';
-import { histogramQuantile, percentile, sorted } from '../../bench/stats.js';
-import { VisibilitySampler, sampleEvery, type VisibilityResult } from '../../bench/visibility.js';
+import { histogramQuantile } from '../../bench/stats.js';
+import { percentile } from '../../common/latency-histogram.js';
+import { VisibilitySampler, sampleEvery, type VisibilityResult } from '../../history/visibility-sampler.js';
 import { CommitObserver } from '../../chaos/commit-observer.js';
 import { Deployment as ClusterView } from '../../chaos/deployment.js';
 import { readBack } from '../../chaos/read-back.js';
@@ -11,7 +12,7 @@ import { GLT_ZERO, formatGlt, type Glt } from '../../glts/glt.js';
 import { withScratchCopy } from '../../topology/copy.js';
 import { loadTopology } from '../../topology/load.js';
 import type { LaunchEvent } from '../../topology/launcher.js';
-import { printJson } from '../output.js';
+import { printJson } from '../../common/output.js';
 import { globalOptions } from '../program.js';
 
 /**
@@ -26,7 +27,7 @@ import { globalOptions } from '../program.js';
  * elected coordinator's snapshot_commit_seconds{phase="total"}: interval tick → decided →
  * persisted in etcd → announced, scraped every second); per region, freshness (now − the
  * wall time its frontier covers: how old the snapshot a read at the frontier sees);
- * cross-region visibility (bench/visibility.ts: a sample of writes acknowledged in one
+ * cross-region visibility (history/visibility-sampler.ts: a sample of writes acknowledged in one
  * region, each read at once in every other region with min_glt = its ts — the time from
  * the acknowledgement until the read returns).
  */
@@ -193,7 +194,7 @@ function summaryOf(w: WindowResult, m: WindowMetrics, v: VisibilityResult, longe
     writesRefused: m.backpressured.refused,
     ...commitFigures(m, w.durationS),
     budgetMs,
-    freshnessMs: Object.fromEntries([...w.freshnessMs].map(([r, xs]) => [r, { p50: pct(sorted(xs), 50), p99: pct(sorted(xs), 99) }])),
+    freshnessMs: Object.fromEntries([...w.freshnessMs].map(([r, xs]) => [r, { p50: pct(xs, 50), p99: pct(xs, 99) }])),
     visibility: { reads: v.reads, timeouts: v.timeouts, errors: v.errors, p50Ms: pct(v.censoredMs, 50), p99Ms: pct(v.censoredMs, 99) },
     longestTask: longestTask ?? null,
   };

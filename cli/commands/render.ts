@@ -7,7 +7,7 @@ import { loadTopology } from '../../topology/load.js';
 import { DEFAULT_IMAGE, manifestsYaml, renderK8s } from '../../topology/k8s.js';
 import { DEFAULT_SCRAPE_INTERVAL, defaultRulesFile, prometheusConfig, prometheusConfigYaml } from '../../topology/prometheus-config.js';
 import { globalOptions } from '../program.js';
-import { printJson, printTable } from '../output.js';
+import { printJson, printTable } from '../../common/output.js';
 
 interface K8sFlags {
   readonly out?: string;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { AetherError } from '../../common/errors.js';
-import { printJson, printTable } from '../output.js';
+import { printJson, printTable } from '../../common/output.js';
 import { certsDirOption, gltText, parseCount, withClient } from './client-options.js';
 
 export function registerScan(program: Command): void {

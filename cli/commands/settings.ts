@@ -4,7 +4,7 @@ import { clusterPaths } from '../../cluster/paths.js';
 import { defaultSettings, mergeSettings, writeSettings, type Settings, type SettingsPatch } from '../../cluster/settings.js';
 import { AetherError } from '../../common/errors.js';
 import { loadTopology } from '../../topology/load.js';
-import { printJson, printTable } from '../output.js';
+import { printJson, printTable } from '../../common/output.js';
 import { globalOptions } from '../program.js';
 
 /** `snapshot.intervalMs=100` → { snapshot: { intervalMs: 100 } }; values are JSON when they parse as JSON, else strings. */

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson, printTable } from '../output.js';
+import { printJson, printTable } from '../../common/output.js';
 import { certsDirOption, gltText, parseCount, withClient } from './client-options.js';
 
 /** The phases a leader reports per snapshot (regional/etcd-snapshot-log.ts); persist only when the coordinator's announcement brought it. */

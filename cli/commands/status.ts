@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { connectTopologyEtcd } from '../../cluster/etcd.js';
 import { loadTopology } from '../../topology/load.js';
 import { formatClusterStatus, readClusterStatus } from '../cluster-status.js';
-import { printJson } from '../output.js';
+import { printJson } from '../../common/output.js';
 import { globalOptions } from '../program.js';
 import { parseCount } from './client-options.js';
 

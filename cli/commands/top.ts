@@ -3,7 +3,7 @@ import { connectTopologyEtcd } from '../../cluster/etcd.js';
 import { toAetherError } from '../../common/errors.js';
 import { loadTopology } from '../../topology/load.js';
 import { formatClusterStatus, readClusterStatus, type ClusterStatus } from '../cluster-status.js';
-import { printJson } from '../output.js';
+import { printJson } from '../../common/output.js';
 import { globalOptions } from '../program.js';
 import { parseCount } from './client-options.js';
 

@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { toAetherError } from '../../common/errors.js';
 import { checkTopologyText } from '../../topology/load.js';
 import { globalOptions } from '../program.js';
-import { printJson, printTable, printTopologyWarnings } from '../output.js';
+import { printJson, printTable } from '../../common/output.js';
+import { printTopologyWarnings } from '../output.js';
 
 export function registerTopology(program: Command): void {
   const topology = program.command('topology').description('work with topology files');

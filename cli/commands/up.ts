@@ -3,7 +3,8 @@ import { basename, join } from 'node:path';
 import { loadTopology } from '../../topology/load.js';
 import { Launch, type LaunchEvent } from '../../topology/launcher.js';
 import { runtimeDir } from '../../topology/local-etcd.js';
-import { printJson, printTopologyWarnings } from '../output.js';
+import { printJson } from '../../common/output.js';
+import { printTopologyWarnings } from '../output.js';
 import { globalOptions } from '../program.js';
 import { logLevelOption } from './roles.js';
 

@@ -20,7 +20,8 @@ test('the ratios of the issue, each against its goal, with both floors beside th
   t.deepEqual(by('AetherFlow write p99 ÷'), { name: 'AetherFlow write p99 ÷ etcd write p99', measured: 0.015, unit: 'ratio', goal: '≤ 0.1', met: true });
   t.is(by('AetherFlow snapshot read').measured, 0.0125);
   t.true(by('AetherFlow snapshot read').met!);
-  t.is(by('AetherFlow visibility in another region p50').measured, 1.875);
+  // 150 ÷ 80 read from the latency histogram, each figure at most 0.1% above its sample.
+  t.is(by('AetherFlow visibility in another region p50').measured, 1.876);
   t.false(by('AetherFlow visibility in another region p50').met!);
   t.is(by('AetherFlow visibility in another region p99').measured, 2);
   t.is(by('AetherFlow visibility floor, worst pair').measured, 170);

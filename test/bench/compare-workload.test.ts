@@ -1,5 +1,5 @@
 import test from 'ava';
-import { percentile, runWorkload, type ReadOutcome, type SystemUnderTest } from '../../bench/compare-etcd-workload.js';
+import { runWorkload, type ReadOutcome, type SystemUnderTest } from '../../bench/compare-etcd-workload.js';
 
 const options = { ratePerS: 200, durationS: 0.2, maxInFlight: 100, maxVisibilityChecks: 100, visibilityTimeoutMs: 300, valueBytes: 8, prefix: 't' };
 
@@ -42,14 +42,6 @@ test('a write never visible is a timeout; a read lacking it is counted once per 
   t.is(r.missingReads, 20);
   t.is(r.visibilityMs.length, 0);
   t.is(r.firstWriteError, 'Error: refused');
-});
-
-test('percentile is nearest-rank', (t) => {
-  const xs = Array.from({ length: 100 }, (_, i) => i + 1);
-  t.is(percentile(xs, 50), 50);
-  t.is(percentile(xs, 99), 99);
-  t.is(percentile([7], 99), 7);
-  t.true(Number.isNaN(percentile([], 50)));
 });
 
 test('beside each write, a read at a rotating region of a key already written; none without readLocal', async (t) => {

@@ -1,10 +1,10 @@
 import test from 'ava';
 import type { WindowMetrics } from '../../bench/deployment-metrics.js';
-import type { Figure } from '../../bench/index.js';
+import type { Figure } from '../../common/figure.js';
 import { lz4VersionBytes, parseRates, snapshotFigures, type RateMeasurement, type SnapshotBenchInput } from '../../bench/snapshot-figures.js';
 import { visibilityFloor } from '../../bench/floors.js';
 import type { Bucket } from '../../bench/stats.js';
-import type { VisibilityResult } from '../../bench/visibility.js';
+import type { VisibilityResult } from '../../history/visibility-sampler.js';
 import { loadTopology } from '../../topology/load.js';
 
 const commits = (fastMs: number, under20: number, n: number): Bucket[] => [

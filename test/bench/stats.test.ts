@@ -1,5 +1,5 @@
 import test from 'ava';
-import { fractionAtMost, histogramCount, histogramQuantile, percentile, roundTo, subtractBuckets } from '../../bench/stats.js';
+import { fractionAtMost, histogramCount, histogramQuantile, roundTo, subtractBuckets } from '../../bench/stats.js';
 
 const buckets = [
   { le: 0.01, count: 50 },
@@ -7,14 +7,6 @@ const buckets = [
   { le: 0.05, count: 100 },
   { le: Infinity, count: 100 },
 ];
-
-test('percentile is nearest-rank over a sorted list', (t) => {
-  const xs = Array.from({ length: 200 }, (_, i) => i + 1);
-  t.is(percentile(xs, 50), 100);
-  t.is(percentile(xs, 99), 198);
-  t.is(percentile(xs, 100), 200);
-  t.true(Number.isNaN(percentile([], 99)));
-});
 
 test('histogram quantiles interpolate inside their bucket as histogram_quantile does', (t) => {
   t.is(histogramCount(buckets), 100);

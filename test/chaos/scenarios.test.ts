@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import { planDrill, DRILL_DESCRIPTIONS, DRILL_NAMES, FAULT_DRILLS } from '../../chaos/scenarios.js';
 
 test('every drill is listed with a description; catch-up is the one that is no fault drill', (t) => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { AetherError } from '../../common/errors.js';
 import { connectTopologyEtcd, etcdCall, topologyEtcdCredentials, type Etcd3 } from '../../cluster/etcd.js';
-import { loadEtcdCredentials } from '../../cluster/etcd-credentials.js';
+import { loadEtcdCredentials } from '../../topology/etcd-credentials.js';
 import { freePort } from '../../topology/local-etcd.js';
 import { checkTopologyText } from '../../topology/load.js';
 import type { Topology } from '../../topology/types.js';

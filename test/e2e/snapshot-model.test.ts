@@ -4,16 +4,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WriteLoad } from '../../bench/workload.js';
-import type { WriteFate } from '../../chaos/commit-history.js';
+import { WriteLoad } from '../../history/write-load.js';
+import type { WriteFate } from '../../history/commit-history.js';
 import { CommitObserver } from '../../chaos/commit-observer.js';
 import { Deployment } from '../../chaos/deployment.js';
 import { healPartitions, partitionRegion } from '../../chaos/faults.js';
 import { readBack } from '../../chaos/read-back.js';
-import { restampedAt } from '../../chaos/visibility.js';
+import { restampedAt } from '../../history/visibility.js';
 import { connect } from '../../client/client.js';
 import { compareGlt, formatGlt, glt, type Glt } from '../../glts/glt.js';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
 import { processesMentioning } from './deployment.js';
@@ -21,7 +21,7 @@ import { processesMentioning } from './deployment.js';
 // End to end on real processes (`up` from dist/, built by `make test`, on a private copy of
 // topology/local.yaml): concurrent random puts and deletes in every region, then scans at
 // committed and at random GLTs are identical in every region and equal the model of the
-// acknowledged writes (S, D: chaos/snapshot-model.ts); a write acknowledged in one region
+// acknowledged writes (S, D: history/snapshot-model.ts); a write acknowledged in one region
 // is readable in every other at a GLT ≥ its ts. The model follows the v2 rules exactly: a
 // region excluded under load (a loaded machine excludes regions now and then) has its
 // versions above its watermark hidden, and re-stamped just above the frontier when it is

@@ -22,12 +22,11 @@ const topology: CertificateSubjects = {
   name: 't',
   regions: [
     {
-      name: 'a',
       leaders: [{ id: 'a-l1', grpc: '127.0.0.1:7101', quantum: '127.0.0.1:7201', metrics: '127.0.0.1:9101' }],
-      datanodes: [{ id: 'a-d1', grpc: 'a-d1.svc.example:7301', dataDir: 'd/a1', metrics: '127.0.0.1:9301' }],
+      datanodes: [{ id: 'a-d1', grpc: 'a-d1.svc.example:7301', metrics: '127.0.0.1:9301' }],
     },
   ],
-  coordinators: [{ id: 'c1', region: 'a', quantum: '[::1]:7401', metrics: '127.0.0.1:9401' }],
+  coordinators: [{ id: 'c1', quantum: '[::1]:7401', metrics: '127.0.0.1:9401' }],
   security: { quantumKeyFile: null },
 };
 

@@ -38,7 +38,7 @@ export function testCertsDir(nodeIds: readonly string[] = []): Promise<string> {
     const missing = nodeIds.filter((id) => !issued.has(id));
     if (missing.length > 0) {
       const leaders = missing.map((id) => ({ id, grpc: '127.0.0.1:1', quantum: '[::1]:1', metrics: 'localhost:1' }));
-      await ensureCertificates(certs, { name: 'test', regions: [{ name: 'test', leaders, datanodes: [] }], coordinators: [], security: { quantumKeyFile: null } });
+      await ensureCertificates(certs, { name: 'test', regions: [{ leaders, datanodes: [] }], coordinators: [], security: { quantumKeyFile: null } });
       for (const id of missing) issued.add(id);
     }
     return certs;

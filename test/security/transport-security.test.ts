@@ -121,7 +121,7 @@ test('a TLS client of a plaintext server fails TLS', async (t) => {
 // Rotation, on a certificates directory of its own (renewal replaces every leaf of it).
 const subjects: CertificateSubjects = {
   name: 'rotation',
-  regions: [{ name: 'r', leaders: [{ id: 'l1', grpc: '127.0.0.1:1', quantum: '127.0.0.1:2', metrics: '127.0.0.1:3' }], datanodes: [{ id: 'd1', grpc: '127.0.0.1:4', dataDir: 'x', metrics: '127.0.0.1:5' }] }],
+  regions: [{ leaders: [{ id: 'l1', grpc: '127.0.0.1:1', quantum: '127.0.0.1:2', metrics: '127.0.0.1:3' }], datanodes: [{ id: 'd1', grpc: '127.0.0.1:4', metrics: '127.0.0.1:5' }] }],
   coordinators: [],
   security: { quantumKeyFile: null },
 };

@@ -1,7 +1,7 @@
 import { GLT_ZERO, compareGlt, compareVersionOrder, formatGlt, type Glt } from '../../glts/glt.js';
 import type { Version } from '../../datanode/version.js';
 import type { CommitRecord, MembershipRecord } from '../../kernel/records.js';
-import { Visibility } from '../../chaos/visibility.js';
+import { Visibility } from '../../history/visibility.js';
 
 /** An invariant of docs/architecture.md "Invariants" (S, D, M, R) or a liveness expectation did not hold. */
 export class SimViolation extends Error {
@@ -32,7 +32,7 @@ export interface Expected {
 /**
  * The model of what every snapshot must hold: acknowledged writes, committed GLTs and the
  * membership history (docs/architecture.md "Invariants" S, D and "Failure rules"). A write of region
- * X is visible in every snapshot from its *visible stamp* on (chaos/visibility.ts, the
+ * X is visible in every snapshot from its *visible stamp* on (history/visibility.ts, the
  * rules the drills share): its own ts, or re-stamped just above the frontier of the time X
  * rejoined, or none yet while X is excluded — never lost (D).
  */

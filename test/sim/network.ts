@@ -1,4 +1,4 @@
-import type { Rng } from './rng.js';
+import type { Random } from '../../common/random.js';
 
 export interface NetSpec {
   readonly minDelayMs: number;
@@ -23,7 +23,7 @@ export class SimNetwork {
 
   constructor(
     public spec: NetSpec,
-    private readonly rng: Rng,
+    private readonly rng: Random,
   ) {}
 
   private static pair(a: string, b: string): string {

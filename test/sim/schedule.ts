@@ -1,4 +1,4 @@
-import { Rng } from './rng.js';
+import { Random } from '../../common/random.js';
 import { World, type Fault, type SimSpec, type SimStats } from './world.js';
 
 /**
@@ -22,7 +22,7 @@ function timing(maxDelayMs: number): { intervalMs: number; silenceMs: number; la
 }
 
 export function randomSpec(seed: number): SimSpec {
-  const rng = new Rng(seed ^ 0x5eed);
+  const rng = new Random(seed ^ 0x5eed);
   const regions = Array.from({ length: 2 + rng.int(3) }, () => 1 + rng.int(2));
   const durationMs = 150 + rng.int(250);
   const faults: Fault[] = [];

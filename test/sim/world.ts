@@ -14,7 +14,7 @@ import { SimTime } from './clock.js';
 import { SimEtcd } from './etcd.js';
 import { Model, SimViolation } from './invariants.js';
 import { SimNetwork, type NetSpec } from './network.js';
-import { Rng } from './rng.js';
+import { Random } from '../../common/random.js';
 
 export type ProcessRef =
   | { readonly kind: 'coordinator'; readonly index: number }
@@ -199,8 +199,8 @@ export class World {
   readonly coords: CoordProc[];
   readonly trace: string[] = [];
   private readonly queue = new EventQueue();
-  private readonly rng: Rng;
-  private readonly checkRng: Rng;
+  private readonly rng: Random;
+  private readonly checkRng: Random;
   private readonly originRegion = new Map<string, string>();
   private writeSeq = 0;
   private feedSeq = 0;
@@ -214,7 +214,7 @@ export class World {
     readonly spec: SimSpec,
     readonly options: { readonly trace?: boolean; readonly liveness?: boolean } = {},
   ) {
-    const root = new Rng(spec.seed);
+    const root = new Random(spec.seed);
     this.rng = root.fork();
     const netRng = root.fork();
     this.checkRng = root.fork();

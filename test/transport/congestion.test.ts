@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import { B, run, seedFromEnv, simPair } from './sim.js';
 
 /** BBR over the emulator's bottleneck, on simulated time: it leaves STARTUP and finds the rate. */

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { decodePacket, Flag, hasFlag } from '../../transport/packet.js';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import { B, run, simPair } from './sim.js';
 
 async function counter(c: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {

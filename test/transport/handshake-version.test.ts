@@ -7,9 +7,9 @@ import { PROTOCOL_VERSION } from '../../proto/protocol.js';
 import { Endpoint } from '../../transport/endpoint.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
 import { decodePacket, encodePacket, Flag } from '../../transport/packet.js';
-import { Random } from '../../transport/random.js';
-import { SimClock } from '../../transport/sim-clock.js';
-import { SimNetwork } from '../../transport/sim-network.js';
+import { Random } from '../../common/random.js';
+import { SimClock } from './sim-clock.js';
+import { SimNetwork } from './sim-network.js';
 import { A, B, run } from './sim.js';
 
 // The Quantum handshake carries the application protocol version (docs/architecture.md

@@ -3,9 +3,9 @@ import { Registry } from 'prom-client';
 import { AetherError } from '../../common/errors.js';
 import { Endpoint } from '../../transport/endpoint.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
-import { Random } from '../../transport/random.js';
-import { SimClock } from '../../transport/sim-clock.js';
-import { SimNetwork } from '../../transport/sim-network.js';
+import { Random } from '../../common/random.js';
+import { SimClock } from './sim-clock.js';
+import { SimNetwork } from './sim-network.js';
 import { A, B, run, simPair } from './sim.js';
 
 function outcome(p: Promise<void>): { settled: boolean; code: string | undefined } {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { LinkConditions } from '../../transport/emulator.js';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import { A, B, run, seedFromEnv, simPair, type SimPair } from './sim.js';
 
 /**

@@ -1,8 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { Flag, encodePacket } from '../../transport/packet.js';
-import { Random } from '../../transport/random.js';
-import type { SimSocket } from '../../transport/sim-network.js';
+import { Random } from '../../common/random.js';
+import type { SimSocket } from './sim-network.js';
 import { A, B, run, seedFromEnv, simPair } from './sim.js';
 
 async function counter(c: { get(): Promise<{ values: { value: number; labels: Record<string, string | number | undefined> }[] }> }, label?: [string, string]): Promise<number> {

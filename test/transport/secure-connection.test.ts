@@ -7,9 +7,9 @@ import type { QuantumCredentials } from '../../transport/handshake.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
 import { AEAD_TAG_BYTES } from '../../transport/packet-cipher.js';
 import { ACK_SECTION_BYTES, decodePacket, Flag, hasFlag } from '../../transport/packet.js';
-import { Random } from '../../transport/random.js';
-import { SimClock } from '../../transport/sim-clock.js';
-import { SimNetwork, type SimSocket } from '../../transport/sim-network.js';
+import { Random } from '../../common/random.js';
+import { SimClock } from './sim-clock.js';
+import { SimNetwork, type SimSocket } from './sim-network.js';
 import { run } from './sim.js';
 import { nodeCredentials, testCa } from './test-credentials.js';
 

@@ -5,7 +5,7 @@ import { Connection, type ConnectionActions } from '../../transport/connection.j
 import { defaultTuning } from '../../transport/endpoint.js';
 import { Handshake, resetToken, resetTokenSecret, type QuantumCredentials } from '../../transport/handshake.js';
 import { encodePacket, Flag } from '../../transport/packet.js';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import { defaultStreamLimits } from '../../transport/stream.js';
 import { PROTOCOL_VERSION } from '../../proto/protocol.js';
 import { nodeCredentials, testCa } from './test-credentials.js';

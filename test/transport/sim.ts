@@ -2,10 +2,10 @@ import { Registry } from 'prom-client';
 import { Endpoint, type EndpointOptions, type QuantumMessage } from '../../transport/endpoint.js';
 import type { LinkConditions } from '../../transport/emulator.js';
 import { QuantumMetrics } from '../../transport/metrics.js';
-import { Random } from '../../transport/random.js';
+import { Random } from '../../common/random.js';
 import type { Scheduler } from '../../transport/scheduler.js';
-import { SimClock } from '../../transport/sim-clock.js';
-import { SimNetwork, type SimSocket } from '../../transport/sim-network.js';
+import { SimClock } from './sim-clock.js';
+import { SimNetwork, type SimSocket } from './sim-network.js';
 
 /** Two endpoints, A and B, on a simulated network and clock, with emulated links both ways. */
 export interface SimPair {

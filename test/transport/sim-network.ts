@@ -1,5 +1,5 @@
-import { AetherError } from '../common/errors.js';
-import type { DatagramSocket } from './datagram-socket.js';
+import { AetherError } from '../../common/errors.js';
+import type { DatagramSocket } from '../../transport/datagram-socket.js';
 import type { SimClock } from './sim-clock.js';
 
 /**

@@ -1,6 +1,6 @@
-import { assert } from '../common/errors.js';
-import { MinHeap } from '../common/min-heap.js';
-import type { Scheduler } from './scheduler.js';
+import { assert } from '../../common/errors.js';
+import { MinHeap } from '../../common/min-heap.js';
+import type { Scheduler } from '../../transport/scheduler.js';
 
 interface SimEvent {
   readonly atMs: number;

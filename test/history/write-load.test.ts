@@ -1,7 +1,7 @@
 import test from 'ava';
 import { AetherError } from '../../common/errors.js';
 import { glt } from '../../glts/glt.js';
-import { WriteLoad, type WriteTarget } from '../../bench/workload.js';
+import { WriteLoad, type WriteTarget } from '../../history/write-load.js';
 
 /** A fake deployment: one clock, every third write refused with UNAVAILABLE. */
 function fakeTarget(): { target: WriteTarget; calls: { region: string; key: string; value: string | null }[] } {

@@ -12,7 +12,7 @@ export interface CommitPoint {
 
 /**
  * What rule D (the invariants in README.md) promises for a write a region acknowledged at `ts`, by the
- * commits and membership records seen (chaos/visibility.ts has the rules):
+ * commits and membership records seen (history/visibility.ts has the rules):
  *  - `original`: in every snapshot ≥ ts with its own ts;
  *  - `restamped`: a readmission's rule moves it to the floor's wall tick, just above the
  *    frontier of the time its region rejoined (its rank among the region's versions of

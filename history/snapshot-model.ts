@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compareGlt, compareVersionOrder, formatGlt, type Glt } from '../glts/glt.js';
-import type { AcknowledgedWrite } from '../bench/workload.js';
+import type { AcknowledgedWrite } from './write-load.js';
 import type { CommitHistory, WriteFate } from './commit-history.js';
 import { inRestampBand } from './visibility.js';
 
@@ -28,7 +28,7 @@ export interface ModelledWrite {
   /** valueId of its value; null for a delete. */
   readonly id: string | null;
   readonly fate: WriteFate;
-  /** Where it shows in the snapshots (chaos/visibility.ts); undefined while hidden or not yet known (fate open). */
+  /** Where it shows in the snapshots (history/visibility.ts); undefined while hidden or not yet known (fate open). */
   readonly stamp: Glt | undefined;
 }
 

@@ -2,13 +2,13 @@
  * A bounded, seeded write load across regions through the client: mixed puts and deletes
  * at a target rate (total over all regions), open loop, over a keyspace. Every write is
  * recorded when — and only when — it is acknowledged, with the version the region
- * returned, so the LWW model (bench/lww-model.ts) can say what every snapshot must hold.
+ * returned, so the LWW model (history/lww-model.ts) can say what every snapshot must hold.
  * Used by `demo`, `bench snapshot`, the chaos drills and the end-to-end model test.
  */
 import { AetherError, assert, toAetherError } from '../common/errors.js';
 import { compareGlt, type Glt } from '../glts/glt.js';
-import { Random } from '../transport/random.js';
-import { percentile } from './compare-etcd-workload.js';
+import { Random } from '../common/random.js';
+import { LatencyHistogram } from '../common/latency-histogram.js';
 
 /** What the load needs of a client (AetherClient has it). */
 export interface WriteTarget {
@@ -179,7 +179,7 @@ export class WriteLoad {
   stats(): WriteLoadStats {
     const end = this.state === 'stopped' || this.state === 'stopping' ? this.stoppedAtMs : performance.now();
     const elapsedMs = this.startedAtMs === 0 ? 0 : end - this.startedAtMs;
-    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const latency = LatencyHistogram.of(this.latencies);
     return {
       sent: this.sent,
       acknowledged: this.ackCount,
@@ -188,7 +188,7 @@ export class WriteLoad {
       inFlight: this.pending.size,
       writesPerS: elapsedMs > 0 ? (this.ackCount * 1000) / elapsedMs : 0,
       elapsedMs,
-      latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN },
+      latencyMs: { p50: latency.percentile(50), p95: latency.percentile(95), p99: latency.percentile(99), max: this.latencies.length ? this.latencies.reduce((a, b) => Math.max(a, b)) : Number.NaN },
     };
   }
 

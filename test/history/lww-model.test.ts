@@ -1,7 +1,7 @@
 import { deepStrictEqual as eq, ok, strictEqual as is } from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
-import { LwwModel, checkAgainstModel, checkSameSnapshot, diffStates, formatDifference, type ModelVersion, type ScannedRow } from '../../bench/lww-model.js';
+import { LwwModel, checkAgainstModel, checkSameSnapshot, diffStates, formatDifference, type ModelVersion, type ScannedRow } from '../../history/lww-model.js';
 import { compareVersionOrder, glt, type Glt } from '../../glts/glt.js';
 
 const ORIGINS = ['ap-south-d1', 'eu-west-d1', 'us-east-d1', 'us-east-d2'];

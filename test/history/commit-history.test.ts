@@ -1,5 +1,5 @@
 import test from 'ava';
-import { CommitHistory, type CommitPoint } from '../../chaos/commit-history.js';
+import { CommitHistory, type CommitPoint } from '../../history/commit-history.js';
 import { glt } from '../../glts/glt.js';
 import { excludeRegion, initialMembership, readmitRegion, type MembershipRecord } from '../../kernel/records.js';
 

@@ -1,8 +1,8 @@
 import test from 'ava';
-import type { AcknowledgedWrite } from '../../bench/workload.js';
-import { CommitHistory, type CommitPoint } from '../../chaos/commit-history.js';
-import { SnapshotModel, valueId, type SeenRow } from '../../chaos/snapshot-model.js';
-import { Visibility } from '../../chaos/visibility.js';
+import type { AcknowledgedWrite } from '../../history/write-load.js';
+import { CommitHistory, type CommitPoint } from '../../history/commit-history.js';
+import { SnapshotModel, valueId, type SeenRow } from '../../history/snapshot-model.js';
+import { Visibility } from '../../history/visibility.js';
 import { glt, type Glt } from '../../glts/glt.js';
 import { excludeRegion, initialMembership, readmitRegion } from '../../kernel/records.js';
 

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { AetherError } from '../../common/errors.js';
 import type { Glt } from '../../glts/glt.js';
-import { VisibilitySampler, sampleEvery, type ReadAt, type VisibilityRead } from '../../bench/visibility.js';
-import type { AcknowledgedWrite } from '../../bench/workload.js';
+import { VisibilitySampler, sampleEvery, type ReadAt, type VisibilityRead } from '../../history/visibility-sampler.js';
+import type { AcknowledgedWrite } from '../../history/write-load.js';
 
 const g = (wall: number, logical = 0): Glt => ({ wall: BigInt(wall), logical });
 const regions = ['a', 'b', 'c'];

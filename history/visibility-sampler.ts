@@ -13,8 +13,7 @@
  */
 import { toAetherError } from '../common/errors.js';
 import { compareGlt, compareVersionOrder, formatGlt, type Glt } from '../glts/glt.js';
-import { sorted } from './stats.js';
-import type { AcknowledgedWrite } from './workload.js';
+import type { AcknowledgedWrite } from './write-load.js';
 
 /** What a visibility read returned. */
 export interface VisibilityRead {
@@ -166,12 +165,12 @@ export class VisibilitySampler {
   }
 
   result(): VisibilityResult {
-    const perRegionMs = new Map([...this.samples].map(([r, xs]) => [r, sorted(xs)]));
+    const perRegionMs = new Map([...this.samples].map(([r, xs]) => [r, [...xs].sort((a, b) => a - b)]));
     const all = [...this.samples.values()].flat();
     for (let i = 0; i < this.timeouts; i++) all.push(this.o.timeoutMs);
     return {
       perRegionMs,
-      censoredMs: sorted(all),
+      censoredMs: all.sort((a, b) => a - b),
       acknowledged: this.acks,
       sampledWrites: this.sampledWrites,
       reads: this.reads,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { AetherError } from '../common/errors.js';
-import type { EtcdSecuritySpec } from '../topology/types.js';
+import type { EtcdSecuritySpec } from './types.js';
 
 /** What an etcd3 client is given to reach a secured etcd: TLS material and/or a user's password. */
 export interface EtcdCredentials {
