@@ -54,6 +54,11 @@ interface Ports {
   readonly peer: number;
 }
 
+/** Where the members' ports are recorded, in the data dir. */
+const PORTS_FILE = 'ports.json';
+/** Fresh clusters started on new ports at most this many times when a chosen port was taken. */
+const FRESH_PORT_ATTEMPTS = 3;
+
 export class LocalEtcd {
   private readonly children: ChildProcess[];
   private stopped = false;
@@ -74,14 +79,32 @@ export class LocalEtcd {
     return this.members.map((m) => m.pid);
   }
 
-  /** Starts the members and resolves when every one answers /health; on failure nothing is left running. */
+  /**
+   * Starts the members and resolves when every one answers /health; on failure nothing is
+   * left running. Ports chosen afresh are free only when chosen: another process may bind
+   * one before etcd does, and then a new cluster starts again on new ports (a bounded number
+   * of times). Recorded ports are the cluster's identity and are never changed.
+   */
   static async start(options: LocalEtcdOptions): Promise<LocalEtcd> {
-    const log = options.log ?? silentLogger();
     const dataDir = resolve(options.dataDir);
     const logDir = resolve(options.logDir ?? dataDir);
     mkdirSync(dataDir, { recursive: true });
     mkdirSync(logDir, { recursive: true });
-    const ports = await memberPorts(dataDir, options.members);
+    for (let attempt = 1; ; attempt++) {
+      const { ports, fresh } = await memberPorts(dataDir, options.members);
+      try {
+        return await LocalEtcd.launch(options, dataDir, logDir, ports);
+      } catch (err) {
+        if (!fresh || attempt >= FRESH_PORT_ATTEMPTS || !ports.some((_, i) => portTaken(logDir, `m${i}`))) throw err;
+        (options.log ?? silentLogger()).warn({ attempt }, 'a port chosen for the local etcd was taken meanwhile; starting it on new ports');
+        for (let i = 0; i < ports.length; i++) rmSync(join(dataDir, `m${i}`), { recursive: true, force: true });
+        rmSync(join(dataDir, PORTS_FILE), { force: true });
+      }
+    }
+  }
+
+  private static async launch(options: LocalEtcdOptions, dataDir: string, logDir: string, ports: readonly Ports[]): Promise<LocalEtcd> {
+    const log = options.log ?? silentLogger();
     const names = ports.map((_, i) => `m${i}`);
     const initialCluster = ports.map((p, i) => `${names[i]}=http://127.0.0.1:${p.peer}`).join(',');
     const children: ChildProcess[] = [];
@@ -203,11 +226,12 @@ async function stopChildren(children: readonly ChildProcess[], graceMs: number):
 }
 
 /** The ports recorded for this data dir, or fresh free ones (then recorded). */
-async function memberPorts(dataDir: string, members: number): Promise<Ports[]> {
-  const file = join(dataDir, 'ports.json');
+/** The members' ports: those recorded in dataDir, or new ones (`fresh`), then recorded. */
+async function memberPorts(dataDir: string, members: number): Promise<{ ports: Ports[]; fresh: boolean }> {
+  const file = join(dataDir, PORTS_FILE);
   if (existsSync(file)) {
     const recorded = JSON.parse(readFileSync(file, 'utf8')) as Ports[];
-    if (recorded.length === members) return recorded;
+    if (recorded.length === members) return { ports: recorded, fresh: false };
     // The member count changed: the old cluster cannot be reused.
     rmSync(dataDir, { recursive: true, force: true });
     mkdirSync(dataDir, { recursive: true });
@@ -215,7 +239,16 @@ async function memberPorts(dataDir: string, members: number): Promise<Ports[]> {
   const ports: Ports[] = [];
   for (let i = 0; i < members; i++) ports.push({ client: await freePort(), peer: await freePort() });
   writeFileSync(file, JSON.stringify(ports));
-  return ports;
+  return { ports, fresh: true };
+}
+
+/** Whether a member's log says it could not bind its port. */
+function portTaken(logDir: string, name: string): boolean {
+  try {
+    return readFileSync(join(logDir, `etcd-${name}.log`), 'utf8').includes('address already in use');
+  } catch {
+    return false;
+  }
 }
 
 /** A port the kernel just handed out on loopback; free again when this returns. */
