@@ -1,6 +1,6 @@
 import type { Watcher } from 'etcd3';
 import { etcdCall } from '../cluster/etcd.js';
-import { compareGlt, gltDiffMs, type Glt } from '../glts/glt.js';
+import { compareGlt, formatGlt, gltDiffMs, type Glt } from '../glts/glt.js';
 import { CommitLog } from '../kernel/commit-log.js';
 import { decodeCommitRecord, decodeMembership, type CommitRecord, type MembershipRecord } from '../kernel/records.js';
 import { CommitHistory } from '../history/commit-history.js';
@@ -36,6 +36,14 @@ export class CommitObserver {
   prior: CommitRecord | undefined;
   /** Records that failed to decode: a bug in whoever wrote them. */
   malformed = 0;
+  /**
+   * Records delivered again unchanged: a coordinator re-persisting a commit whose first
+   * write had an unknown outcome (etcd's leader died), or a watch replaying after a
+   * reconnect. The same record twice is one commit; only a different record at a GLT or
+   * version already seen, or an older one, breaks M.
+   */
+  repeated = 0;
+  private readonly seen = new Set<string>();
   private watchers: Watcher[] = [];
 
   private constructor() {}
@@ -121,11 +129,22 @@ export class CommitObserver {
     return this.commits.filter((c) => compareGlt(c.record.T, newest) >= 0 && h.settledAt(c.record.T)).at(-1);
   }
 
-  /** M over the observed records: GLTs strictly increase in the order etcd delivered them, and so do membership versions. */
-  monotonic(): boolean {
-    for (let i = 1; i < this.commits.length; i++) if (compareGlt(this.commits[i - 1]!.record.T, this.commits[i]!.record.T) >= 0) return false;
-    for (let i = 1; i < this.memberships.length; i++) if (this.memberships[i - 1]!.record.version >= this.memberships[i]!.record.version) return false;
-    return true;
+  /**
+   * M over the observed records: GLTs strictly increase in the order etcd delivered them,
+   * and so do membership versions. Returns each break (at most `limit`), described; none
+   * when M held.
+   */
+  monotonicBreaks(limit = 5): string[] {
+    const out: string[] = [];
+    for (let i = 1; i < this.commits.length && out.length < limit; i++) {
+      const [a, b] = [this.commits[i - 1]!.record, this.commits[i]!.record];
+      if (compareGlt(a.T, b.T) >= 0) out.push(`commit ${formatGlt(b.T)} (epoch ${b.epoch}, ${b.coordinator}) observed after ${formatGlt(a.T)} (epoch ${a.epoch}, ${a.coordinator})`);
+    }
+    for (let i = 1; i < this.memberships.length && out.length < limit; i++) {
+      const [a, b] = [this.memberships[i - 1]!.record, this.memberships[i]!.record];
+      if (a.version >= b.version) out.push(`membership version ${b.version} observed after version ${a.version}`);
+    }
+    return out;
   }
 
   /** The last committed GLT observed, if any. */
@@ -136,13 +155,23 @@ export class CommitObserver {
   private onCommit(value: Buffer): void {
     const r = decodeCommitRecord(value);
     if (!r.ok) this.malformed++;
+    else if (this.repeats('commit', value)) this.repeated++;
     else if (this.commits.length < MAX_OBSERVED) this.commits.push({ record: r.value, atMs: Date.now() });
   }
 
   private onMembership(value: Buffer): void {
     const r = decodeMembership(value);
     if (!r.ok) this.malformed++;
+    else if (this.repeats('membership', value)) this.repeated++;
     else if (this.memberships.length < MAX_OBSERVED) this.memberships.push({ record: r.value, atMs: Date.now() });
+  }
+
+  /** Whether exactly this record was observed before (bounded like the records kept). */
+  private repeats(kind: string, value: Buffer): boolean {
+    const key = `${kind}:${value.toString('base64')}`;
+    if (this.seen.has(key)) return true;
+    if (this.seen.size < 2 * MAX_OBSERVED) this.seen.add(key);
+    return false;
   }
 }
 

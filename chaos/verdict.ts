@@ -143,6 +143,8 @@ export async function judge(
   for (const rb of results) problems.push(...rb.problems, ...rb.scanErrors.map((s) => `scan failed: ${s}`));
   if (observer.malformed > 0) problems.push(`${observer.malformed} malformed commit or membership records in etcd`);
   for (const r of frontiers.regressions) problems.push(`frontier of ${r.region} moved back from ${r.from} to ${r.to}`);
+  const breaks = observer.monotonicBreaks();
+  problems.push(...breaks);
   const read = final !== undefined && results.every((rb) => rb.scanErrors.length === 0);
   const sum = (f: (rb: ReadBackResult) => number): number => results.reduce((a, rb) => a + f(rb), 0);
   const lost = read ? sum((rb) => rb.lost) : null;
@@ -152,7 +154,7 @@ export async function judge(
     invariants: {
       sHeld: read && results.every((rb) => rb.sameSnapshot),
       dHeld: read && results.every((rb) => rb.modelHeld) && lost === 0,
-      mHeld: observer.monotonic() && frontiers.regressions.length === 0 && observer.malformed === 0,
+      mHeld: breaks.length === 0 && frontiers.regressions.length === 0 && observer.malformed === 0,
     },
     checkedGlts: [...new Set(results.flatMap((rb) => rb.checkedGlts))],
     problems,
