@@ -34,6 +34,8 @@ const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function formatMeasured(f: Figure): string {
   if (!Number.isFinite(f.measured)) return '–';
+  // A yes/no figure travels as 1 or 0 with this unit.
+  if (f.unit === 'true=1') return f.measured === 1 ? 'true' : 'false';
   const n = Math.abs(f.measured) >= 1000 ? Math.round(f.measured).toLocaleString('en-US') : String(f.measured);
   return f.unit ? `${n} ${f.unit}` : n;
 }

@@ -46,3 +46,20 @@ test('an empty or missing report gets a title and the block', (t) => {
   const out = rewriteReport('', renderBlock([], 'm', []));
   t.true(out.startsWith('# Benchmarks\n\n' + BEGIN_MARKER));
 });
+
+test('a yes/no figure (unit true=1) reads true or false', (t) => {
+  const drill: BenchRun = {
+    name: 'drill',
+    command: 'node dist/cli/main.js chaos drill storm --json',
+    date: '2026-12-06T12:00:00Z',
+    durationS: 1,
+    status: 'ok',
+    figures: [
+      { name: 'S, D and M held', measured: 1, unit: 'true=1', goal: 'true', met: true },
+      { name: 'every region readmitted', measured: 0, unit: 'true=1', goal: 'true', met: false },
+    ],
+  };
+  const rows = renderBlock([drill], 'm', []).split('\n').filter((l) => l.startsWith('| drill'));
+  t.regex(rows[0]!, /\| true \| true \| yes \|/);
+  t.regex(rows[1]!, /\| true \| false \| \*\*no\*\* \|/);
+});
