@@ -8,12 +8,11 @@ import { connect, type AetherClient } from '../../client/client.js';
 import { compareGlt, parseGlt } from '../../glts/glt.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
-import { removeDeployment } from './deployment.js';
+import { everyProcessReady, removeDeployment, startUp } from './deployment.js';
 
 // The examples as a user runs them (`node --import tsx examples/<name>.ts`), as child
 // processes against one private deployment of topology/local.yaml (`up` from dist/).
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 /** Absolute, since the examples run in the deployment's directory, where no node_modules is. */
 const TSX = import.meta.resolve('tsx');
@@ -54,24 +53,9 @@ test.before(async () => {
   // Relaxed as the other e2e tests: a loaded machine must not exclude a region meanwhile.
   topologyFile = await copyLocalTopology(dir, NAME, { intervalMs: 200, budgetMs: 200, silenceMs: 10_000, lagLimitMs: 20_000 });
   certsDir = join(dir, '.aetherflow', 'certs');
-  const started = spawn(process.execPath, [CLI, 'up', '--json', '--topology', topologyFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  up = started;
-  const ready = new Set<string>();
-  let total = 0;
-  let pending = '';
-  started.stdout!.on('data', (d: Buffer) => {
-    pending += d.toString('utf8');
-    const lines = pending.split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      const e = JSON.parse(line) as { event: string; id?: string; state?: string; processes?: unknown[] };
-      if (e.event === 'starting') total = e.processes!.length;
-      if (e.event === 'process' && e.state === 'ready') ready.add(e.id!);
-    }
-  });
-  started.stderr!.resume();
-  await eventually(() => (total > 0 && ready.size === total ? true : undefined), 90_000, 'every process ready');
+  const started = startUp(dir, topologyFile);
+  up = started.up;
+  await eventually(() => (everyProcessReady(started.events) ? true : undefined), 90_000, 'every process ready');
   const c = connect({ topologyFile });
   client = c;
   const regions = c.topology.regions.map((r) => r.name);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import { loadTopology } from '../../topology/load.js';
 import { processAlive } from '../../topology/supervisor.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
-import { removeDeployment } from './deployment.js';
+import { readyPid as readyPidOf, removeDeployment, startUp } from './deployment.js';
 
 // A deployment as `up` runs it by default (from dist/): secure. `up` makes the
 // certificates; clients with them are served; a plaintext client and clients without
@@ -30,14 +30,6 @@ import { removeDeployment } from './deployment.js';
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const NAME = 'sec';
 const run = promisify(execFile);
-
-interface UpEvent {
-  readonly event: string;
-  readonly id?: string;
-  readonly state?: string;
-  readonly pid?: number;
-  readonly created?: string[];
-}
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   return p.then(
@@ -66,15 +58,7 @@ test('up runs secure by default: certificates made, plaintext and certificate-le
   const topologyFile = await copyLocalTopology(dir, NAME, { intervalMs: 200, budgetMs: 200, silenceMs: 10_000, lagLimitMs: 20_000 });
   const topology = loadTopology(topologyFile);
   t.false(topology.security.insecure);
-  const up = spawn(process.execPath, [CLI, 'up', '--json', '--topology', topologyFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: UpEvent[] = [];
-  let pending = '';
-  up.stdout!.on('data', (d: Buffer) => {
-    pending += d.toString('utf8');
-    const lines = pending.split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) if (line.trim()) events.push(JSON.parse(line) as UpEvent);
-  });
+  const { up, events } = startUp(dir, topologyFile);
   const closers: (() => void)[] = [];
   t.teardown(async () => {
     for (const close of closers) close();
@@ -86,7 +70,7 @@ test('up runs secure by default: certificates made, plaintext and certificate-le
   const made = await eventually(() => events.find((e) => e.event === 'certificates'), 30_000, 'certificates');
   for (const file of [caFiles(certsDir).key, nodeFiles(certsDir, 'us-east-d1').cert, join(certsDir, 'client.crt'), join(certsDir, 'quantum.key')]) t.true(made.created!.includes(file), file);
   const ids = [...topology.regions.flatMap((r) => [...r.leaders, ...r.datanodes]), ...topology.coordinators].map((p) => p.id);
-  const readyPid = (id: string) => events.findLast((e) => e.event === 'process' && e.id === id && e.state === 'ready')?.pid;
+  const readyPid = (id: string) => readyPidOf(events, id);
   await eventually(() => (ids.every((id) => readyPid(id) !== undefined) ? true : undefined), 90_000, 'every process ready');
 
   // A client with the certificates (the topology's certsDir) is served, through the API and the CLI.

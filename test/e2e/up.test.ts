@@ -1,5 +1,5 @@
 import test from 'ava';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { formatGlt } from '../../glts/glt.js';
 import { processAlive } from '../../topology/supervisor.js';
 import { eventually } from '../cluster/etcd-fixture.js';
 import { copyLocalTopology } from './topology-copy.js';
-import { processesMentioning } from './deployment.js';
+import { processesMentioning, readyPid, startUp, type UpEvent } from './deployment.js';
 
 // End to end on real processes: `up` (from dist/, built by `make test`) runs
 // topology/local.yaml — ports and data moved to a temp dir — with a real local etcd.
@@ -21,35 +21,6 @@ import { processesMentioning } from './deployment.js';
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const NAME = 'e2e';
 const run = promisify(execFile);
-
-interface UpEvent {
-  readonly event: string;
-  readonly id?: string;
-  readonly state?: string;
-  readonly pid?: number;
-  readonly restarts?: number;
-  readonly pids?: number[];
-  readonly process?: { readonly role: string; readonly region: string };
-}
-
-/** Runs `up --json` in `dir` and collects its events. */
-function startUp(dir: string, topologyFile: string): { up: ChildProcess; events: UpEvent[] } {
-  const up = spawn(process.execPath, [CLI, 'up', '--json', '--topology', topologyFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: UpEvent[] = [];
-  let pending = '';
-  up.stdout!.on('data', (d: Buffer) => {
-    pending += d.toString('utf8');
-    const lines = pending.split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) if (line.trim()) events.push(JSON.parse(line) as UpEvent);
-  });
-  let stderr = '';
-  up.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  up.on('exit', (code, signal) => {
-    if (code !== 0) console.error(`up exited ${code ?? signal}: ${stderr}`);
-  });
-  return { up, events };
-}
 
 function logTail(file: string, lines: number): string {
   try {
@@ -60,10 +31,6 @@ function logTail(file: string, lines: number): string {
 }
 
 /** The pid of `id`'s latest ready event at index `from` or later. */
-function readyPid(events: readonly UpEvent[], id: string, from = 0): number | undefined {
-  return events.slice(from).findLast((e) => e.event === 'process' && e.id === id && e.state === 'ready')?.pid;
-}
-
 /** Restarts before any fault: a process that died by itself (CI saw one) is worth its log. */
 function unplannedRestarts(events: readonly UpEvent[]): string[] {
   return [...new Set(events.filter((e) => e.event === 'process' && (e.restarts ?? 0) > 0).map((e) => e.id!))];
